@@ -1,0 +1,37 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Each installs what it needs: Debian packages for the data planes, a .venv
+# with MetaPaaS and the bundled plugins.
+
+VENV   ?= .venv
+PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PLUGINS := $(wildcard plugins/*/pyproject.toml)
+
+.PHONY: run test lint typecheck system-deps database
+
+$(STAMP): pyproject.toml $(PLUGINS)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]' $(foreach p,$(dir $(PLUGINS)),-e ./$(p))
+	touch $(STAMP)
+
+system-deps:
+	scripts/ensure-system-deps.sh
+
+database:
+	scripts/ensure-postgres.sh
+
+run: system-deps $(STAMP)
+	$(BIN)/metapaas up
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+typecheck: $(STAMP)
+	$(BIN)/mypy src
+
+test: system-deps database $(STAMP) lint typecheck
+	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install the Debian packages the reference plugins' data planes run, where missing.
+set -euo pipefail
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v ip >/dev/null || missing+=(iproute2)
+
+if ((${#missing[@]})); then
+    echo "installing Debian packages: ${missing[*]}"
+    SUDO=""
+    [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

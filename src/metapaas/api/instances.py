@@ -1,0 +1,376 @@
+"""Instances and child resources of any type: the logic behind the derived routes.
+
+Nothing here knows a particular type; everything comes from the type's
+declaration and the models derived from it. Each function runs in the
+caller's transaction and writes the audit entry beside its change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+
+from metapaas.api.deps import Context
+from metapaas.api.problems import invalid_from
+from metapaas.db import models
+from metapaas.errors import Conflict, Invalid, NotFound
+from metapaas.plugins import LoadedType, ModelSet
+
+S = models.InstanceStatus
+GONE = (S.DELETING, S.DELETED)
+
+
+# -- views --------------------------------------------------------------------
+
+
+def instance_view(instance: models.Instance) -> dict[str, Any]:
+    return {
+        **instance.spec,
+        "id": instance.id,
+        "type": instance.type_slug,
+        "name": instance.name,
+        "project_id": instance.project_id,
+        "version": instance.version,
+        "description": instance.description,
+        "status": instance.status,
+        "status_reason": instance.status_reason,
+        "generation": instance.generation,
+        "observed_generation": instance.observed_generation,
+        "endpoints": instance.endpoints,
+        "created_at": instance.created_at.isoformat(),
+        "updated_at": instance.updated_at.isoformat(),
+    }
+
+
+def resource_view(resource: models.Resource, secrets: Mapping[str, str]) -> dict[str, Any]:
+    """A child resource; ``secrets`` is given only in the create response."""
+    return {
+        **resource.spec,
+        **secrets,
+        "id": resource.id,
+        "instance_id": resource.instance_id,
+        "name": resource.name,
+        "created_at": resource.created_at.isoformat(),
+        "updated_at": resource.updated_at.isoformat(),
+    }
+
+
+def operation_view(op: models.Operation) -> dict[str, Any]:
+    return {
+        "id": op.id,
+        "kind": op.kind,
+        "instance_id": op.instance_id,
+        "project_id": op.project_id,
+        "state": op.state,
+        "progress": op.progress,
+        "error": op.error,
+        "created_at": op.created_at.isoformat(),
+        "updated_at": op.updated_at.isoformat(),
+    }
+
+
+# -- lookups ------------------------------------------------------------------
+
+
+def live_instances(slug: str) -> Select[models.Instance]:
+    return select(models.Instance).where(
+        models.Instance.type_slug == slug, models.Instance.deleted_at.is_(None)
+    )
+
+
+def find_instance(
+    ctx: Context, slug: str, ref: str, permission: str, project_id: str | None = None
+) -> models.Instance:
+    """An instance by uuid or by name, checked against the caller's roles.
+
+    A name is looked up in ``project_id`` when given, else among the projects
+    the caller can see; a name found in several of them must be qualified.
+    """
+    stmt = live_instances(slug).where((models.Instance.id == ref) | (models.Instance.name == ref))
+    if project_id is not None:
+        stmt = stmt.where(models.Instance.project_id == project_id)
+    visible = ctx.principal.visible_projects()
+    candidates = [
+        i for i in ctx.session.scalars(stmt) if visible is None or i.project_id in visible
+    ]
+    by_id = [i for i in candidates if i.id == ref]
+    if by_id:
+        candidates = by_id
+    if not candidates:
+        raise NotFound(f"{slug} instance {ref!r} not found")
+    if len(candidates) > 1:
+        raise Conflict.field(
+            "project_id", "ambiguous", f"{ref!r} names instances in several projects"
+        )
+    instance = candidates[0]
+    ctx.principal.require(permission, instance.project_id, what=f"{slug} instance")
+    return instance
+
+
+def resources_of(instance: models.Instance, collection: str) -> Select[models.Resource]:
+    return select(models.Resource).where(
+        models.Resource.instance_id == instance.id, models.Resource.collection == collection
+    )
+
+
+def find_resource(
+    ctx: Context, instance: models.Instance, collection: str, ref: str
+) -> models.Resource:
+    resource = ctx.session.scalar(
+        resources_of(instance, collection).where(
+            (models.Resource.id == ref) | (models.Resource.name == ref)
+        )
+    )
+    if resource is None:
+        raise NotFound(f"{collection} {ref!r} not found in instance {instance.name!r}")
+    return resource
+
+
+# -- instances ----------------------------------------------------------------
+
+
+def create_instance(
+    ctx: Context, loaded: LoadedType, body: BaseModel
+) -> tuple[models.Instance, models.Operation]:
+    slug = loaded.slug
+    project_id = ctx.principal.target_project(getattr(body, "project_id", None))
+    ctx.principal.require(f"{slug}.instances.create", project_id, what="project")
+    if ctx.session.get(models.Project, project_id) is None:
+        raise Invalid.field("project_id", "not_found", "no such project")
+    models_ = _models(loaded)
+    values = body.model_dump(mode="json", exclude={"project_id"})
+    common = {k: values.pop(k) for k in ("name", "version", "description")}
+    spec, secrets = _split_secrets(models_, values)
+    _ensure_unique_name(ctx, slug, project_id, common["name"])
+    instance = models.Instance(
+        type_slug=slug,
+        project_id=project_id,
+        spec=spec,
+        sealed_secrets=ctx.state.sealer.seal(secrets),
+        created_by=ctx.principal.user_id,
+        **common,
+    )
+    ctx.session.add(instance)
+    _flush_unique(ctx, "name")
+    op = _operation(ctx, instance, "create")
+    ctx.audit(f"{slug}.instances.create", "instance", instance.id, project_id, name=instance.name)
+    return instance, op
+
+
+def update_instance(
+    ctx: Context, instance: models.Instance, loaded: LoadedType, body: BaseModel
+) -> models.Operation | None:
+    """Apply a partial update; returns the operation, or None when nothing changed."""
+    _refuse_if_gone(instance)
+    models_ = _models(loaded)
+    given = body.model_dump(mode="json", exclude_unset=True)
+    current_common = {"name": instance.name, "version": instance.version}
+    secrets = ctx.state.sealer.unseal(instance.sealed_secrets)
+    current = {**instance.spec, **secrets}
+    _refuse_immutable(models_, given, {**current, **current_common})
+    description = given.pop("description", instance.description)
+    version = given.pop("version", instance.version)
+    given.pop("name", None)
+    merged = _validate_spec(models_.spec, {**current, **given})
+    spec, new_secrets = _split_secrets(models_, merged)
+    changed = (
+        spec != instance.spec
+        or new_secrets != secrets
+        or version != instance.version
+        or description != instance.description
+    )
+    if not changed:
+        return None
+    instance.spec = spec
+    instance.sealed_secrets = ctx.state.sealer.seal(new_secrets)
+    instance.version = version
+    instance.description = description
+    instance.generation += 1
+    op = _operation(ctx, instance, "update")
+    ctx.audit(
+        f"{loaded.slug}.instances.update",
+        "instance",
+        instance.id,
+        instance.project_id,
+        fields=sorted(body.model_fields_set),
+    )
+    return op
+
+
+def delete_instance(ctx: Context, instance: models.Instance) -> models.Operation:
+    if instance.status == S.DELETING:
+        existing = ctx.session.scalar(
+            select(models.Operation)
+            .where(models.Operation.instance_id == instance.id, models.Operation.kind == "delete")
+            .order_by(models.Operation.created_at.desc())
+        )
+        if existing is not None:
+            return existing
+    instance.status = S.DELETING
+    instance.status_reason = ""
+    op = _operation(ctx, instance, "delete")
+    ctx.audit(
+        f"{instance.type_slug}.instances.delete", "instance", instance.id, instance.project_id
+    )
+    return op
+
+
+# -- child resources ----------------------------------------------------------
+
+
+def create_resource(
+    ctx: Context, instance: models.Instance, loaded: LoadedType, collection: str, body: BaseModel
+) -> tuple[models.Resource, dict[str, str]]:
+    _refuse_if_gone(instance)
+    models_ = _models(loaded, collection)
+    spec, secrets = _split_secrets(models_, body.model_dump(mode="json"))
+    name = str(spec["name"])
+    exists = ctx.session.scalar(
+        resources_of(instance, collection).where(models.Resource.name == name)
+    )
+    if exists is not None:
+        raise Conflict.field("name", "unique", f"{collection} {name!r} already exists")
+    resource = models.Resource(
+        instance_id=instance.id,
+        collection=collection,
+        name=name,
+        spec=spec,
+        sealed_secrets=ctx.state.sealer.seal(secrets),
+    )
+    ctx.session.add(resource)
+    _flush_unique(ctx, "name")
+    _bump(instance)
+    ctx.audit(
+        f"{loaded.slug}.{collection}.create",
+        collection,
+        resource.id,
+        instance.project_id,
+        instance_id=instance.id,
+        name=name,
+    )
+    return resource, secrets
+
+
+def update_resource(
+    ctx: Context,
+    instance: models.Instance,
+    loaded: LoadedType,
+    resource: models.Resource,
+    body: BaseModel,
+) -> bool:
+    _refuse_if_gone(instance)
+    models_ = _models(loaded, resource.collection)
+    given = body.model_dump(mode="json", exclude_unset=True)
+    secrets = ctx.state.sealer.unseal(resource.sealed_secrets)
+    current = {**resource.spec, **secrets}
+    _refuse_immutable(models_, given, current)
+    spec, new_secrets = _split_secrets(models_, _validate_spec(models_.spec, current | given))
+    if spec == resource.spec and new_secrets == secrets:
+        return False
+    resource.spec = spec
+    resource.sealed_secrets = ctx.state.sealer.seal(new_secrets)
+    _bump(instance)
+    ctx.audit(
+        f"{loaded.slug}.{resource.collection}.update",
+        resource.collection,
+        resource.id,
+        instance.project_id,
+        fields=sorted(given),
+    )
+    return True
+
+
+def delete_resource(ctx: Context, instance: models.Instance, resource: models.Resource) -> None:
+    _refuse_if_gone(instance)
+    ctx.session.delete(resource)
+    _bump(instance)
+    ctx.audit(
+        f"{instance.type_slug}.{resource.collection}.delete",
+        resource.collection,
+        resource.id,
+        instance.project_id,
+        name=resource.name,
+    )
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def _models(loaded: LoadedType, collection: str | None = None) -> ModelSet:
+    assert loaded.schemas is not None
+    if collection is None:
+        return loaded.schemas.instances
+    return loaded.schemas.resources[collection]
+
+
+def _split_secrets(
+    models_: ModelSet, values: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Secret fields leave the spec for sealed storage; missing generated ones are made."""
+    spec = {k: v for k, v in values.items() if k not in models_.secrets}
+    secrets = {k: str(v) for k, v in values.items() if k in models_.secrets and v is not None}
+    for field, make in models_.generators.items():
+        secrets.setdefault(field, make())
+    return spec, secrets
+
+
+def _validate_spec(spec_model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return spec_model.model_validate(values).model_dump(mode="json")
+    except ValidationError as exc:
+        raise invalid_from(exc) from exc
+
+
+def _refuse_immutable(
+    models_: ModelSet, given: Mapping[str, Any], current: Mapping[str, Any]
+) -> None:
+    for field in sorted(models_.immutable & set(given)):
+        if given[field] != current.get(field):
+            raise Invalid.field(field, "immutable", "cannot be changed after create")
+
+
+def _refuse_if_gone(instance: models.Instance) -> None:
+    if instance.status in GONE:
+        raise Conflict(f"instance {instance.name!r} is being deleted")
+
+
+def _ensure_unique_name(ctx: Context, slug: str, project_id: str, name: str) -> None:
+    taken = ctx.session.scalar(
+        live_instances(slug).where(
+            models.Instance.project_id == project_id, models.Instance.name == name
+        )
+    )
+    if taken is not None:
+        raise Conflict.field("name", "unique", f"a {slug} instance named {name!r} exists")
+
+
+def _flush_unique(ctx: Context, field: str) -> None:
+    """Flush now so a concurrent duplicate surfaces as 409, not as a failed commit."""
+    try:
+        ctx.session.flush()
+    except IntegrityError as exc:
+        ctx.session.rollback()
+        raise Conflict.field(field, "unique", "the name was taken concurrently") from exc
+
+
+def _operation(ctx: Context, instance: models.Instance, kind: str) -> models.Operation:
+    op = models.Operation(
+        kind=kind,
+        instance_id=instance.id,
+        project_id=instance.project_id,
+        target_generation=instance.generation,
+        progress="queued",
+        created_by=ctx.principal.user_id,
+    )
+    ctx.session.add(op)
+    ctx.session.flush()
+    return op
+
+
+def _bump(instance: models.Instance) -> None:
+    """Child resources are desired state too: a change makes nodes converge again."""
+    instance.generation += 1

@@ -1,0 +1,88 @@
+"""Every error leaves as ``application/problem+json`` (RFC 9457)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from metapaas.errors import FieldError, Invalid, Problem
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE = "application/problem+json"
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    errors: Iterable[FieldError] = (),
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:metapaas:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": getattr(request.state, "request_id", ""),
+    }
+    errors = list(errors)
+    if errors:
+        body["errors"] = [{"field": e.field, "rule": e.rule, "message": e.message} for e in errors]
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE)
+
+
+def field_errors(
+    raw: Sequence[Any], *, strip_location: bool = True, prefix: str = ""
+) -> tuple[FieldError, ...]:
+    """Pydantic errors as field errors; ``body``/``query``/``path`` heads are dropped."""
+    out = []
+    for err in raw:
+        loc = [str(part) for part in err.get("loc", ())]
+        if strip_location and loc and loc[0] in {"body", "query", "path", "header"}:
+            loc = loc[1:]
+        field = ".".join(([prefix] if prefix else []) + loc) or "body"
+        out.append(
+            FieldError(field=field, rule=str(err.get("type", "invalid")), message=err["msg"])
+        )
+    return tuple(out)
+
+
+def invalid_from(exc: ValidationError, prefix: str = "") -> Invalid:
+    errors = field_errors(exc.errors(), strip_location=False, prefix=prefix)
+    return Invalid("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(request, exc.status, exc.code, exc.title, exc.detail, exc.errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = field_errors(exc.errors())
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
+        return problem_response(
+            request, 422, Invalid.code, Invalid.title, detail or "invalid request", errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = "not-found" if exc.status_code == 404 else f"http-{exc.status_code}"
+        return problem_response(request, exc.status_code, code, str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            request, 500, "internal", "Internal error", "an unexpected error was logged"
+        )

@@ -1,0 +1,218 @@
+"""Routes derived from a type's declaration: instances and each child collection.
+
+No type has code of its own here. The request and response models are built
+from the declaration, so FastAPI validates bodies and the OpenAPI document
+shows each type's schema.
+
+This module does not use ``from __future__ import annotations``: FastAPI
+reads the handlers' annotations, which name models built at run time.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Response, status
+from fastapi.responses import JSONResponse
+
+from metapaas.api import instances as svc
+from metapaas.api.deps import Ctx
+from metapaas.api.listing import Limit, Marker, Page, page
+from metapaas.db import models
+from metapaas.plugins import LoadedType
+
+ProjectQuery = Annotated[
+    str | None, Query(description="Project to look a name up in, when it is ambiguous.")
+]
+
+
+def router_for(loaded: LoadedType) -> APIRouter:
+    slug = loaded.slug
+    router = APIRouter(prefix=f"/v1/types/{slug}", tags=[f"type: {slug}"])
+    _instance_routes(router, loaded)
+    assert loaded.schemas is not None
+    for collection in loaded.schemas.resources:
+        _resource_routes(router, loaded, collection)
+    return router
+
+
+def _accepted(instance: models.Instance, op: models.Operation) -> JSONResponse:
+    body = svc.instance_view(instance) | {"operation_id": op.id}
+    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/operations/{op.id}"})
+
+
+def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
+    slug = loaded.slug
+    assert loaded.schemas is not None
+    models_ = loaded.schemas.instances
+    Create = models_.create
+    Update = models_.update
+    Out = models_.out
+
+    @router.post(
+        "/instances",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=Out,
+        summary=f"Create a {slug} instance",
+        operation_id=f"{slug}_create_instance",
+    )
+    def create(ctx: Ctx, body: Annotated[Create, Body()]) -> Response:  # type: ignore[valid-type]
+        instance, op = svc.create_instance(ctx, loaded, body)
+        ctx.session.commit()
+        return _accepted(instance, op)
+
+    @router.get(
+        "/instances",
+        response_model=Page,
+        summary=f"List {slug} instances",
+        operation_id=f"{slug}_list_instances",
+    )
+    def list_(
+        ctx: Ctx,
+        limit: Limit = 100,
+        marker: Marker = None,
+        name: str | None = None,
+        status_: Annotated[str | None, Query(alias="status")] = None,
+        project_id: str | None = None,
+    ) -> dict[str, Any]:
+        stmt = svc.live_instances(slug)
+        visible = ctx.principal.visible_projects()
+        if visible is not None:
+            allowed = [p for p in visible if ctx.principal.can(f"{slug}.instances.list", p)]
+            stmt = stmt.where(models.Instance.project_id.in_(allowed))
+        if project_id is not None:
+            stmt = stmt.where(models.Instance.project_id == project_id)
+        if name is not None:
+            stmt = stmt.where(models.Instance.name == name)
+        if status_ is not None:
+            stmt = stmt.where(models.Instance.status == status_)
+        rows, next_marker = page(ctx.session, stmt, models.Instance, limit, marker)
+        return {"items": [svc.instance_view(i) for i in rows], "next_marker": next_marker}
+
+    @router.get(
+        "/instances/{ref}",
+        response_model=Out,
+        summary=f"Show a {slug} instance by id or name",
+        operation_id=f"{slug}_get_instance",
+    )
+    def show(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> dict[str, Any]:
+        instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.get", project_id)
+        return svc.instance_view(instance)
+
+    @router.patch(
+        "/instances/{ref}",
+        response_model=Out,
+        summary=f"Update a {slug} instance",
+        operation_id=f"{slug}_update_instance",
+        responses={202: {"description": "Accepted; nodes converge to the new generation"}},
+    )
+    def update(
+        ctx: Ctx,
+        ref: str,
+        body: Annotated[Update, Body()],  # type: ignore[valid-type]
+        project_id: ProjectQuery = None,
+    ) -> Response:
+        instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.update", project_id)
+        op = svc.update_instance(ctx, instance, loaded, body)
+        ctx.session.commit()
+        if op is None:
+            return JSONResponse(svc.instance_view(instance))
+        return _accepted(instance, op)
+
+    @router.delete(
+        "/instances/{ref}",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=Out,
+        summary=f"Delete a {slug} instance",
+        operation_id=f"{slug}_delete_instance",
+    )
+    def delete(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> Response:
+        instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.delete", project_id)
+        op = svc.delete_instance(ctx, instance)
+        ctx.session.commit()
+        return _accepted(instance, op)
+
+
+def _resource_routes(router: APIRouter, loaded: LoadedType, collection: str) -> None:
+    slug = loaded.slug
+    assert loaded.schemas is not None
+    models_ = loaded.schemas.resources[collection]
+    Create = models_.create
+    Update = models_.update
+    Out = models_.out
+    base = f"/instances/{{ref}}/{collection}"
+    perm = f"{slug}.{collection}"
+    tag = f"{slug}_{collection}"
+
+    @router.post(
+        base,
+        status_code=status.HTTP_201_CREATED,
+        response_model=Out,
+        summary=f"Create {collection} in a {slug} instance; secrets are shown only here",
+        operation_id=f"{tag}_create",
+    )
+    def create(
+        ctx: Ctx,
+        ref: str,
+        body: Annotated[Create, Body()],  # type: ignore[valid-type]
+        project_id: ProjectQuery = None,
+    ) -> Response:
+        instance = svc.find_instance(ctx, slug, ref, f"{perm}.create", project_id)
+        resource, secrets = svc.create_resource(ctx, instance, loaded, collection, body)
+        ctx.session.commit()
+        return JSONResponse(svc.resource_view(resource, secrets), status_code=201)
+
+    @router.get(base, response_model=Page, summary=f"List {collection}", operation_id=f"{tag}_list")
+    def list_(
+        ctx: Ctx,
+        ref: str,
+        limit: Limit = 100,
+        marker: Marker = None,
+        name: str | None = None,
+        project_id: ProjectQuery = None,
+    ) -> dict[str, Any]:
+        instance = svc.find_instance(ctx, slug, ref, f"{perm}.list", project_id)
+        stmt = svc.resources_of(instance, collection)
+        if name is not None:
+            stmt = stmt.where(models.Resource.name == name)
+        rows, next_marker = page(ctx.session, stmt, models.Resource, limit, marker)
+        return {"items": [svc.resource_view(r, {}) for r in rows], "next_marker": next_marker}
+
+    @router.get(
+        f"{base}/{{child}}",
+        response_model=Out,
+        summary=f"Show one of {collection}",
+        operation_id=f"{tag}_get",
+    )
+    def show(ctx: Ctx, ref: str, child: str, project_id: ProjectQuery = None) -> dict[str, Any]:
+        instance = svc.find_instance(ctx, slug, ref, f"{perm}.get", project_id)
+        return svc.resource_view(svc.find_resource(ctx, instance, collection, child), {})
+
+    @router.patch(
+        f"{base}/{{child}}",
+        response_model=Out,
+        summary=f"Update one of {collection}",
+        operation_id=f"{tag}_update",
+    )
+    def update(
+        ctx: Ctx,
+        ref: str,
+        child: str,
+        body: Annotated[Update, Body()],  # type: ignore[valid-type]
+        project_id: ProjectQuery = None,
+    ) -> dict[str, Any]:
+        instance = svc.find_instance(ctx, slug, ref, f"{perm}.update", project_id)
+        resource = svc.find_resource(ctx, instance, collection, child)
+        svc.update_resource(ctx, instance, loaded, resource, body)
+        ctx.session.commit()
+        return svc.resource_view(resource, {})
+
+    @router.delete(
+        f"{base}/{{child}}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        summary=f"Delete one of {collection}",
+        operation_id=f"{tag}_delete",
+    )
+    def delete(ctx: Ctx, ref: str, child: str, project_id: ProjectQuery = None) -> Response:
+        instance = svc.find_instance(ctx, slug, ref, f"{perm}.delete", project_id)
+        svc.delete_resource(ctx, instance, svc.find_resource(ctx, instance, collection, child))
+        ctx.session.commit()
+        return Response(status_code=204)

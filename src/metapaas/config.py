@@ -1,0 +1,41 @@
+"""Settings of a MetaPaaS process, read from ``METAPAAS_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where MetaPaaS keeps its state and how it serves.
+
+    ``home`` holds the SQLite database, the admin token, the secret key and
+    the local provider's nodes. ``database_url`` overrides the SQLite default,
+    e.g. ``postgresql+psycopg://user@host/db``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="METAPAAS_", extra="ignore")
+
+    home: Path = Field(default=Path(".metapaas"))
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    public_url: str | None = None
+    secret_key: str | None = None
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_home / 'metapaas.db'}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        """The URL nodes use to reach the control plane."""
+        return self.public_url or f"http://{self.host}:{self.port}"

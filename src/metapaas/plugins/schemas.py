@@ -1,0 +1,171 @@
+"""Request and response models derived from a type's declaration.
+
+An instance body is flat: the common fields (``name``, ``version``,
+``description``, ``project_id``) beside the type's own spec fields. These
+models are what the API validates with and what the OpenAPI document shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from metapaas import sdk
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$"
+
+
+class _Forbid(BaseModel):
+    """Last base of every request model: its config wins, so unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class InstanceCommon(BaseModel):
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        description="Unique among live instances of the type in the project.",
+    )
+    description: str = Field(default="", max_length=1000)
+    project_id: str | None = Field(
+        default=None, description="Project to create in; defaults to the token's project."
+    )
+
+
+class InstanceOutBase(BaseModel):
+    id: str
+    type: str
+    name: str
+    project_id: str
+    version: str
+    description: str
+    status: str
+    status_reason: str
+    generation: int
+    observed_generation: int
+    endpoints: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+
+
+class ResourceOutBase(BaseModel):
+    id: str
+    instance_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """The models of one collection, and the field markers read from its spec."""
+
+    spec: type[BaseModel]
+    create: type[BaseModel]
+    update: type[BaseModel]
+    out: type[BaseModel]
+    immutable: frozenset[str]
+    secrets: frozenset[str]
+    generators: Mapping[str, Callable[[], str]]
+
+
+@dataclass(frozen=True)
+class TypeSchemas:
+    instances: ModelSet
+    resources: Mapping[str, ModelSet]
+
+
+def build(paas_type: sdk.PaasType) -> TypeSchemas:
+    prefix = _camel(paas_type.slug)
+    return TypeSchemas(
+        instances=_instance_models(paas_type, prefix),
+        resources={
+            child.collection: _resource_models(child, prefix + _camel(child.collection))
+            for child in paas_type.resources
+        },
+    )
+
+
+def _instance_models(paas_type: sdk.PaasType, prefix: str) -> ModelSet:
+    spec = paas_type.spec
+    choosable = tuple(v.name for v in paas_type.versions if not v.deprecated)
+    default = next((v.name for v in paas_type.versions if v.default), choosable[0])
+    all_names = tuple(v.name for v in paas_type.versions)
+    version_field = Field(default=default, description="Catalog version; see the type's catalog.")
+    create = create_model(
+        f"{prefix}InstanceCreate",
+        __base__=(InstanceCommon, spec, _Forbid),
+        __doc__=f"Create a {paas_type.title} instance.",
+        version=(Literal[choosable], version_field),  # type: ignore[arg-type]
+    )
+    update = _partial(
+        f"{prefix}InstanceUpdate",
+        spec,
+        extra={
+            "name": (str | None, None),
+            "description": (str | None, Field(default=None, max_length=1000)),
+            "version": (Literal[all_names] | None, None),
+        },
+    )
+    secrets = sdk.fields_marked(spec, sdk.SECRET_KEY)
+    out = _out(f"{prefix}Instance", InstanceOutBase, spec, secrets)
+    return ModelSet(
+        spec=spec,
+        create=create,
+        update=update,
+        out=out,
+        immutable=sdk.fields_marked(spec, sdk.IMMUTABLE_KEY) | {"name"},
+        secrets=secrets,
+        generators=sdk.secret_generators(spec),
+    )
+
+
+def _resource_models(child: sdk.ChildResource, prefix: str) -> ModelSet:
+    spec = child.spec
+    create = create_model(f"{prefix}Create", __base__=(spec, _Forbid))
+    secrets = sdk.fields_marked(spec, sdk.SECRET_KEY)
+    return ModelSet(
+        spec=spec,
+        create=create,
+        update=_partial(f"{prefix}Update", spec),
+        out=_out(prefix, ResourceOutBase, spec, secrets),
+        immutable=sdk.fields_marked(spec, sdk.IMMUTABLE_KEY) | {"name"},
+        secrets=secrets,
+        generators=sdk.secret_generators(spec),
+    )
+
+
+def _partial(
+    name: str,
+    spec: type[BaseModel],
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> type[BaseModel]:
+    """Every field optional and typed; range rules are checked on the merged result."""
+    fields: dict[str, Any] = {
+        field: (_optional(info.annotation), None) for field, info in spec.model_fields.items()
+    }
+    fields.update(extra or {})
+    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _out(
+    name: str, base: type[BaseModel], spec: type[BaseModel], secrets: frozenset[str]
+) -> type[BaseModel]:
+    fields: dict[str, Any] = {
+        field: (_optional(info.annotation), None)
+        for field, info in spec.model_fields.items()
+        if field not in secrets and field not in base.model_fields
+    }
+    return create_model(name, __base__=base, **fields)
+
+
+def _optional(annotation: Any) -> Any:
+    return annotation | None
+
+
+def _camel(slug: str) -> str:
+    return "".join(part.capitalize() for part in slug.split("_"))

@@ -1,0 +1,121 @@
+"""What a node of a PaaS type runs: declared by the plugin, applied by the agent.
+
+Every string of an argv list, an environment value and a template is a Jinja2
+template rendered with ``StrictUndefined`` against the node's metadata, so a
+plugin never formats paths or ports by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class NodeGroup:
+    """One role of an instance's node plan: how many nodes, which ports each needs.
+
+    ``ports`` names the ports the provider allocates on every node of the role
+    (e.g. ``("redis",)``); the metadata gives them as ``node.ports.redis``.
+    """
+
+    role: str
+    count: int = 1
+    ports: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Template:
+    """A config file rendered from metadata.
+
+    ``dest`` is relative to the node's directory. ``check`` runs on the staged
+    file (``{{ staged }}`` names it) before it replaces the old one; ``reload``
+    runs only when the content changed and the service is already running.
+    """
+
+    source: str
+    dest: str
+    mode: int = 0o600
+    check: tuple[str, ...] = ()
+    reload: tuple[str, ...] = ()
+
+    @classmethod
+    def from_package(
+        cls,
+        package: str,
+        name: str,
+        dest: str,
+        *,
+        mode: int = 0o600,
+        check: tuple[str, ...] = (),
+        reload: tuple[str, ...] = (),
+    ) -> Template:
+        """Load the template text shipped as package data."""
+        text = resources.files(package).joinpath(name).read_text(encoding="utf-8")
+        return cls(source=text, dest=dest, mode=mode, check=check, reload=reload)
+
+
+@dataclass(frozen=True)
+class Service:
+    """A long-running process the agent starts, supervises and stops."""
+
+    name: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    stop_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """How the agent decides the service on its node serves.
+
+    ``kind`` ``tcp`` connects to ``target`` (``host:port``), ``http`` expects a
+    2xx from the URL ``target``, ``command`` expects exit code 0 from ``argv``.
+    """
+
+    kind: Literal["tcp", "http", "command"]
+    target: str = ""
+    argv: tuple[str, ...] = ()
+    interval: float = 2.0
+    timeout: float = 2.0
+    failure_threshold: int = 3
+
+
+LifecycleName = Literal[
+    "init",
+    "start",
+    "stop",
+    "health",
+    "scale_out",
+    "scale_in",
+    "backup",
+    "restore",
+    "upgrade",
+]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A lifecycle command run on a node, once per command id.
+
+    ``name`` is a lifecycle step (``init`` runs once after the node's first
+    config is applied and its services started) or a custom action.
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    timeout: float = 60.0
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataPlane:
+    """Everything the agent applies on a node of one role."""
+
+    templates: tuple[Template, ...] = ()
+    services: tuple[Service, ...] = ()
+    health: tuple[HealthCheck, ...] = ()
+    commands: tuple[Command, ...] = ()
+    required_binaries: tuple[str, ...] = ()

@@ -1,0 +1,172 @@
+"""The PaaS type declaration: the one class a plugin subclasses.
+
+Class attributes say *what* the type is; the methods marked ``@hookspec`` are
+the hooks the runtime calls, in the order documented here. Their docstrings are
+the plugin guide (``docs/plugin-contract.md`` is generated from them and a test
+keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel
+
+from metapaas.sdk._dataplane import DataPlane, NodeGroup
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_HOOK_ATTR = "_metapaas_hook"
+
+
+def hookspec(phase: str) -> Callable[[F], F]:
+    """Mark a method of :class:`PaasType` as a hook of the given phase."""
+
+    def mark(func: F) -> F:
+        setattr(func, _HOOK_ATTR, phase)
+        return func
+
+    return mark
+
+
+def hook_phase(func: object) -> str | None:
+    """The phase a hook belongs to, or None when ``func`` is no hook."""
+    phase = getattr(func, _HOOK_ATTR, None)
+    return phase if isinstance(phase, str) else None
+
+
+@dataclass(frozen=True)
+class Version:
+    """One entry of a type's catalog: the engine release an instance runs.
+
+    ``engine`` is free-form data the type's hooks read (a binary path, an image
+    name, a download URL); ``default`` marks the version used when a create
+    names none; a ``deprecated`` version serves existing instances but cannot
+    be chosen for new ones.
+    """
+
+    name: str
+    engine: Mapping[str, Any] = field(default_factory=dict)
+    default: bool = False
+    deprecated: bool = False
+
+
+@dataclass(frozen=True)
+class ChildResource:
+    """A collection that lives inside an instance, e.g. S3 ``buckets``.
+
+    ``spec`` must have a ``name`` field: it addresses the resource within its
+    instance. Fields marked :func:`immutable` cannot change after create;
+    fields marked :func:`secret` are stored encrypted and shown only in the
+    create response.
+    """
+
+    collection: str
+    spec: type[BaseModel]
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    """What hooks see of an instance: read-only, already validated."""
+
+    id: str
+    slug: str
+    name: str
+    project_id: str
+    version: Version
+    generation: int
+    spec: BaseModel
+    secrets: Mapping[str, str]
+    resources: Mapping[str, Sequence[Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """What hooks see of a node: its role, name, address and allocated ports."""
+
+    name: str
+    role: str
+    ordinal: int
+    address: str
+    ports: Mapping[str, int]
+
+
+class PaasType:
+    """Subclass this to declare a PaaS type; register the class under the
+    ``metapaas.plugins`` entry-point group.
+
+    Required class attributes: ``slug``, ``title``, ``versions``, ``spec``.
+    Optional: ``description``, ``resources``, ``migrations`` (a directory of
+    Alembic revisions for the type's own tables, all prefixed ``<slug>_``).
+    """
+
+    slug: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str] = ""
+    versions: ClassVar[Sequence[Version]]
+    spec: ClassVar[type[BaseModel]]
+    resources: ClassVar[Sequence[ChildResource]] = ()
+    migrations: ClassVar[Path | None] = None
+
+    # -- control plane: what the orchestrator asks when it reconciles ---------
+
+    @hookspec("control plane")
+    def node_plan(self, instance: InstanceView) -> Sequence[NodeGroup]:
+        """Return the nodes the instance needs: roles, counts and named ports.
+
+        Called on every reconcile; the orchestrator creates the nodes that are
+        missing and removes the ones no longer planned, keyed by
+        ``<instance>-<role>-<ordinal>``. The default is one ``main`` node with
+        no allocated port.
+        """
+        return (NodeGroup(role="main"),)
+
+    @hookspec("control plane")
+    def node_metadata(self, instance: InstanceView) -> Mapping[str, Any]:
+        """Return extra data published to the instance's nodes under ``extra``.
+
+        Called whenever the metadata is rebuilt (a spec change, a child
+        resource change, a node joining). Use it for values derived from the
+        spec that templates would otherwise compute. The default is empty.
+        """
+        return {}
+
+    @hookspec("control plane")
+    def endpoints(self, instance: InstanceView, nodes: Sequence[NodeView]) -> Mapping[str, str]:
+        """Return the addresses users connect to, shown on the instance.
+
+        Called when the instance turns ``ACTIVE``. The default lists each
+        node's allocated ports as ``<node>.<port-name>: host:port``.
+        """
+        return {
+            f"{node.name}.{port}": f"{node.address}:{number}"
+            for node in nodes
+            for port, number in node.ports.items()
+        }
+
+    @hookspec("control plane")
+    def credentials(self, instance: InstanceView, nodes: Sequence[NodeView]) -> Mapping[str, Any]:
+        """Return what a client needs to connect, served by the credentials endpoint.
+
+        Only this endpoint (permission ``<slug>.credentials.get``) shows
+        secrets after create. The default returns the endpoints and the
+        instance's secret fields.
+        """
+        return {"endpoints": dict(self.endpoints(instance, nodes)), **instance.secrets}
+
+    # -- data plane: what the agent applies on every node ----------------------
+
+    @hookspec("data plane")
+    def data_plane(self, role: str, version: Version) -> DataPlane:
+        """Return the templates, services, health checks and lifecycle commands
+        for a node of ``role`` running ``version``.
+
+        Called by the agent on the node. Everything in it is rendered from the
+        node's metadata. The default runs nothing, which suits a type whose
+        nodes only hold data.
+        """
+        return DataPlane()

@@ -1,0 +1,68 @@
+"""Field markers a plugin puts on its pydantic models.
+
+They live in the JSON Schema (``x-immutable``, ``x-secret``) so that the
+runtime, the OpenAPI document and clients all read the same declaration.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic.fields import FieldInfo
+
+IMMUTABLE_KEY = "x-immutable"
+SECRET_KEY = "x-secret"  # noqa: S105 (a schema key, not a secret)
+
+
+def immutable(default: Any = ..., **kwargs: Any) -> Any:
+    """A field that can be set at create and never changed by an update."""
+    return Field(default, json_schema_extra={IMMUTABLE_KEY: True}, **kwargs)
+
+
+def secret(
+    default: Any = None,
+    *,
+    generate: Callable[[], str] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A field that is stored encrypted and never shown after the create response.
+
+    With ``generate``, a value is made at create time when the caller gives none.
+    """
+    field: FieldInfo = Field(default, json_schema_extra={SECRET_KEY: True}, **kwargs)
+    if generate is not None:
+        field.metadata.append(_Generator(generate))
+    return field
+
+
+def token(nbytes: int = 24) -> Callable[[], str]:
+    """A generator of URL-safe random secrets, for :func:`secret`."""
+    return lambda: secrets.token_urlsafe(nbytes)
+
+
+class _Generator:
+    def __init__(self, make: Callable[[], str]) -> None:
+        self.make = make
+
+
+def fields_marked(model: type[BaseModel], key: str) -> frozenset[str]:
+    """Names of the model's fields whose schema carries ``key``."""
+    found = set()
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra
+        if isinstance(extra, dict) and extra.get(key):
+            found.add(name)
+    return frozenset(found)
+
+
+def secret_generators(model: type[BaseModel]) -> dict[str, Callable[[], str]]:
+    """Secret fields that make their own value when none is given."""
+    out = {}
+    for name, info in model.model_fields.items():
+        for item in info.metadata:
+            if isinstance(item, _Generator):
+                out[name] = item.make
+    return out
