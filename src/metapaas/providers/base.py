@@ -1,0 +1,82 @@
+"""The provider contract: what the orchestrator asks of any compute back end.
+
+A provider creates, finds and deletes nodes by deterministic name and never
+touches instance status; the orchestrator alone decides what a node's state
+means. Every method is idempotent, so a crash at any point followed by a retry
+converges without duplicate or orphaned nodes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from metapaas.sdk import PermanentError
+
+MANAGED = "metapaas.io/managed"
+INSTANCE = "metapaas.io/instance"
+TYPE = "metapaas.io/type"
+ROLE = "metapaas.io/role"
+
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """What to create: ``name`` is ``<instance-id8>-<role>-<ordinal>``, ``ports`` are names."""
+
+    name: str
+    labels: Mapping[str, str]
+    ports: tuple[str, ...]
+    bootstrap_token: str
+    control_plane_url: str
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What exists: where peers reach the node and whether its agent tree is alive."""
+
+    name: str
+    labels: Mapping[str, str]
+    address: str
+    ports: Mapping[str, int]
+    running: bool
+
+
+class Provider(Protocol):
+    """A compute back end: ``local`` today; ``ssh``, libvirt, OpenStack later."""
+
+    def create_node(self, spec: NodeSpec) -> NodeInfo:
+        """Create the node, or return the existing one of that name (restarted if it died)."""
+        ...
+
+    def delete_node(self, name: str) -> None:
+        """Stop and remove the node; a node that does not exist is no error."""
+        ...
+
+    def get_node(self, name: str) -> NodeInfo | None:
+        """The node of that name, or ``None``."""
+        ...
+
+    def list_nodes(self, labels: Mapping[str, str]) -> list[NodeInfo]:
+        """Nodes whose labels include every pair of ``labels``: finds orphans to remove."""
+        ...
+
+
+def matches(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
+    """Whether ``labels`` hold every key of ``selector`` with the same value (subset match)."""
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def check_name(name: str) -> None:
+    """Refuse a name that cannot be a directory, a hostname or a unit label.
+
+    The name becomes a path component and a hostname, so anything outside
+    ``[a-z0-9-]`` (``..``, ``/``, a newline) is refused before it is used.
+    """
+    if NAME_PATTERN.fullmatch(name) is None:
+        raise PermanentError(
+            f"node name {name!r} must be 1-63 of [a-z0-9-] and start with a letter or digit"
+        )

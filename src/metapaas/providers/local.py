@@ -1,0 +1,227 @@
+"""The embedded default provider: each node is a process tree on this machine.
+
+Node ``N`` lives in ``<home>/nodes/N/``:
+
+- ``node.json``: the spec without its token (name, labels, control-plane
+  URL), the allocated ports by name, the agent's pid and its start time;
+- ``bootstrap.token`` (0600): read once by the agent;
+- ``logs/agent.log``: the agent's stdout and stderr;
+- whatever the agent itself keeps there (its credential, rendered config, data).
+
+The agent runs in a session of its own, so it outlives the control plane
+process that started it. Creating, allocating and recording happen under an
+exclusive ``flock`` on ``<home>/nodes/.lock``, so two control-plane processes
+sharing a home never give one port twice nor start one node twice.
+
+Network namespaces are not in scope: every node shares the loopback
+interface, address 127.0.0.1, and is told apart by its ports alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from metapaas.providers import _ports, _procs
+from metapaas.providers.base import NodeInfo, NodeSpec, check_name, matches
+from metapaas.sdk import TemporaryError
+
+ADDRESS = "127.0.0.1"
+NODE_FILE = "node.json"
+BOOTSTRAP_FILE = "bootstrap.token"
+LOG_FILE = Path("logs") / "agent.log"
+NAME_ENV = "METAPAAS_NODE_NAME"
+
+AgentArgv = Callable[[str, Path], list[str]]
+"""Builds the agent's argv from the control-plane URL and the node directory."""
+
+
+@dataclass(frozen=True)
+class _Record:
+    """The content of ``node.json``; ``pid`` is ``None`` while the ports are only reserved."""
+
+    name: str
+    labels: dict[str, str]
+    control_plane_url: str
+    ports: dict[str, int]
+    pid: int | None = None
+    start_time: int | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> _Record | None:
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        return cls(**data)
+
+
+class LocalProvider:
+    """Nodes as process trees under ``home``, reached on 127.0.0.1 at allocated ports.
+
+    ``agent_argv`` replaces ``<python> -m <agent_module> --url U --dir D``;
+    tests use it to run a stand-in for the agent.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        python: str = sys.executable,
+        agent_module: str = "metapaas.agent",
+        *,
+        grace: float = 10.0,
+        agent_argv: AgentArgv | None = None,
+    ) -> None:
+        self._nodes = home / "nodes"
+        self._trash = self._nodes / ".trash"
+        self._python = python
+        self._agent_module = agent_module
+        self._grace = grace
+        self._agent_argv = agent_argv or self._default_argv
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    def create_node(self, spec: NodeSpec) -> NodeInfo:
+        """Start the node, or return it unchanged when its agent runs; a dead one restarts."""
+        check_name(spec.name)
+        with self._locked():
+            record = _Record.load(self._nodes / spec.name / NODE_FILE)
+            if record is not None and self._running(record):
+                return _info(record, running=True)
+            return _info(self._start(spec, record), running=True)
+
+    def delete_node(self, name: str) -> None:
+        """Stop the node's process tree and remove its directory; absent is a no-op.
+
+        The directory is first moved to ``nodes/.trash`` under the lock, so the
+        name is free at once and the grace period does not hold the lock; its
+        ports stay reserved until the directory is gone.
+        """
+        check_name(name)
+        with self._locked():
+            node_dir = self._nodes / name
+            if node_dir.exists():
+                self._trash.mkdir(exist_ok=True)
+                node_dir.rename(self._trash / f"{name}.{uuid.uuid4().hex}")
+        self._empty_trash()
+
+    def get_node(self, name: str) -> NodeInfo | None:
+        check_name(name)
+        record = _Record.load(self._nodes / name / NODE_FILE)
+        return None if record is None else _info(record, running=self._running(record))
+
+    def list_nodes(self, labels: Mapping[str, str]) -> list[NodeInfo]:
+        records = (_Record.load(path / NODE_FILE) for path in self._node_dirs(self._nodes))
+        return [
+            _info(record, running=self._running(record))
+            for record in records
+            if record is not None and matches(record.labels, labels)
+        ]
+
+    def _start(self, spec: NodeSpec, previous: _Record | None) -> _Record:
+        """Reserve the ports on disk, then start the agent and record its pid."""
+        node_dir = self._nodes / spec.name
+        if previous is not None:
+            self._stop(previous)  # services the dead agent left behind would hold its ports
+        (node_dir / LOG_FILE).parent.mkdir(parents=True, exist_ok=True)
+        _write_private(node_dir / BOOTSTRAP_FILE, spec.bootstrap_token)
+        have = {} if previous is None else previous.ports
+        ports = _ports.allocate(spec.ports, have, self._taken(excluding=node_dir))
+        reserved = _Record(spec.name, dict(spec.labels), spec.control_plane_url, ports)
+        _write_private(node_dir / NODE_FILE, json.dumps(asdict(reserved), indent=2))
+        pid, start_time = self._spawn(spec, node_dir)
+        started = replace(reserved, pid=pid, start_time=start_time)
+        _write_private(node_dir / NODE_FILE, json.dumps(asdict(started), indent=2))
+        return started
+
+    def _spawn(self, spec: NodeSpec, node_dir: Path) -> tuple[int, int]:
+        argv = self._agent_argv(spec.control_plane_url, node_dir)
+        try:
+            with (node_dir / LOG_FILE).open("ab") as log:
+                child = subprocess.Popen(
+                    argv,
+                    start_new_session=True,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=node_dir,
+                    env={**os.environ, NAME_ENV: spec.name},
+                )
+        except OSError as exc:
+            raise TemporaryError(f"cannot start the agent of node {spec.name}: {exc}") from exc
+        self._children[child.pid] = child
+        found = _procs.stat(child.pid)
+        if found is None:  # only if someone else reaped our child
+            raise TemporaryError(f"the agent of node {spec.name} vanished as it started")
+        return child.pid, found.start_time
+
+    def _default_argv(self, url: str, node_dir: Path) -> list[str]:
+        return [self._python, "-m", self._agent_module, "--url", url, "--dir", str(node_dir)]
+
+    def _running(self, record: _Record) -> bool:
+        if record.pid is None or record.start_time is None:
+            return False
+        self._reap(record.pid)
+        return _procs.alive(record.pid, record.start_time)
+
+    def _stop(self, record: _Record) -> None:
+        if record.pid is not None and record.start_time is not None:
+            pid = record.pid
+            _procs.stop_tree(pid, record.start_time, self._grace, lambda: self._reap(pid))
+
+    def _reap(self, pid: int) -> None:
+        """Collect an agent this provider started once it exits, so no zombie stays."""
+        child = self._children.get(pid)
+        if child is not None and child.poll() is not None:
+            self._children.pop(pid, None)
+
+    def _empty_trash(self) -> None:
+        """Stop and remove every node being deleted, this call's and any a crash left."""
+        for path in self._node_dirs(self._trash):
+            record = _Record.load(path / NODE_FILE)
+            if record is not None:
+                self._stop(record)
+            shutil.rmtree(path, ignore_errors=True)
+
+    def _taken(self, *, excluding: Path) -> list[int]:
+        """Every port recorded by another node, including nodes still being deleted."""
+        dirs = [*self._node_dirs(self._nodes), *self._node_dirs(self._trash)]
+        records = (_Record.load(path / NODE_FILE) for path in dirs if path != excluding)
+        return [port for record in records if record is not None for port in record.ports.values()]
+
+    @staticmethod
+    def _node_dirs(parent: Path) -> list[Path]:
+        if not parent.is_dir():
+            return []
+        return sorted(p for p in parent.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self._nodes.mkdir(parents=True, exist_ok=True)
+        with (self._nodes / ".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+
+def _info(record: _Record, *, running: bool) -> NodeInfo:
+    return NodeInfo(record.name, dict(record.labels), ADDRESS, dict(record.ports), running)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` atomically, readable by the owner only, and never half-written."""
+    staged = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(staged, path)

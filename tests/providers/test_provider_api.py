@@ -1,0 +1,33 @@
+"""The providers' public face: label selectors and the factory by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from metapaas.providers import LocalProvider, make_provider, matches
+from metapaas.sdk import PermanentError
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        pytest.param({}, True, id="an empty selector matches every node"),
+        pytest.param({"a": "1"}, True, id="a pair the labels hold matches"),
+        pytest.param({"a": "1", "b": "2"}, True, id="every pair held matches"),
+        pytest.param({"a": "2"}, False, id="a different value does not match"),
+        pytest.param({"c": "1"}, False, id="a missing key does not match"),
+    ],
+)
+def test_matches_is_a_subset_match(selector: dict[str, str], expected: bool) -> None:
+    assert matches({"a": "1", "b": "2"}, selector) is expected
+
+
+def test_make_provider_knows_local(tmp_path: Path) -> None:
+    assert isinstance(make_provider("local", tmp_path), LocalProvider)
+
+
+def test_make_provider_refuses_an_unknown_name(tmp_path: Path) -> None:
+    with pytest.raises(PermanentError, match="unknown provider 'nope'; known providers: local"):
+        make_provider("nope", tmp_path)
