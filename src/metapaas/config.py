@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     public_url: str | None = None
     secret_key: str | None = None
+    provider: str = "local"
+    workers: int = Field(default=2, ge=1, le=32, description="Reconciles run at once.")
+    resync_seconds: float = Field(default=10.0, gt=0)
 
     @property
     def resolved_home(self) -> Path:

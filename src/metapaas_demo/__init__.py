@@ -6,6 +6,9 @@ uses nothing but :mod:`metapaas.sdk`.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+
 from pydantic import BaseModel, Field
 
 from metapaas import sdk
@@ -28,3 +31,30 @@ class Demo(sdk.PaasType):
     versions = (sdk.Version("1.0", default=True),)
     spec = DemoSpec
     resources = (sdk.ChildResource("pages", PageSpec, title="Pages served by the instance"),)
+
+    def node_plan(self, instance: sdk.InstanceView) -> Sequence[sdk.NodeGroup]:
+        assert isinstance(instance.spec, DemoSpec)
+        return (sdk.NodeGroup("web", count=instance.spec.replicas, ports=("http",)),)
+
+    def data_plane(self, role: str, version: sdk.Version) -> sdk.DataPlane:
+        port = "{{ node.ports.http }}"
+        return sdk.DataPlane(
+            templates=(sdk.Template.from_package(__name__, "site.json.j2", "site.json"),),
+            services=(
+                sdk.Service(
+                    "web",
+                    argv=(
+                        sys.executable,
+                        "-m",
+                        "metapaas_demo.server",
+                        "--port",
+                        port,
+                        "--config",
+                        "{{ node.dir }}/site.json",
+                    ),
+                ),
+            ),
+            health=(
+                sdk.HealthCheck("http", target=f"http://127.0.0.1:{port}/healthz", interval=1.0),
+            ),
+        )

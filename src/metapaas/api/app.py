@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from metapaas import __version__
 from metapaas.api import problems, typed_routes
 from metapaas.api.deps import AppState, install_request_ids
-from metapaas.api.routes import health, iam, operations, types
+from metapaas.api.routes import agent, health, iam, metrics, operations, types
+from metapaas.api.routes.metrics import metrics_registry
 from metapaas.config import Settings
 from metapaas.db import CORE_STREAM, Sealer, make_engine, make_sessionmaker, migrate
 from metapaas.iam import ensure_admin
+from metapaas.metadata import PostgresListener
+from metapaas.orchestrator import Reconciler, Worker
 from metapaas.plugins import Registry
+from metapaas.providers import make_provider
 
 
 def build_state(settings: Settings, registry: Registry | None = None) -> AppState:
@@ -46,16 +53,71 @@ def prepare(state: AppState) -> str | None:
         return ensure_admin(session)
 
 
-def create_app(state: AppState) -> FastAPI:
+def start_orchestrator(state: AppState) -> Callable[[], None]:
+    """Run the reconcile workers (and, on PostgreSQL, the cross-replica listener) here.
+
+    Returns the function that stops them.
+    """
+    settings = state.settings
+    reconciler = Reconciler(
+        state.sessions,
+        state.registry,
+        make_provider(settings.provider, settings.resolved_home),
+        state.sealer,
+        settings.resolved_public_url,
+        notify=state.notifier.notify,
+        resync_seconds=settings.resync_seconds,
+    )
+    worker = Worker(
+        reconciler,
+        concurrency=settings.workers,
+        resync_seconds=settings.resync_seconds,
+        wakeup=state.wakeup,
+    )
+    worker.start()
+    listener = None
+    if state.engine.dialect.name == "postgresql":
+        listener = PostgresListener(state.engine, state.notifier)
+        listener.start()
+
+    def stop() -> None:
+        worker.stop()
+        if listener is not None:
+            listener.stop()
+
+    return stop
+
+
+def create_app(state: AppState, *, orchestrate: bool = False) -> FastAPI:
+    """The API; with ``orchestrate`` the same process also runs the reconcile workers."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = start_orchestrator(state) if orchestrate else None
+        try:
+            yield
+        finally:
+            if stop is not None:
+                stop()
+
     app = FastAPI(
         title="MetaPaaS",
         version=__version__,
         description="One control plane for many managed service types.",
+        lifespan=lifespan,
     )
     app.state.metapaas = state
+    state.metrics = metrics_registry(state)
     problems.install(app)
     install_request_ids(app)
-    for router in (health.router, types.router, iam.router, operations.router):
+    for router in (
+        health.router,
+        metrics.router,
+        types.router,
+        iam.router,
+        operations.router,
+        agent.router,
+    ):
         app.include_router(router)
     for loaded in state.registry.usable():
         app.include_router(typed_routes.router_for(loaded))

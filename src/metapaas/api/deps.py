@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from metapaas.config import Settings
 from metapaas.db import Sealer
 from metapaas.iam import Principal, audit, authenticate
+from metapaas.metadata import Notifier
 from metapaas.plugins import Registry
 
 
@@ -27,6 +29,13 @@ class AppState:
     sessions: sessionmaker[Session]
     registry: Registry
     sealer: Sealer
+    notifier: Notifier = field(default_factory=Notifier)
+    wakeup: threading.Event = field(default_factory=threading.Event)
+    metrics: Any = None  # this app's prometheus CollectorRegistry, set by create_app
+
+    def wake(self) -> None:
+        """Tell this process's workers that work was queued."""
+        self.wakeup.set()
 
 
 def app_state(request: Request) -> AppState:
@@ -55,6 +64,11 @@ class Context:
     @property
     def registry(self) -> Registry:
         return self.state.registry
+
+    def commit(self) -> None:
+        """Commit the request's change, then wake the workers for any work it queued."""
+        self.session.commit()
+        self.state.wake()
 
     def audit(
         self,

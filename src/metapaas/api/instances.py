@@ -11,13 +11,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Select, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.exc import IntegrityError
 
+from metapaas import metadata, orchestrator
 from metapaas.api.deps import Context
 from metapaas.api.problems import invalid_from
 from metapaas.db import models
 from metapaas.errors import Conflict, Invalid, NotFound
+from metapaas.orchestrator import queue
 from metapaas.plugins import LoadedType, ModelSet
 
 S = models.InstanceStatus
@@ -174,6 +176,7 @@ def update_instance(
     _refuse_immutable(models_, given, {**current, **current_common})
     description = given.pop("description", instance.description)
     version = given.pop("version", instance.version)
+    _refuse_deprecated(loaded, instance.version, version)
     given.pop("name", None)
     merged = _validate_spec(models_.spec, {**current, **given})
     spec, new_secrets = _split_secrets(models_, merged)
@@ -243,7 +246,7 @@ def create_resource(
     )
     ctx.session.add(resource)
     _flush_unique(ctx, "name")
-    _bump(instance)
+    _bump(ctx, instance)
     ctx.audit(
         f"{loaded.slug}.{collection}.create",
         collection,
@@ -273,7 +276,7 @@ def update_resource(
         return False
     resource.spec = spec
     resource.sealed_secrets = ctx.state.sealer.seal(new_secrets)
-    _bump(instance)
+    _bump(ctx, instance)
     ctx.audit(
         f"{loaded.slug}.{resource.collection}.update",
         resource.collection,
@@ -287,7 +290,7 @@ def update_resource(
 def delete_resource(ctx: Context, instance: models.Instance, resource: models.Resource) -> None:
     _refuse_if_gone(instance)
     ctx.session.delete(resource)
-    _bump(instance)
+    _bump(ctx, instance)
     ctx.audit(
         f"{instance.type_slug}.{resource.collection}.delete",
         resource.collection,
@@ -333,6 +336,13 @@ def _refuse_immutable(
             raise Invalid.field(field, "immutable", "cannot be changed after create")
 
 
+def _refuse_deprecated(loaded: LoadedType, current: str, wanted: str) -> None:
+    """An instance may stay on a deprecated version but never move to one."""
+    deprecated = {v.name for v in loaded.declaration.versions if v.deprecated}
+    if wanted != current and wanted in deprecated:
+        raise Invalid.field("version", "deprecated", f"version {wanted!r} is deprecated")
+
+
 def _refuse_if_gone(instance: models.Instance) -> None:
     if instance.status in GONE:
         raise Conflict(f"instance {instance.name!r} is being deleted")
@@ -368,9 +378,75 @@ def _operation(ctx: Context, instance: models.Instance, kind: str) -> models.Ope
     )
     ctx.session.add(op)
     ctx.session.flush()
+    queue.enqueue(ctx.session, instance.id, models.utcnow())
     return op
 
 
-def _bump(instance: models.Instance) -> None:
+def _bump(ctx: Context, instance: models.Instance) -> None:
     """Child resources are desired state too: a change makes nodes converge again."""
     instance.generation += 1
+    queue.enqueue(ctx.session, instance.id, models.utcnow())
+
+
+# -- actions, events, credentials ----------------------------------------------
+
+
+def retry_instance(ctx: Context, instance: models.Instance) -> models.Operation:
+    """Try a failed instance again: failed nodes re-apply, failed commands run anew."""
+    if instance.status != S.ERROR:
+        raise Conflict(f"only an instance in ERROR can be retried; it is {instance.status}")
+    nodes = ctx.session.scalars(select(models.Node).where(models.Node.instance_id == instance.id))
+    for node in nodes:
+        if node.agent_state == "failed":
+            node.agent_state = ""
+            node.message = ""
+    ctx.session.execute(
+        delete(models.NodeCommand).where(
+            models.NodeCommand.instance_id == instance.id,
+            models.NodeCommand.state.in_(
+                [models.CommandState.FAILED, models.CommandState.TIMED_OUT]
+            ),
+        )
+    )
+    metadata.bump(ctx.session, instance.id)
+    instance.status = S.IN_PROGRESS if instance.observed_generation == 0 else S.UPDATING
+    instance.status_reason = ""
+    op = _operation(ctx, instance, "retry")
+    ctx.audit(
+        f"{instance.type_slug}.instances.action",
+        "instance",
+        instance.id,
+        instance.project_id,
+        requested="retry",
+    )
+    return op
+
+
+def event_views(ctx: Context, instance: models.Instance, limit: int) -> list[dict[str, Any]]:
+    rows = ctx.session.scalars(
+        select(models.Event)
+        .where(models.Event.instance_id == instance.id)
+        .order_by(models.Event.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "id": e.id,
+            "at": e.at.isoformat(),
+            "kind": e.kind,
+            "node": e.node_name,
+            "message": e.message,
+        }
+        for e in rows
+    ]
+
+
+def credentials(ctx: Context, instance: models.Instance, loaded: LoadedType) -> dict[str, Any]:
+    if instance.status != S.ACTIVE and instance.observed_generation == 0:
+        raise Conflict(
+            f"credentials are readable once the instance is ACTIVE; it is {instance.status}"
+        )
+    view = orchestrator.instance_view(ctx.session, instance, loaded, ctx.state.sealer)
+    nodes = ctx.session.scalars(select(models.Node).where(models.Node.instance_id == instance.id))
+    ctx.audit(f"{instance.type_slug}.credentials.get", "instance", instance.id, instance.project_id)
+    return dict(loaded.declaration.credentials(view, orchestrator.node_views(nodes)))

@@ -48,7 +48,9 @@ def field_errors(
     out = []
     for err in raw:
         loc = [str(part) for part in err.get("loc", ())]
-        if strip_location and loc and loc[0] in {"body", "query", "path", "header"}:
+        if err.get("type") == "json_invalid":
+            loc = ["body"]  # pydantic puts the character offset where the field goes
+        elif strip_location and loc and loc[0] in {"body", "query", "path", "header"}:
             loc = loc[1:]
         field = ".".join(([prefix] if prefix else []) + loc) or "body"
         out.append(

@@ -28,6 +28,7 @@ def router_for(loaded: LoadedType) -> APIRouter:
     slug = loaded.slug
     router = APIRouter(prefix=f"/v1/types/{slug}", tags=[f"type: {slug}"])
     _instance_routes(router, loaded)
+    _extra_routes(router, loaded)
     assert loaded.schemas is not None
     for collection in loaded.schemas.resources:
         _resource_routes(router, loaded, collection)
@@ -56,7 +57,7 @@ def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
     )
     def create(ctx: Ctx, body: Annotated[Create, Body()]) -> Response:  # type: ignore[valid-type]
         instance, op = svc.create_instance(ctx, loaded, body)
-        ctx.session.commit()
+        ctx.commit()
         return _accepted(instance, op)
 
     @router.get(
@@ -70,7 +71,7 @@ def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
         limit: Limit = 100,
         marker: Marker = None,
         name: str | None = None,
-        status_: Annotated[str | None, Query(alias="status")] = None,
+        status_: Annotated[models.InstanceStatus | None, Query(alias="status")] = None,
         project_id: str | None = None,
     ) -> dict[str, Any]:
         stmt = svc.live_instances(slug)
@@ -112,7 +113,7 @@ def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
     ) -> Response:
         instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.update", project_id)
         op = svc.update_instance(ctx, instance, loaded, body)
-        ctx.session.commit()
+        ctx.commit()
         if op is None:
             return JSONResponse(svc.instance_view(instance))
         return _accepted(instance, op)
@@ -127,7 +128,7 @@ def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
     def delete(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> Response:
         instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.delete", project_id)
         op = svc.delete_instance(ctx, instance)
-        ctx.session.commit()
+        ctx.commit()
         return _accepted(instance, op)
 
 
@@ -157,7 +158,7 @@ def _resource_routes(router: APIRouter, loaded: LoadedType, collection: str) -> 
     ) -> Response:
         instance = svc.find_instance(ctx, slug, ref, f"{perm}.create", project_id)
         resource, secrets = svc.create_resource(ctx, instance, loaded, collection, body)
-        ctx.session.commit()
+        ctx.commit()
         return JSONResponse(svc.resource_view(resource, secrets), status_code=201)
 
     @router.get(base, response_model=Page, summary=f"List {collection}", operation_id=f"{tag}_list")
@@ -202,7 +203,7 @@ def _resource_routes(router: APIRouter, loaded: LoadedType, collection: str) -> 
         instance = svc.find_instance(ctx, slug, ref, f"{perm}.update", project_id)
         resource = svc.find_resource(ctx, instance, collection, child)
         svc.update_resource(ctx, instance, loaded, resource, body)
-        ctx.session.commit()
+        ctx.commit()
         return svc.resource_view(resource, {})
 
     @router.delete(
@@ -214,5 +215,43 @@ def _resource_routes(router: APIRouter, loaded: LoadedType, collection: str) -> 
     def delete(ctx: Ctx, ref: str, child: str, project_id: ProjectQuery = None) -> Response:
         instance = svc.find_instance(ctx, slug, ref, f"{perm}.delete", project_id)
         svc.delete_resource(ctx, instance, svc.find_resource(ctx, instance, collection, child))
-        ctx.session.commit()
+        ctx.commit()
         return Response(status_code=204)
+
+
+def _extra_routes(router: APIRouter, loaded: LoadedType) -> None:
+    slug = loaded.slug
+
+    @router.get(
+        "/instances/{ref}/events",
+        summary=f"What happened to a {slug} instance, newest first",
+        operation_id=f"{slug}_instance_events",
+    )
+    def events(
+        ctx: Ctx, ref: str, limit: Limit = 100, project_id: ProjectQuery = None
+    ) -> dict[str, Any]:
+        instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.get", project_id)
+        return {"items": svc.event_views(ctx, instance, limit)}
+
+    @router.get(
+        "/instances/{ref}/credentials",
+        summary=f"Connection details and secrets of a {slug} instance",
+        operation_id=f"{slug}_instance_credentials",
+    )
+    def credentials(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> dict[str, Any]:
+        instance = svc.find_instance(ctx, slug, ref, f"{slug}.credentials.get", project_id)
+        body = svc.credentials(ctx, instance, loaded)
+        ctx.commit()
+        return body
+
+    @router.post(
+        "/instances/{ref}/actions/retry",
+        status_code=status.HTTP_202_ACCEPTED,
+        summary=f"Retry a {slug} instance in ERROR",
+        operation_id=f"{slug}_instance_retry",
+    )
+    def retry(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> Response:
+        instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.action", project_id)
+        op = svc.retry_instance(ctx, instance)
+        ctx.commit()
+        return _accepted(instance, op)

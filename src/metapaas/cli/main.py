@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +13,7 @@ import uvicorn
 from rich.console import Console
 
 from metapaas.api import build_state, create_app, migrate_all, prepare
+from metapaas.api.app import start_orchestrator
 from metapaas.config import Settings
 
 app = typer.Typer(help="MetaPaaS: one control plane for many managed service types.")
@@ -37,7 +40,7 @@ def write_token_file(home: Path, token: str) -> Path:
     return path
 
 
-def _serve(settings: Settings, *, announce_token: bool) -> None:
+def _serve(settings: Settings, *, announce_token: bool, orchestrate: bool = True) -> None:
     state = build_state(settings)
     token = prepare(state)
     for loaded in state.registry:
@@ -52,7 +55,8 @@ def _serve(settings: Settings, *, announce_token: bool) -> None:
         f"MetaPaaS on http://{settings.host}:{settings.port} "
         f"(home {settings.resolved_home}, database {state.engine.url.render_as_string()})"
     )
-    uvicorn.run(create_app(state), host=settings.host, port=settings.port, log_level="info")
+    app_ = create_app(state, orchestrate=orchestrate)
+    uvicorn.run(app_, host=settings.host, port=settings.port, log_level="info")
 
 
 @app.command()
@@ -65,6 +69,34 @@ def up(host: HostOpt = None, port: PortOpt = None) -> None:
 def server(host: HostOpt = None, port: PortOpt = None) -> None:
     """Serve the API against the configured database (migrations applied at start)."""
     _serve(_settings(host, port), announce_token=False)
+
+
+@app.command()
+def api(host: HostOpt = None, port: PortOpt = None) -> None:
+    """Serve only the API; run `metapaas worker` processes beside it (PostgreSQL)."""
+    _serve(_settings(host, port), announce_token=False, orchestrate=False)
+
+
+@app.command()
+def worker() -> None:
+    """Run only the orchestrator's reconcile workers against the configured database."""
+    state = build_state(_settings())
+    migrate_all(state)
+    stop = start_orchestrator(state)
+    done = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: done.set())
+    console.print("worker running; SIGTERM stops it")
+    done.wait()
+    stop()
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def agent(ctx: typer.Context) -> None:
+    """Run the node agent (what every data-plane node runs); see `metapaas agent --help`."""
+    from metapaas.agent.__main__ import main as agent_main
+
+    raise typer.Exit(agent_main(ctx.args))
 
 
 @db_app.command("upgrade")

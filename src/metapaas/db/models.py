@@ -241,3 +241,112 @@ class AuditEntry(Base):
     project_id: Mapped[str | None] = mapped_column(String(36))
     request_id: Mapped[str] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class NodeState(enum.StrEnum):
+    """The control plane's view of a node; the agent's view is ``agent_state``/``health``."""
+
+    CREATING = "CREATING"
+    RUNNING = "RUNNING"
+    UNREACHABLE = "UNREACHABLE"
+
+
+class Node(Base):
+    """A data-plane node the orchestrator planned; its name is deterministic."""
+
+    __tablename__ = "nodes"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(31))
+    ordinal: Mapped[int] = mapped_column(Integer)
+    address: Mapped[str] = mapped_column(String(255), default="")
+    ports: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), default=NodeState.CREATING)
+    bootstrap_hash: Mapped[str] = mapped_column(String(64), default="")
+    bootstrap_expires_at: Mapped[datetime | None]
+    credential_hash: Mapped[str] = mapped_column(String(64), default="", index=True)
+    registered_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]
+    applied_revision: Mapped[int] = mapped_column(Integer, default=0)
+    applied_generation: Mapped[int] = mapped_column(Integer, default=0)
+    agent_state: Mapped[str] = mapped_column(String(16), default="")
+    health: Mapped[str] = mapped_column(String(16), default="unknown")
+    unhealthy_since: Mapped[datetime | None]
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MetadataDocument(Base):
+    """The instance-wide part of what nodes read, with a durable, strictly rising revision."""
+
+    __tablename__ = "metadata_documents"
+
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    document: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CommandState(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+
+class NodeCommand(Base):
+    """A lifecycle command for one node; done only when the agent says so."""
+
+    __tablename__ = "node_commands"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), index=True
+    )
+    node_name: Mapped[str] = mapped_column(String(63), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    state: Mapped[str] = mapped_column(String(16), default=CommandState.PENDING)
+    timeout: Mapped[float] = mapped_column(default=60.0)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    exit_code: Mapped[int | None]
+    output: Mapped[str] = mapped_column(Text, default="")
+    deadline_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(63))
+    node_name: Mapped[str] = mapped_column(String(63), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
+class WorkItem(Base):
+    """Durable work queue: one row per instance that needs a reconcile.
+
+    ``requested`` counts enqueues, so a request that arrives while a worker
+    holds the item is not lost when the worker finishes.
+    """
+
+    __tablename__ = "work_items"
+
+    instance_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    requested: Mapped[int] = mapped_column(Integer, default=1)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str] = mapped_column(String(64), default="")
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")

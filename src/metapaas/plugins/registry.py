@@ -56,7 +56,18 @@ class Registry:
     """Types by slug. Broken ones stay listed with their reason, never served."""
 
     def __init__(self, types: Iterable[LoadedType]) -> None:
-        self._types = {t.slug: t for t in types}
+        self._types: dict[str, LoadedType] = {}
+        self.rejected: list[LoadedType] = []
+        """Entries whose slug another entry holds (a duplicate): listed, never served."""
+        for loaded in types:
+            held = self._types.get(loaded.slug)
+            if held is None:
+                self._types[loaded.slug] = loaded
+            elif loaded.usable and not held.usable:  # a failed entry never hides a working one
+                self._types[loaded.slug] = loaded
+                self.rejected.append(held)
+            else:
+                self.rejected.append(loaded)
 
     @classmethod
     def discover(cls, found: Iterable[EntryPoint] | None = None) -> Registry:

@@ -111,6 +111,10 @@ class PaasType:
     spec: ClassVar[type[BaseModel]]
     resources: ClassVar[Sequence[ChildResource]] = ()
     migrations: ClassVar[Path | None] = None
+    #: Seconds without a heartbeat before a node is UNREACHABLE and replaced.
+    unreachable_after: ClassVar[float] = 20.0
+    #: Seconds a node may stay UNHEALTHY (its agent restarting the service) before it is replaced.
+    replace_unhealthy_after: ClassVar[float] = 60.0
 
     # -- control plane: what the orchestrator asks when it reconciles ---------
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from metapaas.api.deps import Ctx
 from metapaas.api.listing import Limit, Marker, page
@@ -164,6 +164,10 @@ def delete_project(ctx: Ctx, project_id: str) -> Response:
     if live:
         raise Conflict(f"the project still has {live} instance(s)")
     ctx.audit("iam.projects.delete", "project", project.id, project.id, name=project.name)
+    # What is left are deleted instances' tombstones and their operations: they go
+    # with the project (the audit log keeps the history).
+    ctx.session.execute(delete(models.Operation).where(models.Operation.project_id == project.id))
+    ctx.session.execute(delete(models.Instance).where(models.Instance.project_id == project.id))
     ctx.session.delete(project)
     ctx.session.commit()
     return Response(status_code=204)

@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1/types", tags=["types"])
 
 @router.get("/", summary="List installed PaaS types, working or not")
 def list_types(ctx: Ctx) -> dict[str, Any]:
-    return {"items": [describe(t) for t in ctx.registry]}
+    return {"items": [describe(t) for t in [*ctx.registry, *ctx.registry.rejected]]}
 
 
 @router.get("/{slug}/", summary="Show a type with its instance and child resource schemas")

@@ -1,0 +1,213 @@
+"""The agent API: what nodes call. A node credential sees and reports only its own node."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from metapaas import metadata
+from metapaas.api.deps import AppState, app_state
+from metapaas.db import models
+from metapaas.errors import NotFound, Unauthorized
+from metapaas.iam import tokens
+from metapaas.orchestrator import queue
+
+router = APIRouter(prefix="/v1/agent", tags=["agent"])
+_bearer = HTTPBearer(auto_error=False, description="The node credential from /register.")
+State = Annotated[AppState, Depends(app_state)]
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+MAX_WAIT = 30.0
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Registration(Strict):
+    bootstrap_token: str = Field(min_length=1, max_length=200)
+
+
+class ReportedEvent(Strict):
+    kind: str = Field(max_length=63)
+    message: str = Field(default="", max_length=2000)
+
+
+class Report(Strict):
+    applied_revision: int = Field(ge=0)
+    applied_generation: int = Field(ge=0)
+    state: Literal["applying", "ready", "failed"]
+    health: Literal["unknown", "healthy", "unhealthy"]
+    message: str = Field(default="", max_length=4000)
+    events: list[ReportedEvent] = Field(default_factory=list, max_length=50)
+
+
+class CommandReport(Strict):
+    state: Literal["running", "succeeded", "failed"]
+    exit_code: int | None = None
+    output: str = Field(default="", max_length=8192)
+
+
+def _node(session: Session, bearer: HTTPAuthorizationCredentials | None) -> models.Node:
+    if bearer is None:
+        raise Unauthorized("send the node credential as a bearer token")
+    node = session.scalar(
+        select(models.Node).where(
+            models.Node.credential_hash == tokens.digest(bearer.credentials),
+            models.Node.credential_hash != "",
+        )
+    )
+    if node is None:
+        raise Unauthorized("the node credential is unknown or revoked")
+    return node
+
+
+def _wake(state: AppState, session: Session, instance_id: str) -> None:
+    queue.enqueue(session, instance_id, models.utcnow())
+    session.commit()
+    state.wake()
+
+
+@router.post("/register", summary="Exchange a one-time bootstrap token for a node credential")
+def register(state: State, body: Registration) -> dict[str, str]:
+    with state.sessions() as session:
+        node = session.scalar(
+            select(models.Node).where(
+                models.Node.bootstrap_hash == tokens.digest(body.bootstrap_token),
+                models.Node.bootstrap_hash != "",
+            )
+        )
+        now = models.utcnow()
+        if node is None or node.bootstrap_expires_at is None or node.bootstrap_expires_at < now:
+            raise Unauthorized("the bootstrap token is unknown, used or expired")
+        credential = tokens.new_token()
+        node.credential_hash = tokens.digest(credential)
+        node.bootstrap_hash = ""
+        node.registered_at = node.last_seen_at = now
+        node.state = models.NodeState.RUNNING
+        session.add(
+            models.Event(
+                instance_id=node.instance_id,
+                kind="agent_registered",
+                message=f"agent of {node.name} registered",
+                node_name=node.name,
+            )
+        )
+        name = node.name
+        _wake(state, session, node.instance_id)
+    return {"node": name, "credential": credential}
+
+
+def _read(state: AppState, bearer: Any, after: int) -> tuple[str, dict[str, Any] | None]:
+    with state.sessions() as session:
+        node = _node(session, bearer)
+        return node.instance_id, metadata.node_view(session, node, after)
+
+
+@router.get(
+    "/metadata",
+    summary="The node's metadata when newer than `after`; waits up to `wait` seconds",
+    responses={204: {"description": "Nothing newer within the wait"}},
+)
+async def watch(
+    state: State,
+    bearer: Bearer,
+    after: Annotated[int, Query(ge=0)] = 0,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT)] = MAX_WAIT,
+) -> Any:
+    instance_id, view = await run_in_threadpool(_read, state, bearer, after)
+    if view is not None:
+        return view
+    future = state.notifier.subscribe(instance_id)
+    try:
+        # Read again after subscribing: a change between the two reads is not lost.
+        _, view = await run_in_threadpool(_read, state, bearer, after)
+        if view is None:
+            try:
+                await asyncio.wait_for(asyncio.shield(future), timeout=wait)
+            except TimeoutError:
+                return Response(status_code=204)
+            _, view = await run_in_threadpool(_read, state, bearer, after)
+    finally:
+        state.notifier.unsubscribe(instance_id, future)
+    return view if view is not None else Response(status_code=204)
+
+
+@router.post("/report", status_code=204, summary="Report applied state and health; a heartbeat")
+def report(state: State, bearer: Bearer, body: Report) -> Response:
+    with state.sessions() as session:
+        node = _node(session, bearer)
+        now = models.utcnow()
+        before = (node.agent_state, node.health, node.applied_generation, node.message)
+        node.last_seen_at = now
+        node.applied_revision = body.applied_revision
+        node.applied_generation = body.applied_generation
+        node.agent_state = body.state
+        node.message = body.message
+        if body.health == "unhealthy" and node.unhealthy_since is None:
+            node.unhealthy_since = now
+        elif body.health != "unhealthy":
+            node.unhealthy_since = None
+        node.health = body.health
+        for event in body.events:
+            session.add(
+                models.Event(
+                    instance_id=node.instance_id,
+                    kind=event.kind,
+                    message=event.message,
+                    node_name=node.name,
+                )
+            )
+        if before[1] != body.health:
+            session.add(
+                models.Event(
+                    instance_id=node.instance_id,
+                    kind="health_changed",
+                    message=f"{before[1]} -> {body.health}",
+                    node_name=node.name,
+                )
+            )
+        if before != (body.state, body.health, body.applied_generation, body.message):
+            _wake(state, session, node.instance_id)
+        else:
+            session.commit()
+    return Response(status_code=204)
+
+
+@router.post(
+    "/commands/{command_id}", status_code=204, summary="Report a lifecycle command's progress"
+)
+def command_result(state: State, bearer: Bearer, command_id: str, body: CommandReport) -> Response:
+    with state.sessions() as session:
+        node = _node(session, bearer)
+        command = session.get(models.NodeCommand, command_id)
+        if command is None or command.node_name != node.name:
+            raise NotFound("command not found")
+        if command.state in (
+            models.CommandState.SUCCEEDED,
+            models.CommandState.FAILED,
+            models.CommandState.TIMED_OUT,
+        ):
+            return Response(status_code=204)  # a re-report after an agent restart
+        command.state = body.state
+        command.exit_code = body.exit_code
+        command.output = body.output[-4096:]
+        if body.state != "running":
+            command.finished_at = models.utcnow()
+        session.add(
+            models.Event(
+                instance_id=node.instance_id,
+                kind=f"command_{body.state}",
+                message=f"{command.name}"
+                + (f" exit {body.exit_code}" if body.exit_code is not None else ""),
+                node_name=node.name,
+            )
+        )
+        _wake(state, session, node.instance_id)
+    return Response(status_code=204)

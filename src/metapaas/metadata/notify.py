@@ -1,0 +1,96 @@
+"""Wake the agents' long-polls when an instance's metadata changes.
+
+In one process, a change wakes its waiters directly. Across replicas on
+PostgreSQL, writers also ``NOTIFY metapaas_metadata`` and every replica runs a
+listener that wakes its own waiters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import defaultdict
+
+import psycopg
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "metapaas_metadata"
+
+
+class Notifier:
+    """Futures keyed by instance id; ``notify`` is safe from any thread."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, set[asyncio.Future[None]]] = defaultdict(set)
+        self._lock = threading.Lock()
+
+    @property
+    def watching(self) -> int:
+        with self._lock:
+            return sum(len(w) for w in self._waiters.values())
+
+    def subscribe(self, key: str) -> asyncio.Future[None]:
+        """Register before reading the store, so a change in between is not missed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        with self._lock:
+            self._waiters[key].add(future)
+        return future
+
+    def unsubscribe(self, key: str, future: asyncio.Future[None]) -> None:
+        with self._lock:
+            waiters = self._waiters.get(key)
+            if waiters is not None:
+                waiters.discard(future)
+                if not waiters:
+                    del self._waiters[key]
+
+    def notify(self, key: str) -> None:
+        with self._lock:
+            futures = list(self._waiters.get(key, ()))
+        for future in futures:
+            future.get_loop().call_soon_threadsafe(_resolve, future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def announce(session: Session, instance_id: str) -> None:
+    """Queue a cross-replica wake-up; PostgreSQL delivers it when the transaction commits."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_notify(:channel, :key)"), {"channel": CHANNEL, "key": instance_id}
+        )
+
+
+class PostgresListener(threading.Thread):
+    """Relays ``NOTIFY metapaas_metadata`` from other replicas to this process's notifier."""
+
+    def __init__(self, engine: Engine, notifier: Notifier) -> None:
+        super().__init__(name="metadata-listener", daemon=True)
+        self._dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._notifier = notifier
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._listen()
+            except psycopg.Error as exc:
+                log.warning("metadata listener reconnecting: %s", exc)
+                self._stop.wait(1.0)
+
+    def _listen(self) -> None:
+        with psycopg.connect(self._dsn, autocommit=True) as connection:
+            connection.execute(f"LISTEN {CHANNEL}")
+            while not self._stop.is_set():
+                for note in connection.notifies(timeout=1.0):
+                    self._notifier.notify(note.payload)
+
+    def stop(self) -> None:
+        self._stop.set()

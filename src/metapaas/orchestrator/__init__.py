@@ -1,0 +1,8 @@
+"""The orchestrator: a durable queue of instances and a level-triggered reconciler."""
+
+from metapaas.orchestrator import queue
+from metapaas.orchestrator.reconciler import Outcome, Reconciler, node_name
+from metapaas.orchestrator.views import instance_view, node_views
+from metapaas.orchestrator.worker import Worker
+
+__all__ = ["Outcome", "Reconciler", "Worker", "instance_view", "node_name", "node_views", "queue"]

@@ -1,0 +1,107 @@
+"""The durable work queue: which instances need a reconcile, and when.
+
+One row per instance, so requests coalesce (level-triggered: a reconcile
+looks at the whole instance, not at what changed). Workers claim rows with a
+lease; on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets several worker
+processes share the queue without blocking each other. A crashed worker's
+lease simply runs out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from metapaas.db import models
+
+MAX_BACKOFF = 60.0
+
+
+@dataclass(frozen=True)
+class Claim:
+    instance_id: str
+    requested: int
+    attempts: int
+
+
+def enqueue(session: Session, instance_id: str, now: datetime, delay: float = 0.0) -> None:
+    """Ask for a reconcile no later than ``now + delay``; an earlier request stands."""
+    due = now + timedelta(seconds=delay)
+    item = session.get(models.WorkItem, instance_id, with_for_update=True, populate_existing=True)
+    if item is not None:
+        item.requested += 1
+        item.due_at = min(item.due_at, due)
+        return
+    try:
+        with session.begin_nested():
+            session.add(models.WorkItem(instance_id=instance_id, due_at=due))
+    except IntegrityError:  # another writer inserted it first
+        enqueue(session, instance_id, now, delay)
+
+
+def claim(session: Session, worker_id: str, now: datetime, lease: float, limit: int) -> list[Claim]:
+    """Take up to ``limit`` due items for ``lease`` seconds."""
+    stmt = (
+        select(models.WorkItem)
+        .where(
+            models.WorkItem.due_at <= now,
+            or_(models.WorkItem.claimed_until.is_(None), models.WorkItem.claimed_until < now),
+        )
+        .order_by(models.WorkItem.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claims = []
+    for item in session.scalars(stmt):
+        item.claimed_by = worker_id
+        item.claimed_until = now + timedelta(seconds=lease)
+        claims.append(Claim(item.instance_id, item.requested, item.attempts))
+    return claims
+
+
+def finish(
+    session: Session,
+    claim: Claim,
+    now: datetime,
+    *,
+    requeue_after: float | None,
+    error: str = "",
+) -> None:
+    """Release a claim: drop the item, or requeue it (backing off after an error).
+
+    An item re-requested while it was claimed stays due at once.
+    """
+    item = session.get(
+        models.WorkItem, claim.instance_id, with_for_update=True, populate_existing=True
+    )
+    if item is None:
+        return
+    item.claimed_by = ""
+    item.claimed_until = None
+    if error:
+        item.attempts += 1
+        item.last_error = error
+        requeue_after = min(MAX_BACKOFF, 2.0 ** min(item.attempts, 6) / 2)
+    else:
+        item.attempts = 0
+        item.last_error = ""
+    if item.requested != claim.requested:
+        item.due_at = now
+    elif requeue_after is not None:
+        item.due_at = now + timedelta(seconds=requeue_after)
+    else:
+        session.delete(item)
+
+
+def depth(session: Session, now: datetime) -> int:
+    """Items due now or overdue."""
+    return (
+        session.scalar(
+            select(func.count()).select_from(models.WorkItem).where(models.WorkItem.due_at <= now)
+        )
+        or 0
+    )

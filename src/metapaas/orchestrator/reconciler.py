@@ -1,0 +1,422 @@
+"""The level-triggered reconciler: desired state vs observed state, for one instance.
+
+Each pass reads the whole instance, so it does not matter how many changes
+led to it or whether an earlier pass crashed half-way. Three phases keep the
+database free while the provider works (a process start can take seconds):
+
+1. plan (one transaction): decide the nodes, record a row with a fresh
+   bootstrap token for each node about to be created or replaced, *before*
+   the provider is asked, so a crash in between is seen on the next pass;
+2. act (no transaction): create, restart, replace or delete nodes, all
+   idempotent by deterministic node name;
+3. observe (one transaction): publish metadata, start lifecycle commands,
+   judge the status from the agents' reports, update operations and events.
+
+Only the reconciler writes instance status, events and operations.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from metapaas import metadata, providers, sdk
+from metapaas.db import Sealer, models
+from metapaas.iam import tokens
+from metapaas.orchestrator import status, views
+from metapaas.plugins import LoadedType, Registry
+
+log = logging.getLogger(__name__)
+
+S = models.InstanceStatus
+C = models.CommandState
+OPEN_OPS = (models.OperationState.PENDING, models.OperationState.RUNNING)
+BOOTSTRAP_TTL = timedelta(minutes=15)
+COMMAND_SLACK = 30.0
+CONVERGING_POLL = 1.0
+
+
+def node_name(instance_id: str, role: str, ordinal: int) -> str:
+    """Deterministic, so every side effect is keyed by it and retries find their work."""
+    return f"{instance_id.replace('-', '')}-{role}-{ordinal}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """When to look at the instance again; None when only a new request should wake it."""
+
+    requeue_after: float | None
+
+
+@dataclass
+class _Plan:
+    loaded: LoadedType
+    groups: dict[str, tuple[str, int, tuple[str, ...]]]  # node name -> (role, ordinal, ports)
+    tokens: dict[str, str] = field(default_factory=dict)  # nodes to (re)create now
+    replace: set[str] = field(default_factory=set)
+    retire: set[str] = field(default_factory=set)
+
+
+Notify = Callable[[str], None]
+
+
+class Reconciler:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        registry: Registry,
+        provider: providers.Provider,
+        sealer: Sealer,
+        control_plane_url: str,
+        *,
+        clock: Callable[[], datetime] = models.utcnow,
+        notify: Notify = lambda _instance_id: None,
+        resync_seconds: float = 10.0,
+    ) -> None:
+        self.sessions = sessions
+        self.registry = registry
+        self.provider = provider
+        self.sealer = sealer
+        self.control_plane_url = control_plane_url
+        self.clock = clock
+        self.notify = notify
+        self.resync_seconds = resync_seconds
+
+    # -- entry point ------------------------------------------------------------
+
+    def reconcile(self, instance_id: str) -> Outcome:
+        with self.sessions() as session:
+            instance = session.get(models.Instance, instance_id)
+            if instance is None or instance.status == S.DELETED:
+                return Outcome(None)
+            if instance.status == S.DELETING:
+                session.close()  # nothing may hold the database while nodes are removed
+                return self._delete(instance_id)
+            try:
+                plan = self._plan(session, instance)
+            except sdk.PermanentError as exc:
+                self._fail(session, instance, str(exc))
+                return Outcome(None)
+            session.commit()
+        self._act(instance_id, plan)
+        return self._observe(instance_id, plan)
+
+    # -- phase 1: plan ----------------------------------------------------------
+
+    def _plan(self, session: Session, instance: models.Instance) -> _Plan:
+        loaded = self.registry.get(instance.type_slug)
+        if not loaded.usable:
+            raise sdk.PermanentError(f"type {loaded.slug} is in ERROR: {loaded.reason}")
+        view = views.instance_view(session, instance, loaded, self.sealer)
+        groups = {
+            node_name(instance.id, group.role, ordinal): (group.role, ordinal, group.ports)
+            for group in loaded.declaration.node_plan(view)
+            for ordinal in range(group.count)
+        }
+        plan = _Plan(loaded=loaded, groups=groups)
+        rows = {n.name: n for n in self._nodes(session, instance.id)}
+        now = self.clock()
+        for name, (role, ordinal, _ports) in groups.items():
+            row = rows.get(name)
+            if row is None:
+                row = models.Node(name=name, instance_id=instance.id, role=role, ordinal=ordinal)
+                session.add(row)
+                plan.tokens[name] = self._issue_bootstrap(row, now)
+                self._event(session, instance.id, "node_planned", f"node {name} planned", name)
+            elif self._needs_replacement(row, loaded, now):
+                plan.tokens[name] = self._reset_for_replacement(session, row, now)
+                plan.replace.add(name)
+        plan.retire = set(rows) - set(groups)
+        return plan
+
+    def _needs_replacement(self, node: models.Node, loaded: LoadedType, now: datetime) -> bool:
+        declaration = loaded.declaration
+        return status.unreachable(node, now, declaration.unreachable_after) or (
+            status.unhealthy_too_long(node, now, declaration.replace_unhealthy_after)
+        )
+
+    def _reset_for_replacement(self, session: Session, node: models.Node, now: datetime) -> str:
+        """Forget the old node: its credential is revoked, its commands run again."""
+        why = "unhealthy too long" if node.unhealthy_since else "unreachable"
+        self._event(
+            session, node.instance_id, "node_replaced", f"node {node.name} {why}", node.name
+        )
+        node.credential_hash = ""
+        node.registered_at = None
+        node.last_seen_at = None
+        node.agent_state = ""
+        node.health = "unknown"
+        node.unhealthy_since = None
+        node.applied_generation = 0
+        node.applied_revision = 0
+        node.message = ""
+        node.created_at = now
+        node.state = models.NodeState.CREATING
+        session.execute(delete(models.NodeCommand).where(models.NodeCommand.node_name == node.name))
+        return self._issue_bootstrap(node, now)
+
+    @staticmethod
+    def _issue_bootstrap(node: models.Node, now: datetime) -> str:
+        token = tokens.new_token()
+        node.bootstrap_hash = tokens.digest(token)
+        node.bootstrap_expires_at = now + BOOTSTRAP_TTL
+        return token
+
+    # -- phase 2: act -----------------------------------------------------------
+
+    def _act(self, instance_id: str, plan: _Plan) -> None:
+        slug = plan.loaded.slug
+        for name, (role, _ordinal, ports) in plan.groups.items():
+            token = plan.tokens.get(name)
+            if name in plan.replace:
+                self.provider.delete_node(name)
+            if token is None:
+                info = self.provider.get_node(name)
+                if info is not None and info.running:
+                    continue
+                token = self._mark_down(instance_id, name)
+            spec = providers.NodeSpec(
+                name=name,
+                labels={
+                    providers.MANAGED: "true",
+                    providers.INSTANCE: instance_id,
+                    providers.TYPE: slug,
+                    providers.ROLE: role,
+                },
+                ports=ports,
+                bootstrap_token=token,
+                control_plane_url=self.control_plane_url,
+            )
+            info = self.provider.create_node(spec)
+            self._record_created(instance_id, info)
+        for name in plan.retire:
+            self.provider.delete_node(name)
+
+    def _mark_down(self, instance_id: str, name: str) -> str:
+        """A node whose processes are gone is not serving until its agent reports again.
+
+        It gets a fresh one-time token for the restart; its credential stays valid.
+        """
+        with self.sessions.begin() as session:
+            node = session.get(models.Node, name)
+            assert node is not None
+            node.agent_state = ""
+            node.health = "unknown"
+            self._event(session, instance_id, "node_down", f"node {name} is down; restarting", name)
+            return self._issue_bootstrap(node, self.clock())
+
+    def _record_created(self, instance_id: str, info: providers.NodeInfo) -> None:
+        with self.sessions.begin() as session:
+            node = session.get(models.Node, info.name)
+            if node is None:
+                return
+            node.address = info.address
+            node.ports = dict(info.ports)
+            self._event(
+                session, instance_id, "node_started", f"node {info.name} started", info.name
+            )
+
+    # -- phase 3: observe -------------------------------------------------------
+
+    def _observe(self, instance_id: str, plan: _Plan) -> Outcome:
+        with self.sessions() as session:
+            instance = session.get(models.Instance, instance_id, with_for_update=True)
+            if instance is None or instance.status in (S.DELETING, S.DELETED):
+                return Outcome(0.0)
+            session.execute(delete(models.Node).where(models.Node.name.in_(plan.retire)))
+            nodes = [n for n in self._nodes(session, instance_id) if n.name in plan.groups]
+            view = views.instance_view(session, instance, plan.loaded, self.sealer)
+            node_views = views.node_views(nodes)
+            document = views.metadata_document(view, plan.loaded, node_views)
+            changed = metadata.publish(session, instance_id, document) is not None
+            needs_init = self._needs_init(plan.loaded, view.version, nodes)
+            changed |= self._start_commands(session, instance_id, nodes, needs_init)
+            commands = self._commands(session, instance_id)
+            verdict = status.judge(
+                instance,
+                nodes,
+                commands,
+                len(plan.groups),
+                needs_init,
+            )
+            self._apply_verdict(session, instance, verdict, plan.loaded, view, node_views)
+            if changed:
+                metadata.announce(session, instance_id)
+            session.commit()
+        if changed:
+            self.notify(instance_id)
+        if verdict.status == S.ACTIVE:
+            return Outcome(self.resync_seconds)
+        if verdict.status == S.ERROR:
+            return Outcome(None)
+        return Outcome(CONVERGING_POLL)
+
+    def _needs_init(
+        self, loaded: LoadedType, version: sdk.Version, nodes: list[models.Node]
+    ) -> set[str]:
+        roles = {
+            node.role
+            for node in nodes
+            if any(
+                c.name == "init" for c in loaded.declaration.data_plane(node.role, version).commands
+            )
+        }
+        return {n.name for n in nodes if n.role in roles}
+
+    def _start_commands(
+        self, session: Session, instance_id: str, nodes: list[models.Node], needs_init: set[str]
+    ) -> bool:
+        """Queue ``init`` once per node after its first config applied; time out stale ones."""
+        now = self.clock()
+        started = {c.node_name for c in self._commands(session, instance_id) if c.name == "init"}
+        changed = False
+        for node in nodes:
+            if node.name in needs_init and node.name not in started and node.agent_state == "ready":
+                timeout = 120.0
+                session.add(
+                    models.NodeCommand(
+                        instance_id=instance_id,
+                        node_name=node.name,
+                        name="init",
+                        timeout=timeout,
+                        deadline_at=now + timedelta(seconds=timeout + COMMAND_SLACK),
+                    )
+                )
+                self._event(session, instance_id, "command_queued", "init queued", node.name)
+                changed = True
+        for command in self._commands(session, instance_id):
+            if (
+                command.state in (C.PENDING, C.RUNNING)
+                and command.deadline_at
+                and command.deadline_at < now
+            ):
+                command.state = C.TIMED_OUT
+                command.finished_at = now
+                self._event(
+                    session,
+                    instance_id,
+                    "command_timed_out",
+                    f"{command.name} timed out",
+                    command.node_name,
+                )
+        if changed:
+            session.flush()
+            metadata.bump(session, instance_id)
+        return changed
+
+    def _apply_verdict(
+        self,
+        session: Session,
+        instance: models.Instance,
+        verdict: status.Verdict,
+        loaded: LoadedType,
+        view: sdk.InstanceView,
+        node_views: object,
+    ) -> None:
+        if instance.status != verdict.status or instance.status_reason != verdict.reason:
+            self._event(
+                session,
+                instance.id,
+                "status_changed",
+                f"{instance.status} -> {verdict.status}"
+                + (f": {verdict.reason}" if verdict.reason else ""),
+            )
+        instance.status = verdict.status
+        instance.status_reason = verdict.reason
+        if verdict.status == S.ACTIVE:
+            instance.observed_generation = instance.generation
+            assert isinstance(node_views, list)
+            instance.endpoints = dict(loaded.declaration.endpoints(view, node_views))
+        for op in self._open_operations(session, instance.id):
+            if op.kind == "delete":
+                continue
+            op.progress = verdict.progress
+            if verdict.status == S.ERROR:
+                op.state = models.OperationState.FAILED
+                op.error = verdict.reason
+            elif (
+                verdict.status == S.ACTIVE and instance.observed_generation >= op.target_generation
+            ):
+                op.state = models.OperationState.SUCCEEDED
+            else:
+                op.state = models.OperationState.RUNNING
+
+    def _fail(self, session: Session, instance: models.Instance, reason: str) -> None:
+        if instance.status_reason != reason:
+            self._event(session, instance.id, "error", reason)
+        instance.status = S.ERROR
+        instance.status_reason = reason
+        for op in self._open_operations(session, instance.id):
+            op.state = models.OperationState.FAILED
+            op.error = reason
+        session.commit()
+
+    # -- deletion ---------------------------------------------------------------
+
+    def _delete(self, instance_id: str) -> Outcome:
+        with self.sessions() as session:
+            names = {n.name for n in self._nodes(session, instance_id)}
+        names |= {n.name for n in self.provider.list_nodes({providers.INSTANCE: instance_id})}
+        for name in sorted(names):
+            self.provider.delete_node(name)
+        with self.sessions.begin() as tx:
+            row = tx.get(models.Instance, instance_id)
+            assert row is not None
+            tx.execute(delete(models.Node).where(models.Node.instance_id == row.id))
+            tx.execute(delete(models.NodeCommand).where(models.NodeCommand.instance_id == row.id))
+            tx.execute(
+                delete(models.MetadataDocument).where(models.MetadataDocument.instance_id == row.id)
+            )
+            row.status = S.DELETED
+            row.deleted_at = self.clock()
+            self._event(tx, row.id, "deleted", f"{len(names)} node(s) removed")
+            for op in self._open_operations(tx, row.id):
+                op.state = (
+                    models.OperationState.SUCCEEDED
+                    if op.kind == "delete"
+                    else (models.OperationState.FAILED)
+                )
+                op.progress = "deleted"
+                if op.kind != "delete":
+                    op.error = "the instance was deleted"
+        return Outcome(None)
+
+    # -- small helpers ------------------------------------------------------------
+
+    @staticmethod
+    def _nodes(session: Session, instance_id: str) -> list[models.Node]:
+        return list(
+            session.scalars(select(models.Node).where(models.Node.instance_id == instance_id))
+        )
+
+    @staticmethod
+    def _commands(session: Session, instance_id: str) -> list[models.NodeCommand]:
+        return list(
+            session.scalars(
+                select(models.NodeCommand)
+                .where(models.NodeCommand.instance_id == instance_id)
+                .order_by(models.NodeCommand.created_at)
+            )
+        )
+
+    @staticmethod
+    def _open_operations(session: Session, instance_id: str) -> list[models.Operation]:
+        return list(
+            session.scalars(
+                select(models.Operation).where(
+                    models.Operation.instance_id == instance_id,
+                    models.Operation.state.in_(OPEN_OPS),
+                )
+            )
+        )
+
+    @staticmethod
+    def _event(session: Session, instance_id: str, kind: str, message: str, node: str = "") -> None:
+        session.add(
+            models.Event(instance_id=instance_id, kind=kind, message=message, node_name=node)
+        )

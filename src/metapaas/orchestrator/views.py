@@ -1,0 +1,103 @@
+"""What plugin hooks see of instances and nodes, built from the stored rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from metapaas import sdk
+from metapaas.db import Sealer, models
+from metapaas.plugins import LoadedType
+
+
+def version_of(loaded: LoadedType, name: str) -> sdk.Version:
+    for version in loaded.declaration.versions:
+        if version.name == name:
+            return version
+    raise sdk.PermanentError(f"version {name!r} is no longer in the {loaded.slug} catalog")
+
+
+def resources_by_collection(
+    session: Session, instance: models.Instance, sealer: Sealer
+) -> dict[str, list[dict[str, Any]]]:
+    """Child resources with their secrets, grouped: the data plane needs both."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    rows = session.scalars(
+        select(models.Resource)
+        .where(models.Resource.instance_id == instance.id)
+        .order_by(models.Resource.collection, models.Resource.name)
+    )
+    for row in rows:
+        grouped.setdefault(row.collection, []).append(
+            {**row.spec, **sealer.unseal(row.sealed_secrets)}
+        )
+    return grouped
+
+
+def instance_view(
+    session: Session, instance: models.Instance, loaded: LoadedType, sealer: Sealer
+) -> sdk.InstanceView:
+    assert loaded.schemas is not None
+    secrets = sealer.unseal(instance.sealed_secrets)
+    spec = loaded.schemas.instances.spec.model_validate({**instance.spec, **secrets})
+    resources = resources_by_collection(session, instance, sealer)
+    for collection in loaded.schemas.resources:
+        resources.setdefault(collection, [])
+    return sdk.InstanceView(
+        id=instance.id,
+        slug=instance.type_slug,
+        name=instance.name,
+        project_id=instance.project_id,
+        version=version_of(loaded, instance.version),
+        generation=instance.generation,
+        spec=spec,
+        secrets=secrets,
+        resources=resources,
+    )
+
+
+def node_views(nodes: Iterable[models.Node]) -> Sequence[sdk.NodeView]:
+    return [
+        sdk.NodeView(
+            name=n.name,
+            role=n.role,
+            ordinal=n.ordinal,
+            address=n.address,
+            ports={k: int(v) for k, v in n.ports.items()},
+        )
+        for n in sorted(nodes, key=lambda n: (n.role, n.ordinal))
+    ]
+
+
+def metadata_document(
+    view: sdk.InstanceView, loaded: LoadedType, nodes: Sequence[sdk.NodeView]
+) -> dict[str, Any]:
+    """The instance-wide metadata every node of the instance reads."""
+    peers: dict[str, list[dict[str, Any]]] = {}
+    for node in nodes:
+        peers.setdefault(node.role, []).append(
+            {
+                "name": node.name,
+                "ordinal": node.ordinal,
+                "address": node.address,
+                "ports": dict(node.ports),
+            }
+        )
+    return {
+        "instance": {
+            "id": view.id,
+            "slug": view.slug,
+            "name": view.name,
+            "project_id": view.project_id,
+            "generation": view.generation,
+            "spec": view.spec.model_dump(mode="json"),
+            "secrets": dict(view.secrets),
+        },
+        "version": {"name": view.version.name, "engine": dict(view.version.engine)},
+        "peers": peers,
+        "resources": {k: list(v) for k, v in view.resources.items()},
+        "extra": dict(loaded.declaration.node_metadata(view)),
+    }

@@ -1,0 +1,170 @@
+"""Worker threads: claim due work, reconcile, resync live instances, collect orphans."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from prometheus_client import Histogram
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from metapaas import providers, sdk
+from metapaas.db import models
+from metapaas.orchestrator import queue
+from metapaas.orchestrator.reconciler import Reconciler
+
+log = logging.getLogger(__name__)
+
+RECONCILE_SECONDS = Histogram(
+    "metapaas_reconcile_seconds", "Duration of one reconcile pass", ["type", "outcome"]
+)
+LEASE_SECONDS = 120.0
+
+
+class Worker:
+    """Runs reconciles on ``concurrency`` threads; several processes may share one queue."""
+
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        *,
+        concurrency: int = 2,
+        resync_seconds: float = 10.0,
+        gc_seconds: float = 30.0,
+        poll_seconds: float = 0.5,
+        clock: Callable[[], datetime] = models.utcnow,
+        wakeup: threading.Event | None = None,
+    ) -> None:
+        self.reconciler = reconciler
+        self.sessions: sessionmaker[Session] = reconciler.sessions
+        self.concurrency = concurrency
+        self.resync_seconds = resync_seconds
+        self.gc_seconds = gc_seconds
+        self.poll_seconds = poll_seconds
+        self.clock = clock
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.wakeup = wakeup or threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for index in range(self.concurrency):
+            self._spawn(f"reconcile-{index}", self._reconcile_loop)
+        self._spawn("resync", self._housekeeping_loop)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.wakeup.set()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # -- reconciling --------------------------------------------------------------
+
+    def _reconcile_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # the loop must outlive any one failure
+                log.exception("worker loop failed")
+                worked = False
+            if not worked:
+                self.wakeup.wait(self.poll_seconds)
+                self.wakeup.clear()
+
+    def run_once(self) -> bool:
+        """Claim one due item and reconcile it; False when nothing was due."""
+        with self.sessions.begin() as session:
+            claims = queue.claim(session, self.worker_id, self.clock(), LEASE_SECONDS, 1)
+        if not claims:
+            return False
+        claim = claims[0]
+        requeue_after, error = self._reconcile(claim.instance_id)
+        with self.sessions.begin() as session:
+            queue.finish(session, claim, self.clock(), requeue_after=requeue_after, error=error)
+        return True
+
+    def _reconcile(self, instance_id: str) -> tuple[float | None, str]:
+        started = time.monotonic()
+        slug = self._slug(instance_id)
+        try:
+            outcome = self.reconciler.reconcile(instance_id)
+        except sdk.TemporaryError as exc:
+            RECONCILE_SECONDS.labels(slug, "retry").observe(time.monotonic() - started)
+            log.info("reconcile of %s will be retried: %s", instance_id, exc)
+            return exc.delay, str(exc)
+        except Exception as exc:
+            RECONCILE_SECONDS.labels(slug, "error").observe(time.monotonic() - started)
+            log.exception("reconcile of %s failed", instance_id)
+            return None, f"{type(exc).__name__}: {exc}"
+        RECONCILE_SECONDS.labels(slug, "ok").observe(time.monotonic() - started)
+        return outcome.requeue_after, ""
+
+    def _slug(self, instance_id: str) -> str:
+        with self.sessions() as session:
+            instance = session.get(models.Instance, instance_id)
+            return instance.type_slug if instance else "unknown"
+
+    # -- housekeeping ---------------------------------------------------------------
+
+    def _housekeeping_loop(self) -> None:
+        next_resync = next_gc = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            try:
+                if now >= next_resync:
+                    self.resync()
+                    next_resync = now + self.resync_seconds
+                if now >= next_gc:
+                    self.collect_garbage()
+                    next_gc = now + self.gc_seconds
+            except Exception:
+                log.exception("housekeeping failed")
+            self._stop.wait(1.0)
+
+    def resync(self) -> None:
+        """Queue every live instance: heartbeats are judged even when nothing changes."""
+        with self.sessions.begin() as session:
+            ids = session.scalars(
+                select(models.Instance.id).where(
+                    models.Instance.status != models.InstanceStatus.DELETED
+                )
+            ).all()
+            for instance_id in ids:
+                queue.enqueue(session, instance_id, self.clock())
+        if ids:
+            self.wakeup.set()
+
+    def collect_garbage(self) -> int:
+        """Delete provider nodes labelled as ours whose instance is gone."""
+        nodes = self.reconciler.provider.list_nodes({providers.MANAGED: "true"})
+        if not nodes:
+            return 0
+        with self.sessions() as session:
+            live = set(
+                session.scalars(
+                    select(models.Instance.id).where(
+                        models.Instance.status != models.InstanceStatus.DELETED
+                    )
+                )
+            )
+            planned = set(session.scalars(select(models.Node.name)))
+        removed = 0
+        for node in nodes:
+            owner = node.labels.get(providers.INSTANCE, "")
+            # Rows are written before the provider is asked, so a node without a row is stray.
+            if owner not in live or node.name not in planned:
+                log.info("removing orphaned node %s (instance %s)", node.name, owner)
+                self.reconciler.provider.delete_node(node.name)
+                removed += 1
+        return removed

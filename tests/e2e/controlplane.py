@@ -1,0 +1,110 @@
+"""A real control plane process for end-to-end tests: `metapaas server` on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+    """Poll until ``condition`` returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class ControlPlane:
+    """Starts, kills and restarts `metapaas server`; keeps its home and database."""
+
+    def __init__(self, home: Path, database_url: str, **env: str) -> None:
+        self.home = home
+        self.database_url = database_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.extra_env = env
+        self.process: subprocess.Popen[bytes] | None = None
+        self.token = ""
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "METAPAAS_HOME": str(self.home),
+            "METAPAAS_DATABASE_URL": self.database_url,
+            "METAPAAS_PORT": str(self.port),
+            "METAPAAS_RESYNC_SECONDS": "2",
+            **self.extra_env,
+        }
+        self.home.mkdir(parents=True, exist_ok=True)
+        log = (self.home / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "metapaas.cli", "server"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        wait_for(self._healthy, 60, "the control plane to answer /healthz")
+        self.token = (self.home / "admin.token").read_text().strip()
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            log = (self.home / "server.log").read_text()[-3000:]
+            raise AssertionError(f"server exited with {self.process.returncode}:\n{log}")
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to clean up, as in a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+        )
+
+    def wait_status(
+        self, client: httpx.Client, path: str, status: str, timeout: float = 90
+    ) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            body: dict[str, Any] = client.get(path).json()
+            if body.get("status") == "ERROR" and status != "ERROR":
+                raise AssertionError(f"{path} went ERROR: {body.get('status_reason')}")
+            return body if body.get("status") == status else None
+
+        result: dict[str, Any] = wait_for(reached, timeout, f"{path} to be {status}")
+        return result

@@ -1,0 +1,89 @@
+"""The bundled demo type end to end: real control plane, real agents, real web service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.controlplane import ControlPlane, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def control_plane(tmp_path: Path, empty_database_url: str) -> Iterator[ControlPlane]:
+    plane = ControlPlane(tmp_path / "home", empty_database_url)
+    plane.start()
+    yield plane
+    with plane.client() as client:  # leave no node behind, even when a test failed
+        for item in client.get("/v1/types/demo/instances").json()["items"]:
+            client.delete(f"/v1/types/demo/instances/{item['id']}")
+        wait_for(lambda: not client.get("/v1/types/demo/instances").json()["items"], 60, "cleanup")
+    plane.stop()
+
+
+def _endpoint(instance: dict[str, object]) -> str:
+    endpoints = instance["endpoints"]
+    assert isinstance(endpoints, dict), instance
+    assert endpoints, instance
+    return f"http://{next(iter(endpoints.values()))}"
+
+
+def _answer(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=2)
+    except httpx.HTTPError:
+        return None
+
+
+def test_create_serve_update_delete_leaves_nothing(control_plane: ControlPlane) -> None:
+    with control_plane.client() as client:
+        created = client.post(
+            "/v1/types/demo/instances", json={"name": "hello", "message": "first words"}
+        )
+        assert created.status_code == 202, created.text
+        path = f"/v1/types/demo/instances/{created.json()['id']}"
+        active = control_plane.wait_status(client, path, "ACTIVE")
+        url = _endpoint(active)
+        first = httpx.get(url)
+        assert first.text == "first words"
+
+        patched = client.patch(path, json={"message": "second words"})
+        assert patched.status_code == 202
+        wait_for(
+            lambda: (r := _answer(url)) is not None and r.text == "second words",
+            60,
+            "the service to answer the new message",
+        )
+        after = httpx.get(url)
+        assert after.headers["X-Served-By-Pid"] == first.headers["X-Served-By-Pid"], (
+            "the service process was restarted for a config change"
+        )
+        control_plane.wait_status(client, path, "ACTIVE")
+        operation = client.get(f"/v1/operations/{patched.json()['operation_id']}").json()
+        wait_for(
+            lambda: client.get(f"/v1/operations/{operation['id']}").json()["state"] == "SUCCEEDED",
+            30,
+            "the update operation to succeed",
+        )
+
+        page = client.post(f"{path}/pages", json={"name": "about", "content": "a page"})
+        assert page.status_code == 201
+        wait_for(
+            lambda: (r := _answer(f"{url}/about")) is not None and r.text == "a page",
+            60,
+            "the new page to be served",
+        )
+        kinds = {e["kind"] for e in client.get(f"{path}/events").json()["items"]}
+        assert {"node_planned", "node_started", "agent_registered", "status_changed"} <= kinds
+
+        deleted = client.delete(path)
+        assert deleted.status_code == 202
+        wait_for(lambda: client.get(path).status_code == 404, 60, "the instance to be gone")
+        assert _answer(url) is None, "the web service still answers after delete"
+        nodes_dir = control_plane.home / "nodes"
+        leftover = [p.name for p in nodes_dir.iterdir() if not p.name.startswith(".")]
+        assert leftover == []
