@@ -1,0 +1,121 @@
+"""Run lifecycle commands at most once per id, with an on-disk journal.
+
+The journal entry is written *before* the process starts, so an agent that
+crashes mid-command finds the id on restart and never runs it a second time:
+it reports that run as failed instead. A finished id returns its recorded
+result, which the agent re-reports until the control plane stops asking.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from metapaas.agent import files, process
+from metapaas.agent.render import RenderError, render_argv, render_env
+from metapaas.sdk import Command
+
+CommandState = Literal["running", "succeeded", "failed"]
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_INTERRUPTED = "the agent stopped while the command ran; it is not run again"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """A command's state as journalled and as sent to ``POST /v1/agent/commands/<id>``."""
+
+    state: CommandState
+    exit_code: int | None = None
+    output: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+RUNNING = CommandResult(state="running")
+
+
+class CommandRunner:
+    """Lifecycle commands of one node; the journal lives in ``<dir>/agent/commands/``."""
+
+    def __init__(self, node_dir: Path) -> None:
+        self._node_dir = node_dir
+        self._journal = node_dir / "agent" / "commands"
+
+    def recorded(self, command_id: str) -> CommandResult | None:
+        """The journalled result of ``command_id``, or None when it never started.
+
+        A ``running`` entry can only be left by an agent that died mid-run
+        (``run`` returns after the command ends), so it reads as failed. An id
+        unfit for a file name is answered as failed without touching the disk.
+        """
+        if not _SAFE_ID.match(command_id):
+            return CommandResult(state="failed", output=f"invalid command id {command_id!r}")
+        path = self._entry(command_id)
+        if not path.exists():
+            return None
+        result = CommandResult(**json.loads(path.read_text(encoding="utf-8")))
+        if result.state == "running":
+            result = CommandResult(state="failed", output=_INTERRUPTED)
+            self._write(command_id, result)
+        return result
+
+    def run(
+        self,
+        command_id: str,
+        name: str,
+        declared: Sequence[Command],
+        context: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+        while_waiting: Callable[[], None] | None = None,
+    ) -> CommandResult:
+        """Run the declared command called ``name`` once for ``command_id``.
+
+        ``timeout`` (from the metadata) overrides the declared one when given.
+        """
+        previous = self.recorded(command_id)
+        if previous is not None:
+            return previous
+        self._write(command_id, RUNNING)
+        result = self._execute(name, declared, context, timeout, while_waiting)
+        self._write(command_id, result)
+        return result
+
+    def _execute(
+        self,
+        name: str,
+        declared: Sequence[Command],
+        context: Mapping[str, Any],
+        timeout: float | None,
+        while_waiting: Callable[[], None] | None,
+    ) -> CommandResult:
+        command = next((c for c in declared if c.name == name), None)
+        if command is None:
+            return CommandResult(state="failed", output=f"the plugin declares no command {name!r}")
+        try:
+            argv = render_argv(command.argv, context, where=f"command {name}")
+            env = render_env(command.env, context, where=f"command {name}")
+        except RenderError as exc:
+            return CommandResult(state="failed", output=str(exc))
+        outcome = process.run(
+            argv,
+            cwd=self._node_dir,
+            timeout=command.timeout if timeout is None else timeout,
+            env=env,
+            while_waiting=while_waiting,
+        )
+        state: CommandState = "succeeded" if outcome.ok else "failed"
+        return CommandResult(state=state, exit_code=outcome.exit_code, output=outcome.output)
+
+    def _entry(self, command_id: str) -> Path:
+        return self._journal / f"{command_id}.json"
+
+    def _write(self, command_id: str, result: CommandResult) -> None:
+        data = json.dumps(result.as_json()).encode()
+        files.write_atomically(self._entry(command_id), data)

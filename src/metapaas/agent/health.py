@@ -1,0 +1,122 @@
+"""Decide whether a node serves: run its health checks on their intervals.
+
+A check turns ``unhealthy`` after ``failure_threshold`` failures in a row and
+``healthy`` after one success; before its first result it is ``unknown``.
+The node is as healthy as its worst check. Time comes from an injected clock.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from metapaas.agent import process
+from metapaas.agent.render import render_argv, render_text
+from metapaas.sdk import HealthCheck, PermanentError
+
+Health = Literal["unknown", "healthy", "unhealthy"]
+Probe = Callable[[], bool]
+Clock = Callable[[], float]
+
+_WORST_FIRST: tuple[Health, ...] = ("unhealthy", "unknown", "healthy")
+
+
+@dataclass
+class _Tracked:
+    check: HealthCheck
+    probe: Probe
+    next_due: float = 0.0
+    failures: int = 0
+    status: Health = "unknown"
+
+    def record(self, passed: bool) -> None:
+        self.failures = 0 if passed else self.failures + 1
+        if passed:
+            self.status = "healthy"
+        elif self.failures >= self.check.failure_threshold:
+            self.status = "unhealthy"
+
+
+class HealthMonitor:
+    """Runs each probe when its interval is due; ``status`` is the node's health."""
+
+    def __init__(
+        self, probes: Sequence[tuple[HealthCheck, Probe]], *, clock: Clock = time.monotonic
+    ) -> None:
+        self._tracked = [_Tracked(check, probe) for check, probe in probes]
+        self._clock = clock
+
+    @property
+    def status(self) -> Health:
+        """The worst check's status; a node that declares no check is healthy."""
+        statuses = {tracked.status for tracked in self._tracked}
+        return next((s for s in _WORST_FIRST if s in statuses), "healthy")
+
+    def tick(self) -> Health:
+        """Run the checks that are due and return the node's health."""
+        for tracked in self._tracked:
+            now = self._clock()
+            if now >= tracked.next_due:
+                tracked.record(tracked.probe())
+                tracked.next_due = now + tracked.check.interval
+        return self.status
+
+
+def monitor_for(
+    checks: Sequence[HealthCheck],
+    node_dir: Path,
+    context: Mapping[str, Any],
+    *,
+    clock: Clock = time.monotonic,
+) -> HealthMonitor:
+    """A monitor of the plugin's checks, their targets rendered from the metadata."""
+    return HealthMonitor([(c, probe_for(c, node_dir, context)) for c in checks], clock=clock)
+
+
+def probe_for(check: HealthCheck, node_dir: Path, context: Mapping[str, Any]) -> Probe:
+    """The callable that runs one check once and says whether it passed."""
+    where = f"{check.kind} health check"
+    if check.kind == "tcp":
+        host, port = _host_port(render_text(check.target, context, where=where))
+        return functools.partial(tcp_probe, host, port, check.timeout)
+    if check.kind == "http":
+        url = render_text(check.target, context, where=where)
+        return functools.partial(http_probe, url, check.timeout)
+    argv = render_argv(check.argv, context, where=where)
+    return functools.partial(command_probe, argv, node_dir, check.timeout)
+
+
+def tcp_probe(host: str, port: int, timeout: float) -> bool:
+    """Passes when a TCP connection to ``host:port`` opens within ``timeout``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def http_probe(url: str, timeout: float) -> bool:
+    """Passes on a 2xx answer to ``GET url`` within ``timeout``; proxies are ignored."""
+    try:
+        return httpx.get(url, timeout=timeout, trust_env=False).is_success
+    except httpx.HTTPError:
+        return False
+
+
+def command_probe(argv: Sequence[str], node_dir: Path, timeout: float) -> bool:
+    """Passes when ``argv`` exits 0 within ``timeout``."""
+    return process.run(argv, cwd=node_dir, timeout=timeout).ok
+
+
+def _host_port(target: str) -> tuple[str, int]:
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise PermanentError(f"tcp health check target {target!r} is not host:port")
+    return host.strip("[]"), int(port)

@@ -1,0 +1,228 @@
+"""One node's state machine: apply metadata documents, supervise, check, report.
+
+``handle`` applies a document (binaries, templates, services, reloads,
+commands); ``tick`` does the periodic work between documents (restarts,
+health checks, heartbeats, results the control plane has not heard yet).
+Nothing here waits on the network for metadata: the loop in
+``metapaas.agent.runner`` feeds documents in.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from metapaas.agent.apply import apply_template, reload
+from metapaas.agent.client import Event, NodeState, Report
+from metapaas.agent.commands import RUNNING, CommandResult, CommandRunner
+from metapaas.agent.health import HealthMonitor, monitor_for
+from metapaas.agent.plugin import load_declaration
+from metapaas.agent.render import node_context
+from metapaas.agent.supervisor import Clock, Supervisor
+from metapaas.sdk import (
+    DataPlane,
+    PaasType,
+    PermanentError,
+    PluginError,
+    Template,
+    TemporaryError,
+    Version,
+)
+
+HEARTBEAT_SECONDS = 4.0
+"""Below the contract's 5 s, so a heartbeat is never late by the loop's own tick."""
+MAX_PENDING_EVENTS = 100
+EVENTS_PER_REPORT = 50
+MESSAGE_CHARS = 4000
+EVENT_MESSAGE_CHARS = 2000
+"""The Agent API's limits on a report; the rest of a long text is cut."""
+
+log = logging.getLogger(__name__)
+
+
+class ControlPlane(Protocol):
+    """What the node sends to the control plane (``AgentClient`` in production)."""
+
+    def report(self, report: Report) -> None: ...
+    def command_result(self, command_id: str, result: CommandResult) -> None: ...
+
+
+class Node:
+    """Everything the agent does on one node directory."""
+
+    def __init__(
+        self,
+        node_dir: Path,
+        control_plane: ControlPlane,
+        *,
+        load: Callable[[str], PaasType] = load_declaration,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._dir = node_dir
+        self._control_plane = control_plane
+        self._load = functools.cache(load)
+        self._clock = clock
+        self._commands = CommandRunner(node_dir)
+        self._supervisor: Supervisor | None = None
+        self._health: HealthMonitor | None = None
+        self._revision = 0
+        self._generation = 0
+        self._apply_error = ""
+        self._events: list[Event] = []
+        self._unsent_results: dict[str, CommandResult] = {}
+        self._last_sent: tuple[object, ...] = ()
+        self._next_heartbeat = clock()
+
+    def handle(self, document: Mapping[str, Any]) -> None:
+        """Apply one metadata document, run its pending commands, report the outcome."""
+        self._revision = int(document["revision"])
+        self._generation = int(document["instance"]["generation"])
+        try:
+            plane, context = self._apply(document)
+        except Exception as exc:  # a plugin's bug is the instance's error, not the agent's end
+            self._apply_error = _describe(exc)
+            log.error("applying revision %d failed: %s", self._revision, self._apply_error)
+        else:
+            self._apply_error = ""
+            self._run_commands(document.get("commands", ()), plane, context)
+        self._send_report()
+
+    def tick(self) -> None:
+        """Restart exited services, run due health checks, heartbeat, resend results."""
+        exits = self._supervisor.tick() if self._supervisor is not None else []
+        for message in exits:
+            self._add_event("service_exited", message)
+        if self._health is not None:
+            self._health.tick()
+        due = self._clock() >= self._next_heartbeat
+        if exits or due or _summary(self._report()) != self._last_sent:
+            self._send_report()
+        for command_id, result in list(self._unsent_results.items()):
+            self._send_command_result(command_id, result)
+
+    def stop(self) -> None:
+        """Stop every service (SIGTERM, then SIGKILL after its ``stop_timeout``)."""
+        if self._supervisor is not None:
+            self._supervisor.stop_all()
+
+    def _apply(self, document: Mapping[str, Any]) -> tuple[DataPlane, dict[str, Any]]:
+        plane = self._data_plane(document)
+        missing = [name for name in plane.required_binaries if shutil.which(name) is None]
+        if missing:
+            raise PermanentError(f"required binary not found on PATH: {', '.join(missing)}")
+        context = node_context(document, self._dir)
+        changed = [t for t in plane.templates if apply_template(t, self._dir, context) == "changed"]
+        if self._supervisor is None:
+            self._start_services(plane, context)
+            self._record_changes(changed, reloaded=False)
+        else:
+            for template in changed:
+                reload(template, self._dir, context)
+            self._record_changes(changed, reloaded=True)
+        return plane, context
+
+    def _data_plane(self, document: Mapping[str, Any]) -> DataPlane:
+        declaration = self._load(document["instance"]["slug"])
+        raw = document["version"]
+        version = Version(name=raw["name"], engine=raw.get("engine", {}))
+        return declaration.data_plane(document["node"]["role"], version)
+
+    def _start_services(self, plane: DataPlane, context: Mapping[str, Any]) -> None:
+        supervisor = Supervisor(plane.services, self._dir, context, clock=self._clock)
+        health = monitor_for(plane.health, self._dir, context, clock=self._clock)
+        supervisor.ensure_started()
+        self._supervisor, self._health = supervisor, health
+
+    def _record_changes(self, changed: Sequence[Template], *, reloaded: bool) -> None:
+        for template in changed:
+            suffix = "; reloaded" if reloaded and template.reload else ""
+            self._add_event("config_applied", f"{template.dest} changed{suffix}")
+
+    def _run_commands(
+        self, requests: Sequence[Mapping[str, Any]], plane: DataPlane, context: Mapping[str, Any]
+    ) -> None:
+        """Run each requested command not yet journalled; re-report the journalled ones."""
+        for request in requests:
+            command_id = str(request["id"])
+            result = self._commands.recorded(command_id)
+            if result is None:
+                self._send_command_result(command_id, RUNNING)
+                result = self._commands.run(
+                    command_id,
+                    str(request["name"]),
+                    plane.commands,
+                    context,
+                    timeout=request.get("timeout"),
+                    while_waiting=self.tick,
+                )
+            self._send_command_result(command_id, result)
+
+    def _report(self) -> Report:
+        problems = [self._apply_error] if self._apply_error else []
+        if self._supervisor is not None:
+            problems += self._supervisor.problems()
+        state: NodeState = "failed" if problems else "ready" if self._revision else "applying"
+        return Report(
+            applied_revision=self._revision,
+            applied_generation=self._generation,
+            state=state,
+            health=self._health.status if self._health is not None else "unknown",
+            message=_clip("; ".join(problems), MESSAGE_CHARS),
+            events=self._events[:EVENTS_PER_REPORT],
+        )
+
+    def _send_report(self) -> None:
+        """Send the node's state and every pending event, ``EVENTS_PER_REPORT`` at a time.
+
+        On failure the events wait for the next heartbeat.
+        """
+        self._next_heartbeat = self._clock() + HEARTBEAT_SECONDS
+        while True:
+            report = self._report()
+            self._last_sent = _summary(report)
+            try:
+                self._control_plane.report(report)
+            except PluginError as exc:
+                log.warning("report not sent: %s", exc)
+                return
+            del self._events[: len(report["events"])]
+            if not self._events:
+                return
+
+    def _send_command_result(self, command_id: str, result: CommandResult) -> None:
+        """Send now, or keep it for the next tick while the control plane is away."""
+        try:
+            self._control_plane.command_result(command_id, result)
+        except TemporaryError as exc:
+            log.warning("result of command %s not sent yet: %s", command_id, exc)
+            self._unsent_results[command_id] = result
+            return
+        except PermanentError as exc:
+            log.error("result of command %s refused: %s", command_id, exc)
+        self._unsent_results.pop(command_id, None)
+
+    def _add_event(self, kind: str, message: str) -> None:
+        self._events.append(Event(kind=kind, message=_clip(message, EVENT_MESSAGE_CHARS)))
+        del self._events[:-MAX_PENDING_EVENTS]
+
+
+def _describe(error: Exception) -> str:
+    """Our own errors read as sentences; anything else also names its type."""
+    if isinstance(error, PluginError | OSError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters; the start, which names the problem, is kept."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _summary(report: Report) -> tuple[object, ...]:
+    """What, when it changes, is worth a report before the next heartbeat is due."""
+    return (report["applied_revision"], report["state"], report["health"], report["message"])

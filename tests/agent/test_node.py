@@ -1,0 +1,233 @@
+"""A node handling metadata documents: apply, start, reload, commands, report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from pydantic import BaseModel
+
+from metapaas.agent.client import Report
+from metapaas.agent.commands import CommandResult
+from metapaas.agent.node import Node
+from metapaas.sdk import (
+    Command,
+    DataPlane,
+    PaasType,
+    PermanentError,
+    Service,
+    Template,
+    TemporaryError,
+    Version,
+)
+
+from .helpers import FakeClock, metadata, python
+
+COUNT_RELOADS = python("open('reloads.txt', 'a').write('reload\\n')")
+
+
+class Recorder:
+    """The control plane as the node sees it: it only listens."""
+
+    def __init__(self) -> None:
+        self.reports: list[Report] = []
+        self.command_results: list[tuple[str, str]] = []
+
+    def report(self, report: Report) -> None:
+        self.reports.append(report)
+
+    def command_result(self, command_id: str, result: CommandResult) -> None:
+        self.command_results.append((command_id, result.state))
+
+
+class Demo(PaasType):
+    slug = "demo"
+    title = "Demo"
+    versions: ClassVar = [Version("1.0", default=True)]
+    spec = BaseModel
+
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
+
+    def data_plane(self, role: str, version: Version) -> DataPlane:
+        assert (role, version.name) == ("main", "1.0")
+        return self.plane
+
+
+MakeNode = Callable[[DataPlane], tuple[Node, Recorder]]
+
+
+@pytest.fixture
+def make_node(tmp_path: Path, clock: FakeClock) -> Iterator[MakeNode]:
+    """Nodes of a plugin declaring ``plane``; their services are stopped after the test."""
+    made: list[Node] = []
+
+    def make(plane: DataPlane) -> tuple[Node, Recorder]:
+        recorder = Recorder()
+        node = Node(tmp_path, recorder, load=lambda slug: Demo(plane), clock=clock)
+        made.append(node)
+        return node, recorder
+
+    yield make
+    for node in made:
+        node.stop()
+
+
+GREETING = Template(source="{{ instance.spec.message }}\n", dest="app.conf", reload=COUNT_RELOADS)
+SLEEPER = Service("web", python("import time; time.sleep(60)"), stop_timeout=1)
+
+
+def last(recorder: Recorder) -> Report:
+    return recorder.reports[-1]
+
+
+def test_a_first_document_applies_starts_services_and_reports_ready(
+    make_node: MakeNode, tmp_path: Path
+) -> None:
+    node, recorder = make_node(DataPlane(templates=(GREETING,), services=(SLEEPER,)))
+    node.handle(metadata(revision=5))
+    report = last(recorder)
+    assert (report["applied_revision"], report["applied_generation"]) == (5, 3)
+    assert (report["state"], report["message"]) == ("ready", "")
+    assert report["events"] == [{"kind": "config_applied", "message": "app.conf changed"}]
+    assert (tmp_path / "app.conf").read_text() == "hi\n"
+    assert not (tmp_path / "reloads.txt").exists()
+
+
+def test_a_steady_state_writes_nothing_and_reloads_nothing(
+    make_node: MakeNode, tmp_path: Path
+) -> None:
+    node, recorder = make_node(DataPlane(templates=(GREETING,), services=(SLEEPER,)))
+    node.handle(metadata(revision=1))
+    before = (tmp_path / "app.conf").stat()
+    node.handle(metadata(revision=2))
+    after = (tmp_path / "app.conf").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert not (tmp_path / "reloads.txt").exists()
+    assert last(recorder)["events"] == []
+
+
+def test_a_changed_template_is_reloaded_once_the_services_run(
+    make_node: MakeNode, tmp_path: Path
+) -> None:
+    node, recorder = make_node(DataPlane(templates=(GREETING,), services=(SLEEPER,)))
+    node.handle(metadata(revision=1))
+    node.handle(metadata(revision=2, spec={"message": "bye"}))
+    assert (tmp_path / "app.conf").read_text() == "bye\n"
+    assert (tmp_path / "reloads.txt").read_text() == "reload\n"
+    assert last(recorder)["events"] == [
+        {"kind": "config_applied", "message": "app.conf changed; reloaded"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("plane", "explained"),
+    [
+        pytest.param(
+            DataPlane(required_binaries=("no-such-engine-binary",)),
+            "required binary not found on PATH: no-such-engine-binary",
+            id="a missing binary fails naming it",
+        ),
+        pytest.param(
+            DataPlane(templates=(Template(source="{{ extra.port }}", dest="app.conf"),)),
+            "cannot render app.conf",
+            id="a template error fails naming the file",
+        ),
+        pytest.param(
+            DataPlane(services=(Service("ghost", ("/no/such/binary",)),)),
+            "service ghost cannot start",
+            id="a service that cannot start fails naming it",
+        ),
+    ],
+)
+def test_provisioning_failures_are_reported_failed_with_the_reason(
+    make_node: MakeNode, plane: DataPlane, explained: str
+) -> None:
+    node, recorder = make_node(plane)
+    node.handle(metadata(revision=4))
+    report = last(recorder)
+    assert (report["applied_revision"], report["state"]) == (4, "failed")
+    assert explained in report["message"]
+
+
+def test_a_pending_command_runs_once_and_is_re_reported(
+    make_node: MakeNode, tmp_path: Path
+) -> None:
+    init = Command("init", python("open('inits.txt', 'a').write('init\\n')"))
+    node, recorder = make_node(DataPlane(commands=(init,)))
+    document = {**metadata(revision=1), "commands": [{"id": "c1", "name": "init", "timeout": 5}]}
+    node.handle(document)
+    node.handle({**document, "revision": 2})
+    assert recorder.command_results == [("c1", "running"), ("c1", "succeeded"), ("c1", "succeeded")]
+    assert (tmp_path / "inits.txt").read_text() == "init\n"
+
+
+def test_commands_wait_for_a_successful_apply(make_node: MakeNode, tmp_path: Path) -> None:
+    init = Command("init", python("open('inits.txt', 'a').write('init\\n')"))
+    node, recorder = make_node(DataPlane(commands=(init,), required_binaries=("no-such-engine",)))
+    node.handle({**metadata(), "commands": [{"id": "c1", "name": "init"}]})
+    assert recorder.command_results == []
+    assert not (tmp_path / "inits.txt").exists()
+
+
+def test_heartbeats_repeat_the_state_every_few_seconds(
+    make_node: MakeNode, clock: FakeClock
+) -> None:
+    node, recorder = make_node(DataPlane())
+    node.handle(metadata())
+    node.tick()
+    assert len(recorder.reports) == 1
+    clock.advance(4.0)
+    node.tick()
+    assert len(recorder.reports) == 2
+    assert last(recorder)["state"] == "ready"
+
+
+class Refusing(Recorder):
+    """A control plane that answers every call with ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+        self.calls = 0
+
+    def command_result(self, command_id: str, result: CommandResult) -> None:
+        self.calls += 1
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "calls_after_two_ticks"),
+    [
+        pytest.param(TemporaryError("away"), 4, id="a result the control plane missed is resent"),
+        pytest.param(PermanentError("404"), 2, id="a result the control plane refused is dropped"),
+    ],
+)
+def test_unsent_command_results(
+    tmp_path: Path, clock: FakeClock, error: Exception, calls_after_two_ticks: int
+) -> None:
+    control_plane = Refusing(error)
+    plane = DataPlane(commands=(Command("init", ("true",)),))
+    node = Node(tmp_path, control_plane, load=lambda slug: Demo(plane), clock=clock)
+    node.handle({**metadata(), "commands": [{"id": "c1", "name": "init"}]})
+    node.tick()
+    node.tick()
+    assert control_plane.calls == calls_after_two_ticks
+
+
+def test_many_events_are_sent_in_reports_of_at_most_50(make_node: MakeNode) -> None:
+    templates = tuple(Template(source="x", dest=f"f{n}.conf") for n in range(60))
+    node, recorder = make_node(DataPlane(templates=templates))
+    node.handle(metadata())
+    sizes = [len(report["events"]) for report in recorder.reports]
+    assert sizes == [50, 10]
+
+
+def test_a_long_failure_message_is_cut_to_the_api_limit(make_node: MakeNode) -> None:
+    node, recorder = make_node(DataPlane(templates=(Template("{{ nope }}", dest="x" * 5000),)))
+    node.handle(metadata())
+    message = last(recorder)["message"]
+    assert message.startswith("cannot render xxx")
+    assert len(message) == 4000
