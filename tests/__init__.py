@@ -1,0 +1,1 @@
+"""MetaPaaS tests; a package so that ``tests.sample_plugins`` imports by name."""

@@ -1,0 +1,231 @@
+"""Fixtures shared by every MetaPaaS test.
+
+Databases
+    ``database_url`` runs a test once on SQLite and once on PostgreSQL (ids
+    ``sqlite`` and ``postgresql``). Each backend has one database per test
+    session, migrated once with the standard registry (``demo`` + the sample
+    ``widgets`` type); before each test every table but the Alembic version
+    tables is emptied. Tests must not change that database's schema; a test
+    that migrates or needs nothing in it uses ``empty_database_url``, a
+    brand-new database of its own.
+
+    PostgreSQL is the server named by ``METAPAAS_TEST_PG_URL`` (default
+    ``postgresql+psycopg://postgres@127.0.0.1:5432/test``); the tests create
+    databases ``mp_test_<pid>_<hex>`` beside it and drop them at the end.
+
+The API
+    ``api`` is an :class:`Api`: a ``TestClient`` over a fresh app on the
+    wiped database with an ``admin`` user, its own ``METAPAAS_HOME`` under
+    ``tmp_path``, and helpers to make projects and users through the REST API
+    itself. ``make_api`` builds one over any registry (e.g. with broken
+    plugins).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, MetaData, make_url, text
+
+from metapaas.api import build_state, create_app, migrate_all
+from metapaas.config import Settings
+from metapaas.db import make_engine
+from metapaas.iam import ensure_admin
+from metapaas.plugins import Registry
+from tests import sample_plugins
+from tests.helpers import Api
+
+BACKENDS = ("sqlite", "postgresql")
+PG_URL = os.environ.get("METAPAAS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def standard_entry_points() -> list[EntryPoint]:
+    """The types the shared test databases are migrated for: ``demo`` and ``widgets``."""
+    return [sample_plugins.demo_entry_point(), sample_plugins.WIDGETS]
+
+
+def standard_registry() -> Registry:
+    return Registry.discover(found=standard_entry_points())
+
+
+# -- databases ------------------------------------------------------------------
+
+
+class DatabaseFactory:
+    """Makes brand-new databases of either backend and drops them all at the end."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._pg_databases: list[str] = []
+
+    def new(self, backend: str) -> str:
+        """The URL of a new, empty database."""
+        name = f"mp_test_{os.getpid()}_{secrets.token_hex(4)}"
+        if backend == "sqlite":
+            return f"sqlite:///{self._directory / name}.db"
+        assert backend == "postgresql", backend
+        with _pg_admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"'.encode())
+        self._pg_databases.append(name)
+        return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+    def drop(self, url: str) -> None:
+        """Drop a PostgreSQL database now (SQLite files go with the tmp dir)."""
+        name = make_url(url).database
+        if url.startswith("postgresql") and name in self._pg_databases:
+            with _pg_admin() as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+            self._pg_databases.remove(name)
+
+    def drop_all(self) -> None:
+        for name in list(self._pg_databases):
+            self.drop(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+
+
+def _pg_admin() -> psycopg.Connection[Any]:
+    url = make_url(PG_URL).set(drivername="postgresql")
+    try:
+        return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {PG_URL} does not answer (scripts/ensure-postgres.sh): {exc}")
+
+
+@pytest.fixture(scope="session")
+def database_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(tmp_path_factory.mktemp("databases"))
+    yield factory
+    factory.drop_all()
+
+
+@dataclass
+class SharedDatabase:
+    """One backend's session database, migrated for the standard registry."""
+
+    backend: str
+    url: str
+    engine: Engine
+    registry: Registry
+    tables: Sequence[str] = field(default_factory=list)  # children first
+
+    def wipe(self) -> None:
+        with self.engine.begin() as conn:
+            if self.backend == "postgresql":
+                names = ", ".join(f'"{t}"' for t in self.tables)
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for table in self.tables:
+                    conn.execute(text(f'DELETE FROM "{table}"'))  # noqa: S608 (reflected names)
+
+
+def _shared(backend: str, factory: DatabaseFactory, home: Path) -> Iterator[SharedDatabase]:
+    url = factory.new(backend)
+    state = build_state(Settings(home=home, database_url=url), registry=standard_registry())
+    migrate_all(state)
+    assert all(t.usable for t in state.registry), [t.reason for t in state.registry]
+    reflected = MetaData()
+    reflected.reflect(state.engine)
+    tables = [
+        t.name for t in reversed(reflected.sorted_tables) if not t.name.endswith("_alembic_version")
+    ]
+    yield SharedDatabase(backend, url, state.engine, state.registry, tables)
+    state.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_database(
+    database_factory: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SharedDatabase]:
+    yield from _shared("sqlite", database_factory, tmp_path_factory.mktemp("sqlite-home"))
+
+
+@pytest.fixture(scope="session")
+def _postgresql_database(
+    database_factory: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SharedDatabase]:
+    yield from _shared("postgresql", database_factory, tmp_path_factory.mktemp("pg-home"))
+
+
+@pytest.fixture(params=BACKENDS, ids=BACKENDS)
+def shared_database(request: pytest.FixtureRequest) -> SharedDatabase:
+    """This test's backend's session database, emptied (version tables kept)."""
+    database: SharedDatabase = request.getfixturevalue(f"_{request.param}_database")
+    database.wipe()
+    return database
+
+
+@pytest.fixture
+def database_url(shared_database: SharedDatabase) -> str:
+    """A migrated, empty database on each backend (``sqlite`` and ``postgresql``)."""
+    return shared_database.url
+
+
+@pytest.fixture(params=BACKENDS, ids=BACKENDS)
+def empty_database_url(
+    request: pytest.FixtureRequest, database_factory: DatabaseFactory
+) -> Iterator[str]:
+    """A brand-new database with no table at all, dropped after the test."""
+    url = database_factory.new(request.param)
+    yield url
+    database_factory.drop(url)
+
+
+@pytest.fixture
+def engine_for() -> Iterator[Callable[[str], Engine]]:
+    """Engines opened by a test through this fixture are disposed after it."""
+    opened: list[Engine] = []
+
+    def open_(url: str) -> Engine:
+        engine = make_engine(url)
+        opened.append(engine)
+        return engine
+
+    yield open_
+    for engine in opened:
+        engine.dispose()
+
+
+# -- the API --------------------------------------------------------------------
+
+MakeApi = Callable[..., Api]
+
+
+@pytest.fixture
+def make_api(shared_database: SharedDatabase, tmp_path: Path) -> Iterator[MakeApi]:
+    """Build an :class:`Api` over the wiped shared database; ``registry`` defaults to the
+    standard one. The registry's types are recorded in ``paas_types`` but not migrated."""
+    opened: list[Api] = []
+
+    def make(registry: Registry | None = None) -> Api:
+        settings = Settings(home=tmp_path / "home", database_url=shared_database.url)
+        state = build_state(
+            settings, registry=shared_database.registry if registry is None else registry
+        )
+        with state.sessions.begin() as session:
+            state.registry.record(session)
+            token = ensure_admin(session)
+        if token is None:  # a second app over the same database in one test
+            token = opened[0].admin_token
+        client = TestClient(create_app(state), raise_server_exceptions=False)
+        api = Api(client=client, state=state, admin_token=token)
+        opened.append(api)
+        return api
+
+    yield make
+    for api in opened:
+        api.client.close()
+        api.state.engine.dispose()
+
+
+@pytest.fixture
+def api(make_api: MakeApi) -> Api:
+    """The control plane with the standard types, a fresh ``admin`` and nothing else."""
+    return make_api()

@@ -1,0 +1,3 @@
+"""A plugin module that cannot even be imported."""
+
+raise RuntimeError("sample plugin fails at import")
