@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -128,7 +129,7 @@ class Supervisor:
         with open(logs / f"{supervised.name}.log", "ab") as log_file:
             try:
                 supervised.process = subprocess.Popen(
-                    list(supervised.argv),
+                    _dies_with_agent(supervised.argv),
                     cwd=self._node_dir,
                     env={**os.environ, **supervised.env},
                     stdin=subprocess.DEVNULL,
@@ -174,3 +175,16 @@ def _render(service: Service, context: Mapping[str, Any]) -> _Supervised:
         env=render_env(service.env, context, where=where),
         stop_timeout=service.stop_timeout,
     )
+
+
+def _dies_with_agent(argv: Sequence[str]) -> list[str]:
+    """A service must not outlive a SIGKILLed agent: it would hold the node's ports.
+
+    Each service has its own session (so stopping one spares the others), which
+    takes it out of the agent's process group; the kernel's parent-death signal,
+    set by util-linux ``setpriv`` where present, ties it to the agent instead.
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or shutil.which(argv[0]) is None:
+        return list(argv)  # a missing binary must still fail to start, visibly
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv]

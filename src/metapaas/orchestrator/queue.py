@@ -9,6 +9,7 @@ lease simply runs out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -105,3 +106,20 @@ def depth(session: Session, now: datetime) -> int:
         )
         or 0
     )
+
+
+def release_stale(session: Session, host: str, alive: Callable[[int], bool]) -> int:
+    """Free the claims of workers on ``host`` whose process is gone (a crash, a SIGKILL).
+
+    Claims of other hosts wait for their lease to run out.
+    """
+    released = 0
+    for item in session.scalars(
+        select(models.WorkItem).where(models.WorkItem.claimed_by.startswith(f"{host}:"))
+    ):
+        pid = item.claimed_by.rsplit(":", 1)[1]
+        if pid.isdigit() and not alive(int(pid)):
+            item.claimed_by = ""
+            item.claimed_until = None
+            released += 1
+    return released

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 RECONCILE_SECONDS = Histogram(
     "metapaas_reconcile_seconds", "Duration of one reconcile pass", ["type", "outcome"]
 )
-LEASE_SECONDS = 120.0
+LEASE_SECONDS = 30.0
 
 
 class Worker:
@@ -48,12 +48,15 @@ class Worker:
         self.gc_seconds = gc_seconds
         self.poll_seconds = poll_seconds
         self.clock = clock
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.host = socket.gethostname()
+        self.worker_id = f"{self.host}:{os.getpid()}"
         self.wakeup = wakeup or threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        with self.sessions.begin() as session:
+            queue.release_stale(session, self.host, _process_alive)
         for index in range(self.concurrency):
             self._spawn(f"reconcile-{index}", self._reconcile_loop)
         self._spawn("resync", self._housekeeping_loop)
@@ -168,3 +171,7 @@ class Worker:
                 self.reconciler.provider.delete_node(node.name)
                 removed += 1
         return removed
+
+
+def _process_alive(pid: int) -> bool:
+    return os.path.exists(f"/proc/{pid}")

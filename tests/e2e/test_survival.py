@@ -1,0 +1,85 @@
+"""Crashes: the control plane killed mid-flight converges; a killed node heals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.controlplane import ControlPlane, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def control_plane(tmp_path: Path, empty_database_url: str) -> Iterator[ControlPlane]:
+    plane = ControlPlane(tmp_path / "home", empty_database_url)
+    plane.start()
+    yield plane
+    if plane.process is None or plane.process.poll() is not None:
+        plane.start()
+    with plane.client() as client:
+        for item in client.get("/v1/types/demo/instances").json()["items"]:
+            client.delete(f"/v1/types/demo/instances/{item['id']}")
+        wait_for(lambda: not client.get("/v1/types/demo/instances").json()["items"], 90, "cleanup")
+    plane.stop()
+
+
+def _node_dirs(plane: ControlPlane) -> list[str]:
+    nodes = plane.home / "nodes"
+    return (
+        sorted(p.name for p in nodes.iterdir() if not p.name.startswith("."))
+        if nodes.exists()
+        else []
+    )
+
+
+def test_sigkill_mid_flight_converges_without_duplicates_or_orphans(
+    control_plane: ControlPlane,
+) -> None:
+    with control_plane.client() as client:
+        ids = []
+        for index, replicas in enumerate((1, 2, 1)):
+            response = client.post(
+                "/v1/types/demo/instances",
+                json={"name": f"crash-{index}", "message": f"m{index}", "replicas": replicas},
+            )
+            assert response.status_code == 202
+            ids.append(response.json()["id"])
+        time.sleep(0.5)  # let some node starts be under way when the crash comes
+    control_plane.kill()
+    control_plane.start()
+    with control_plane.client() as client:
+        for instance_id in ids:
+            control_plane.wait_status(client, f"/v1/types/demo/instances/{instance_id}", "ACTIVE")
+        expected = sorted(
+            f"{instance_id.replace('-', '')}-web-{ordinal}"
+            for instance_id, replicas in zip(ids, (1, 2, 1), strict=True)
+            for ordinal in range(replicas)
+        )
+        assert _node_dirs(control_plane) == expected
+
+
+def test_killed_node_is_degraded_then_replaced_and_active_again(
+    control_plane: ControlPlane,
+) -> None:
+    with control_plane.client() as client:
+        created = client.post("/v1/types/demo/instances", json={"name": "heal", "message": "up"})
+        path = f"/v1/types/demo/instances/{created.json()['id']}"
+        active = control_plane.wait_status(client, path, "ACTIVE")
+        url = f"http://{next(iter(active['endpoints'].values()))}"
+        (node,) = _node_dirs(control_plane)
+        record = (control_plane.home / "nodes" / node / "node.json").read_text()
+        pid = __import__("json").loads(record)["pid"]
+        os.killpg(os.getpgid(pid), signal.SIGKILL)  # the agent and its service, at once
+
+        control_plane.wait_status(client, path, "DEGRADED", timeout=60)
+        control_plane.wait_status(client, path, "ACTIVE", timeout=90)
+        assert httpx.get(url, timeout=5).text == "up"
+        kinds = [e["kind"] for e in client.get(f"{path}/events").json()["items"]]
+        assert "node_down" in kinds
