@@ -3,7 +3,7 @@
 # with MetaPaaS and the bundled plugins.
 
 VENV   ?= .venv
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+PYTHON ?= python3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
@@ -11,6 +11,8 @@ PLUGINS := $(wildcard plugins/*/pyproject.toml)
 .PHONY: run test lint typecheck system-deps database
 
 $(STAMP): pyproject.toml $(PLUGINS)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "MetaPaaS needs Python >= 3.11 as $(PYTHON)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]' $(foreach p,$(dir $(PLUGINS)),-e ./$(p))

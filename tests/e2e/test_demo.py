@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.controlplane import ControlPlane, wait_for
+from metapaas.testing import ControlPlane, wait_for
 
 pytestmark = pytest.mark.e2e
 

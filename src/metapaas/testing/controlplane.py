@@ -1,4 +1,4 @@
-"""A real control plane process for end-to-end tests: `metapaas server` on a free port."""
+"""A real control plane process for end-to-end tests and benchmarks: `metapaas server`."""
 
 from __future__ import annotations
 
