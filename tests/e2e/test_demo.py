@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 
 from metapaas.testing import ControlPlane, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def control_plane(tmp_path: Path, empty_database_url: str) -> Iterator[ControlPlane]:
-    plane = ControlPlane(tmp_path / "home", empty_database_url)
-    plane.start()
-    yield plane
-    with plane.client() as client:  # leave no node behind, even when a test failed
-        for item in client.get("/v1/types/demo/instances").json()["items"]:
-            client.delete(f"/v1/types/demo/instances/{item['id']}")
-        wait_for(lambda: not client.get("/v1/types/demo/instances").json()["items"], 60, "cleanup")
-    plane.stop()
 
 
 def _endpoint(instance: dict[str, object]) -> str:

@@ -5,29 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from metapaas.testing import ControlPlane, wait_for
+from metapaas.testing import ControlPlane
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def control_plane(tmp_path: Path, empty_database_url: str) -> Iterator[ControlPlane]:
-    plane = ControlPlane(tmp_path / "home", empty_database_url)
-    plane.start()
-    yield plane
-    if plane.process is None or plane.process.poll() is not None:
-        plane.start()
-    with plane.client() as client:
-        for item in client.get("/v1/types/demo/instances").json()["items"]:
-            client.delete(f"/v1/types/demo/instances/{item['id']}")
-        wait_for(lambda: not client.get("/v1/types/demo/instances").json()["items"], 90, "cleanup")
-    plane.stop()
 
 
 def _node_dirs(plane: ControlPlane) -> list[str]:

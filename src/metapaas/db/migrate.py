@@ -46,7 +46,7 @@ def plugin_stream(slug: str, versions_dir: Path) -> Stream:
     return Stream(name=slug, versions_dir=versions_dir, table_prefix=f"{slug}_")
 
 
-def _config(stream: Stream, connection: Connection) -> Config:
+def _config(stream: Stream, connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(_ALEMBIC_DIR))
     config.set_main_option("version_locations", str(stream.versions_dir))
@@ -57,11 +57,7 @@ def _config(stream: Stream, connection: Connection) -> Config:
 
 
 def heads(stream: Stream) -> set[str]:
-    config = Config()
-    config.set_main_option("script_location", str(_ALEMBIC_DIR))
-    config.set_main_option("version_locations", str(stream.versions_dir))
-    config.set_main_option("path_separator", "os")
-    return set(ScriptDirectory.from_config(config).get_heads())
+    return set(ScriptDirectory.from_config(_config(stream)).get_heads())
 
 
 def current(engine: Engine, stream: Stream) -> set[str]:

@@ -31,14 +31,6 @@ class Permission:
     name: str
     description: str
 
-    @property
-    def verb(self) -> str:
-        return self.name.rsplit(".", 1)[1]
-
-    @property
-    def collection(self) -> str:
-        return self.name.split(".")[1]
-
 
 def for_type(paas_type: sdk.PaasType) -> list[Permission]:
     """Everything a role can be allowed to do with one type."""

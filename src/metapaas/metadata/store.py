@@ -21,24 +21,20 @@ def publish(session: Session, instance_id: str, document: dict[str, Any]) -> int
     The row is locked for the update, so two writers (replicas, workers) never
     hand out the same revision.
     """
-    row = session.scalar(
-        select(models.MetadataDocument)
-        .where(models.MetadataDocument.instance_id == instance_id)
-        .with_for_update()
-    )
-    if row is None:
-        row = models.MetadataDocument(instance_id=instance_id, revision=0, document={})
-        session.add(row)
-    elif row.document == document:
+    row = _locked_row(session, instance_id)
+    if row.revision and row.document == document:
         return None
-    row.revision += 1
     row.document = document
-    session.flush()
-    return row.revision
+    return _next_revision(session, row)
 
 
 def bump(session: Session, instance_id: str) -> int:
     """A new revision with the same document: pending commands changed."""
+    return _next_revision(session, _locked_row(session, instance_id))
+
+
+def _locked_row(session: Session, instance_id: str) -> models.MetadataDocument:
+    """The instance's row, locked for this transaction; a new one at revision 0."""
     row = session.scalar(
         select(models.MetadataDocument)
         .where(models.MetadataDocument.instance_id == instance_id)
@@ -47,6 +43,10 @@ def bump(session: Session, instance_id: str) -> int:
     if row is None:
         row = models.MetadataDocument(instance_id=instance_id, revision=0, document={})
         session.add(row)
+    return row
+
+
+def _next_revision(session: Session, row: models.MetadataDocument) -> int:
     row.revision += 1
     session.flush()
     return row.revision

@@ -27,6 +27,7 @@ class Claim:
     instance_id: str
     requested: int
     attempts: int
+    slug: str  # the instance's type, for metrics; "unknown" once the row is gone
 
 
 def enqueue(session: Session, instance_id: str, now: datetime, delay: float = 0.0) -> None:
@@ -47,20 +48,21 @@ def enqueue(session: Session, instance_id: str, now: datetime, delay: float = 0.
 def claim(session: Session, worker_id: str, now: datetime, lease: float, limit: int) -> list[Claim]:
     """Take up to ``limit`` due items for ``lease`` seconds."""
     stmt = (
-        select(models.WorkItem)
+        select(models.WorkItem, models.Instance.type_slug)
+        .outerjoin(models.Instance, models.Instance.id == models.WorkItem.instance_id)
         .where(
             models.WorkItem.due_at <= now,
             or_(models.WorkItem.claimed_until.is_(None), models.WorkItem.claimed_until < now),
         )
         .order_by(models.WorkItem.due_at)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=models.WorkItem)
     )
     claims = []
-    for item in session.scalars(stmt):
+    for item, slug in session.execute(stmt):
         item.claimed_by = worker_id
         item.claimed_until = now + timedelta(seconds=lease)
-        claims.append(Claim(item.instance_id, item.requested, item.attempts))
+        claims.append(Claim(item.instance_id, item.requested, item.attempts, slug or "unknown"))
     return claims
 
 

@@ -18,7 +18,7 @@ Only the reconciler writes instance status, events and operations.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from metapaas import metadata, providers, sdk
 from metapaas.db import Sealer, models
 from metapaas.iam import tokens
-from metapaas.orchestrator import status, views
+from metapaas.orchestrator import events, status, views
 from metapaas.plugins import LoadedType, Registry
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class Reconciler:
                 row = models.Node(name=name, instance_id=instance.id, role=role, ordinal=ordinal)
                 session.add(row)
                 plan.tokens[name] = self._issue_bootstrap(row, now)
-                self._event(session, instance.id, "node_planned", f"node {name} planned", name)
+                events.record(session, instance.id, "node_planned", f"node {name} planned", name)
             elif self._needs_replacement(row, loaded, now):
                 plan.tokens[name] = self._reset_for_replacement(session, row, now)
                 plan.replace.add(name)
@@ -143,7 +143,7 @@ class Reconciler:
     def _reset_for_replacement(self, session: Session, node: models.Node, now: datetime) -> str:
         """Forget the old node: its credential is revoked, its commands run again."""
         why = "unhealthy too long" if node.unhealthy_since else "unreachable"
-        self._event(
+        events.record(
             session, node.instance_id, "node_replaced", f"node {node.name} {why}", node.name
         )
         node.credential_hash = ""
@@ -207,7 +207,9 @@ class Reconciler:
             assert node is not None
             node.agent_state = ""
             node.health = "unknown"
-            self._event(session, instance_id, "node_down", f"node {name} is down; restarting", name)
+            events.record(
+                session, instance_id, "node_down", f"node {name} is down; restarting", name
+            )
             return self._issue_bootstrap(node, self.clock())
 
     def _record_created(self, instance_id: str, info: providers.NodeInfo) -> None:
@@ -217,7 +219,7 @@ class Reconciler:
                 return
             node.address = info.address
             node.ports = dict(info.ports)
-            self._event(
+            events.record(
                 session, instance_id, "node_started", f"node {info.name} started", info.name
             )
 
@@ -234,16 +236,10 @@ class Reconciler:
             node_views = views.node_views(nodes)
             document = views.metadata_document(view, plan.loaded, node_views)
             changed = metadata.publish(session, instance_id, document) is not None
-            needs_init = self._needs_init(plan.loaded, view.version, nodes)
-            changed |= self._start_commands(session, instance_id, nodes, needs_init)
+            inits = self._init_commands(plan.loaded, view.version, nodes)
             commands = self._commands(session, instance_id)
-            verdict = status.judge(
-                instance,
-                nodes,
-                commands,
-                len(plan.groups),
-                needs_init,
-            )
+            changed |= self._start_commands(session, instance_id, nodes, inits, commands)
+            verdict = status.judge(instance, nodes, commands, len(plan.groups), set(inits))
             self._apply_verdict(session, instance, verdict, plan.loaded, view, node_views)
             if changed:
                 metadata.announce(session, instance_id)
@@ -256,58 +252,74 @@ class Reconciler:
             return Outcome(None)
         return Outcome(CONVERGING_POLL)
 
-    def _needs_init(
-        self, loaded: LoadedType, version: sdk.Version, nodes: list[models.Node]
-    ) -> set[str]:
-        roles = {
-            node.role
-            for node in nodes
-            if any(
-                c.name == "init" for c in loaded.declaration.data_plane(node.role, version).commands
-            )
-        }
-        return {n.name for n in nodes if n.role in roles}
+    @staticmethod
+    def _init_commands(
+        loaded: LoadedType, version: sdk.Version, nodes: list[models.Node]
+    ) -> dict[str, sdk.Command]:
+        """The ``init`` command each node's role declares, by node name."""
+        by_role: dict[str, sdk.Command | None] = {}
+        for role in {node.role for node in nodes}:
+            declared = loaded.declaration.data_plane(role, version).commands
+            by_role[role] = next((c for c in declared if c.name == "init"), None)
+        return {n.name: init for n in nodes if (init := by_role[n.role]) is not None}
 
     def _start_commands(
-        self, session: Session, instance_id: str, nodes: list[models.Node], needs_init: set[str]
+        self,
+        session: Session,
+        instance_id: str,
+        nodes: list[models.Node],
+        inits: dict[str, sdk.Command],
+        commands: list[models.NodeCommand],
     ) -> bool:
-        """Queue ``init`` once per node after its first config applied; time out stale ones."""
+        """Queue ``init`` once per node after its first config applied; time out stale ones.
+
+        ``commands`` is the instance's command list; new commands are appended to it.
+        """
         now = self.clock()
-        started = {c.node_name for c in self._commands(session, instance_id) if c.name == "init"}
-        changed = False
-        for node in nodes:
-            if node.name in needs_init and node.name not in started and node.agent_state == "ready":
-                timeout = 120.0
-                session.add(
-                    models.NodeCommand(
-                        instance_id=instance_id,
-                        node_name=node.name,
-                        name="init",
-                        timeout=timeout,
-                        deadline_at=now + timedelta(seconds=timeout + COMMAND_SLACK),
-                    )
-                )
-                self._event(session, instance_id, "command_queued", "init queued", node.name)
-                changed = True
-        for command in self._commands(session, instance_id):
+        self._time_out(session, instance_id, commands, now)
+        started = {c.node_name for c in commands if c.name == "init"}
+        queued = [
+            n
+            for n in nodes
+            if n.name in inits and n.name not in started and n.agent_state == "ready"
+        ]
+        for node in queued:
+            timeout = 120.0
+            command = models.NodeCommand(
+                instance_id=instance_id,
+                node_name=node.name,
+                name="init",
+                timeout=timeout,
+                deadline_at=now + timedelta(seconds=timeout + COMMAND_SLACK),
+            )
+            session.add(command)
+            commands.append(command)
+            events.record(session, instance_id, "command_queued", "init queued", node.name)
+        if queued:
+            session.flush()
+            metadata.bump(session, instance_id)
+        return bool(queued)
+
+    @staticmethod
+    def _time_out(
+        session: Session, instance_id: str, commands: list[models.NodeCommand], now: datetime
+    ) -> None:
+        """A command the agent never finished by its deadline is ``timed_out``."""
+        for command in commands:
             if (
                 command.state in (C.PENDING, C.RUNNING)
                 and command.deadline_at
-                and command.deadline_at < now
+                and (command.deadline_at < now)
             ):
                 command.state = C.TIMED_OUT
                 command.finished_at = now
-                self._event(
+                events.record(
                     session,
                     instance_id,
                     "command_timed_out",
                     f"{command.name} timed out",
                     command.node_name,
                 )
-        if changed:
-            session.flush()
-            metadata.bump(session, instance_id)
-        return changed
 
     def _apply_verdict(
         self,
@@ -316,10 +328,10 @@ class Reconciler:
         verdict: status.Verdict,
         loaded: LoadedType,
         view: sdk.InstanceView,
-        node_views: object,
+        node_views: Sequence[sdk.NodeView],
     ) -> None:
         if instance.status != verdict.status or instance.status_reason != verdict.reason:
-            self._event(
+            events.record(
                 session,
                 instance.id,
                 "status_changed",
@@ -330,7 +342,6 @@ class Reconciler:
         instance.status_reason = verdict.reason
         if verdict.status == S.ACTIVE:
             instance.observed_generation = instance.generation
-            assert isinstance(node_views, list)
             instance.endpoints = dict(loaded.declaration.endpoints(view, node_views))
         for op in self._open_operations(session, instance.id):
             if op.kind == "delete":
@@ -348,7 +359,7 @@ class Reconciler:
 
     def _fail(self, session: Session, instance: models.Instance, reason: str) -> None:
         if instance.status_reason != reason:
-            self._event(session, instance.id, "error", reason)
+            events.record(session, instance.id, "error", reason)
         instance.status = S.ERROR
         instance.status_reason = reason
         for op in self._open_operations(session, instance.id):
@@ -374,7 +385,7 @@ class Reconciler:
             )
             row.status = S.DELETED
             row.deleted_at = self.clock()
-            self._event(tx, row.id, "deleted", f"{len(names)} node(s) removed")
+            events.record(tx, row.id, "deleted", f"{len(names)} node(s) removed")
             for op in self._open_operations(tx, row.id):
                 op.state = (
                     models.OperationState.SUCCEEDED

@@ -92,14 +92,14 @@ class Worker:
         if not claims:
             return False
         claim = claims[0]
-        requeue_after, error = self._reconcile(claim.instance_id)
+        requeue_after, error = self._reconcile(claim)
         with self.sessions.begin() as session:
             queue.finish(session, claim, self.clock(), requeue_after=requeue_after, error=error)
         return True
 
-    def _reconcile(self, instance_id: str) -> tuple[float | None, str]:
+    def _reconcile(self, claim: queue.Claim) -> tuple[float | None, str]:
         started = time.monotonic()
-        slug = self._slug(instance_id)
+        instance_id, slug = claim.instance_id, claim.slug
         try:
             outcome = self.reconciler.reconcile(instance_id)
         except sdk.TemporaryError as exc:
@@ -112,11 +112,6 @@ class Worker:
             return None, f"{type(exc).__name__}: {exc}"
         RECONCILE_SECONDS.labels(slug, "ok").observe(time.monotonic() - started)
         return outcome.requeue_after, ""
-
-    def _slug(self, instance_id: str) -> str:
-        with self.sessions() as session:
-            instance = session.get(models.Instance, instance_id)
-            return instance.type_slug if instance else "unknown"
 
     # -- housekeeping ---------------------------------------------------------------
 

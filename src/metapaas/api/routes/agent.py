@@ -17,7 +17,7 @@ from metapaas.api.deps import AppState, app_state
 from metapaas.db import models
 from metapaas.errors import NotFound, Unauthorized
 from metapaas.iam import tokens
-from metapaas.orchestrator import queue
+from metapaas.orchestrator import events, queue
 
 router = APIRouter(prefix="/v1/agent", tags=["agent"])
 _bearer = HTTPBearer(auto_error=False, description="The node credential from /register.")
@@ -91,13 +91,12 @@ def register(state: State, body: Registration) -> dict[str, str]:
         node.bootstrap_hash = ""
         node.registered_at = node.last_seen_at = now
         node.state = models.NodeState.RUNNING
-        session.add(
-            models.Event(
-                instance_id=node.instance_id,
-                kind="agent_registered",
-                message=f"agent of {node.name} registered",
-                node_name=node.name,
-            )
+        events.record(
+            session,
+            node.instance_id,
+            "agent_registered",
+            f"agent of {node.name} registered",
+            node.name,
         )
         name = node.name
         _wake(state, session, node.instance_id)
@@ -156,22 +155,14 @@ def report(state: State, bearer: Bearer, body: Report) -> Response:
             node.unhealthy_since = None
         node.health = body.health
         for event in body.events:
-            session.add(
-                models.Event(
-                    instance_id=node.instance_id,
-                    kind=event.kind,
-                    message=event.message,
-                    node_name=node.name,
-                )
-            )
+            events.record(session, node.instance_id, event.kind, event.message, node.name)
         if before[1] != body.health:
-            session.add(
-                models.Event(
-                    instance_id=node.instance_id,
-                    kind="health_changed",
-                    message=f"{before[1]} -> {body.health}",
-                    node_name=node.name,
-                )
+            events.record(
+                session,
+                node.instance_id,
+                "health_changed",
+                f"{before[1]} -> {body.health}",
+                node.name,
             )
         if before != (body.state, body.health, body.applied_generation, body.message):
             _wake(state, session, node.instance_id)
@@ -200,14 +191,12 @@ def command_result(state: State, bearer: Bearer, command_id: str, body: CommandR
         command.output = body.output[-4096:]
         if body.state != "running":
             command.finished_at = models.utcnow()
-        session.add(
-            models.Event(
-                instance_id=node.instance_id,
-                kind=f"command_{body.state}",
-                message=f"{command.name}"
-                + (f" exit {body.exit_code}" if body.exit_code is not None else ""),
-                node_name=node.name,
-            )
+        events.record(
+            session,
+            node.instance_id,
+            f"command_{body.state}",
+            f"{command.name}" + (f" exit {body.exit_code}" if body.exit_code is not None else ""),
+            node.name,
         )
         _wake(state, session, node.instance_id)
     return Response(status_code=204)
