@@ -284,7 +284,7 @@ class Reconciler:
             if n.name in inits and n.name not in started and n.agent_state == "ready"
         ]
         for node in queued:
-            timeout = 120.0
+            timeout = inits[node.name].timeout
             command = models.NodeCommand(
                 instance_id=instance_id,
                 node_name=node.name,
