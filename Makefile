@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src
+	$(BIN)/mypy src $(wildcard plugins/*/src)
 
 test: system-deps database $(STAMP) lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

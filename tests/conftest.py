@@ -1,6 +1,8 @@
 """Fixtures shared by every MetaPaaS test.
 
 Databases
+    ``database_factory`` and ``empty_database_url`` come from the testing
+    kit's pytest plugin (:mod:`metapaas.testing.fixtures`).
     ``database_url`` runs a test once on SQLite and once on PostgreSQL (ids
     ``sqlite`` and ``postgresql``). Each backend has one database per test
     session, migrated once with the standard registry (``demo`` + the sample
@@ -23,29 +25,23 @@ The API
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, MetaData, make_url, text
+from sqlalchemy import Engine, MetaData, text
 
 from metapaas.api import build_state, create_app, migrate_all
 from metapaas.config import Settings
 from metapaas.db import make_engine
 from metapaas.iam import ensure_admin
 from metapaas.plugins import Registry
+from metapaas.testing.fixtures import BACKENDS, DatabaseFactory
 from tests import sample_plugins
 from tests.helpers import Api
-
-BACKENDS = ("sqlite", "postgresql")
-PG_URL = os.environ.get("METAPAAS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def standard_entry_points() -> list[EntryPoint]:
@@ -58,52 +54,6 @@ def standard_registry() -> Registry:
 
 
 # -- databases ------------------------------------------------------------------
-
-
-class DatabaseFactory:
-    """Makes brand-new databases of either backend and drops them all at the end."""
-
-    def __init__(self, directory: Path) -> None:
-        self._directory = directory
-        self._pg_databases: list[str] = []
-
-    def new(self, backend: str) -> str:
-        """The URL of a new, empty database."""
-        name = f"mp_test_{os.getpid()}_{secrets.token_hex(4)}"
-        if backend == "sqlite":
-            return f"sqlite:///{self._directory / name}.db"
-        assert backend == "postgresql", backend
-        with _pg_admin() as conn:
-            conn.execute(f'CREATE DATABASE "{name}"'.encode())
-        self._pg_databases.append(name)
-        return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-
-    def drop(self, url: str) -> None:
-        """Drop a PostgreSQL database now (SQLite files go with the tmp dir)."""
-        name = make_url(url).database
-        if url.startswith("postgresql") and name in self._pg_databases:
-            with _pg_admin() as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
-            self._pg_databases.remove(name)
-
-    def drop_all(self) -> None:
-        for name in list(self._pg_databases):
-            self.drop(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
-
-
-def _pg_admin() -> psycopg.Connection[Any]:
-    url = make_url(PG_URL).set(drivername="postgresql")
-    try:
-        return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {PG_URL} does not answer (scripts/ensure-postgres.sh): {exc}")
-
-
-@pytest.fixture(scope="session")
-def database_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFactory]:
-    factory = DatabaseFactory(tmp_path_factory.mktemp("databases"))
-    yield factory
-    factory.drop_all()
 
 
 @dataclass
@@ -166,16 +116,6 @@ def shared_database(request: pytest.FixtureRequest) -> SharedDatabase:
 def database_url(shared_database: SharedDatabase) -> str:
     """A migrated, empty database on each backend (``sqlite`` and ``postgresql``)."""
     return shared_database.url
-
-
-@pytest.fixture(params=BACKENDS, ids=BACKENDS)
-def empty_database_url(
-    request: pytest.FixtureRequest, database_factory: DatabaseFactory
-) -> Iterator[str]:
-    """A brand-new database with no table at all, dropped after the test."""
-    url = database_factory.new(request.param)
-    yield url
-    database_factory.drop(url)
 
 
 @pytest.fixture

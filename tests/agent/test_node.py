@@ -122,6 +122,34 @@ def test_a_changed_template_is_reloaded_once_the_services_run(
     ]
 
 
+def test_a_refused_reload_is_retried_until_it_succeeds(
+    make_node: MakeNode, tmp_path: Path, clock: FakeClock
+) -> None:
+    """The engine was restarting: the reload is owed though the file is already current."""
+    only_when_up = python(
+        "import pathlib, sys; up = pathlib.Path('up');"
+        "sys.exit('not up') if not up.exists() else open('reloads.txt', 'a').write('reload\\n')"
+    )
+    template = Template(
+        source="{{ instance.spec.message }}\n", dest="app.conf", reload=only_when_up
+    )
+    node, recorder = make_node(DataPlane(templates=(template,), services=(SLEEPER,)))
+    node.handle(metadata(revision=1))
+    node.handle(metadata(revision=2, spec={"message": "bye"}))
+    assert last(recorder)["state"] == "failed"
+    assert "reload of app.conf failed" in last(recorder)["message"]
+    node.tick()
+    assert not (tmp_path / "reloads.txt").exists()  # not before the retry is due
+    (tmp_path / "up").touch()
+    clock.advance(3.0)
+    node.tick()
+    assert (last(recorder)["state"], last(recorder)["message"]) == ("ready", "")
+    assert (tmp_path / "reloads.txt").read_text() == "reload\n"
+    clock.advance(3.0)
+    node.tick()
+    assert (tmp_path / "reloads.txt").read_text() == "reload\n"
+
+
 @pytest.mark.parametrize(
     ("plane", "explained"),
     [

@@ -41,6 +41,9 @@ EVENTS_PER_REPORT = 50
 MESSAGE_CHARS = 4000
 EVENT_MESSAGE_CHARS = 2000
 """The Agent API's limits on a report; the rest of a long text is cut."""
+APPLY_RETRY_SECONDS = 3.0
+"""How soon a failed apply is tried again with the same document: a reload refused
+while the engine restarts, or a binary installed meanwhile, heals without a new revision."""
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,9 @@ class Node:
         self._revision = 0
         self._generation = 0
         self._apply_error = ""
+        self._document: Mapping[str, Any] | None = None
+        self._retry_at: float | None = None
+        self._unreloaded: set[str] = set()
         self._events: list[Event] = []
         self._unsent_results: dict[str, CommandResult] = {}
         self._last_sent: tuple[object, ...] = ()
@@ -80,20 +86,26 @@ class Node:
 
     def handle(self, document: Mapping[str, Any]) -> None:
         """Apply one metadata document, run its pending commands, report the outcome."""
+        self._document = document
         self._revision = int(document["revision"])
         self._generation = int(document["instance"]["generation"])
         try:
             plane, context = self._apply(document)
         except Exception as exc:  # a plugin's bug is the instance's error, not the agent's end
             self._apply_error = _describe(exc)
+            self._retry_at = self._clock() + APPLY_RETRY_SECONDS
             log.error("applying revision %d failed: %s", self._revision, self._apply_error)
         else:
-            self._apply_error = ""
+            self._apply_error, self._retry_at = "", None
             self._run_commands(document.get("commands", ()), plane, context)
         self._send_report()
 
     def tick(self) -> None:
-        """Restart exited services, run due health checks, heartbeat, resend results."""
+        """Retry a failed apply, restart exited services, run due health checks,
+        heartbeat, resend results."""
+        if self._retry_at is not None and self._clock() >= self._retry_at:
+            assert self._document is not None
+            self.handle(self._document)
         exits = self._supervisor.tick() if self._supervisor is not None else []
         for message in exits:
             self._add_event("service_exited", message)
@@ -121,9 +133,13 @@ class Node:
             self._start_services(plane, context)
             self._record_changes(changed, reloaded=False)
         else:
-            for template in changed:
-                reload(template, self._dir, context)
+            # A reload that failed is owed until it succeeds, even though the file is current.
+            self._unreloaded |= {t.dest for t in changed if t.reload}
             self._record_changes(changed, reloaded=True)
+            for template in plane.templates:
+                if template.dest in self._unreloaded:
+                    reload(template, self._dir, context)
+                    self._unreloaded.discard(template.dest)
         return plane, context
 
     def _data_plane(self, document: Mapping[str, Any]) -> DataPlane:

@@ -108,3 +108,46 @@ class ControlPlane:
 
         result: dict[str, Any] = wait_for(reached, timeout, f"{path} to be {status}")
         return result
+
+    def create_instance(
+        self, client: httpx.Client, slug: str, body: dict[str, Any], timeout: float = 120
+    ) -> dict[str, Any]:
+        """POST an instance of ``slug`` and wait until it is ``ACTIVE``; return its body."""
+        created = client.post(f"/v1/types/{slug}/instances", json=body)
+        assert created.status_code == 202, created.text
+        path = f"/v1/types/{slug}/instances/{created.json()['id']}"
+        return self.wait_status(client, path, "ACTIVE", timeout)
+
+    def wait_converged(
+        self, client: httpx.Client, path: str, timeout: float = 90
+    ) -> dict[str, Any]:
+        """Wait until the instance at ``path`` is ``ACTIVE`` with its newest generation applied
+        (after a child resource or spec change)."""
+
+        def converged() -> dict[str, Any] | None:
+            body: dict[str, Any] = client.get(path).json()
+            if body.get("status") == "ERROR":
+                raise AssertionError(f"{path} went ERROR: {body.get('status_reason')}")
+            done = body.get("status") == "ACTIVE"
+            return body if done and body["observed_generation"] == body["generation"] else None
+
+        result: dict[str, Any] = wait_for(converged, timeout, f"{path} to converge")
+        return result
+
+    def delete_all_instances(self, timeout: float) -> None:
+        """Delete every instance of every usable type and wait until none is left."""
+        with self.client() as client:
+            slugs = [t["slug"] for t in client.get("/v1/types/").json()["items"]]
+            paths = [f"/v1/types/{slug}/instances" for slug in slugs]
+
+            def remaining() -> list[str]:
+                left = []
+                for path in paths:
+                    answer = client.get(path)
+                    if answer.status_code == 200:
+                        left += [f"{path}/{item['id']}" for item in answer.json()["items"]]
+                return left
+
+            for path in remaining():
+                client.delete(path)
+            wait_for(lambda: not remaining(), timeout, "every instance to be deleted")

@@ -1,0 +1,104 @@
+"""The pytest plugin of the testing kit: databases of both backends and a real control plane.
+
+Registered under the ``pytest11`` entry point, so every test run in an
+environment with MetaPaaS installed (a plugin's own tests included) has:
+
+``database_factory``
+    makes brand-new databases, SQLite files or PostgreSQL databases named
+    ``mp_test_<pid>_<hex>`` beside ``METAPAAS_TEST_PG_URL`` (default
+    ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), and drops them at
+    the end of the session.
+``empty_database_url``
+    a new, empty database per test, once on each backend (ids ``sqlite`` and
+    ``postgresql``).
+``control_plane``
+    a started :class:`~metapaas.testing.ControlPlane` on ``empty_database_url``;
+    afterwards every instance of every type is deleted, so no node outlives
+    the test, and the server is stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import make_url
+
+from metapaas.testing.controlplane import ControlPlane
+
+BACKENDS = ("sqlite", "postgresql")
+PG_URL = os.environ.get("METAPAAS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+CLEANUP_SECONDS = 120.0
+
+
+class DatabaseFactory:
+    """Makes brand-new databases of either backend and drops them all at the end."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._pg_databases: list[str] = []
+
+    def new(self, backend: str) -> str:
+        """The URL of a new, empty database."""
+        name = f"mp_test_{os.getpid()}_{secrets.token_hex(4)}"
+        if backend == "sqlite":
+            return f"sqlite:///{self._directory / name}.db"
+        assert backend == "postgresql", backend
+        with _pg_admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"'.encode())
+        self._pg_databases.append(name)
+        return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+    def drop(self, url: str) -> None:
+        """Drop a PostgreSQL database now (SQLite files go with the tmp dir)."""
+        name = make_url(url).database
+        if url.startswith("postgresql") and name in self._pg_databases:
+            with _pg_admin() as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+            self._pg_databases.remove(name)
+
+    def drop_all(self) -> None:
+        for name in list(self._pg_databases):
+            self.drop(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+
+
+def _pg_admin() -> psycopg.Connection[Any]:
+    url = make_url(PG_URL).set(drivername="postgresql")
+    try:
+        return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {PG_URL} does not answer (scripts/ensure-postgres.sh): {exc}")
+
+
+@pytest.fixture(scope="session")
+def database_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(tmp_path_factory.mktemp("databases"))
+    yield factory
+    factory.drop_all()
+
+
+@pytest.fixture(params=BACKENDS, ids=BACKENDS)
+def empty_database_url(
+    request: pytest.FixtureRequest, database_factory: DatabaseFactory
+) -> Iterator[str]:
+    """A brand-new database with no table at all, dropped after the test."""
+    url = database_factory.new(request.param)
+    yield url
+    database_factory.drop(url)
+
+
+@pytest.fixture
+def control_plane(tmp_path: Path, empty_database_url: str) -> Iterator[ControlPlane]:
+    """A real ``metapaas server`` on each backend that leaves no node behind."""
+    plane = ControlPlane(tmp_path / "home", empty_database_url)
+    plane.start()
+    yield plane
+    if plane.process is None or plane.process.poll() is not None:
+        plane.start()  # a test that killed it still gets its nodes cleaned up
+    plane.delete_all_instances(CLEANUP_SECONDS)
+    plane.stop()
