@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import update
 
 from metapaas.db import models
-from tests.helpers import Api, problem
+from tests.helpers import Api, field_rules, problem
 
 DEMO = "/v1/types/demo/instances"
 
@@ -307,6 +307,24 @@ def test_children_of_a_deleting_instance_cannot_change(api: Api) -> None:
     problem(api.post(f"{DEMO}/site/pages", json={"name": "new", "content": "x"}), 409)
     problem(api.patch(f"{DEMO}/site/pages/index", json={"content": "y"}), 409)
     problem(api.delete(f"{DEMO}/site/pages/index"), 409)
+
+
+def test_a_type_refuses_a_change_across_resources_and_nothing_is_written(api: Api) -> None:
+    """``widgets`` holds parts weighing at most size * 10 (its ``validate`` hook)."""
+    api.create_instance("w1", slug="widgets", size=1)
+    parts = "/v1/types/widgets/instances/w1/parts"
+    assert api.post(parts, json={"name": "p1", "weight": 8}).status_code == 201
+    generation = api.get("/v1/types/widgets/instances/w1").json()["generation"]
+
+    refused = problem(api.post(parts, json={"name": "p2", "weight": 5}), 422)
+    assert field_rules(refused) == {("weight", "capacity")}
+    refused = problem(api.patch(f"{parts}/p1", json={"weight": 11}), 422)
+    assert field_rules(refused) == {("weight", "capacity")}
+
+    assert [(p["name"], p["weight"]) for p in api.get(parts).json()["items"]] == [("p1", 8)]
+    assert api.get("/v1/types/widgets/instances/w1").json()["generation"] == generation
+    assert api.post(parts, json={"name": "p2", "weight": 2}).status_code == 201
+    assert api.patch("/v1/types/widgets/instances/w1", json={"size": 2}).status_code == 202
 
 
 def test_secrets_are_shown_at_create_only_and_stored_sealed(api: Api) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 
 import httpx
@@ -12,15 +10,6 @@ import pytest
 from metapaas.testing import ControlPlane
 
 pytestmark = pytest.mark.e2e
-
-
-def _node_dirs(plane: ControlPlane) -> list[str]:
-    nodes = plane.home / "nodes"
-    return (
-        sorted(p.name for p in nodes.iterdir() if not p.name.startswith("."))
-        if nodes.exists()
-        else []
-    )
 
 
 def test_sigkill_mid_flight_converges_without_duplicates_or_orphans(
@@ -46,7 +35,7 @@ def test_sigkill_mid_flight_converges_without_duplicates_or_orphans(
             for instance_id, replicas in zip(ids, (1, 2, 1), strict=True)
             for ordinal in range(replicas)
         )
-        assert _node_dirs(control_plane) == expected
+        assert control_plane.node_names() == expected
 
 
 def test_killed_node_is_degraded_then_replaced_and_active_again(
@@ -57,10 +46,8 @@ def test_killed_node_is_degraded_then_replaced_and_active_again(
         path = f"/v1/types/demo/instances/{created.json()['id']}"
         active = control_plane.wait_status(client, path, "ACTIVE")
         url = f"http://{next(iter(active['endpoints'].values()))}"
-        (node,) = _node_dirs(control_plane)
-        record = (control_plane.home / "nodes" / node / "node.json").read_text()
-        pid = __import__("json").loads(record)["pid"]
-        os.killpg(os.getpgid(pid), signal.SIGKILL)  # the agent and its service, at once
+        (node,) = control_plane.node_names()
+        control_plane.kill_node(node)
 
         control_plane.wait_status(client, path, "DEGRADED", timeout=60)
         control_plane.wait_status(client, path, "ACTIVE", timeout=90)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Select, delete, select
 from sqlalchemy.exc import IntegrityError
 
-from metapaas import metadata, orchestrator
+from metapaas import metadata, orchestrator, sdk
 from metapaas.api.deps import Context
 from metapaas.api.problems import invalid_from
 from metapaas.db import models
@@ -158,6 +158,7 @@ def create_instance(
     )
     ctx.session.add(instance)
     _flush_unique(ctx, "name")
+    _admit(ctx, loaded, instance)
     op = _operation(ctx, instance, "create")
     ctx.audit(f"{slug}.instances.create", "instance", instance.id, project_id, name=instance.name)
     return instance, op
@@ -193,6 +194,7 @@ def update_instance(
     instance.version = version
     instance.description = description
     instance.generation += 1
+    _admit(ctx, loaded, instance)
     op = _operation(ctx, instance, "update")
     ctx.audit(
         f"{loaded.slug}.instances.update",
@@ -246,6 +248,7 @@ def create_resource(
     )
     ctx.session.add(resource)
     _flush_unique(ctx, "name")
+    _admit(ctx, loaded, instance)
     _bump(ctx, instance)
     ctx.audit(
         f"{loaded.slug}.{collection}.create",
@@ -276,6 +279,7 @@ def update_resource(
         return False
     resource.spec = spec
     resource.sealed_secrets = ctx.state.sealer.seal(new_secrets)
+    _admit(ctx, loaded, instance)
     _bump(ctx, instance)
     ctx.audit(
         f"{loaded.slug}.{resource.collection}.update",
@@ -287,9 +291,12 @@ def update_resource(
     return True
 
 
-def delete_resource(ctx: Context, instance: models.Instance, resource: models.Resource) -> None:
+def delete_resource(
+    ctx: Context, instance: models.Instance, loaded: LoadedType, resource: models.Resource
+) -> None:
     _refuse_if_gone(instance)
     ctx.session.delete(resource)
+    _admit(ctx, loaded, instance)
     _bump(ctx, instance)
     ctx.audit(
         f"{instance.type_slug}.{resource.collection}.delete",
@@ -326,6 +333,15 @@ def _validate_spec(spec_model: type[BaseModel], values: dict[str, Any]) -> dict[
         return spec_model.model_validate(values).model_dump(mode="json")
     except ValidationError as exc:
         raise invalid_from(exc) from exc
+
+
+def _admit(ctx: Context, loaded: LoadedType, instance: models.Instance) -> None:
+    """Ask the type's ``validate`` hook about the state this request would commit."""
+    view = orchestrator.instance_view(ctx.session, instance, loaded, ctx.state.sealer)
+    try:
+        loaded.declaration.validate(view)
+    except sdk.Invalid as exc:
+        raise Invalid.field(exc.field, exc.rule, exc.message) from exc
 
 
 def _refuse_immutable(

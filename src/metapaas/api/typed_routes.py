@@ -214,7 +214,8 @@ def _resource_routes(router: APIRouter, loaded: LoadedType, collection: str) -> 
     )
     def delete(ctx: Ctx, ref: str, child: str, project_id: ProjectQuery = None) -> Response:
         instance = svc.find_instance(ctx, slug, ref, f"{perm}.delete", project_id)
-        svc.delete_resource(ctx, instance, svc.find_resource(ctx, instance, collection, child))
+        resource = svc.find_resource(ctx, instance, collection, child)
+        svc.delete_resource(ctx, instance, loaded, resource)
         ctx.commit()
         return Response(status_code=204)
 

@@ -38,7 +38,7 @@ from metapaas.sdk._declaration import (
     hook_phase,
     hookspec,
 )
-from metapaas.sdk._errors import PermanentError, PluginError, TemporaryError
+from metapaas.sdk._errors import Invalid, PermanentError, PluginError, TemporaryError
 from metapaas.sdk._fields import (
     IMMUTABLE_KEY,
     SECRET_KEY,
@@ -57,6 +57,7 @@ __all__ = [
     "DataPlane",
     "HealthCheck",
     "InstanceView",
+    "Invalid",
     "LifecycleName",
     "NodeGroup",
     "NodeView",

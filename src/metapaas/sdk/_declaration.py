@@ -119,6 +119,18 @@ class PaasType:
     # -- control plane: what the orchestrator asks when it reconciles ---------
 
     @hookspec("control plane")
+    def validate(self, instance: InstanceView) -> None:
+        """Refuse a change that the schemas alone cannot judge: raise ``sdk.Invalid``.
+
+        Called by the API with the state a request would produce (the
+        instance's spec and every child resource, the change included) before
+        any create, update or delete of the instance or a child resource is
+        committed. Use it for rules across resources, e.g. a grant naming a
+        database that does not exist. The API answers 422 with the field and
+        rule, and writes nothing. The default accepts everything.
+        """
+
+    @hookspec("control plane")
     def node_plan(self, instance: InstanceView) -> Sequence[NodeGroup]:
         """Return the nodes the instance needs: roles, counts and named ports.
 

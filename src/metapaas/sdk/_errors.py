@@ -17,3 +17,16 @@ class TemporaryError(PluginError):
 
 class PermanentError(PluginError):
     """Retrying cannot help; the instance turns ``ERROR`` with this message."""
+
+
+class Invalid(PluginError):
+    """A requested change the schemas allow but the type refuses (raised by ``validate``).
+
+    The API answers 422 naming ``field`` and ``rule``; nothing is written.
+    """
+
+    def __init__(self, field: str, rule: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.rule = rule
+        self.message = message

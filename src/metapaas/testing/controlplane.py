@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -133,6 +134,18 @@ class ControlPlane:
 
         result: dict[str, Any] = wait_for(converged, timeout, f"{path} to converge")
         return result
+
+    def node_names(self) -> list[str]:
+        """The nodes the local provider keeps under this control plane's home."""
+        nodes = self.home / "nodes"
+        if not nodes.exists():
+            return []
+        return sorted(p.name for p in nodes.iterdir() if not p.name.startswith("."))
+
+    def kill_node(self, name: str) -> None:
+        """SIGKILL a node's agent and its services at once, as a crashed machine would be."""
+        record = json.loads((self.home / "nodes" / name / "node.json").read_text())
+        os.killpg(os.getpgid(record["pid"]), signal.SIGKILL)
 
     def delete_all_instances(self, timeout: float) -> None:
         """Delete every instance of every usable type and wait until none is left."""

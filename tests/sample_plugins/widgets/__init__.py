@@ -1,5 +1,6 @@
 """A well-formed type with an immutable field, a generated secret, a child
-collection with its own markers, and a two-revision migration stream."""
+collection with its own markers, a rule across resources (``validate``) and
+a two-revision migration stream."""
 
 from __future__ import annotations
 
@@ -34,3 +35,10 @@ class Widgets(sdk.PaasType):
     spec = WidgetSpec
     resources = (sdk.ChildResource("parts", PartSpec),)
     migrations = Path(__file__).parent / "migrations" / "versions"
+
+    def validate(self, instance: sdk.InstanceView) -> None:
+        assert isinstance(instance.spec, WidgetSpec)
+        weight = sum(part["weight"] for part in instance.resources["parts"])
+        if weight > instance.spec.size * 10:
+            limit = instance.spec.size * 10
+            raise sdk.Invalid("weight", "capacity", f"parts would weigh {weight}, over {limit}")
