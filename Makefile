@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml $(PLUGINS)
 		|| { echo "MetaPaaS needs Python >= 3.11 as $(PYTHON)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' $(foreach p,$(dir $(PLUGINS)),-e ./$(p))
+	$(BIN)/python -m pip install --quiet -e '.[dev]' $(foreach p,$(patsubst %/,%,$(dir $(PLUGINS))),-e './$(p)[test]')
 	touch $(STAMP)
 
 system-deps:
