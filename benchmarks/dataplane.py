@@ -1,15 +1,18 @@
-"""Data-plane figures: POST → ACTIVE for the demo type, and metadata propagation.
+"""Data-plane figures: POST → ACTIVE per type, and metadata propagation.
 
 Runs a real control plane (`metapaas server`, embedded SQLite unless
 ``METAPAAS_DATABASE_URL`` is set) with the local provider, and prints:
 
-- POST → ACTIVE of a one-node demo instance, median of ``--runs`` creates,
-  against a baseline measured in the same run: starting the demo's web
-  service process directly until it answers (what a node must do at least);
+- POST → ACTIVE of a one-node instance of each type in ``--types`` (those
+  installed; the reference plugins' default bodies are below), median of
+  ``--runs`` creates, against a baseline measured in the same run: starting
+  the demo's web service process directly until it answers (what a node must
+  do at least);
 - metadata propagation: PATCH of the message → every node of an N-node
-  instance serves the new message, median of ``--runs`` changes, for each N.
+  demo instance serves the new message, median of ``--runs`` changes, for
+  each N.
 
-    .venv/bin/python benchmarks/dataplane.py --runs 5 --nodes 1 3
+    .venv/bin/python benchmarks/dataplane.py --runs 5 --nodes 1 3 --types demo redis postgres s3
 """
 
 from __future__ import annotations
@@ -67,13 +70,21 @@ def _answers(url: str, text: str | None = None) -> bool:
     return response.status_code == 200 and (text is None or response.text == text)
 
 
-def post_to_active(plane: ControlPlane, client: httpx.Client, runs: int) -> list[float]:
+BODIES: dict[str, dict[str, object]] = {
+    "s3": {"version": "0.0.1", "bucket_name": "data", "encryption": "aes256"},
+}
+"""What a create sends besides its name; a type not listed gets its defaults."""
+
+
+def post_to_active(plane: ControlPlane, client: httpx.Client, slug: str, runs: int) -> list[float]:
     times = []
     for index in range(runs):
+        body = {"name": f"bench-{index}", **BODIES.get(slug, {})}
         started = time.perf_counter()
-        created = client.post("/v1/types/demo/instances", json={"name": f"bench-{index}"})
-        path = f"/v1/types/demo/instances/{created.json()['id']}"
-        plane.wait_status(client, path, "ACTIVE", timeout=120)
+        created = client.post(f"/v1/types/{slug}/instances", json=body)
+        assert created.status_code == 202, created.text
+        path = f"/v1/types/{slug}/instances/{created.json()['id']}"
+        plane.wait_status(client, path, "ACTIVE", timeout=180)
         times.append(time.perf_counter() - started)
         _delete(client, path)
     return times
@@ -113,6 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--nodes", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--types", nargs="+", default=["demo"])
     args = parser.parse_args()
     database = os.environ.get("METAPAAS_DATABASE_URL", "")
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,15 +134,21 @@ def main() -> None:
         plane.start()
         try:
             with plane.client() as client:
+                installed = {t["slug"] for t in client.get("/v1/types/").json()["items"]}
                 baseline = baseline_process_start(args.runs)
-                active = post_to_active(plane, client, args.runs)
+                active = {
+                    slug: post_to_active(plane, client, slug, args.runs)
+                    for slug in args.types
+                    if slug in installed
+                }
                 fanout = {n: propagation(plane, client, n, args.runs) for n in args.nodes}
         finally:
             plane.stop()
     print(f"machine: {os.cpu_count()} cores; database: {url.split(':')[0]}; runs: {args.runs}")
     print(f"baseline, demo service process start to first answer: {_summary(baseline)}")
-    ratio = statistics.median(active) / statistics.median(baseline)
-    print(f"POST -> ACTIVE, one demo node: {_summary(active)}; {ratio:.1f}x the baseline")
+    for slug, times in active.items():
+        ratio = statistics.median(times) / statistics.median(baseline)
+        print(f"POST -> ACTIVE, one {slug} node: {_summary(times)}; {ratio:.1f}x the baseline")
     for nodes, times in fanout.items():
         print(f"metadata propagation, PATCH -> all {nodes} node(s) serve it: {_summary(times)}")
 
