@@ -142,10 +142,15 @@ class ControlPlane:
             return []
         return sorted(p.name for p in nodes.iterdir() if not p.name.startswith("."))
 
+    def node_pid(self, name: str) -> int:
+        """The pid of a node's agent, as the local provider recorded it."""
+        record = json.loads((self.home / "nodes" / name / "node.json").read_text())
+        pid: int = record["pid"]
+        return pid
+
     def kill_node(self, name: str) -> None:
         """SIGKILL a node's agent and its services at once, as a crashed machine would be."""
-        record = json.loads((self.home / "nodes" / name / "node.json").read_text())
-        os.killpg(os.getpgid(record["pid"]), signal.SIGKILL)
+        os.killpg(os.getpgid(self.node_pid(name)), signal.SIGKILL)
 
     def delete_all_instances(self, timeout: float) -> None:
         """Delete every instance of every usable type and wait until none is left."""
