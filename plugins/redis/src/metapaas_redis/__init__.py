@@ -1,0 +1,106 @@
+"""The ``redis`` PaaS type: one real ``redis-server`` per instance, ACL users as children.
+
+Spec changes reach the running server with CONFIG SET and user changes with
+ACL LOAD (``metapaas_redis.node``); nothing restarts it. Passwords reach the
+node only as SHA-256 hashes in its ACL file.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from metapaas import sdk
+from metapaas_redis.acl import acl_entries
+from metapaas_redis.settings import runtime_settings
+from metapaas_redis.specs import RedisSpec, UserSpec
+
+ROLE = "main"
+PORT = "redis"
+NODE_TOOL = (sys.executable, "-m", "metapaas_redis.node")
+
+
+class Redis(sdk.PaasType):
+    slug = "redis"
+    title = "Redis"
+    description = (
+        "A Redis server per instance: memory limit and eviction policy changed live, "
+        "RDB or AOF persistence, ACL users limited to key patterns."
+    )
+    versions = (sdk.Version("7", engine={"server": "redis-server"}, default=True),)
+    spec = RedisSpec
+    resources = (sdk.ChildResource("users", UserSpec, title="Redis ACL users"),)
+    migrations = Path(__file__).parent / "migrations" / "versions"
+
+    def node_plan(self, instance: sdk.InstanceView) -> Sequence[sdk.NodeGroup]:
+        return (sdk.NodeGroup(ROLE, ports=(PORT,)),)
+
+    def node_metadata(self, instance: sdk.InstanceView) -> Mapping[str, Any]:
+        spec = _spec(instance)
+        assert spec.password is not None, "the API generates a password at create"
+        return {
+            "settings": runtime_settings(spec),
+            "acl_users": acl_entries(spec.password, instance.resources.get("users", ())),
+        }
+
+    def endpoints(
+        self, instance: sdk.InstanceView, nodes: Sequence[sdk.NodeView]
+    ) -> Mapping[str, str]:
+        node = _main_node(nodes)
+        return {PORT: f"{node.address}:{node.ports[PORT]}"}
+
+    def credentials(
+        self, instance: sdk.InstanceView, nodes: Sequence[sdk.NodeView]
+    ) -> Mapping[str, Any]:
+        node = _main_node(nodes)
+        password = instance.secrets["password"]
+        host, port = node.address, node.ports[PORT]
+        return {
+            "host": host,
+            "port": port,
+            "username": "default",
+            "password": password,
+            "url": f"redis://default:{quote(password, safe='')}@{host}:{port}/0",
+        }
+
+    def data_plane(self, role: str, version: sdk.Version) -> sdk.DataPlane:
+        engine = version.engine
+        return sdk.DataPlane(
+            templates=(
+                sdk.Template.from_package(
+                    __name__, "users.acl.j2", "users.acl", reload=(*NODE_TOOL, "reload-users")
+                ),
+                sdk.Template.from_package(
+                    __name__, "redis.conf.j2", "redis.conf", reload=(*NODE_TOOL, "reload-config")
+                ),
+            ),
+            services=(
+                sdk.Service(
+                    "redis",
+                    argv=(*NODE_TOOL, "serve", engine["server"]),
+                    # SIGTERM makes Redis flush the AOF or write a last snapshot and exit.
+                    stop_timeout=5.0,
+                ),
+            ),
+            health=(
+                sdk.HealthCheck(
+                    "tcp", target="{{ node.address }}:{{ node.ports.redis }}", interval=1.0
+                ),
+            ),
+            required_binaries=tuple(engine.values()),
+        )
+
+
+def _spec(instance: sdk.InstanceView) -> RedisSpec:
+    assert isinstance(instance.spec, RedisSpec)
+    return instance.spec
+
+
+def _main_node(nodes: Sequence[sdk.NodeView]) -> sdk.NodeView:
+    for node in nodes:
+        if node.role == ROLE and PORT in node.ports:
+            return node
+    raise sdk.TemporaryError("the instance's redis node has no port yet", delay=2.0)

@@ -1,0 +1,179 @@
+"""The node side against a real redis-server, without a control plane.
+
+The templates are rendered from the type's own ``node_metadata`` the way the
+agent renders them (Jinja2, StrictUndefined); the service and the reloads are
+the very argv the type declares.
+"""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+import redis
+from metapaas_redis import Redis
+from metapaas_redis.node import admin_password
+from metapaas_redis.specs import RedisSpec
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from metapaas import sdk
+from metapaas.testing import free_port, wait_for
+
+PASSWORD = "owner-password-0123456789"
+REDIS = Redis()
+VERSION = REDIS.versions[0]
+JINJA = jinja2.Environment(  # as the agent renders: config files, not HTML
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,  # noqa: S701
+)
+
+
+@dataclass
+class Node:
+    """One node directory and the server started in it."""
+
+    dir: Path
+    port: int
+    spec: dict[str, Any]
+    users: list[dict[str, Any]] = field(default_factory=list)
+
+    def view(self) -> sdk.InstanceView:
+        return sdk.InstanceView(
+            id="i-1",
+            slug="redis",
+            name="cache",
+            project_id="p-1",
+            version=VERSION,
+            generation=1,
+            spec=RedisSpec.model_validate(self.spec),
+            secrets={"password": self.spec["password"]},
+            resources={"users": self.users},
+        )
+
+    def render(self) -> None:
+        """Write every template as the agent would."""
+        view = self.view()
+        context = {
+            "instance": {"name": view.name, "spec": view.spec.model_dump(mode="json")},
+            "node": {"address": "127.0.0.1", "ports": {"redis": self.port}, "dir": str(self.dir)},
+            "extra": REDIS.node_metadata(view),
+        }
+        for template in REDIS.data_plane("main", VERSION).templates:
+            text = JINJA.from_string(template.source).render(context)
+            (self.dir / template.dest).write_text(text)
+            (self.dir / template.dest).chmod(template.mode)
+
+    def reload(self, dest: str) -> None:
+        """Run the reload argv the type declares for the template written to ``dest``."""
+        template = next(t for t in REDIS.data_plane("main", VERSION).templates if t.dest == dest)
+        subprocess.run(template.reload, cwd=self.dir, check=True, timeout=30)
+
+    def client(self, username: str = "default", password: str = PASSWORD) -> redis.Redis:
+        # No retries: a refused login must fail at once, not after a backoff.
+        return redis.Redis(
+            port=self.port, username=username, password=password, retry=Retry(NoBackoff(), 0)
+        )
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    started = Node(tmp_path, free_port(), {"password": PASSWORD, "persistence": "aof"})
+    started.render()
+    service = REDIS.data_plane("main", VERSION).services[0]
+    server = subprocess.Popen(service.argv, cwd=tmp_path)
+    try:
+        wait_for(lambda: _answers(started, server), 10, "redis-server to answer")
+        yield started
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _answers(node: Node, server: subprocess.Popen[bytes]) -> bool:
+    assert server.poll() is None, "redis-server exited"
+    try:
+        return bool(node.client().ping())
+    except redis.ConnectionError:
+        return False
+
+
+def test_the_owner_works_with_data_but_not_with_the_platforms_settings(node: Node) -> None:
+    owner = node.client()
+    owner.set("greeting", "hello")
+    assert owner.get("greeting") == b"hello"
+    assert owner.config_get("maxmemory") == {"maxmemory": str(64 * 1024 * 1024)}
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        owner.config_set("maxmemory", "1gb")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        owner.acl_setuser("intruder", enabled=True, nopass=True)
+    with pytest.raises(redis.AuthenticationError):
+        node.client(password="wrong-password-0123456789").ping()
+
+
+def test_no_password_is_on_disk_in_plaintext_and_private_files_are_0600(node: Node) -> None:
+    node.client().set("k", "v")
+    for path in node.dir.rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
+    for name in ("users.acl", "server.acl", "admin.secret", "redis.conf"):
+        assert stat.S_IMODE((node.dir / name).stat().st_mode) == 0o600, name
+
+
+def test_a_spec_change_reaches_the_running_server_without_a_restart(node: Node) -> None:
+    connection = node.client()
+    before = connection.info("server")
+    node.spec |= {"memory_mb": 128, "maxmemory_policy": "allkeys-lru", "persistence": "rdb"}
+    node.render()
+    node.reload("redis.conf")
+    after = connection.info("server")
+    assert (after["run_id"], after["process_id"]) == (before["run_id"], before["process_id"])
+    settings = connection.config_get("*")
+    assert settings["maxmemory"] == str(128 * 1024 * 1024)
+    assert settings["maxmemory-policy"] == "allkeys-lru"
+    assert (settings["appendonly"], settings["save"]) == ("no", "3600 1 300 100 60 10000")
+
+
+def test_users_and_a_new_owner_password_reach_the_running_server(node: Node) -> None:
+    node.users = [
+        {
+            "name": "reader",
+            "password": "reader-password-012345",
+            "keys": ["app:*"],
+            "access": "readonly",
+        }
+    ]
+    node.spec["password"] = "rotated-owner-password-0123"
+    node.client().set("app:1", "one")
+    node.render()
+    node.reload("users.acl")
+
+    reader = node.client("reader", "reader-password-012345")
+    assert reader.get("app:1") == b"one"
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        reader.set("app:1", "changed")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        reader.get("other")
+    assert node.client(password="rotated-owner-password-0123").get("app:1") == b"one"
+    with pytest.raises(redis.AuthenticationError):
+        node.client().ping()
+
+    node.users = []
+    node.render()
+    node.reload("users.acl")
+    with pytest.raises(redis.AuthenticationError):
+        node.client("reader", "reader-password-012345").ping()
+
+
+def test_the_launcher_keeps_the_admin_password_it_made_first(tmp_path: Path) -> None:
+    first = admin_password(tmp_path)
+    assert len(first) >= 32
+    assert admin_password(tmp_path) == first
+    assert [p.name for p in tmp_path.iterdir()] == ["admin.secret"]
