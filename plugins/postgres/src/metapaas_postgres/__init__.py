@@ -1,0 +1,142 @@
+"""The ``postgres`` type: PostgreSQL databases as a service, on the machine's own server binaries.
+
+One node per instance runs the real ``postgres`` (see :mod:`metapaas_postgres.launcher`);
+databases and login roles are child resources, applied on the node by
+:mod:`metapaas_postgres.applier` from a desired-state file that carries SCRAM
+verifiers, never passwords.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from metapaas import sdk
+from metapaas_postgres import catalog, layout
+from metapaas_postgres.desired import desired_state
+from metapaas_postgres.models import ADMIN_ROLE, DatabaseSpec, PostgresSpec, RoleSpec
+from metapaas_postgres.privileges import binaries_needed
+
+PORT = "postgres"
+INIT_TIMEOUT = 120.0
+APPLIER_WAIT = {"init": "90", "reload": "45"}
+"""Seconds the applier waits for the server: the agent bounds a reload by 60 s."""
+
+
+class Postgres(sdk.PaasType):
+    slug = "postgres"
+    title = "PostgreSQL"
+    description = (
+        "A PostgreSQL server per instance, with databases and login roles managed through the API."
+    )
+    versions = catalog.machine_versions()
+    spec = PostgresSpec
+    resources = (
+        sdk.ChildResource("databases", DatabaseSpec, title="Databases"),
+        sdk.ChildResource("roles", RoleSpec, title="Login roles and their grants"),
+    )
+    migrations = Path(__file__).parent / "migrations" / "versions"
+
+    def validate(self, instance: sdk.InstanceView) -> None:
+        """Every grant names a database of the instance: a grant to a missing database,
+        or deleting a database a grant still names, is refused."""
+        databases = {str(d["name"]) for d in instance.resources.get("databases", ())}
+        for role in instance.resources.get("roles", ()):
+            for grant in role.get("grants", ()):
+                if grant["database"] not in databases:
+                    raise sdk.Invalid(
+                        "grants",
+                        "database_exists",
+                        f"role {role['name']!r} is granted database {grant['database']!r},"
+                        " which does not exist (create it first; revoke the grant before"
+                        " deleting it)",
+                    )
+
+    def node_plan(self, instance: sdk.InstanceView) -> Sequence[sdk.NodeGroup]:
+        return (sdk.NodeGroup("main", ports=(PORT,)),)
+
+    def node_metadata(self, instance: sdk.InstanceView) -> Mapping[str, Any]:
+        return {"desired": desired_state(instance).model_dump(mode="json")}
+
+    def endpoints(
+        self, instance: sdk.InstanceView, nodes: Sequence[sdk.NodeView]
+    ) -> Mapping[str, str]:
+        return {PORT: _address(nodes[0])} if nodes else {}
+
+    def credentials(
+        self, instance: sdk.InstanceView, nodes: Sequence[sdk.NodeView]
+    ) -> Mapping[str, Any]:
+        assert isinstance(instance.spec, PostgresSpec)
+        if not nodes:
+            raise sdk.TemporaryError("the instance has no node yet")
+        password = instance.spec.admin_password or ""
+        host, port = nodes[0].address, nodes[0].ports[PORT]
+        return {
+            "host": host,
+            "port": port,
+            "user": ADMIN_ROLE,
+            "password": password,
+            "database": "postgres",
+            "dsn": f"postgresql://{ADMIN_ROLE}:{quote(password, safe='')}@{host}:{port}/postgres",
+        }
+
+    def data_plane(self, role: str, version: sdk.Version) -> sdk.DataPlane:
+        bindir = Path(str(version.engine["bindir"]))
+        reload = applier_argv("reload")
+        return sdk.DataPlane(
+            templates=(
+                _template("postgresql.conf.j2", layout.CONFIG_FILE, reload),
+                _template("pg_hba.conf.j2", layout.HBA_FILE, reload),
+                _template("desired.json.j2", layout.DESIRED_FILE, reload),
+            ),
+            services=(sdk.Service("postgres", argv=launcher_argv(bindir), stop_timeout=30.0),),
+            health=(
+                sdk.HealthCheck(
+                    "command",
+                    argv=(str(bindir / "pg_isready"), "-q", *_ADDRESS, "--timeout=2"),
+                    interval=2.0,
+                    timeout=3.0,
+                ),
+            ),
+            commands=(sdk.Command("init", applier_argv("init"), timeout=INIT_TIMEOUT),),
+            required_binaries=(
+                *(str(bindir / name) for name in ("initdb", "postgres", "pg_isready")),
+                *binaries_needed(),
+            ),
+        )
+
+
+def _address(node: sdk.NodeView) -> str:
+    return f"{node.address}:{node.ports[PORT]}"
+
+
+_ADDRESS = ("--host={{ node.address }}", "--port={{ node.ports.postgres }}")
+
+
+def launcher_argv(bindir: Path) -> tuple[str, ...]:
+    return (
+        sys.executable,
+        "-m",
+        "metapaas_postgres.launcher",
+        f"--bindir={bindir}",
+        "--node-dir={{ node.dir }}",
+        *_ADDRESS,
+    )
+
+
+def applier_argv(when: str) -> tuple[str, ...]:
+    return (
+        sys.executable,
+        "-m",
+        "metapaas_postgres.applier",
+        "--node-dir={{ node.dir }}",
+        *_ADDRESS,
+        f"--wait={APPLIER_WAIT[when]}",
+    )
+
+
+def _template(name: str, dest: str, reload: tuple[str, ...]) -> sdk.Template:
+    return sdk.Template.from_package(__name__, name, dest, reload=reload)
