@@ -43,24 +43,23 @@ def view(
 
 
 @pytest.mark.parametrize(
-    ("name", "reason"),
+    "name",
     [
-        ("Shop", "upper case would need quoting in SQL"),
-        ("1shop", "a name starts with a letter or underscore"),
-        ("shop-eu", "a hyphen would need quoting in SQL"),
-        ("a" * 64, "longer than PostgreSQL's 63 bytes"),
-        ("pg_shop", "pg_ names are PostgreSQL's"),
-        ("postgres", "the maintenance database"),
-        ("template1", "a template database"),
-        ("", "empty"),
-        ('x"; DROP DATABASE postgres; --', "SQL in a name"),
+        pytest.param("Shop", id="upper case would need quoting in SQL"),
+        pytest.param("1shop", id="a name starts with a letter or underscore"),
+        pytest.param("shop-eu", id="a hyphen would need quoting in SQL"),
+        pytest.param("a" * 64, id="longer than PostgreSQL's 63 bytes"),
+        pytest.param("pg_shop", id="pg_ names are PostgreSQL's"),
+        pytest.param("postgres", id="the maintenance database"),
+        pytest.param("template1", id="a template database"),
+        pytest.param("", id="empty"),
+        pytest.param('x"; DROP DATABASE postgres; --', id="SQL in a name"),
     ],
-    ids=lambda value: value if isinstance(value, str) and " " in value else None,
 )
-def test_bad_database_name_is_refused_naming_the_field(name: str, reason: str) -> None:
+def test_bad_database_name_is_refused_naming_the_field(name: str) -> None:
     with pytest.raises(ValidationError) as raised:
         DatabaseSpec(name=name)
-    assert raised.value.errors()[0]["loc"] == ("name",), reason
+    assert raised.value.errors()[0]["loc"] == ("name",)
 
 
 @pytest.mark.parametrize(

@@ -16,12 +16,14 @@ change written while the server was down is not missed. Each run:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -80,15 +82,27 @@ def wait_for_server(
 
 
 def converge(layout: NodeLayout, connect: Connect) -> None:
-    """Reload, reconcile, and restart the server when a setting needs it."""
-    with connect("postgres") as conn:
-        conn.execute("SELECT pg_reload_conf()")
-        pending = _settings_needing_restart(conn)
-    desired = DesiredState.model_validate_json(layout.desired_file.read_text(encoding="utf-8"))
-    reconcile(connect, desired)
-    if pending:
-        log.info("restarting the server to apply %s", ", ".join(pending))
-        fast_shutdown(layout)
+    """Reload, reconcile, and restart the server when a setting needs it.
+
+    One run at a time per node (the launcher's run after a start can meet the
+    agent's ``init`` or a reload): two would race to create the same database.
+    """
+    with _exclusive(layout.applier_lock_file):
+        with connect("postgres") as conn:
+            conn.execute("SELECT pg_reload_conf()")
+            pending = _settings_needing_restart(conn)
+        text = layout.desired_file.read_text(encoding="utf-8")
+        reconcile(connect, DesiredState.model_validate_json(text))
+        if pending:
+            log.info("restarting the server to apply %s", ", ".join(pending))
+            fast_shutdown(layout)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    with lock_file.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _settings_needing_restart(conn: Connection) -> list[str]:

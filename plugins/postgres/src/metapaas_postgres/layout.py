@@ -43,5 +43,9 @@ class NodeLayout:
         return self.node_dir / DESIRED_FILE
 
     @property
+    def applier_lock_file(self) -> Path:
+        return self.node_dir / "applier.lock"
+
+    @property
     def postmaster_pid_file(self) -> Path:
         return self.data_dir / "postmaster.pid"

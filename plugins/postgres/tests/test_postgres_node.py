@@ -1,0 +1,213 @@
+"""The node side against the real server, without a control plane: the launcher makes and
+runs a cluster in a node directory, the applier reconciles databases, roles and grants.
+
+Checked through psycopg as the roles themselves: what each may and may not do.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import psycopg
+import pytest
+from metapaas_postgres import Postgres, applier
+from metapaas_postgres.layout import CONFIG_FILE, DESIRED_FILE, HBA_FILE, NodeLayout
+from metapaas_postgres.models import PostgresSpec
+
+from metapaas import sdk
+from metapaas.testing import free_port
+
+PACKAGE = Path(__file__).parents[1] / "src" / "metapaas_postgres"
+VERSION = Postgres.versions[-1]
+BINDIR = Path(str(VERSION.engine["bindir"]))
+ADMIN_PASSWORD = "admin-password-123"
+TEMPLATES = {
+    "postgresql.conf.j2": CONFIG_FILE,
+    "pg_hba.conf.j2": HBA_FILE,
+    "desired.json.j2": DESIRED_FILE,
+}
+
+pytestmark = pytest.mark.skipif(
+    not (BINDIR / "postgres").exists(), reason=f"no PostgreSQL server in {BINDIR}"
+)
+
+
+@dataclass
+class Node:
+    """A node directory with a running launcher, and the desired state it is told."""
+
+    layout: NodeLayout
+    port: int
+    launcher: subprocess.Popen[bytes] | None = None
+
+    def write(
+        self, roles: Sequence[Mapping[str, Any]] = (), databases: Sequence[str] = (), **spec: Any
+    ) -> None:
+        """Render the templates as the agent would for this state."""
+        view = sdk.InstanceView(
+            id="node-test",
+            slug="postgres",
+            name="pg",
+            project_id="p",
+            version=VERSION,
+            generation=1,
+            spec=PostgresSpec(admin_password=ADMIN_PASSWORD, **spec),
+            secrets={},
+            resources={"databases": [{"name": d} for d in databases], "roles": list(roles)},
+        )
+        context = {
+            "instance": {"name": "pg", "spec": view.spec.model_dump()},
+            "node": {
+                "name": "pg-main-0",
+                "dir": str(self.layout.node_dir),
+                "address": "127.0.0.1",
+                "ports": {"postgres": self.port},
+            },
+            "extra": Postgres().node_metadata(view),
+        }
+        environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701
+        for name, dest in TEMPLATES.items():
+            path = self.layout.node_dir / dest
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(environment.from_string((PACKAGE / name).read_text()).render(context))
+
+    def start(self) -> None:
+        self.launcher = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "metapaas_postgres.launcher",
+                f"--bindir={BINDIR}",
+                f"--node-dir={self.layout.node_dir}",
+                "--host=127.0.0.1",
+                f"--port={self.port}",
+            ],
+            start_new_session=True,
+        )
+        applier.wait_for_server(self.superuser, 30)
+
+    def apply(self) -> int:
+        argv = [f"--node-dir={self.layout.node_dir}", "--host=127.0.0.1", f"--port={self.port}"]
+        return applier.main([*argv, "--wait=30"])
+
+    def superuser(self, database: str) -> psycopg.Connection[Any]:
+        return applier.connector(self.layout, "127.0.0.1", self.port)(database)
+
+    def connect(self, user: str, password: str, database: str) -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=user,
+            password=password,
+            dbname=database,
+            autocommit=True,
+        )
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    node = Node(NodeLayout(tmp_path / "node"), free_port())
+    node.layout.node_dir.mkdir()
+    yield node
+    if node.launcher is not None and node.launcher.poll() is None:
+        node.launcher.send_signal(signal.SIGTERM)
+        node.launcher.wait(30)
+
+
+WRITER = {
+    "name": "writer",
+    "password": "writer-password",
+    "grants": [{"database": "shop", "access": "readwrite"}],
+}
+READER = {"name": "reader", "password": "reader-password", "grants": [{"database": "shop"}]}
+
+
+def test_roles_get_exactly_their_grants_and_deletes_remove_access(node: Node) -> None:
+    node.write([WRITER, READER], ["shop", "logs"])
+    node.start()
+    assert node.apply() == 0
+
+    with node.connect("writer", "writer-password", "shop") as writer:
+        writer.execute("CREATE TABLE orders (id serial PRIMARY KEY, item text)")
+        writer.execute("INSERT INTO orders (item) VALUES ('book')")
+    with node.connect("reader", "reader-password", "shop") as reader:
+        assert reader.execute("SELECT item FROM orders").fetchall() == [("book",)]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            reader.execute("INSERT INTO orders (item) VALUES ('pen')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            reader.execute("CREATE TABLE mine (id int)")
+    for user in ("writer", "reader"):
+        with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+            node.connect(user, f"{user}-password", "logs")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        node.connect("writer", "wrong-password", "shop")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        node.connect("metapaas", "a-guessed-password", "postgres")
+    with node.connect("admin", ADMIN_PASSWORD, "shop") as admin:
+        assert admin.execute(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = 'admin'"
+        ).fetchone() == (False,)
+        admin.execute("INSERT INTO orders (item) VALUES ('ink')")
+        admin.execute("CREATE DATABASE scratch")  # admin's own: the applier leaves it alone
+
+    assert node.apply() == 0, "a second apply of the same state is no change and no error"
+
+    node.write([READER], ["shop"])
+    assert node.apply() == 0
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        node.connect("writer", "writer-password", "shop")
+    with node.connect("reader", "reader-password", "shop") as reader:
+        assert reader.execute("SELECT count(*) FROM orders").fetchone() == (2,)
+    with node.superuser("postgres") as conn:
+        databases = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+    assert {"shop", "scratch"} <= databases
+    assert "logs" not in databases
+
+    node.write([], [])
+    assert node.apply() == 0
+    with node.superuser("postgres") as conn:
+        databases = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+        roles = {row[0] for row in conn.execute("SELECT rolname FROM pg_roles WHERE rolcanlogin")}
+    assert "shop" not in databases
+    assert "scratch" in databases
+    assert roles == {"admin", "metapaas"}
+
+
+def test_the_node_files_hold_verifiers_and_no_password(node: Node) -> None:
+    node.write([WRITER], ["shop"])
+    node.start()
+    assert node.apply() == 0
+    desired = (node.layout.node_dir / DESIRED_FILE).read_text()
+    assert "writer-password" not in desired
+    assert ADMIN_PASSWORD not in desired
+    assert "SCRAM-SHA-256$4096:" in desired
+    with node.superuser("postgres") as conn:
+        stored = conn.execute(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = 'writer'"
+        ).fetchone()
+    assert stored is not None
+    assert stored[0] in desired
+
+
+def test_a_setting_that_needs_a_restart_shuts_the_server_down_fast(node: Node) -> None:
+    node.write(max_connections=50)
+    node.start()
+    assert node.apply() == 0
+    session = node.connect("admin", ADMIN_PASSWORD, "postgres")  # a fast shutdown ends it
+    node.write(max_connections=60)
+    assert node.apply() == 0
+    assert node.launcher is not None
+    assert node.launcher.wait(30) == 0, "the launcher ends with the server, for the supervisor"
+    with pytest.raises(psycopg.OperationalError):
+        session.execute("SELECT 1")
+    node.start()
+    with node.superuser("postgres") as conn:
+        assert conn.execute("SHOW max_connections").fetchone() == ("60",)
+    assert node.apply() == 0, "nothing is pending after the restart"
