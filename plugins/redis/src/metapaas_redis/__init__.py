@@ -85,9 +85,12 @@ class Redis(sdk.PaasType):
                     stop_timeout=5.0,
                 ),
             ),
+            # TCP: a PING through redis-cli would say no more (it exits 0 on an
+            # error reply). A connect every half second costs Redis nothing and
+            # turns a new instance ACTIVE sooner than the default interval.
             health=(
                 sdk.HealthCheck(
-                    "tcp", target="{{ node.address }}:{{ node.ports.redis }}", interval=1.0
+                    "tcp", target="{{ node.address }}:{{ node.ports.redis }}", interval=0.5
                 ),
             ),
             required_binaries=tuple(engine.values()),

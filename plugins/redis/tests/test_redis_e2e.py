@@ -1,0 +1,141 @@
+"""The redis type end to end: a real control plane, a real node, redis-py as the client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from metapaas.testing import ControlPlane, wait_for
+
+pytestmark = pytest.mark.e2e
+
+TYPE = "/v1/types/redis/instances"
+MIB = 1024 * 1024
+
+
+def connect(
+    credentials: dict[str, Any], username: str = "default", password: str = ""
+) -> redis.Redis:
+    return redis.Redis(
+        host=credentials["host"],
+        port=credentials["port"],
+        username=username,
+        password=password or credentials["password"],
+        retry=Retry(NoBackoff(), 0),  # a refusal must fail at once
+    )
+
+
+def refused(answer: httpx.Response) -> set[tuple[str, str]]:
+    assert answer.status_code == 422, answer.text
+    return {(error["field"], error["rule"]) for error in answer.json()["errors"]}
+
+
+def test_redis_instance_serves_users_resizes_live_and_keeps_aof_data(
+    control_plane: ControlPlane,
+) -> None:
+    plane = control_plane
+    with plane.client() as api:
+        assert ("memory_mb", "greater_than_equal") in refused(
+            api.post(TYPE, json={"name": "tiny", "memory_mb": 8})
+        )
+        assert ("persistence", "literal_error") in refused(
+            api.post(TYPE, json={"name": "disk", "persistence": "disk"})
+        )
+
+        body = {"name": "cache", "memory_mb": 32, "persistence": "aof"}
+        instance = plane.create_instance(api, "redis", body, timeout=60)
+        path = f"{TYPE}/{instance['id']}"
+        assert "password" not in api.get(path).json()
+        credentials = api.get(f"{path}/credentials").json()
+        assert credentials["username"] == "default"
+        assert credentials["url"].startswith("redis://default:")
+
+        owner = redis.Redis.from_url(credentials["url"])
+        owner.set("greeting", "hello")
+        assert owner.get("greeting") == b"hello"
+        _assert_password_not_in_argv_or_on_disk(plane, owner, credentials["password"])
+
+        app_password = _create_user(plane, api, path)
+        app = connect(credentials, "app", app_password)
+        app.set("app:1", "one")
+        assert app.get("app:1") == b"one"
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            app.set("other", "x")
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            app.get("greeting")
+
+        before = owner.info("server") | {"client_id": owner.client_id()}
+        assert api.patch(path, json={"memory_mb": 48}).status_code == 202
+        plane.wait_converged(api, path, timeout=60)
+        after = owner.info("server") | {"client_id": owner.client_id()}
+        same = ("run_id", "process_id", "client_id")  # the same server and connection
+        assert [after[key] for key in same] == [before[key] for key in same]
+        assert owner.config_get("maxmemory") == {"maxmemory": str(48 * MIB)}
+
+        (node,) = plane.node_names()
+        plane.kill_node(node)
+        restarted = wait_for(lambda: _new_run_id(credentials, before["run_id"]), 60, "a restart")
+        assert restarted.get("greeting") == b"hello"
+        assert connect(credentials, "app", app_password).get("app:1") == b"one"
+        assert restarted.config_get("maxmemory") == {"maxmemory": str(48 * MIB)}
+        plane.wait_status(api, path, "ACTIVE", timeout=60)
+
+
+def _create_user(plane: ControlPlane, api: httpx.Client, path: str) -> str:
+    """Bad users are refused naming the field; a good one's password is shown once."""
+    users = f"{path}/users"
+    assert ("name", "reserved") in refused(api.post(users, json={"name": "default", "keys": ["*"]}))
+    assert ("keys.0", "string_pattern_mismatch") in refused(
+        api.post(users, json={"name": "spaced", "keys": ["a b"]})
+    )
+    created = api.post(users, json={"name": "app", "keys": ["app:*"], "access": "readwrite"})
+    assert created.status_code == 201, created.text
+    assert "password" not in api.get(f"{users}/app").json()
+    plane.wait_converged(api, path, timeout=60)
+    password: str = created.json()["password"]
+    return password
+
+
+def _assert_password_not_in_argv_or_on_disk(
+    plane: ControlPlane, owner: redis.Redis, password: str
+) -> None:
+    pid = owner.info("server")["process_id"]
+    assert password.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    (node,) = plane.node_names()
+    for file in (plane.home / "nodes" / node).rglob("*"):
+        if file.is_file():
+            assert password.encode() not in file.read_bytes(), file
+
+
+def _new_run_id(credentials: dict[str, Any], old_run_id: str) -> redis.Redis | None:
+    """A connection to the restarted server once it answers with its data loaded."""
+    try:
+        connection = connect(credentials)
+        info = connection.info("server")
+    except (redis.ConnectionError, redis.exceptions.BusyLoadingError):
+        return None
+    return connection if info["run_id"] != old_run_id else None
+
+
+def test_a_node_without_redis_server_turns_the_instance_error_naming_it(
+    tmp_path: Path, empty_database_url: str
+) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    plane = ControlPlane(tmp_path / "home", empty_database_url, PATH=str(empty))
+    plane.start()
+    try:
+        with plane.client() as api:
+            created = api.post(TYPE, json={"name": "nobinary"})
+            assert created.status_code == 202, created.text
+            failed = plane.wait_status(api, f"{TYPE}/{created.json()['id']}", "ERROR", timeout=60)
+            assert "redis-server" in failed["status_reason"]
+        plane.delete_all_instances(60)
+    finally:
+        plane.stop()
