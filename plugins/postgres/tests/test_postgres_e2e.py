@@ -1,0 +1,132 @@
+"""The postgres type through the API: real control plane, real agent, real server, psycopg."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from metapaas.testing import ControlPlane, wait_for
+
+pytestmark = pytest.mark.e2e
+
+README = Path(__file__).parents[1] / "README.md"
+TYPE = "/v1/types/postgres/instances"
+
+
+def readme_session() -> list[str]:
+    """The curl commands of the README's example session, in order."""
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"## Example session.*?```sh\n(.*?)```", text, re.S)
+    assert block is not None, "the README has no example session"
+    return [line for line in block.group(1).splitlines() if line.startswith("curl ")]
+
+
+def run_curl(line: str, plane: ControlPlane) -> dict[str, Any]:
+    """Run one README line, ``$URL`` and ``$TOKEN`` filled in as a shell would."""
+    argv = [
+        part.replace("$URL", plane.url).replace("$TOKEN", plane.token) for part in shlex.split(line)
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True)
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
+def connect(
+    credentials: dict[str, Any], user: str, password: str, database: str
+) -> psycopg.Connection[Any]:
+    return psycopg.connect(
+        host=credentials["host"],
+        port=credentials["port"],
+        user=user,
+        password=password,
+        dbname=database,
+        autocommit=True,
+        connect_timeout=5,
+    )
+
+
+def refused(answer: httpx.Response, field: str) -> bool:
+    fields = {error["field"] for error in answer.json().get("errors", ())}
+    return answer.status_code == 422 and field in fields
+
+
+def test_readme_session_then_grants_deletes_and_a_restart(control_plane: ControlPlane) -> None:
+    plane = control_plane
+    path = f"{TYPE}/shop-db"
+    answers = []
+    with plane.client() as client:
+        for line in readme_session():
+            answers.append(run_curl(line, plane))
+            plane.wait_converged(client, path, timeout=120)
+        created, database, app, credentials = answers
+        assert (created["name"], database["name"], app["name"]) == ("shop-db", "shop", "app")
+        assert credentials["user"] == "admin"
+
+        # The README's role works: it creates a table in its database.
+        with connect(credentials, "app", app["password"], "shop") as conn:
+            conn.execute("CREATE TABLE orders (id serial PRIMARY KEY, item text)")
+            conn.execute("INSERT INTO orders (item) VALUES ('book')")
+        with psycopg.connect(credentials["dsn"], connect_timeout=5) as admin:
+            assert admin.execute("SELECT current_user").fetchone() == ("admin",)
+
+        # Bad input is refused by the API; nothing is written.
+        assert refused(client.post(f"{path}/databases", json={"name": "Bad-Name"}), "name")
+        assert refused(client.post(f"{path}/databases", json={"name": "pg_x"}), "name")
+        assert refused(client.post(f"{path}/databases", json={"name": "template1"}), "name")
+        assert refused(client.post(f"{path}/roles", json={"name": "admin"}), "name")
+        missing = {"name": "ghost", "grants": [{"database": "nowhere"}]}
+        assert refused(client.post(f"{path}/roles", json=missing), "grants")
+        assert refused(client.delete(f"{path}/databases/shop"), "grants")
+        assert refused(client.patch(path, json={"max_connections": 5}), "max_connections")
+        listed = client.get(f"{path}/databases").json()["items"]
+        assert [d["name"] for d in listed] == ["shop"]
+        assert "password" not in client.get(f"{path}/roles/app").json()
+
+        # A read-only role reads and cannot write.
+        reader = client.post(
+            f"{path}/roles", json={"name": "reader", "grants": [{"database": "shop"}]}
+        )
+        assert reader.status_code == 201, reader.text
+        plane.wait_converged(client, path)
+        with connect(credentials, "reader", reader.json()["password"], "shop") as conn:
+            assert conn.execute("SELECT item FROM orders").fetchall() == [("book",)]
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("INSERT INTO orders (item) VALUES ('pen')")
+
+        # Deleting a role removes its access; its table stays readable by the others.
+        assert client.delete(f"{path}/roles/app").status_code == 204
+        plane.wait_converged(client, path)
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            connect(credentials, "app", app["password"], "shop")
+        with connect(credentials, "reader", reader.json()["password"], "shop") as conn:
+            assert conn.execute("SELECT count(*) FROM orders").fetchone() == (1,)
+
+        # A database no grant names can be deleted, and is dropped.
+        assert client.patch(f"{path}/roles/reader", json={"grants": []}).status_code == 200
+        assert client.delete(f"{path}/databases/shop").status_code == 204
+        plane.wait_converged(client, path)
+        with connect(credentials, "admin", credentials["password"], "postgres") as conn:
+            names = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+        assert "shop" not in names
+
+        # max_connections needs a restart: the server comes back with the new value.
+        assert client.patch(path, json={"max_connections": 60}).status_code == 202
+        plane.wait_converged(client, path)
+
+        def max_connections() -> str | None:
+            try:
+                with connect(credentials, "admin", credentials["password"], "postgres") as conn:
+                    row = conn.execute("SHOW max_connections").fetchone()
+            except psycopg.OperationalError:
+                return None
+            return None if row is None or row[0] != "60" else str(row[0])
+
+        wait_for(max_connections, 60, "the server to restart with max_connections = 60")
