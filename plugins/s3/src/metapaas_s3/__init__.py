@@ -1,0 +1,120 @@
+"""The ``s3`` type: S3-compatible object storage whose objects live on the node's disk.
+
+The declaration here is engine-neutral: buckets, access keys, endpoints and
+credentials. What a node runs comes from the engine unit its catalog version
+names (:mod:`metapaas_s3.engines`), plus the parts every engine shares: the
+bucket applier (:mod:`metapaas_s3.node.buckets`) and a health check that
+reads an object through S3.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from metapaas import sdk
+from metapaas_s3 import rules
+from metapaas_s3.engines import engine_for
+from metapaas_s3.spec import (
+    PROBE_BUCKET,
+    PROBE_KEY,
+    REGION,
+    AccessKeySpec,
+    BucketSpec,
+    S3Spec,
+)
+
+ROLE = "main"
+INIT_WAIT_SECONDS = 100.0
+"""The applier waits this long for a first-started engine (about 3 s is usual)."""
+
+
+def declared_buckets(instance: sdk.InstanceView) -> list[dict[str, Any]]:
+    """Every bucket the instance declares, with its versioning, sorted by name."""
+    versioning = {str(b["name"]): bool(b["versioning"]) for b in instance.resources["buckets"]}
+    return [
+        {"name": name, "versioning": versioning.get(name, False)}
+        for name in sorted(rules.bucket_names(instance))
+    ]
+
+
+def _shared_data_plane() -> sdk.DataPlane:
+    """What every engine's node runs besides the engine: buckets and the health probe."""
+    applier = (sys.executable, "-m", "metapaas_s3.node.buckets", "buckets.json")
+    probe_url = "http://{{ node.address }}:{{ node.ports.s3 }}" + f"/{PROBE_BUCKET}/{PROBE_KEY}"
+    return sdk.DataPlane(
+        templates=(
+            sdk.Template.from_package(__name__, "buckets.json.j2", "buckets.json", reload=applier),
+        ),
+        health=(sdk.HealthCheck("http", target=probe_url, interval=2.0, timeout=2.0),),
+        commands=(
+            sdk.Command(
+                "init",
+                (*applier, "--wait", f"{INIT_WAIT_SECONDS:g}"),
+                timeout=INIT_WAIT_SECONDS + 20,
+            ),
+        ),
+    )
+
+
+class S3(sdk.PaasType):
+    slug = "s3"
+    title = "S3 object storage"
+    description = (
+        "An S3-compatible object store on one node, objects kept on its disk; buckets and "
+        "bucket-scoped access keys are managed through the API."
+    )
+    versions = (sdk.Version("0.0.1", engine={"server": "seaweedfs"}, default=True),)
+    spec = S3Spec
+    resources = (
+        sdk.ChildResource("buckets", BucketSpec, title="Buckets"),
+        sdk.ChildResource("access_keys", AccessKeySpec, title="Access keys scoped to buckets"),
+    )
+    migrations = Path(__file__).parent / "migrations" / "versions"
+
+    def validate(self, instance: sdk.InstanceView) -> None:
+        rules.check(instance)
+
+    def node_plan(self, instance: sdk.InstanceView) -> Sequence[sdk.NodeGroup]:
+        return (sdk.NodeGroup(ROLE, ports=engine_for(instance.version).ports),)
+
+    def node_metadata(self, instance: sdk.InstanceView) -> Mapping[str, Any]:
+        return {
+            "buckets": declared_buckets(instance),
+            "probe": {"bucket": PROBE_BUCKET, "key": PROBE_KEY},
+            **engine_for(instance.version).node_metadata(instance),
+        }
+
+    def endpoints(
+        self, instance: sdk.InstanceView, nodes: Sequence[sdk.NodeView]
+    ) -> Mapping[str, str]:
+        main = [node for node in nodes if node.role == ROLE]
+        return {"s3": f"http://{main[0].address}:{main[0].ports['s3']}"} if main else {}
+
+    def credentials(
+        self, instance: sdk.InstanceView, nodes: Sequence[sdk.NodeView]
+    ) -> Mapping[str, Any]:
+        spec = instance.spec
+        assert isinstance(spec, S3Spec)
+        return {
+            "endpoint_url": self.endpoints(instance, nodes).get("s3", ""),
+            "region": REGION,
+            "addressing_style": "path",
+            "access_key_id": spec.admin_access_key_id,
+            "secret_access_key": spec.admin_secret_access_key,
+        }
+
+    def data_plane(self, role: str, version: sdk.Version) -> sdk.DataPlane:
+        engine = engine_for(version).data_plane(role, version)
+        shared = _shared_data_plane()
+        return sdk.DataPlane(
+            # The engine's files first: a rotated admin key must reach the engine
+            # before the applier signs with it.
+            templates=(*engine.templates, *shared.templates),
+            services=engine.services,
+            health=(*engine.health, *shared.health),
+            commands=(*engine.commands, *shared.commands),
+            required_binaries=engine.required_binaries,
+        )

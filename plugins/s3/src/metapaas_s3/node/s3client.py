@@ -1,0 +1,60 @@
+"""An S3 client for node-side programs, and a bounded retry for an engine still starting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from metapaas_s3.spec import REGION
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+RETRY_SECONDS = 1.0
+
+T = TypeVar("T")
+
+
+def connect(endpoint: str, access_key_id: str, secret_access_key: str) -> S3Client:
+    """A path-style client with short timeouts: a node program must never hang."""
+    config = Config(
+        s3={"addressing_style": "path"},
+        connect_timeout=3,
+        read_timeout=30,
+        retries={"max_attempts": 1},
+    )
+    client: S3Client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        config=config,
+    )
+    return client
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def until_done(action: Callable[[], T], *, seconds: float, what: str) -> T:
+    """Run ``action`` until it succeeds; S3 errors within ``seconds`` are retried.
+
+    An engine answers with errors for a while after it starts (SeaweedFS reads
+    fail until its volume server has registered), so every step here is safe
+    to repeat and is simply tried again.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return action()
+        except (BotoCoreError, ClientError) as exc:
+            if time.monotonic() >= deadline:
+                raise SystemExit(f"{what} failed for {seconds:g} s; last error: {exc}") from exc
+        time.sleep(RETRY_SECONDS)
