@@ -85,6 +85,7 @@ def test_redis_instance_serves_users_resizes_live_and_keeps_aof_data(
         assert connect(credentials, "app", app_password).get("app:1") == b"one"
         assert restarted.config_get("maxmemory") == {"maxmemory": str(48 * MIB)}
         plane.wait_status(api, path, "ACTIVE", timeout=60)
+        _rotate_password(plane, api, path, credentials)
 
 
 def _create_user(plane: ControlPlane, api: httpx.Client, path: str) -> str:
@@ -111,6 +112,19 @@ def _assert_password_not_in_argv_or_on_disk(
     for file in (plane.home / "nodes" / node).rglob("*"):
         if file.is_file():
             assert password.encode() not in file.read_bytes(), file
+
+
+def _rotate_password(
+    plane: ControlPlane, api: httpx.Client, path: str, old: dict[str, Any]
+) -> None:
+    """A PATCHed password works once the instance converged; the old one is refused."""
+    rotated = "rotated-password-0123456789"
+    assert api.patch(path, json={"password": rotated}).status_code == 202
+    plane.wait_converged(api, path, timeout=60)
+    assert api.get(f"{path}/credentials").json()["password"] == rotated
+    assert connect(old, password=rotated).get("greeting") == b"hello"
+    with pytest.raises(redis.AuthenticationError):
+        connect(old).ping()
 
 
 def _new_run_id(credentials: dict[str, Any], old_run_id: str) -> redis.Redis | None:
