@@ -58,7 +58,7 @@ def refused(answer: httpx.Response, field: str) -> bool:
     return answer.status_code == 422 and field in fields
 
 
-def test_readme_session_then_grants_deletes_and_a_restart(control_plane: ControlPlane) -> None:
+def test_readme_session_then_grants_deletes_restart_and_crash(control_plane: ControlPlane) -> None:
     plane = control_plane
     path = f"{TYPE}/shop-db"
     answers = []
@@ -130,3 +130,13 @@ def test_readme_session_then_grants_deletes_and_a_restart(control_plane: Control
             return None if row is None or row[0] != "60" else str(row[0])
 
         wait_for(max_connections, 60, "the server to restart with max_connections = 60")
+
+        # admin's own database is left alone by the applier and survives a crashed node.
+        with connect(credentials, "admin", credentials["password"], "postgres") as conn:
+            conn.execute("CREATE DATABASE scratch")
+        (node,) = plane.node_names()
+        plane.kill_node(node)
+        plane.wait_status(client, path, "DEGRADED", timeout=60)
+        plane.wait_status(client, path, "ACTIVE", timeout=90)
+        with connect(credentials, "admin", credentials["password"], "scratch") as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("scratch",)

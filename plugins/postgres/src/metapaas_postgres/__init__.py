@@ -97,7 +97,7 @@ class Postgres(sdk.PaasType):
                 sdk.HealthCheck(
                     "command",
                     argv=(str(bindir / "pg_isready"), "-q", *_ADDRESS, "--timeout=2"),
-                    interval=2.0,
+                    interval=1.0,
                     timeout=3.0,
                 ),
             ),

@@ -27,6 +27,8 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+import psycopg
+
 from metapaas_postgres import applier
 from metapaas_postgres.layout import NodeLayout
 from metapaas_postgres.models import SUPERUSER_ROLE
@@ -84,7 +86,9 @@ def run(layout: NodeLayout, bindir: Path, host: str, port: int) -> int:
     try:
         applier.wait_for_server(connect, STARTUP_SECONDS, alive=lambda: server.poll() is None)
         applier.converge(layout, connect)
-    except Exception:  # the server keeps running; the agent's reloads retry the apply
+    except (applier.ApplyFailed, psycopg.Error) as exc:
+        log.error("applying the desired state after start failed: %s", exc)
+    except Exception:  # a bug must not take the server down; the agent's reloads retry
         log.exception("applying the desired state after start failed")
     return server.wait()
 
