@@ -1,0 +1,172 @@
+"""The s3 type end to end: the README's curl session, then boto3 against the real engine."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import httpx
+import pytest
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from metapaas.testing import ControlPlane, wait_for
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+pytestmark = pytest.mark.e2e
+
+README = Path(__file__).parent.parent / "README.md"
+INSTANCE = "/v1/types/s3/instances/s3-prod"
+MiB = 1024 * 1024
+
+
+def readme_session() -> str:
+    """The one ``sh`` block of the README: the documented curl session."""
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    assert len(blocks) == 1, "the README should have exactly one sh session"
+    return str(blocks[0])
+
+
+def run_readme_session(plane: ControlPlane) -> list[dict[str, Any]]:
+    """Run the session with bash as written; return the JSON documents it printed."""
+    env = {**os.environ, "API": plane.url, "TOKEN": plane.token}
+    script = "set -euo pipefail\n" + readme_session()
+    done = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=150, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    documents, text = [], done.stdout.strip()
+    decoder = json.JSONDecoder()
+    while text:
+        document, end = decoder.raw_decode(text)
+        documents.append(document)
+        text = text[end:].strip()
+    return documents
+
+
+def s3_client(endpoint: str, key_id: str, secret: str) -> S3Client:
+    config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1})
+    client: S3Client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=config,
+    )
+    return client
+
+
+def refused(action: Any) -> bool:
+    """Whether the engine answers ``AccessDenied`` to ``action()``."""
+    try:
+        action()
+    except ClientError as exc:
+        return exc.response["Error"]["Code"] == "AccessDenied"
+    return False
+
+
+def check_objects(admin: S3Client) -> None:
+    """Put/get/list/delete in ``data``, a 20 MB multipart upload, and SSE on an aes256 instance."""
+    admin.put_object(Bucket="data", Key="hello.txt", Body=b"hello")
+    assert admin.get_object(Bucket="data", Key="hello.txt")["Body"].read() == b"hello"
+    assert admin.head_object(Bucket="data", Key="hello.txt")["ServerSideEncryption"] == "AES256"
+
+    big = os.urandom(20 * MiB)
+    multipart = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB)
+    admin.upload_fileobj(io.BytesIO(big), "data", "big.bin", Config=multipart)
+    head = admin.head_object(Bucket="data", Key="big.bin")
+    assert head["ContentLength"] == len(big)
+    assert head["ETag"].strip('"').endswith("-3"), "not stored as a 3-part multipart upload"
+    got = admin.get_object(Bucket="data", Key="big.bin")["Body"].read()
+    assert hashlib.sha256(got).digest() == hashlib.sha256(big).digest()
+
+    admin.put_object(Bucket="data", Key="gone.txt", Body=b"x")
+    admin.delete_object(Bucket="data", Key="gone.txt")
+    listed = admin.list_objects_v2(Bucket="data")
+    assert sorted(o["Key"] for o in listed["Contents"]) == ["big.bin", "hello.txt"]
+
+
+def check_keys(
+    plane: ControlPlane, client: httpx.Client, endpoint: str, reader: dict[str, Any]
+) -> None:
+    """Keys are scoped to their buckets and their access; the secret is shown only once."""
+    read_only = s3_client(endpoint, reader["access_key_id"], reader["secret_access_key"])
+    assert read_only.get_object(Bucket="data", Key="hello.txt")["Body"].read() == b"hello"
+    assert refused(lambda: read_only.put_object(Bucket="data", Key="no", Body=b"no"))
+    assert refused(lambda: read_only.list_objects_v2(Bucket="logs"))
+    shown = client.get(f"{INSTANCE}/access_keys/reader").json()
+    assert shown["access_key_id"] == reader["access_key_id"]
+    assert "secret_access_key" not in shown or shown["secret_access_key"] is None
+
+    created = client.post(
+        f"{INSTANCE}/access_keys",
+        json={"name": "writer", "buckets": ["logs"], "access": "read-write"},
+    )
+    assert created.status_code == 201, created.text
+    plane.wait_converged(client, INSTANCE)
+    writer = created.json()
+    read_write = s3_client(endpoint, writer["access_key_id"], writer["secret_access_key"])
+    read_write.put_object(Bucket="logs", Key="line", Body=b"1")
+    assert refused(lambda: read_write.put_object(Bucket="data", Key="no", Body=b"no"))
+
+
+def check_bucket_lifecycle(plane: ControlPlane, client: httpx.Client, admin: S3Client) -> None:
+    """Versioning is applied; a bucket named by a key cannot go; deleting one drops its objects."""
+    assert admin.get_bucket_versioning(Bucket="logs")["Status"] == "Enabled"
+    bad = client.post(f"{INSTANCE}/buckets", json={"name": "Not_A_Bucket"})
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "name"
+
+    blocked = client.delete(f"{INSTANCE}/buckets/logs")
+    assert blocked.status_code == 422, blocked.text
+    assert blocked.json()["errors"][0] == {
+        "field": "buckets",
+        "rule": "not_found",
+        "message": blocked.json()["errors"][0]["message"],
+    }
+    assert client.delete(f"{INSTANCE}/access_keys/writer").status_code == 204
+    assert client.delete(f"{INSTANCE}/buckets/logs").status_code == 204
+    plane.wait_converged(client, INSTANCE)
+    names = {b["Name"] for b in admin.list_buckets()["Buckets"]}
+    assert "logs" not in names
+    assert "data" in names
+
+
+def check_restart(plane: ControlPlane, client: httpx.Client, admin: S3Client) -> None:
+    """Objects and keys survive a SIGKILL of the node's agent and engine."""
+    (node,) = plane.node_names()
+    plane.kill_node(node)
+    wait_for(lambda: client.get(INSTANCE).json()["status"] != "ACTIVE", 30, "the node loss to show")
+    plane.wait_status(client, INSTANCE, "ACTIVE", timeout=120)
+    assert admin.get_object(Bucket="data", Key="hello.txt")["Body"].read() == b"hello"
+    assert admin.head_object(Bucket="data", Key="big.bin")["ContentLength"] == 20 * MiB
+
+
+def test_readme_session_objects_keys_buckets_and_restart(control_plane: ControlPlane) -> None:
+    started = time.monotonic()
+    created, logs, reader, credentials = run_readme_session(control_plane)
+    print(f"README session (create to ACTIVE, bucket, key): {time.monotonic() - started:.1f} s")
+    assert created["bucket_name"] == "data"
+    assert logs["versioning"] is True
+    with control_plane.client() as client:
+        control_plane.wait_converged(client, INSTANCE)
+        endpoint = credentials["endpoint_url"]
+        admin = s3_client(endpoint, credentials["access_key_id"], credentials["secret_access_key"])
+        check_objects(admin)
+        check_keys(control_plane, client, endpoint, reader)
+        check_bucket_lifecycle(control_plane, client, admin)
+        check_restart(control_plane, client, admin)
+        reader_again = s3_client(endpoint, reader["access_key_id"], reader["secret_access_key"])
+        assert reader_again.get_object(Bucket="data", Key="hello.txt")["Body"].read() == b"hello"
