@@ -124,7 +124,7 @@ class BucketSpec(BaseModel):
 
 class AccessKeySpec(BaseModel):
     name: str = Field(
-        pattern=r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$", description="Names the key in the API."
+        pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", description="Names the key in the API."
     )
     access_key_id: str = Field(
         default_factory=new_access_key_id,

@@ -1,0 +1,147 @@
+"""Input rules of the s3 type, without a server: field rules and rules across resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from metapaas_s3 import S3, rules
+from metapaas_s3.spec import AccessKeySpec, BucketSpec, S3Spec
+from pydantic import BaseModel, ValidationError
+
+from metapaas import sdk
+
+ADMIN_ID = "ADMINADMINADMINADMIN"
+
+
+def view(spec: dict[str, Any], **resources: list[dict[str, Any]]) -> sdk.InstanceView:
+    return sdk.InstanceView(
+        id="i",
+        slug="s3",
+        name="s3-prod",
+        project_id="p",
+        version=S3.versions[0],
+        generation=1,
+        spec=S3Spec.model_validate({"admin_access_key_id": ADMIN_ID, **spec}),
+        secrets={},
+        resources={"buckets": [], "access_keys": [], **resources},
+    )
+
+
+def key(name: str, buckets: list[str], key_id: str = "KEYKEYKEYKEYKEYKEY01") -> dict[str, Any]:
+    return {"name": name, "access_key_id": key_id, "buckets": buckets, "access": "read-only"}
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "field"),
+    [
+        pytest.param(BucketSpec, {"name": "ab"}, "name", id="a bucket name of 2 characters"),
+        pytest.param(BucketSpec, {"name": "a" * 64}, "name", id="a bucket name of 64 characters"),
+        pytest.param(BucketSpec, {"name": "Data"}, "name", id="upper case in a bucket name"),
+        pytest.param(BucketSpec, {"name": "my_data"}, "name", id="an underscore in a bucket name"),
+        pytest.param(BucketSpec, {"name": "-data"}, "name", id="a bucket name starting with -"),
+        pytest.param(BucketSpec, {"name": "a..b"}, "name", id="two adjacent periods"),
+        pytest.param(BucketSpec, {"name": "192.168.1.1"}, "name", id="a bucket name like an IP"),
+        pytest.param(BucketSpec, {"name": "xn--data"}, "name", id="the reserved prefix xn--"),
+        pytest.param(BucketSpec, {"name": "data-s3alias"}, "name", id="the reserved -s3alias"),
+        pytest.param(S3Spec, {"bucket_name": "A"}, "bucket_name", id="a bad initial bucket"),
+        pytest.param(S3Spec, {"encryption": "aes128"}, "encryption", id="an unknown encryption"),
+        pytest.param(S3Spec, {"sse_kek": "zz"}, "sse_kek", id="a KEK that is not 64 hex"),
+        pytest.param(
+            AccessKeySpec, {"name": "k", "buckets": []}, "buckets", id="a key naming no bucket"
+        ),
+        pytest.param(
+            AccessKeySpec,
+            {"name": "k", "buckets": ["data"], "access": "admin"},
+            "access",
+            id="an access level that does not exist",
+        ),
+        pytest.param(
+            AccessKeySpec,
+            {"name": "k", "buckets": ["data"], "access_key_id": "lower"},
+            "access_key_id",
+            id="a lower-case access key id",
+        ),
+    ],
+)
+def test_a_bad_field_is_refused_naming_it(
+    model: type[BaseModel], body: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(body)
+    assert {str(error["loc"][0]) for error in caught.value.errors()} == {field}
+
+
+@pytest.mark.parametrize("name", ["data", "my-bucket.v2", "a1b", "x" * 63])
+def test_s3_bucket_names_are_accepted(name: str) -> None:
+    assert BucketSpec(name=name).name == name
+
+
+def test_an_access_key_gets_a_visible_generated_id_and_a_secret_once() -> None:
+    first = AccessKeySpec.model_validate({"name": "k", "buckets": ["data"]})
+    second = AccessKeySpec.model_validate({"name": "k", "buckets": ["data"]})
+    assert len(first.access_key_id) == 20
+    assert first.access_key_id.isupper()
+    assert first.access_key_id != second.access_key_id
+    assert sdk.fields_marked(AccessKeySpec, sdk.SECRET_KEY) == {"secret_access_key"}
+    assert "access_key_id" in sdk.fields_marked(AccessKeySpec, sdk.IMMUTABLE_KEY)
+    assert set(sdk.secret_generators(AccessKeySpec)) == {"secret_access_key"}
+
+
+def test_the_data_keys_are_secret_generated_and_immutable() -> None:
+    secrets = sdk.fields_marked(S3Spec, sdk.SECRET_KEY)
+    immutable = sdk.fields_marked(S3Spec, sdk.IMMUTABLE_KEY)
+    assert {"sse_kek", "internal_signing_key"} <= secrets & immutable
+    assert set(sdk.secret_generators(S3Spec)) == secrets
+    assert len(sdk.secret_generators(S3Spec)["sse_kek"]()) == 64
+
+
+@pytest.mark.parametrize(
+    ("instance", "field", "rule"),
+    [
+        pytest.param(
+            view({"bucket_name": "data"}, buckets=[{"name": "data", "versioning": False}]),
+            "name",
+            "unique",
+            id="a bucket resource named like bucket_name is a duplicate",
+        ),
+        pytest.param(
+            view({"bucket_name": "metapaas-health"}),
+            "name",
+            "reserved",
+            id="the health probe bucket is reserved",
+        ),
+        pytest.param(
+            view({"bucket_name": "data"}, access_keys=[key("k", ["data", "logs"])]),
+            "buckets",
+            "not_found",
+            id="a key naming a missing bucket (or one being deleted) is refused",
+        ),
+        pytest.param(
+            view({"bucket_name": "data"}, access_keys=[key("a", ["data"]), key("b", ["data"])]),
+            "access_key_id",
+            "unique",
+            id="two keys with one id are refused",
+        ),
+        pytest.param(
+            view({"bucket_name": "data"}, access_keys=[key("a", ["data"], ADMIN_ID)]),
+            "access_key_id",
+            "unique",
+            id="a key reusing the admin id is refused",
+        ),
+    ],
+)
+def test_rules_across_resources(instance: sdk.InstanceView, field: str, rule: str) -> None:
+    with pytest.raises(sdk.Invalid) as caught:
+        S3().validate(instance)
+    assert (caught.value.field, caught.value.rule) == (field, rule)
+
+
+def test_a_consistent_instance_is_accepted() -> None:
+    instance = view(
+        {"bucket_name": "data"},
+        buckets=[{"name": "logs", "versioning": True}],
+        access_keys=[key("a", ["data", "logs"])],
+    )
+    S3().validate(instance)
+    assert rules.bucket_names(instance) == ["data", "logs"]
