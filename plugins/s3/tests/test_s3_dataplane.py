@@ -22,10 +22,11 @@ SECRETS = {
     "sse_kek": "ab" * 32,
     "internal_signing_key": "cd" * 32,
 }
-READER = {
+READER_SECRET = "reader-secret-reader-secret-reader-secret"
+READER: dict[str, Any] = {
     "name": "reader",
     "access_key_id": "READERREADERREADER01",
-    "secret_access_key": "reader-secret-reader-secret-reader-secret",
+    "secret_access_key": READER_SECRET,
     "buckets": ["data", "data"],
     "access": "read-only",
 }
@@ -96,7 +97,7 @@ def test_every_port_is_allocated_and_passed_and_no_secret_is_in_argv() -> None:
     commands = [render(arg, context()) for c in plane.commands for arg in c.argv]
     for port in context()["node"]["ports"].values():
         assert any(arg.endswith(f"={port}") for arg in argv), f"port {port} not passed"
-    for secret in [*SECRETS.values(), READER["secret_access_key"]]:
+    for secret in [*SECRETS.values(), READER_SECRET]:
         assert all(secret not in arg for arg in argv + commands)
 
 
