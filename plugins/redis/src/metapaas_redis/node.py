@@ -73,9 +73,8 @@ def admin_password(node_dir: Path) -> str:
     if not path.exists():
         staged = _write_private_temp(node_dir, secrets.token_urlsafe(32))
         try:
-            os.link(staged, path)  # fails if another run made it first: theirs stands
-        except FileExistsError:
-            pass
+            with contextlib.suppress(FileExistsError):  # another run made it first: theirs stands
+                os.link(staged, path)
         finally:
             staged.unlink()
     return path.read_text(encoding="utf-8").strip()
