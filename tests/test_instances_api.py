@@ -328,7 +328,7 @@ def test_a_type_refuses_a_change_across_resources_and_nothing_is_written(api: Ap
 
 
 def test_secrets_are_shown_at_create_only_and_stored_sealed(api: Api) -> None:
-    api.create_instance("w1", slug="widgets", password="hunter22")
+    assert api.create_instance("w1", slug="widgets", password="hunter22")["password"] == "hunter22"
     widgets = "/v1/types/widgets/instances"
     made = api.post(f"{widgets}/w1/parts", json={"name": "p1", "key": "open-sesame"})
     assert made.status_code == 201, made.text
@@ -349,7 +349,10 @@ def test_secrets_are_shown_at_create_only_and_stored_sealed(api: Api) -> None:
 def test_generated_secret_is_made_when_none_is_given(api: Api) -> None:
     made = api.post("/v1/types/widgets/instances/w1/parts", json={"name": "p1"})  # instance missing
     problem(made, 404)
-    api.create_instance("w1", slug="widgets")
+    generated = api.create_instance("w1", slug="widgets")["password"]
+    assert len(generated) >= 24
+    shown = api.get("/v1/types/widgets/instances/w1/credentials")
+    assert shown.status_code == 409  # not ACTIVE yet: only the create response showed it
     made = api.post("/v1/types/widgets/instances/w1/parts", json={"name": "p1"})
     assert made.status_code == 201
     assert len(made.json()["key"]) >= 8

@@ -15,6 +15,7 @@ from metapaas.agent.node import Node
 from metapaas.sdk import (
     Command,
     DataPlane,
+    HealthCheck,
     PaasType,
     PermanentError,
     Service,
@@ -148,6 +149,32 @@ def test_a_refused_reload_is_retried_until_it_succeeds(
     clock.advance(3.0)
     node.tick()
     assert (tmp_path / "reloads.txt").read_text() == "reload\n"
+
+
+def test_a_restarted_agent_reloads_once_its_services_serve(
+    make_node: MakeNode, tmp_path: Path, clock: FakeClock
+) -> None:
+    """A reload may apply what no service reads at start (users, buckets): after an agent
+    restart it is owed, whatever changed while the node was down."""
+    gate = Path(tmp_path / "healthy")
+    healthy = HealthCheck("command", argv=python(f"import os, sys; os.stat({str(gate)!r})"))
+    plane = DataPlane(templates=(GREETING,), services=(SLEEPER,), health=(healthy,))
+    first, _ = make_node(plane)
+    first.handle(metadata(revision=1))
+    first.stop()
+    assert not (tmp_path / "reloads.txt").exists(), "a brand-new node owes no reload"
+
+    second, recorder = make_node(plane)
+    second.handle(metadata(revision=1))
+    second.tick()
+    assert last(recorder)["state"] == "applying"
+    assert not (tmp_path / "reloads.txt").exists(), "reloaded before the service serves"
+    gate.touch()
+    clock.advance(2.0)
+    second.tick()
+    second.tick()
+    assert (tmp_path / "reloads.txt").read_text() == "reload\n"
+    assert last(recorder)["state"] == "ready"
 
 
 @pytest.mark.parametrize(

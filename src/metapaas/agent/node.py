@@ -41,6 +41,8 @@ EVENTS_PER_REPORT = 50
 MESSAGE_CHARS = 4000
 EVENT_MESSAGE_CHARS = 2000
 """The Agent API's limits on a report; the rest of a long text is cut."""
+STARTED_MARKER = "agent/services-started"
+"""Written once the node's services first started: a later agent on the node owes reloads."""
 APPLY_RETRY_SECONDS = 3.0
 """How soon a failed apply is tried again with the same document: a reload refused
 while the engine restarts, or a binary installed meanwhile, heals without a new revision."""
@@ -101,16 +103,17 @@ class Node:
         self._send_report()
 
     def tick(self) -> None:
-        """Retry a failed apply, restart exited services, run due health checks,
-        heartbeat, resend results."""
-        if self._retry_at is not None and self._clock() >= self._retry_at:
-            assert self._document is not None
-            self.handle(self._document)
+        """Restart exited services, run due health checks, retry a failed apply or run
+        owed reloads, heartbeat, resend results."""
         exits = self._supervisor.tick() if self._supervisor is not None else []
         for message in exits:
             self._add_event("service_exited", message)
         if self._health is not None:
             self._health.tick()
+        retry_due = self._retry_at is not None and self._clock() >= self._retry_at
+        reload_due = self._retry_at is None and bool(self._unreloaded) and self._serving()
+        if (retry_due or reload_due) and self._document is not None:
+            self.handle(self._document)
         due = self._clock() >= self._next_heartbeat
         if exits or due or _summary(self._report()) != self._last_sent:
             self._send_report()
@@ -133,14 +136,26 @@ class Node:
             self._start_services(plane, context)
             self._record_changes(changed, reloaded=False)
         else:
-            # A reload that failed is owed until it succeeds, even though the file is current.
             self._unreloaded |= {t.dest for t in changed if t.reload}
             self._record_changes(changed, reloaded=True)
-            for template in plane.templates:
-                if template.dest in self._unreloaded:
-                    reload(template, self._dir, context)
-                    self._unreloaded.discard(template.dest)
+        self._reload_owed(plane, context)
         return plane, context
+
+    def _reload_owed(self, plane: DataPlane, context: Mapping[str, Any]) -> None:
+        """Run every owed reload once the services serve; one that fails stays owed.
+
+        A reload is owed when its file changed under running services, and, after an
+        agent restart, for every template: a reload may apply state that no service
+        reads at start (a plugin's applier of users or buckets), and a change made
+        while the node was down, or a reload that failed before it went down, would
+        otherwise never reach the engine.
+        """
+        if not self._serving():
+            return
+        for template in plane.templates:
+            if template.dest in self._unreloaded:
+                reload(template, self._dir, context)
+                self._unreloaded.discard(template.dest)
 
     def _data_plane(self, document: Mapping[str, Any]) -> DataPlane:
         declaration = self._load(document["instance"]["slug"])
@@ -148,10 +163,19 @@ class Node:
         version = Version(name=raw["name"], engine=raw.get("engine", {}))
         return declaration.data_plane(document["node"]["role"], version)
 
+    def _serving(self) -> bool:
+        """Whether the services pass their health checks, so a reload can reach them."""
+        return self._health is not None and self._health.status == "healthy"
+
     def _start_services(self, plane: DataPlane, context: Mapping[str, Any]) -> None:
         supervisor = Supervisor(plane.services, self._dir, context, clock=self._clock)
         health = monitor_for(plane.health, self._dir, context, clock=self._clock)
+        marker = self._dir / STARTED_MARKER
+        if marker.exists():  # this agent restarted: the engine may have missed reloads
+            self._unreloaded |= {t.dest for t in plane.templates if t.reload}
         supervisor.ensure_started()
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
         self._supervisor, self._health = supervisor, health
 
     def _record_changes(self, changed: Sequence[Template], *, reloaded: bool) -> None:
@@ -182,7 +206,8 @@ class Node:
         problems = [self._apply_error] if self._apply_error else []
         if self._supervisor is not None:
             problems += self._supervisor.problems()
-        state: NodeState = "failed" if problems else "ready" if self._revision else "applying"
+        applied = self._revision and not self._unreloaded
+        state: NodeState = "failed" if problems else "ready" if applied else "applying"
         return Report(
             applied_revision=self._revision,
             applied_generation=self._generation,

@@ -137,7 +137,9 @@ def find_resource(
 
 def create_instance(
     ctx: Context, loaded: LoadedType, body: BaseModel
-) -> tuple[models.Instance, models.Operation]:
+) -> tuple[models.Instance, models.Operation, dict[str, str]]:
+    """Record a new instance and its create operation; also returns its secrets, given or
+    generated, which the create response shows once."""
     slug = loaded.slug
     project_id = ctx.principal.target_project(getattr(body, "project_id", None))
     ctx.principal.require(f"{slug}.instances.create", project_id, what="project")
@@ -161,7 +163,7 @@ def create_instance(
     _admit(ctx, loaded, instance)
     op = _operation(ctx, instance, "create")
     ctx.audit(f"{slug}.instances.create", "instance", instance.id, project_id, name=instance.name)
-    return instance, op
+    return instance, op, secrets
 
 
 def update_instance(

@@ -8,6 +8,7 @@ This module does not use ``from __future__ import annotations``: FastAPI
 reads the handlers' annotations, which name models built at run time.
 """
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
@@ -35,8 +36,10 @@ def router_for(loaded: LoadedType) -> APIRouter:
     return router
 
 
-def _accepted(instance: models.Instance, op: models.Operation) -> JSONResponse:
-    body = svc.instance_view(instance) | {"operation_id": op.id}
+def _accepted(
+    instance: models.Instance, op: models.Operation, secrets: Mapping[str, str] | None = None
+) -> JSONResponse:
+    body = svc.instance_view(instance) | dict(secrets or {}) | {"operation_id": op.id}
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/operations/{op.id}"})
 
 
@@ -56,9 +59,9 @@ def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
         operation_id=f"{slug}_create_instance",
     )
     def create(ctx: Ctx, body: Annotated[Create, Body()]) -> Response:  # type: ignore[valid-type]
-        instance, op = svc.create_instance(ctx, loaded, body)
+        instance, op, secrets = svc.create_instance(ctx, loaded, body)
         ctx.commit()
-        return _accepted(instance, op)
+        return _accepted(instance, op, secrets)
 
     @router.get(
         "/instances",

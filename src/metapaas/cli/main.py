@@ -20,6 +20,8 @@ app = typer.Typer(help="MetaPaaS: one control plane for many managed service typ
 db_app = typer.Typer(help="The shared database.")
 app.add_typer(db_app, name="db")
 console = Console(stderr=True)
+SHUTDOWN_GRACE_SECONDS = 2
+"""Seconds a stopping server gives open requests (agents' long-polls) before it closes them."""
 
 HostOpt = Annotated[str | None, typer.Option(help="Address to serve on [env METAPAAS_HOST].")]
 PortOpt = Annotated[int | None, typer.Option(help="Port to serve on [env METAPAAS_PORT].")]
@@ -56,7 +58,14 @@ def _serve(settings: Settings, *, announce_token: bool, orchestrate: bool = True
         f"(home {settings.resolved_home}, database {state.engine.url.render_as_string()})"
     )
     app_ = create_app(state, orchestrate=orchestrate)
-    uvicorn.run(app_, host=settings.host, port=settings.port, log_level="info")
+    # Agents hold metadata long-polls open for up to 30 s; a stop should not wait them out.
+    uvicorn.run(
+        app_,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+    )
 
 
 @app.command()

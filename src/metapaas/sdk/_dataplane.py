@@ -112,7 +112,11 @@ class Command:
 
 @dataclass(frozen=True)
 class DataPlane:
-    """Everything the agent applies on a node of one role."""
+    """Everything the agent applies on a node of one role.
+
+    ``required_binaries`` are names looked up on the agent's ``PATH``, or
+    absolute paths; a missing one fails the node naming it.
+    """
 
     templates: tuple[Template, ...] = ()
     services: tuple[Service, ...] = ()

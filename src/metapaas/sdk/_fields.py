@@ -26,13 +26,16 @@ def secret(
     default: Any = None,
     *,
     generate: Callable[[], str] | None = None,
+    immutable: bool = False,
     **kwargs: Any,
 ) -> Any:
     """A field that is stored encrypted and never shown after the create response.
 
-    With ``generate``, a value is made at create time when the caller gives none.
+    With ``generate``, a value is made at create time when the caller gives none;
+    with ``immutable``, it cannot change after create (e.g. an encryption key).
     """
-    field: FieldInfo = Field(default, json_schema_extra={SECRET_KEY: True}, **kwargs)
+    markers = {SECRET_KEY: True, IMMUTABLE_KEY: True} if immutable else {SECRET_KEY: True}
+    field: FieldInfo = Field(default, json_schema_extra=dict(markers), **kwargs)
     if generate is not None:
         field.metadata.append(_Generator(generate))
     return field
