@@ -145,13 +145,17 @@ def check_bucket_lifecycle(plane: ControlPlane, client: httpx.Client, admin: S3C
 
 
 def check_restart(plane: ControlPlane, client: httpx.Client, admin: S3Client) -> None:
-    """Objects and keys survive a SIGKILL of the node's agent and engine."""
+    """Objects and keys survive a SIGKILL of the node's agent and engine, and a bucket
+    declared while the node is down exists once it is back."""
     (node,) = plane.node_names()
     plane.kill_node(node)
+    made = client.post(f"{INSTANCE}/buckets", json={"name": "while-down"})
+    assert made.status_code == 201, made.text
     wait_for(lambda: client.get(INSTANCE).json()["status"] != "ACTIVE", 30, "the node loss to show")
-    plane.wait_status(client, INSTANCE, "ACTIVE", timeout=120)
+    plane.wait_converged(client, INSTANCE, timeout=120)
     assert admin.get_object(Bucket="data", Key="hello.txt")["Body"].read() == b"hello"
     assert admin.head_object(Bucket="data", Key="big.bin")["ContentLength"] == 20 * MiB
+    admin.head_bucket(Bucket="while-down")  # raises ClientError (404) when it is missing
 
 
 def test_readme_session_objects_keys_buckets_and_restart(control_plane: ControlPlane) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import string
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -69,17 +69,6 @@ SECRET_KEY_PATTERN = r"^[A-Za-z0-9_+/=-]{30,64}$"  # noqa: S105 (a pattern, not 
 HEX_KEY_PATTERN = r"^[0-9a-f]{64}$"
 
 
-def _fixed_secret(**field_args: Any) -> Any:
-    """A generated secret that can never change: the data on disk depends on it.
-
-    ``sdk.secret`` has no immutable flag yet, so the schema marker is added
-    to the field it returns.
-    """
-    field = sdk.secret(**field_args)
-    field.json_schema_extra[sdk.IMMUTABLE_KEY] = True
-    return field
-
-
 class S3Spec(BaseModel):
     bucket_name: BucketName | None = sdk.immutable(
         None, description="A bucket created with the instance (optional)."
@@ -99,13 +88,16 @@ class S3Spec(BaseModel):
     admin_secret_access_key: str | None = sdk.secret(
         generate=new_secret_access_key, pattern=SECRET_KEY_PATTERN
     )
-    sse_kek: str | None = _fixed_secret(
+    # Immutable: the data on disk depends on these keys.
+    sse_kek: str | None = sdk.secret(
         generate=new_hex_key,
+        immutable=True,
         pattern=HEX_KEY_PATTERN,
         description="Key-encryption key of server-side encryption (64 hex digits).",
     )
-    internal_signing_key: str | None = _fixed_secret(
+    internal_signing_key: str | None = sdk.secret(
         generate=new_hex_key,
+        immutable=True,
         pattern=HEX_KEY_PATTERN,
         description="Signs the engine's internal requests, closing its inner HTTP ports.",
     )
