@@ -131,12 +131,16 @@ def test_readme_session_then_grants_deletes_restart_and_crash(control_plane: Con
 
         wait_for(max_connections, 60, "the server to restart with max_connections = 60")
 
-        # admin's own database is left alone by the applier and survives a crashed node.
+        # admin's own database is left alone by the applier and survives a crashed node;
+        # a database declared while the node is down exists once it is back.
         with connect(credentials, "admin", credentials["password"], "postgres") as conn:
             conn.execute("CREATE DATABASE scratch")
         (node,) = plane.node_names()
         plane.kill_node(node)
         plane.wait_status(client, path, "DEGRADED", timeout=60)
-        plane.wait_status(client, path, "ACTIVE", timeout=90)
+        assert client.post(f"{path}/databases", json={"name": "late"}).status_code == 201
+        plane.wait_converged(client, path, timeout=90)
         with connect(credentials, "admin", credentials["password"], "scratch") as conn:
             assert conn.execute("SELECT current_database()").fetchone() == ("scratch",)
+        with connect(credentials, "admin", credentials["password"], "late") as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("late",)

@@ -86,8 +86,6 @@ class Node:
                 "metapaas_postgres.launcher",
                 f"--bindir={BINDIR}",
                 f"--node-dir={self.layout.node_dir}",
-                "--host=127.0.0.1",
-                f"--port={self.port}",
             ],
             start_new_session=True,
         )

@@ -123,7 +123,6 @@ def launcher_argv(bindir: Path) -> tuple[str, ...]:
         "metapaas_postgres.launcher",
         f"--bindir={bindir}",
         "--node-dir={{ node.dir }}",
-        *_ADDRESS,
     )
 
 

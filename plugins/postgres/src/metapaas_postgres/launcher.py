@@ -1,6 +1,6 @@
 """Node side: the supervised service. Make the cluster if there is none, run the server.
 
-``python -m metapaas_postgres.launcher --bindir B --node-dir D --host H --port P``
+``python -m metapaas_postgres.launcher --bindir B --node-dir D``
 
 - The first start runs ``initdb`` into a staging directory that is renamed
   into place only when complete, so a crash mid-initdb never leaves a
@@ -11,8 +11,9 @@
   finds its port and data directory free.
 - SIGTERM (the agent stopping the service) becomes a fast shutdown: open
   sessions are ended instead of waited for.
-- Once the server answers, the desired state is applied: a change written
-  while the server was down is not missed.
+
+The desired state is applied by the agent's reloads and ``init``, not here: a
+restarted agent runs every reload once the server passes its health check.
 """
 
 from __future__ import annotations
@@ -27,14 +28,9 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-import psycopg
-
-from metapaas_postgres import applier
 from metapaas_postgres.layout import NodeLayout
 from metapaas_postgres.models import SUPERUSER_ROLE
 from metapaas_postgres.privileges import as_unprivileged
-
-STARTUP_SECONDS = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +69,7 @@ def server_command(layout: NodeLayout, bindir: Path) -> list[str]:
     return as_unprivileged(["setpriv", "--pdeathsig", "KILL", "--", *postgres])
 
 
-def run(layout: NodeLayout, bindir: Path, host: str, port: int) -> int:
+def run(layout: NodeLayout, bindir: Path) -> int:
     ensure_cluster(layout, bindir)
     server = subprocess.Popen(server_command(layout, bindir), stdin=subprocess.DEVNULL)
 
@@ -82,14 +78,6 @@ def run(layout: NodeLayout, bindir: Path, host: str, port: int) -> int:
 
     signal.signal(signal.SIGTERM, fast_shutdown)
     signal.signal(signal.SIGINT, fast_shutdown)
-    connect = applier.connector(layout, host, port)
-    try:
-        applier.wait_for_server(connect, STARTUP_SECONDS, alive=lambda: server.poll() is None)
-        applier.converge(layout, connect)
-    except (applier.ApplyFailed, psycopg.Error) as exc:
-        log.error("applying the desired state after start failed: %s", exc)
-    except Exception:  # a bug must not take the server down; the agent's reloads retry
-        log.exception("applying the desired state after start failed")
     return server.wait()
 
 
@@ -97,11 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bindir", type=Path, required=True)
     parser.add_argument("--node-dir", type=Path, required=True)
-    parser.add_argument("--host", required=True)
-    parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="launcher: %(message)s", stream=sys.stderr)
-    return run(NodeLayout(args.node_dir), args.bindir, args.host, args.port)
+    return run(NodeLayout(args.node_dir), args.bindir)
 
 
 if __name__ == "__main__":
