@@ -8,31 +8,22 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import psycopg
 import pytest
 from metapaas_postgres import Postgres, applier
-from metapaas_postgres.layout import CONFIG_FILE, DESIRED_FILE, HBA_FILE, NodeLayout
-from metapaas_postgres.models import PostgresSpec
+from metapaas_postgres.layout import DESIRED_FILE, NodeLayout
 
-from metapaas import sdk
-from metapaas.testing import free_port
+from metapaas.testing import free_port, instance_view, render_argv, write_node
 
-PACKAGE = Path(__file__).parents[1] / "src" / "metapaas_postgres"
+POSTGRES = Postgres()
 VERSION = Postgres.versions[-1]
 BINDIR = Path(str(VERSION.engine["bindir"]))
 ADMIN_PASSWORD = "admin-password-123"
-TEMPLATES = {
-    "postgresql.conf.j2": CONFIG_FILE,
-    "pg_hba.conf.j2": HBA_FILE,
-    "desired.json.j2": DESIRED_FILE,
-}
 
 pytestmark = pytest.mark.skipif(
     not (BINDIR / "postgres").exists(), reason=f"no PostgreSQL server in {BINDIR}"
@@ -46,48 +37,26 @@ class Node:
     layout: NodeLayout
     port: int
     launcher: subprocess.Popen[bytes] | None = None
+    context: dict[str, Any] = field(default_factory=dict)
 
     def write(
         self, roles: Sequence[Mapping[str, Any]] = (), databases: Sequence[str] = (), **spec: Any
     ) -> None:
-        """Render the templates as the agent would for this state."""
-        view = sdk.InstanceView(
-            id="node-test",
-            slug="postgres",
+        """Write the templates as the agent would for this state; keep the context for argv."""
+        view = instance_view(
+            POSTGRES,
+            {"admin_password": ADMIN_PASSWORD, **spec},
+            resources={"databases": [{"name": d} for d in databases], "roles": roles},
             name="pg",
-            project_id="p",
-            version=VERSION,
-            generation=1,
-            spec=PostgresSpec(admin_password=ADMIN_PASSWORD, **spec),
-            secrets={},
-            resources={"databases": [{"name": d} for d in databases], "roles": list(roles)},
+            version=VERSION.name,
         )
-        context = {
-            "instance": {"name": "pg", "spec": view.spec.model_dump()},
-            "node": {
-                "name": "pg-main-0",
-                "dir": str(self.layout.node_dir),
-                "address": "127.0.0.1",
-                "ports": {"postgres": self.port},
-            },
-            "extra": Postgres().node_metadata(view),
-        }
-        environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701
-        for name, dest in TEMPLATES.items():
-            path = self.layout.node_dir / dest
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(environment.from_string((PACKAGE / name).read_text()).render(context))
+        self.context = write_node(POSTGRES, view, self.layout.node_dir, {"postgres": self.port})
 
     def start(self) -> None:
+        """Start the launcher with the service argv the type declares, rendered."""
+        (service,) = POSTGRES.data_plane("main", VERSION).services
         self.launcher = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "metapaas_postgres.launcher",
-                f"--bindir={BINDIR}",
-                f"--node-dir={self.layout.node_dir}",
-            ],
-            start_new_session=True,
+            render_argv(service.argv, self.context), start_new_session=True
         )
         applier.wait_for_server(self.superuser, 30)
 

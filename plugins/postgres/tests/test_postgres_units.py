@@ -11,16 +11,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pytest
 from metapaas_postgres import Postgres, catalog, scram
 from metapaas_postgres.desired import DesiredState, desired_state
+from metapaas_postgres.layout import CONFIG_FILE
 from metapaas_postgres.models import DatabaseSpec, PostgresSpec, RoleSpec
 from pydantic import ValidationError
 
 from metapaas import sdk
-
-PACKAGE = Path(__file__).parents[1] / "src" / "metapaas_postgres"
+from metapaas.testing import instance_view, write_node
 
 
 def view(
@@ -29,17 +28,8 @@ def view(
     **spec: Any,
 ) -> sdk.InstanceView:
     spec.setdefault("admin_password", "admin-password-123")
-    return sdk.InstanceView(
-        id="11111111-2222-3333-4444-555555555555",
-        slug="postgres",
-        name="pg",
-        project_id="p",
-        version=Postgres.versions[0],
-        generation=1,
-        spec=PostgresSpec(**spec),
-        secrets={"admin_password": spec["admin_password"]},
-        resources={"databases": [{"name": n} for n in databases], "roles": list(roles)},
-    )
+    resources = {"databases": [{"name": n} for n in databases], "roles": roles}
+    return instance_view(Postgres(), spec, resources=resources, name="pg")
 
 
 @pytest.mark.parametrize(
@@ -191,18 +181,10 @@ def test_desired_state_carries_verifiers_not_passwords() -> None:
     assert state == DesiredState.model_validate_json(text)
 
 
-def test_rendered_config_has_the_spec_and_no_socket() -> None:
-    context = {
-        "instance": {"name": "pg", "spec": {"max_connections": 42, "shared_buffers_mb": 64}},
-        "node": {
-            "name": "pg-main-0",
-            "dir": "/n",
-            "address": "127.0.0.1",
-            "ports": {"postgres": 40001},
-        },
-    }
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701
-    text = environment.from_string((PACKAGE / "postgresql.conf.j2").read_text()).render(context)
+def test_rendered_config_has_the_spec_and_no_socket(tmp_path: Path) -> None:
+    instance = view(max_connections=42, shared_buffers_mb=64)
+    write_node(Postgres(), instance, tmp_path, {"postgres": 40001})
+    text = (tmp_path / CONFIG_FILE).read_text()
     settings = dict(
         line.split(" = ", 1)
         for line in text.splitlines()
@@ -213,4 +195,4 @@ def test_rendered_config_has_the_spec_and_no_socket() -> None:
     assert settings["max_connections"] == "42"
     assert settings["shared_buffers"] == "64MB"
     assert settings["unix_socket_directories"] == "''"
-    assert settings["hba_file"] == "'/n/conf/pg_hba.conf'"
+    assert settings["hba_file"] == f"'{tmp_path.resolve()}/conf/pg_hba.conf'"

@@ -13,6 +13,7 @@ from metapaas_redis.specs import RedisSpec, UserSpec
 from pydantic import ValidationError
 
 from metapaas import sdk
+from metapaas.testing import instance_view
 
 REDIS = Redis()
 GOOD_USER = {"name": "app", "password": "p" * 16, "keys": ["app:*"]}
@@ -151,14 +152,4 @@ def test_one_node_with_a_redis_port_and_the_engine_binary_required() -> None:
 
 
 def _view(password: str = "x" * 16, users: list[dict[str, Any]] | None = None) -> sdk.InstanceView:
-    return sdk.InstanceView(
-        id="i-1",
-        slug="redis",
-        name="cache",
-        project_id="p-1",
-        version=REDIS.versions[0],
-        generation=1,
-        spec=RedisSpec(password=password),
-        secrets={"password": password},
-        resources={"users": users or []},
-    )
+    return instance_view(REDIS, {"password": password}, resources={"users": users or []})

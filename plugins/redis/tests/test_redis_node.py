@@ -1,8 +1,8 @@
 """The node side against a real redis-server, without a control plane.
 
-The templates are rendered from the type's own ``node_metadata`` the way the
-agent renders them (Jinja2, StrictUndefined); the service and the reloads are
-the very argv the type declares.
+The templates are written through the agent's own apply code from the metadata
+the control plane publishes (``metapaas.testing.write_node``); the service and
+the reloads are the very argv the type declares, rendered as the agent renders them.
 """
 
 from __future__ import annotations
@@ -14,26 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pytest
 import redis
 from metapaas_redis import Redis
 from metapaas_redis.node import admin_password
-from metapaas_redis.specs import RedisSpec
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from metapaas import sdk
-from metapaas.testing import free_port, wait_for
+from metapaas.testing import free_port, instance_view, render_argv, wait_for, write_node
 
 PASSWORD = "owner-password-0123456789"
 REDIS = Redis()
 VERSION = REDIS.versions[0]
-JINJA = jinja2.Environment(  # as the agent renders: config files, not HTML
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=False,  # noqa: S701
-)
 
 
 @dataclass
@@ -44,37 +37,23 @@ class Node:
     port: int
     spec: dict[str, Any]
     users: list[dict[str, Any]] = field(default_factory=list)
+    context: dict[str, Any] = field(default_factory=dict)
 
     def view(self) -> sdk.InstanceView:
-        return sdk.InstanceView(
-            id="i-1",
-            slug="redis",
-            name="cache",
-            project_id="p-1",
-            version=VERSION,
-            generation=1,
-            spec=RedisSpec.model_validate(self.spec),
-            secrets={"password": self.spec["password"]},
-            resources={"users": self.users},
-        )
+        return instance_view(REDIS, self.spec, resources={"users": self.users}, name="cache")
 
     def render(self) -> None:
-        """Write every template as the agent would."""
-        view = self.view()
-        context = {
-            "instance": {"name": view.name, "spec": view.spec.model_dump(mode="json")},
-            "node": {"address": "127.0.0.1", "ports": {"redis": self.port}, "dir": str(self.dir)},
-            "extra": REDIS.node_metadata(view),
-        }
-        for template in REDIS.data_plane("main", VERSION).templates:
-            text = JINJA.from_string(template.source).render(context)
-            (self.dir / template.dest).write_text(text)
-            (self.dir / template.dest).chmod(template.mode)
+        """Write every template as the agent would; keep the context for argv."""
+        self.context = write_node(REDIS, self.view(), self.dir, {"redis": self.port})
+
+    def argv(self, argv: tuple[str, ...]) -> list[str]:
+        """An argv as the agent renders it, from the last rendered state."""
+        return list(render_argv(argv, self.context))
 
     def reload(self, dest: str) -> None:
         """Run the reload argv the type declares for the template written to ``dest``."""
         template = next(t for t in REDIS.data_plane("main", VERSION).templates if t.dest == dest)
-        subprocess.run(template.reload, cwd=self.dir, check=True, timeout=30)
+        subprocess.run(self.argv(template.reload), cwd=self.dir, check=True, timeout=30)
 
     def client(self, username: str = "default", password: str = PASSWORD) -> redis.Redis:
         # No retries: a refused login must fail at once, not after a backoff.
@@ -88,7 +67,7 @@ def node(tmp_path: Path) -> Iterator[Node]:
     started = Node(tmp_path, free_port(), {"password": PASSWORD, "persistence": "aof"})
     started.render()
     service = REDIS.data_plane("main", VERSION).services[0]
-    server = subprocess.Popen(service.argv, cwd=tmp_path)
+    server = subprocess.Popen(started.argv(service.argv), cwd=tmp_path)
     try:
         wait_for(lambda: _answers(started, server), 10, "redis-server to answer")
         yield started

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tomllib
-from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-import jinja2
 import pytest
 from metapaas_s3 import S3
 from metapaas_s3.engines import engine_for
 from metapaas_s3.engines.seaweedfs import PORTS
 
 from metapaas import sdk
+from metapaas.testing import instance_view, render_argv, write_node
 
 SECRETS = {
     "admin_access_key_id": "ADMINADMINADMINADMIN",
@@ -38,44 +39,30 @@ WRITER = {
 }
 
 
+PORT_NUMBERS = {name: 20000 + i for i, name in enumerate(PORTS)}
+
+
 def instance() -> sdk.InstanceView:
-    spec = S3.spec.model_validate({"bucket_name": "data", "encryption": "aes256", **SECRETS})
-    return sdk.InstanceView(
-        id="i",
-        slug="s3",
-        name="s3-prod",
-        project_id="p",
-        version=S3.versions[0],
-        generation=1,
-        spec=spec,
-        secrets=SECRETS,
+    return instance_view(
+        S3(),
+        {"bucket_name": "data", "encryption": "aes256", **SECRETS},
         resources={
             "buckets": [{"name": "logs", "versioning": True}],
             "access_keys": [READER, WRITER],
         },
+        name="s3-prod",
     )
 
 
-def context() -> dict[str, Any]:
-    """The metadata a node reads, as the control plane builds it."""
-    view = instance()
-    node = {"name": "n", "role": "main", "ordinal": 0, "address": "127.0.0.1", "dir": "/nodes/n"}
-    return {
-        "instance": {"spec": view.spec.model_dump(mode="json"), "secrets": dict(view.secrets)},
-        "node": {**node, "ports": {name: 20000 + i for i, name in enumerate(PORTS)}},
-        "resources": view.resources,
-        "extra": dict(S3().node_metadata(view)),
-    }
+def write(node_dir: Path) -> dict[str, Any]:
+    """Write the node's files into ``node_dir`` as its agent would; the render context."""
+    return write_node(S3(), instance(), node_dir, PORT_NUMBERS)
 
 
-def render(text: str, values: Mapping[str, Any]) -> str:
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701
-    return environment.from_string(text).render(values)
-
-
-def rendered_files() -> dict[str, str]:
+def rendered_files(node_dir: Path) -> dict[str, str]:
+    write(node_dir)
     plane = S3().data_plane("main", S3.versions[0])
-    return {t.dest: render(t.source, context()) for t in plane.templates}
+    return {t.dest: (node_dir / t.dest).read_text() for t in plane.templates}
 
 
 def test_a_version_naming_an_unknown_engine_fails_permanently() -> None:
@@ -89,20 +76,21 @@ def test_the_weed_binary_is_resolved_absolutely() -> None:
     assert os.access(weed, os.X_OK)
 
 
-def test_every_port_is_allocated_and_passed_and_no_secret_is_in_argv() -> None:
+def test_every_port_is_allocated_and_passed_and_no_secret_is_in_argv(tmp_path: Path) -> None:
     (group,) = S3().node_plan(instance())
     assert set(group.ports) == set(PORTS)
+    context = write(tmp_path)
     plane = S3().data_plane("main", S3.versions[0])
-    argv = [render(arg, context()) for service in plane.services for arg in service.argv]
-    commands = [render(arg, context()) for c in plane.commands for arg in c.argv]
-    for port in context()["node"]["ports"].values():
+    argv = [arg for service in plane.services for arg in render_argv(service.argv, context)]
+    commands = [arg for command in plane.commands for arg in render_argv(command.argv, context)]
+    for port in context["node"]["ports"].values():
         assert any(arg.endswith(f"={port}") for arg in argv), f"port {port} not passed"
     for secret in [*SECRETS.values(), READER_SECRET]:
         assert all(secret not in arg for arg in argv + commands)
 
 
-def test_identities_scope_each_key_to_its_buckets_and_access() -> None:
-    document = json.loads(rendered_files()["seaweedfs/identities.json"])
+def test_identities_scope_each_key_to_its_buckets_and_access(tmp_path: Path) -> None:
+    document = json.loads(rendered_files(tmp_path)["seaweedfs/identities.json"])
     actions = {i["name"]: i["actions"] for i in document["identities"]}
     assert actions["admin"] == ["Admin", "Read", "List", "Tagging", "Write"]
     assert actions["key-reader"] == ["Read:data", "List:data"]
@@ -110,15 +98,15 @@ def test_identities_scope_each_key_to_its_buckets_and_access() -> None:
     assert actions["anonymous"] == ["Read:metapaas-health"]
 
 
-def test_the_kek_and_signing_keys_reach_security_toml() -> None:
-    security = tomllib.loads(rendered_files()["seaweedfs/security.toml"])
+def test_the_kek_and_signing_keys_reach_security_toml(tmp_path: Path) -> None:
+    security = tomllib.loads(rendered_files(tmp_path)["seaweedfs/security.toml"])
     assert security["s3"]["sse"]["kek"] == SECRETS["sse_kek"]
     assert security["jwt"]["signing"]["key"] == SECRETS["internal_signing_key"]
     assert security["jwt"]["filer_signing"]["read"]["key"] == SECRETS["internal_signing_key"]
 
 
-def test_the_bucket_declaration_lists_every_bucket_with_its_versioning() -> None:
-    declared = json.loads(rendered_files()["buckets.json"])
+def test_the_bucket_declaration_lists_every_bucket_with_its_versioning(tmp_path: Path) -> None:
+    declared = json.loads(rendered_files(tmp_path)["buckets.json"])
     assert declared["buckets"] == [
         {"name": "data", "versioning": False},
         {"name": "logs", "versioning": True},
@@ -127,9 +115,11 @@ def test_the_bucket_declaration_lists_every_bucket_with_its_versioning() -> None
     assert declared["endpoint"] == "http://127.0.0.1:20000"
 
 
-def test_every_file_holding_a_secret_is_private() -> None:
+def test_every_file_holding_a_secret_is_private(tmp_path: Path) -> None:
     plane = S3().data_plane("main", S3.versions[0])
     assert {t.mode for t in plane.templates} == {0o600}
+    write(tmp_path)
+    assert {stat.S_IMODE((tmp_path / t.dest).stat().st_mode) for t in plane.templates} == {0o600}
 
 
 def test_credentials_name_the_endpoint_and_the_admin_key() -> None:

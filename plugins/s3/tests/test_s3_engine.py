@@ -16,14 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import jinja2
 import pytest
 from botocore.config import Config
 from metapaas_s3 import S3
 from metapaas_s3.engines.seaweedfs import PORTS
 
-from metapaas import sdk
-from metapaas.testing import free_port
+from metapaas.testing import free_port, instance_view, render_argv, write_node
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -53,18 +51,16 @@ class Node:
         self.ports = {name: free_port() for name in PORTS}
         self.plane = S3().data_plane("main", S3.versions[0])
         self.endpoint = f"http://127.0.0.1:{self.ports['s3']}"
+        self.context: dict[str, Any] = {}
 
     def declare(self, spec: dict[str, Any], **resources: list[dict[str, Any]]) -> None:
-        """Render every template for this state of the instance."""
-        for template in self.plane.templates:
-            dest = self.dir / template.dest
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(_render(template.source, self._context(spec, resources)))
+        """Write every template for this state of the instance, as the agent would."""
+        view = instance_view(S3(), {**spec, **SECRETS}, resources=resources, name="s3-prod")
+        self.context = write_node(S3(), view, self.dir, self.ports)
 
     def argv(self, argv: tuple[str, ...]) -> list[str]:
-        """An argv as the agent renders it (only ``node`` is used in argv)."""
-        node = {"dir": str(self.dir), "address": "127.0.0.1", "ports": self.ports}
-        return [_render(arg, {"node": node}) for arg in argv]
+        """An argv as the agent renders it, from the last declared state."""
+        return list(render_argv(argv, self.context))
 
     def run(self, argv: tuple[str, ...], timeout: float = 90) -> str:
         done = subprocess.run(
@@ -77,31 +73,6 @@ class Node:
         )
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
-
-    def _context(
-        self, spec: dict[str, Any], resources: dict[str, list[dict[str, Any]]]
-    ) -> dict[str, Any]:
-        view = sdk.InstanceView(
-            id="i",
-            slug="s3",
-            name="s3-prod",
-            project_id="p",
-            version=S3.versions[0],
-            generation=1,
-            spec=S3.spec.model_validate({**spec, **SECRETS}),
-            secrets=SECRETS,
-            resources={"buckets": [], "access_keys": [], **resources},
-        )
-        return {
-            "instance": {"spec": view.spec.model_dump(mode="json"), "secrets": SECRETS},
-            "node": {"dir": str(self.dir), "address": "127.0.0.1", "ports": self.ports},
-            "extra": dict(S3().node_metadata(view)),
-        }
-
-
-def _render(text: str, values: dict[str, Any]) -> str:
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701
-    return environment.from_string(text).render(values)
 
 
 def _client(node: Node, key_id: str, secret: str) -> S3Client:

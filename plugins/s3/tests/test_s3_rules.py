@@ -10,22 +10,13 @@ from metapaas_s3.spec import AccessKeySpec, BucketSpec, S3Spec
 from pydantic import BaseModel, ValidationError
 
 from metapaas import sdk
+from metapaas.testing import instance_view
 
 ADMIN_ID = "ADMINADMINADMINADMIN"
 
 
 def view(spec: dict[str, Any], **resources: list[dict[str, Any]]) -> sdk.InstanceView:
-    return sdk.InstanceView(
-        id="i",
-        slug="s3",
-        name="s3-prod",
-        project_id="p",
-        version=S3.versions[0],
-        generation=1,
-        spec=S3Spec.model_validate({"admin_access_key_id": ADMIN_ID, **spec}),
-        secrets={},
-        resources={"buckets": [], "access_keys": [], **resources},
-    )
+    return instance_view(S3(), {"admin_access_key_id": ADMIN_ID, **spec}, resources=resources)
 
 
 def key(name: str, buckets: list[str], key_id: str = "KEYKEYKEYKEYKEYKEY01") -> dict[str, Any]:

@@ -2,7 +2,16 @@
 
 from metapaas.orchestrator import queue
 from metapaas.orchestrator.reconciler import Outcome, Reconciler, node_name
-from metapaas.orchestrator.views import instance_view, node_views
+from metapaas.orchestrator.views import instance_view, metadata_document, node_views
 from metapaas.orchestrator.worker import Worker
 
-__all__ = ["Outcome", "Reconciler", "Worker", "instance_view", "node_name", "node_views", "queue"]
+__all__ = [
+    "Outcome",
+    "Reconciler",
+    "Worker",
+    "instance_view",
+    "metadata_document",
+    "node_name",
+    "node_views",
+    "queue",
+]

@@ -234,7 +234,7 @@ class Reconciler:
             nodes = [n for n in self._nodes(session, instance_id) if n.name in plan.groups]
             view = views.instance_view(session, instance, plan.loaded, self.sealer)
             node_views = views.node_views(nodes)
-            document = views.metadata_document(view, plan.loaded, node_views)
+            document = views.metadata_document(view, plan.loaded.declaration, node_views)
             changed = metadata.publish(session, instance_id, document) is not None
             inits = self._init_commands(plan.loaded, view.version, nodes)
             commands = self._commands(session, instance_id)

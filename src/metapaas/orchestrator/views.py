@@ -73,7 +73,7 @@ def node_views(nodes: Iterable[models.Node]) -> Sequence[sdk.NodeView]:
 
 
 def metadata_document(
-    view: sdk.InstanceView, loaded: LoadedType, nodes: Sequence[sdk.NodeView]
+    view: sdk.InstanceView, declaration: sdk.PaasType, nodes: Sequence[sdk.NodeView]
 ) -> dict[str, Any]:
     """The instance-wide metadata every node of the instance reads."""
     peers: dict[str, list[dict[str, Any]]] = {}
@@ -99,5 +99,5 @@ def metadata_document(
         "version": {"name": view.version.name, "engine": dict(view.version.engine)},
         "peers": peers,
         "resources": {k: list(v) for k, v in view.resources.items()},
-        "extra": dict(loaded.declaration.node_metadata(view)),
+        "extra": dict(declaration.node_metadata(view)),
     }

@@ -1,5 +1,14 @@
 """A testing kit for MetaPaaS and plugin authors: a real control plane in a subprocess."""
 
+from metapaas.agent.render import render_argv
 from metapaas.testing.controlplane import ControlPlane, free_port, wait_for
+from metapaas.testing.views import instance_view, write_node
 
-__all__ = ["ControlPlane", "free_port", "wait_for"]
+__all__ = [
+    "ControlPlane",
+    "free_port",
+    "instance_view",
+    "render_argv",
+    "wait_for",
+    "write_node",
+]
