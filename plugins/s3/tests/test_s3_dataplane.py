@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from metapaas_s3.engines import engine_for
 from metapaas_s3.engines.seaweedfs import PORTS
 
 from metapaas import sdk
-from metapaas.testing import instance_view, render_argv, write_node
+from metapaas.testing import free_port, instance_view, render_argv, write_node
 
 SECRETS = {
     "admin_access_key_id": "ADMINADMINADMINADMIN",
@@ -132,3 +134,33 @@ def test_credentials_name_the_endpoint_and_the_admin_key() -> None:
         "access_key_id": SECRETS["admin_access_key_id"],
         "secret_access_key": SECRETS["admin_secret_access_key"],
     }
+
+
+def test_the_runner_removes_this_nodes_sockets_before_and_after_the_engine(
+    tmp_path: Path,
+) -> None:
+    """weed leaves /tmp/seaweedfs-*-<port>.sock behind; ports are unique per live node."""
+    mine, other = free_port(), free_port()
+    stale = Path(f"/tmp/seaweedfs-master-grpc-{mine}.sock")
+    foreign = Path(f"/tmp/seaweedfs-master-grpc-{other}.sock")
+    made = Path(f"/tmp/seaweedfs-s3-grpc-{mine}.sock")
+    stale.touch()
+    foreign.touch()
+    # The stand-in engine fails unless the stale socket is gone, then leaves one of its own.
+    engine = (
+        f"import pathlib, sys; sys.exit(pathlib.Path({str(stale)!r}).exists())"
+        f" if pathlib.Path({str(made)!r}).touch() else None"
+    )
+    try:
+        runner = (sys.executable, "-m", "metapaas_s3.engines.seaweedfs_run", f"--port={mine}")
+        done = subprocess.run(
+            [*runner, "--", sys.executable, "-c", engine],
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 0, "the stale socket was still there when the engine ran"
+        assert not made.exists(), "the engine's socket outlived it"
+        assert foreign.exists(), "another node's socket was removed"
+    finally:
+        for path in (stale, foreign, made):
+            path.unlink(missing_ok=True)

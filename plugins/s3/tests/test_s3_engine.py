@@ -100,8 +100,8 @@ def node(tmp_path: Path) -> Iterator[Node]:
             started.argv(service.argv), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
         )
     yield started
-    weed.send_signal(signal.SIGKILL)
-    weed.wait(10)
+    weed.send_signal(signal.SIGTERM)  # as the agent stops it: the runner removes its sockets
+    weed.wait(15)
 
 
 def _applier(node: Node) -> str:

@@ -8,11 +8,11 @@ Pitfalls handled here, as measured on this machine:
   (the agent creates it when it writes the first file; weed needs it to
   exist), logs go to
   the service log (``-logtostderr``), unix sockets stay in the node directory
-  where a flag allows it (the master's and volume server's gRPC sockets are
-  always ``/tmp/seaweedfs-*-<port>.sock``);
+  where a flag allows it (the gRPC sockets are always
+  ``/tmp/seaweedfs-*-<port>.sock``: :mod:`.seaweedfs_run` removes this node's);
 - a one-node raft with the default 10 s election timeout took 20 s to serve
   again after a restart: 1 s brings it to about 3 s;
-- SIGTERM takes over 15 s, so the stop timeout is short and SIGKILL follows
+- SIGTERM takes over 15 s, so the runner gives a short grace and SIGKILL follows
   (writes are append-only and survive it);
 - the S3 identity file is reread on SIGHUP, which the reload command sends.
 """
@@ -41,7 +41,8 @@ PORTS = (
 )
 VOLUME_SIZE_LIMIT_MB = 1024
 """Each bucket gets its own volumes; 1 GiB ones keep a small disk from running out of slots."""
-STOP_SECONDS = 3.0
+STOP_SECONDS = 5.0
+"""The agent's stop timeout: above the runner's own grace for weed (see seaweedfs_run)."""
 ADMIN_ACTIONS = ("Admin", "Read", "List", "Tagging", "Write")
 KEY_ACTIONS = {
     "read-only": ("Read", "List"),
@@ -111,6 +112,13 @@ def _port(name: str) -> str:
     return "{{ node.ports." + name + " }}"
 
 
+def _run_argv(weed: str) -> tuple[str, ...]:
+    """``weed server`` under the runner that removes the sockets it leaves in /tmp."""
+    ports = tuple(f"--port={_port(name)}" for name in PORTS)
+    runner = (sys.executable, "-m", "metapaas_s3.engines.seaweedfs_run")
+    return (*runner, *ports, "--", *_server_argv(weed))
+
+
 def _server_argv(weed: str) -> tuple[str, ...]:
     port = _port
     address = "{{ node.address }}"
@@ -176,6 +184,6 @@ class SeaweedFS:
                     "seaweedfs_identities.json.j2", "seaweedfs/identities.json", reload_identities
                 ),
             ),
-            services=(sdk.Service("weed", _server_argv(weed), stop_timeout=STOP_SECONDS),),
+            services=(sdk.Service("weed", _run_argv(weed), stop_timeout=STOP_SECONDS),),
             required_binaries=(weed,),
         )
