@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -86,6 +86,7 @@ def metadata_document(
                 "ports": dict(node.ports),
             }
         )
+    hidden = _hidden_secrets(declaration)
     return {
         "instance": {
             "id": view.id,
@@ -93,11 +94,29 @@ def metadata_document(
             "name": view.name,
             "project_id": view.project_id,
             "generation": view.generation,
-            "spec": view.spec.model_dump(mode="json"),
-            "secrets": dict(view.secrets),
+            "spec": view.spec.model_dump(mode="json", exclude=hidden.get("", set())),
+            "secrets": {} if hidden else dict(view.secrets),
         },
         "version": {"name": view.version.name, "engine": dict(view.version.engine)},
         "peers": peers,
-        "resources": {k: list(v) for k, v in view.resources.items()},
+        "resources": {
+            collection: [_without(item, hidden.get(collection, set())) for item in items]
+            for collection, items in view.resources.items()
+        },
         "extra": dict(declaration.node_metadata(view)),
     }
+
+
+def _hidden_secrets(declaration: sdk.PaasType) -> dict[str, set[str]]:
+    """Secret field names kept off the nodes, by collection (``""``: the instance spec);
+    empty when the type lets its nodes have its secrets."""
+    if declaration.node_secrets:
+        return {}
+    hidden = {"": set(sdk.fields_marked(declaration.spec, sdk.SECRET_KEY))}
+    for child in declaration.resources:
+        hidden[child.collection] = set(sdk.fields_marked(child.spec, sdk.SECRET_KEY))
+    return hidden
+
+
+def _without(item: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in names}

@@ -115,6 +115,10 @@ class PaasType:
     unreachable_after: ClassVar[float] = 20.0
     #: Seconds a node may stay UNHEALTHY (its agent restarting the service) before it is replaced.
     replace_unhealthy_after: ClassVar[float] = 60.0
+    #: Whether nodes get the secret fields (instance and child resources) in their
+    #: metadata. A type whose ``node_metadata`` derives what its engine needs (e.g.
+    #: password hashes) sets False, so no plaintext secret reaches its nodes.
+    node_secrets: ClassVar[bool] = True
 
     # -- control plane: what the orchestrator asks when it reconciles ---------
 

@@ -39,6 +39,8 @@ class Postgres(sdk.PaasType):
         sdk.ChildResource("roles", RoleSpec, title="Login roles and their grants"),
     )
     migrations = Path(__file__).parent / "migrations" / "versions"
+    # Nodes get password hashes through node_metadata, never a plaintext password.
+    node_secrets = False
 
     def validate(self, instance: sdk.InstanceView) -> None:
         """Every grant names a database of the instance: a grant to a missing database,

@@ -34,6 +34,8 @@ class Redis(sdk.PaasType):
     spec = RedisSpec
     resources = (sdk.ChildResource("users", UserSpec, title="Redis ACL users"),)
     migrations = Path(__file__).parent / "migrations" / "versions"
+    # Nodes get password hashes through node_metadata, never a plaintext password.
+    node_secrets = False
 
     def node_plan(self, instance: sdk.InstanceView) -> Sequence[sdk.NodeGroup]:
         return (sdk.NodeGroup(ROLE, ports=(PORT,)),)
