@@ -149,6 +149,26 @@ def test_every_mutation_adds_exactly_one_audit_entry(api: Api, mutation: Mutatio
     assert entry["at"]
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        pytest.param("/v1/projects/{project}", {"description": "same"}, id="project"),
+        pytest.param(f"{DEMO}/hello", {"message": "same"}, id="instance"),
+        pytest.param(f"{DEMO}/hello/pages/index", {"content": "same"}, id="child"),
+    ],
+)
+def test_a_patch_that_changes_nothing_adds_no_audit_entry(
+    api: Api, path: str, body: dict[str, str]
+) -> None:
+    ids = _setup(api)
+    target = path.format(**ids)
+    params = {"project_id": ids["project"]} if path.startswith(DEMO) else None
+    assert api.request("PATCH", target, json=body, params=params).status_code < 300
+    before = len(_audit(api))
+    assert api.request("PATCH", target, json=body, params=params).status_code < 300
+    assert len(_audit(api)) == before
+
+
 def test_the_callers_request_id_is_kept_in_the_response_and_the_entry(api: Api) -> None:
     response = api.post(DEMO, json={"name": "hello"}, headers={"X-Request-ID": "req-from-client"})
     assert response.headers["x-request-id"] == "req-from-client"

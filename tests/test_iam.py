@@ -146,7 +146,10 @@ def test_token_is_shown_once_and_stored_hashed(api: Api) -> None:
     assert token not in repr(rows)
     assert row is not None
     assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert listed[1]["last_used_at"] is None
     assert api.get("/v1/users/me", token=token).json()["id"] == alice.user_id
+    used = api.get(f"/v1/users/{alice.user_id}/tokens").json()["items"][1]
+    assert used["last_used_at"] is not None, "a read-only request records the use"
 
 
 def test_a_user_manages_its_own_tokens_but_not_others(api: Api) -> None:

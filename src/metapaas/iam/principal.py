@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -71,6 +72,7 @@ def authenticate(session: Session, bearer: str | None) -> Principal:
     user = session.get(models.User, token.user_id)
     if user is None:
         raise Unauthorized("the token's user no longer exists")
+    _note_use(session, token, now)
     bindings = session.scalars(
         select(models.RoleBinding).where(models.RoleBinding.user_id == user.id)
     )
@@ -81,3 +83,15 @@ def authenticate(session: Session, bearer: str | None) -> Principal:
         default_project_id=token.project_id or user.default_project_id,
         roles={b.project_id: models.Role(b.role) for b in bindings},
     )
+
+
+LAST_USED_PRECISION = timedelta(minutes=1)
+"""``last_used_at`` moves at most this often: one write a minute per token, not one a request."""
+
+
+def _note_use(session: Session, token: models.ApiToken, now: datetime) -> None:
+    """Record when the token was last used; committed at once, before the request's own
+    work, so a read-only request records it too and a failed one still counts."""
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
+        token.last_used_at = now
+        session.commit()

@@ -77,6 +77,7 @@ def token_view(t: models.ApiToken) -> dict[str, Any]:
         "project_id": t.project_id,
         "created_at": t.created_at.isoformat(),
         "expires_at": t.expires_at.isoformat() if t.expires_at else None,
+        "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
         "revoked": t.revoked_at is not None,
     }
 
@@ -142,9 +143,10 @@ def show_project(ctx: Ctx, project_id: str) -> dict[str, Any]:
 @router.patch("/projects/{project_id}", summary="Update a project (owner)")
 def update_project(ctx: Ctx, project_id: str, body: ProjectUpdate) -> dict[str, Any]:
     project = _project(ctx, project_id, "iam.projects.update")
-    project.description = body.description
-    ctx.audit("iam.projects.update", "project", project.id, project.id)
-    ctx.session.commit()
+    if body.description != project.description:  # a no-op changes nothing and audits nothing
+        project.description = body.description
+        ctx.audit("iam.projects.update", "project", project.id, project.id)
+        ctx.session.commit()
     return project_view(project)
 
 
