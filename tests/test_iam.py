@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from metapaas.db import models
 from metapaas.errors import Forbidden
 from metapaas.iam import authenticate
-from tests.helpers import Api, Caller, problem
+from tests.helpers import Api, Caller, field_rules, problem
 
 DEMO = "/v1/types/demo/instances"
 
@@ -150,6 +150,16 @@ def test_token_is_shown_once_and_stored_hashed(api: Api) -> None:
     assert api.get("/v1/users/me", token=token).json()["id"] == alice.user_id
     used = api.get(f"/v1/users/{alice.user_id}/tokens").json()["items"][1]
     assert used["last_used_at"] is not None, "a read-only request records the use"
+
+
+def test_a_tokens_default_project_must_be_one_its_user_holds_a_role_in(api: Api) -> None:
+    team, other = api.make_project("team-a"), api.make_project("team-b")
+    alice = api.make_user("alice", team, "member")
+    tokens = f"/v1/users/{alice.user_id}/tokens"
+    refused = problem(api.post(tokens, json={"name": "x", "project_id": other}), 422)
+    assert field_rules(refused) == {("project_id", "not_member")}
+    assert api.post(tokens, json={"name": "y", "project_id": team}).status_code == 201
+    assert [t["name"] for t in api.get(tokens).json()["items"]] == ["test", "y"]
 
 
 def test_a_user_manages_its_own_tokens_but_not_others(api: Api) -> None:

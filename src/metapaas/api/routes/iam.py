@@ -289,6 +289,8 @@ def delete_user(ctx: Ctx, user_id: str) -> Response:
 def create_token(ctx: Ctx, user_id: str, body: TokenCreate) -> dict[str, Any]:
     user = _user(ctx, user_id)
     _existing_project(ctx, body.project_id, "project_id")
+    if body.project_id is not None and not user.is_admin and not _holds_role(ctx, user, body):
+        raise Invalid.field("project_id", "not_member", "the user holds no role in this project")
     expires_at = (
         models.utcnow() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
     )
@@ -296,6 +298,16 @@ def create_token(ctx: Ctx, user_id: str, body: TokenCreate) -> dict[str, Any]:
     ctx.audit("iam.tokens.create", "token", row.id, body.project_id, user_id=user.id)
     ctx.session.commit()
     return token_view(row) | {"token": token}
+
+
+def _holds_role(ctx: Ctx, user: models.User, body: TokenCreate) -> bool:
+    binding = ctx.session.scalar(
+        select(models.RoleBinding.id).where(
+            models.RoleBinding.user_id == user.id,
+            models.RoleBinding.project_id == body.project_id,
+        )
+    )
+    return binding is not None
 
 
 @router.get("/users/{user_id}/tokens", summary="List a user's tokens (never the tokens)")
