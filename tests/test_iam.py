@@ -122,6 +122,7 @@ def test_project_whose_instances_are_all_deleted_can_be_deleted(api: Api) -> Non
 
     assert api.delete(f"/v1/projects/{team}").status_code == 204
     problem(api.get(f"/v1/projects/{team}"), 404)
+    assert api.count(models.WorkItem) == 0, "the deleted instance's queue row lingers"
 
 
 # -- tokens -----------------------------------------------------------------------

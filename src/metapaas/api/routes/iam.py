@@ -168,6 +168,8 @@ def delete_project(ctx: Ctx, project_id: str) -> Response:
     ctx.audit("iam.projects.delete", "project", project.id, project.id, name=project.name)
     # What is left are deleted instances' tombstones and their operations: they go
     # with the project (the audit log keeps the history).
+    tombstones = select(models.Instance.id).where(models.Instance.project_id == project.id)
+    ctx.session.execute(delete(models.WorkItem).where(models.WorkItem.instance_id.in_(tombstones)))
     ctx.session.execute(delete(models.Operation).where(models.Operation.project_id == project.id))
     ctx.session.execute(delete(models.Instance).where(models.Instance.project_id == project.id))
     ctx.session.delete(project)
