@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -356,3 +357,20 @@ def test_generated_secret_is_made_when_none_is_given(api: Api) -> None:
     made = api.post("/v1/types/widgets/instances/w1/parts", json={"name": "p1"})
     assert made.status_code == 201
     assert len(made.json()["key"]) >= 8
+
+
+def test_every_timestamp_is_rfc3339_utc_with_a_z(api: Api) -> None:
+    created = api.create_instance("clock")
+    bodies = [
+        created,
+        api.get(f"{DEMO}/clock").json(),
+        api.get(f"/v1/operations/{created['operation_id']}").json(),
+        api.post(f"{DEMO}/clock/pages", json={"name": "p", "content": "x"}).json(),
+        *api.get("/v1/audit").json()["items"],
+        *api.get("/v1/projects").json()["items"],
+        *api.get("/v1/users/me/tokens").json()["items"],
+    ]
+    stamps = [v for body in bodies for k, v in body.items() if k.endswith("_at") or k == "at"]
+    stamps = [s for s in stamps if s is not None]
+    assert len(stamps) >= 8
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", s) for s in stamps), stamps

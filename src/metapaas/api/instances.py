@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from metapaas import metadata, orchestrator, sdk
 from metapaas.api.deps import Context
 from metapaas.api.problems import invalid_from
+from metapaas.api.timestamps import rfc3339
 from metapaas.db import models
 from metapaas.errors import Conflict, Invalid, NotFound
 from metapaas.orchestrator import queue
@@ -43,8 +44,8 @@ def instance_view(instance: models.Instance) -> dict[str, Any]:
         "generation": instance.generation,
         "observed_generation": instance.observed_generation,
         "endpoints": instance.endpoints,
-        "created_at": instance.created_at.isoformat(),
-        "updated_at": instance.updated_at.isoformat(),
+        "created_at": rfc3339(instance.created_at),
+        "updated_at": rfc3339(instance.updated_at),
     }
 
 
@@ -56,8 +57,8 @@ def resource_view(resource: models.Resource, secrets: Mapping[str, str]) -> dict
         "id": resource.id,
         "instance_id": resource.instance_id,
         "name": resource.name,
-        "created_at": resource.created_at.isoformat(),
-        "updated_at": resource.updated_at.isoformat(),
+        "created_at": rfc3339(resource.created_at),
+        "updated_at": rfc3339(resource.updated_at),
     }
 
 
@@ -70,8 +71,8 @@ def operation_view(op: models.Operation) -> dict[str, Any]:
         "state": op.state,
         "progress": op.progress,
         "error": op.error,
-        "created_at": op.created_at.isoformat(),
-        "updated_at": op.updated_at.isoformat(),
+        "created_at": rfc3339(op.created_at),
+        "updated_at": rfc3339(op.updated_at),
     }
 
 
@@ -450,7 +451,7 @@ def event_views(ctx: Context, instance: models.Instance, limit: int) -> list[dic
     return [
         {
             "id": e.id,
-            "at": e.at.isoformat(),
+            "at": rfc3339(e.at),
             "kind": e.kind,
             "node": e.node_name,
             "message": e.message,

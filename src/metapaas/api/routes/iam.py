@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select
 
 from metapaas.api.deps import Ctx
 from metapaas.api.listing import Limit, Marker, page
+from metapaas.api.timestamps import rfc3339
 from metapaas.db import models
 from metapaas.errors import Conflict, Invalid, NotFound
 from metapaas.iam import issue_token, permissions
@@ -55,7 +56,7 @@ def project_view(p: models.Project) -> dict[str, Any]:
         "id": p.id,
         "name": p.name,
         "description": p.description,
-        "created_at": p.created_at.isoformat(),
+        "created_at": rfc3339(p.created_at),
     }
 
 
@@ -65,7 +66,7 @@ def user_view(u: models.User) -> dict[str, Any]:
         "name": u.name,
         "is_admin": u.is_admin,
         "default_project_id": u.default_project_id,
-        "created_at": u.created_at.isoformat(),
+        "created_at": rfc3339(u.created_at),
     }
 
 
@@ -75,9 +76,9 @@ def token_view(t: models.ApiToken) -> dict[str, Any]:
         "name": t.name,
         "prefix": t.prefix,
         "project_id": t.project_id,
-        "created_at": t.created_at.isoformat(),
-        "expires_at": t.expires_at.isoformat() if t.expires_at else None,
-        "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+        "created_at": rfc3339(t.created_at),
+        "expires_at": rfc3339(t.expires_at) if t.expires_at else None,
+        "last_used_at": rfc3339(t.last_used_at) if t.last_used_at else None,
         "revoked": t.revoked_at is not None,
     }
 

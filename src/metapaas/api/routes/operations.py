@@ -10,6 +10,7 @@ from sqlalchemy import select
 from metapaas.api.deps import Ctx
 from metapaas.api.instances import operation_view
 from metapaas.api.listing import Limit
+from metapaas.api.timestamps import rfc3339
 from metapaas.db import models
 from metapaas.errors import NotFound
 
@@ -46,7 +47,7 @@ def list_audit(
         "items": [
             {
                 "id": e.id,
-                "at": e.at.isoformat(),
+                "at": rfc3339(e.at),
                 "actor_id": e.actor_id,
                 "actor": e.actor_name,
                 "action": e.action,

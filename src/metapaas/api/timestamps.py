@@ -1,0 +1,12 @@
+"""One spelling of time in every response: RFC 3339 in UTC with a ``Z``, as pydantic
+writes the typed responses, so a client never meets two formats."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def rfc3339(moment: datetime) -> str:
+    """``2026-11-24T17:16:40.123456Z``; a naive time is taken as UTC."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
