@@ -162,3 +162,27 @@ def test_a_service_that_cannot_start_is_a_problem_and_is_retried(
     clock.advance(1)
     supervisor.tick()
     assert supervisor.problems() == []
+
+
+def test_a_log_over_its_bound_is_rotated_and_the_service_keeps_writing(
+    tmp_path: Path, clock: FakeClock, supervisors: list[Supervisor]
+) -> None:
+    chatty = python(
+        "import sys, time\n"
+        "print('x' * 3000, flush=True)\n"
+        "while not __import__('os').path.exists('go'): time.sleep(0.02)\n"
+        "print('after the rotation', flush=True); time.sleep(60)"
+    )
+    context = node_context(metadata(), tmp_path)
+    supervisor = Supervisor(
+        [Service("chatty", chatty)], tmp_path, context, clock=clock, max_log_bytes=1000
+    )
+    supervisors.append(supervisor)
+    supervisor.ensure_started()
+    log = tmp_path / "logs" / "chatty.log"
+    wait_for_file(log)
+    supervisor.tick()
+    assert (tmp_path / "logs" / "chatty.log.1").read_text().startswith("x" * 3000)
+    assert log.stat().st_size == 0
+    (tmp_path / "go").touch()
+    assert wait_for_file(log) == "after the rotation", "the service lost its log"

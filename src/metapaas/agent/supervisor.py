@@ -28,6 +28,9 @@ FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
 STABLE_AFTER = 30.0
 """A service that ran this long before exiting restarts after ``FIRST_BACKOFF`` again."""
+MAX_LOG_BYTES = 10 * 1024 * 1024
+"""A service log larger than this is rotated to ``<name>.log.1`` (one generation kept)."""
+LOG_CHECK_SECONDS = 10.0
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +64,13 @@ class Supervisor:
         context: Mapping[str, Any],
         *,
         clock: Clock = time.monotonic,
+        max_log_bytes: int = MAX_LOG_BYTES,
     ) -> None:
         self._node_dir = node_dir
         self._clock = clock
         self._services = [_render(service, context) for service in services]
+        self._max_log_bytes = max_log_bytes
+        self._next_log_check = clock()
 
     def running(self, name: str) -> bool:
         """Whether the named service's process is alive right now."""
@@ -101,7 +107,30 @@ class Supervisor:
             if process is not None and process.poll() is not None:
                 happened.append(_reap(supervised, process, now))
         self.ensure_started()
+        if now >= self._next_log_check:
+            self._next_log_check = now + LOG_CHECK_SECONDS
+            self._bound_logs()
         return happened
+
+    def _bound_logs(self) -> None:
+        """Copy a log over its size bound to ``.1`` and truncate it in place.
+
+        The service keeps its descriptor, opened for appending, so its next
+        line lands at the start of the emptied file (logrotate's copytruncate);
+        a line written between the copy and the truncation is lost.
+        """
+        for supervised in self._services:
+            path = self._log_path(supervised)
+            try:
+                if path.stat().st_size <= self._max_log_bytes:
+                    continue
+                shutil.copyfile(path, path.with_name(f"{path.name}.1"))
+                os.truncate(path, 0)
+            except FileNotFoundError:
+                continue
+
+    def _log_path(self, supervised: _Supervised) -> Path:
+        return self._node_dir / "logs" / f"{supervised.name}.log"
 
     def stop_all(self) -> None:
         """SIGTERM every service's group, wait ``stop_timeout``, then SIGKILL the group.
@@ -124,9 +153,9 @@ class Supervisor:
             supervised.process = None
 
     def _start(self, supervised: _Supervised, now: float) -> None:
-        logs = self._node_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        with open(logs / f"{supervised.name}.log", "ab") as log_file:
+        path = self._log_path(supervised)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab") as log_file:
             try:
                 supervised.process = subprocess.Popen(
                     _dies_with_agent(supervised.argv),
