@@ -177,6 +177,51 @@ def test_a_restarted_agent_reloads_once_its_services_serve(
     assert last(recorder)["state"] == "ready"
 
 
+def test_a_tick_during_a_command_does_not_reenter_the_apply(
+    make_node: MakeNode, tmp_path: Path
+) -> None:
+    """The reload owed by a restarted agent waits for the running command to end."""
+    journal = tmp_path / "order.txt"
+    note = "open({path!r}, 'a').write({word!r} + '\\n')"
+    init = Command(
+        "init",
+        python(
+            "import pathlib, time; pathlib.Path('healthy').touch();"
+            + note.format(path=str(journal), word="init-start")
+            + "; time.sleep(1.2); "
+            + note.format(path=str(journal), word="init-end")
+        ),
+    )
+    reload_ = python(note.format(path=str(journal), word="reload"))
+    template = Template("{{ instance.spec.message }}\n", dest="app.conf", reload=reload_)
+    healthy = HealthCheck("command", argv=python("import os; os.stat('healthy')"))
+    plane = DataPlane(
+        templates=(template,), services=(SLEEPER,), health=(healthy,), commands=(init,)
+    )
+    first, _ = make_node(plane)
+    first.handle(metadata(revision=1))
+    first.stop()
+
+    second, _ = make_node(plane)
+    second.handle({**metadata(revision=1), "commands": [{"id": "c1", "name": "init"}]})
+    assert journal.read_text().split() == ["init-start", "init-end"]
+    second.tick()
+    assert journal.read_text().split() == ["init-start", "init-end", "reload"]
+
+
+def test_a_long_reload_keeps_heartbeating_as_applying(
+    make_node: MakeNode, clock: FakeClock
+) -> None:
+    slow = python("import time; time.sleep(1.5)")
+    template = Template("{{ instance.spec.message }}\n", dest="app.conf", reload=slow)
+    node, recorder = make_node(DataPlane(templates=(template,), services=(SLEEPER,)))
+    node.handle(metadata(revision=1))
+    clock.advance(4.0)  # a heartbeat is due while the next reload runs
+    node.handle(metadata(revision=2, spec={"message": "bye"}))
+    states = [(r["applied_revision"], r["state"]) for r in recorder.reports]
+    assert states[-2:] == [(2, "applying"), (2, "ready")]
+
+
 @pytest.mark.parametrize(
     ("plane", "explained"),
     [

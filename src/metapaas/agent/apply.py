@@ -9,7 +9,7 @@ because only the caller knows whether the service already runs.
 from __future__ import annotations
 
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -56,11 +56,21 @@ def apply_template(template: Template, node_dir: Path, context: Mapping[str, Any
     return "changed"
 
 
-def reload(template: Template, node_dir: Path, context: Mapping[str, Any]) -> None:
-    """Run the template's ``reload`` argv, telling the running service to reread it."""
+def reload(
+    template: Template,
+    node_dir: Path,
+    context: Mapping[str, Any],
+    *,
+    while_waiting: Callable[[], None] | None = None,
+) -> None:
+    """Run the template's ``reload`` argv, telling the running service to reread it.
+
+    A reload may wait for its engine (up to ``CHECK_TIMEOUT``); ``while_waiting``
+    keeps the caller's heartbeats going meanwhile.
+    """
     if template.reload:
         argv = render_argv(template.reload, context, where=f"reload of {template.dest}")
-        _run_or_raise(argv, node_dir, f"reload of {template.dest} failed")
+        _run_or_raise(argv, node_dir, f"reload of {template.dest} failed", while_waiting)
 
 
 def _current(dest: Path) -> tuple[bytes, int] | None:
@@ -77,8 +87,13 @@ def _check(template: Template, staged: Path, node_dir: Path, context: Mapping[st
         _run_or_raise(argv, node_dir, f"check of {template.dest} refused the new content")
 
 
-def _run_or_raise(argv: tuple[str, ...], node_dir: Path, failure: str) -> None:
-    outcome = process.run(argv, cwd=node_dir, timeout=CHECK_TIMEOUT)
+def _run_or_raise(
+    argv: tuple[str, ...],
+    node_dir: Path,
+    failure: str,
+    while_waiting: Callable[[], None] | None = None,
+) -> None:
+    outcome = process.run(argv, cwd=node_dir, timeout=CHECK_TIMEOUT, while_waiting=while_waiting)
     if not outcome.ok:
         output = outcome.output.strip()[-ERROR_OUTPUT_CHARS:]
         raise ApplyError(f"{failure} (exit code {outcome.exit_code}): {output}")

@@ -81,6 +81,7 @@ class Node:
         self._document: Mapping[str, Any] | None = None
         self._retry_at: float | None = None
         self._unreloaded: set[str] = set()
+        self._handling = False
         self._events: list[Event] = []
         self._unsent_results: dict[str, CommandResult] = {}
         self._last_sent: tuple[object, ...] = ()
@@ -91,6 +92,14 @@ class Node:
         self._document = document
         self._revision = int(document["revision"])
         self._generation = int(document["instance"]["generation"])
+        self._handling = True  # a tick from inside a long command must not re-enter
+        try:
+            self._apply_and_run(document)
+        finally:
+            self._handling = False
+        self._send_report()
+
+    def _apply_and_run(self, document: Mapping[str, Any]) -> None:
         try:
             plane, context = self._apply(document)
         except Exception as exc:  # a plugin's bug is the instance's error, not the agent's end
@@ -100,7 +109,6 @@ class Node:
         else:
             self._apply_error, self._retry_at = "", None
             self._run_commands(document.get("commands", ()), plane, context)
-        self._send_report()
 
     def tick(self) -> None:
         """Restart exited services, run due health checks, retry a failed apply or run
@@ -112,7 +120,7 @@ class Node:
             self._health.tick()
         retry_due = self._retry_at is not None and self._clock() >= self._retry_at
         reload_due = self._retry_at is None and bool(self._unreloaded) and self._serving()
-        if (retry_due or reload_due) and self._document is not None:
+        if (retry_due or reload_due) and self._document is not None and not self._handling:
             self.handle(self._document)
         due = self._clock() >= self._next_heartbeat
         if exits or due or _summary(self._report()) != self._last_sent:
@@ -154,8 +162,14 @@ class Node:
             return
         for template in plane.templates:
             if template.dest in self._unreloaded:
-                reload(template, self._dir, context)
+                reload(template, self._dir, context, while_waiting=self._heartbeat_if_due)
                 self._unreloaded.discard(template.dest)
+
+    def _heartbeat_if_due(self) -> None:
+        """Keep reporting during a long reload (it reports ``applying``), so a node
+        waiting on its engine is never taken for unreachable and replaced."""
+        if self._clock() >= self._next_heartbeat:
+            self._send_report()
 
     def _data_plane(self, document: Mapping[str, Any]) -> DataPlane:
         declaration = self._load(document["instance"]["slug"])
