@@ -106,6 +106,15 @@ def _existing_project(ctx: Ctx, project_id: str | None, field: str) -> None:
         raise Invalid.field(field, "not_found", "no such project")
 
 
+def _binding(ctx: Ctx, project_id: str, user_id: str) -> models.RoleBinding | None:
+    """The user's role binding in the project, if it holds one."""
+    return ctx.session.scalar(
+        select(models.RoleBinding).where(
+            models.RoleBinding.project_id == project_id, models.RoleBinding.user_id == user_id
+        )
+    )
+
+
 def _unique(ctx: Ctx, model: Any, name: str) -> None:
     if ctx.session.scalar(select(model.id).where(model.name == name)) is not None:
         raise Conflict.field("name", "unique", f"{name!r} is taken")
@@ -205,12 +214,9 @@ def bind_member(ctx: Ctx, project_id: str, body: BindingCreate) -> dict[str, Any
     project = _project(ctx, project_id, "iam.role_bindings.create")
     if ctx.session.get(models.User, body.user_id) is None:
         raise Invalid.field("user_id", "not_found", "no such user")
-    binding = ctx.session.scalar(
-        select(models.RoleBinding).where(
-            models.RoleBinding.project_id == project.id,
-            models.RoleBinding.user_id == body.user_id,
-        )
-    ) or models.RoleBinding(project_id=project.id, user_id=body.user_id)
+    binding = _binding(ctx, project.id, body.user_id) or models.RoleBinding(
+        project_id=project.id, user_id=body.user_id
+    )
     binding.role = body.role
     ctx.session.add(binding)
     ctx.audit("iam.role_bindings.create", "role_binding", body.user_id, project.id, role=body.role)
@@ -225,11 +231,7 @@ def bind_member(ctx: Ctx, project_id: str, body: BindingCreate) -> dict[str, Any
 )
 def unbind_member(ctx: Ctx, project_id: str, user_id: str) -> Response:
     project = _project(ctx, project_id, "iam.role_bindings.delete")
-    binding = ctx.session.scalar(
-        select(models.RoleBinding).where(
-            models.RoleBinding.project_id == project.id, models.RoleBinding.user_id == user_id
-        )
-    )
+    binding = _binding(ctx, project.id, user_id)
     if binding is None:
         raise NotFound("the user holds no role in this project")
     ctx.session.delete(binding)
@@ -292,7 +294,8 @@ def delete_user(ctx: Ctx, user_id: str) -> Response:
 def create_token(ctx: Ctx, user_id: str, body: TokenCreate) -> dict[str, Any]:
     user = _user(ctx, user_id)
     _existing_project(ctx, body.project_id, "project_id")
-    if body.project_id is not None and not user.is_admin and not _holds_role(ctx, user, body):
+    in_project = body.project_id is None or _binding(ctx, body.project_id, user.id) is not None
+    if not (user.is_admin or in_project):
         raise Invalid.field("project_id", "not_member", "the user holds no role in this project")
     expires_at = (
         models.utcnow() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
@@ -301,16 +304,6 @@ def create_token(ctx: Ctx, user_id: str, body: TokenCreate) -> dict[str, Any]:
     ctx.audit("iam.tokens.create", "token", row.id, body.project_id, user_id=user.id)
     ctx.session.commit()
     return token_view(row) | {"token": token}
-
-
-def _holds_role(ctx: Ctx, user: models.User, body: TokenCreate) -> bool:
-    binding = ctx.session.scalar(
-        select(models.RoleBinding.id).where(
-            models.RoleBinding.user_id == user.id,
-            models.RoleBinding.project_id == body.project_id,
-        )
-    )
-    return binding is not None
 
 
 @router.get("/users/{user_id}/tokens", summary="List a user's tokens (never the tokens)")
