@@ -29,7 +29,6 @@ from metapaas.sdk import (
     PaasType,
     PermanentError,
     PluginError,
-    Template,
     TemporaryError,
     Version,
 )
@@ -142,15 +141,17 @@ class Node:
         changed = [t for t in plane.templates if apply_template(t, self._dir, context) == "changed"]
         if self._supervisor is None:
             self._start_services(plane, context)
-            self._record_changes(changed, reloaded=False)
         else:
             self._unreloaded |= {t.dest for t in changed if t.reload}
-            self._record_changes(changed, reloaded=True)
-        self._reload_owed(plane, context)
+        reloaded = self._reload_owed(plane, context)
+        for template in changed:
+            suffix = "; reloaded" if template.dest in reloaded else ""
+            self._add_event("config_applied", f"{template.dest} changed{suffix}")
         return plane, context
 
-    def _reload_owed(self, plane: DataPlane, context: Mapping[str, Any]) -> None:
-        """Run every owed reload once the services serve; one that fails stays owed.
+    def _reload_owed(self, plane: DataPlane, context: Mapping[str, Any]) -> set[str]:
+        """Run every owed reload once the services serve; return the files reloaded.
+        One that fails stays owed.
 
         A reload is owed when its file changed under running services, and, after an
         agent restart, for every template: a reload may apply state that no service
@@ -158,12 +159,15 @@ class Node:
         while the node was down, or a reload that failed before it went down, would
         otherwise never reach the engine.
         """
+        done: set[str] = set()
         if not self._serving():
-            return
+            return done
         for template in plane.templates:
             if template.dest in self._unreloaded:
                 reload(template, self._dir, context, while_waiting=self._heartbeat_if_due)
                 self._unreloaded.discard(template.dest)
+                done.add(template.dest)
+        return done
 
     def _heartbeat_if_due(self) -> None:
         """Keep reporting during a long reload (it reports ``applying``), so a node
@@ -191,11 +195,6 @@ class Node:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
         self._supervisor, self._health = supervisor, health
-
-    def _record_changes(self, changed: Sequence[Template], *, reloaded: bool) -> None:
-        for template in changed:
-            suffix = "; reloaded" if reloaded and template.reload else ""
-            self._add_event("config_applied", f"{template.dest} changed{suffix}")
 
     def _run_commands(
         self, requests: Sequence[Mapping[str, Any]], plane: DataPlane, context: Mapping[str, Any]
