@@ -7,6 +7,5 @@ from datetime import UTC, datetime
 
 
 def rfc3339(moment: datetime) -> str:
-    """``2026-11-24T17:16:40.123456Z``; a naive time is taken as UTC."""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """``2026-11-24T17:16:40.123456Z`` of an aware time (the models' ``UTCDateTime``)."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
