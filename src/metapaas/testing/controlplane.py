@@ -101,14 +101,10 @@ class ControlPlane:
     def wait_status(
         self, client: httpx.Client, path: str, status: str, timeout: float = 90
     ) -> dict[str, Any]:
-        def reached() -> dict[str, Any] | None:
-            body: dict[str, Any] = client.get(path).json()
-            if body.get("status") == "ERROR" and status != "ERROR":
-                raise AssertionError(f"{path} went ERROR: {body.get('status_reason')}")
-            return body if body.get("status") == status else None
-
-        result: dict[str, Any] = wait_for(reached, timeout, f"{path} to be {status}")
-        return result
+        """Wait until the instance at ``path`` has ``status``; an ``ERROR`` on the way fails."""
+        return _wait_instance(
+            client, path, lambda body: body.get("status") == status, f"be {status}", timeout
+        )
 
     def create_instance(
         self, client: httpx.Client, slug: str, body: dict[str, Any], timeout: float = 120
@@ -125,15 +121,11 @@ class ControlPlane:
         """Wait until the instance at ``path`` is ``ACTIVE`` with its newest generation applied
         (after a child resource or spec change)."""
 
-        def converged() -> dict[str, Any] | None:
-            body: dict[str, Any] = client.get(path).json()
-            if body.get("status") == "ERROR":
-                raise AssertionError(f"{path} went ERROR: {body.get('status_reason')}")
-            done = body.get("status") == "ACTIVE"
-            return body if done and body["observed_generation"] == body["generation"] else None
+        def converged(body: dict[str, Any]) -> bool:
+            active = body.get("status") == "ACTIVE"
+            return active and body["observed_generation"] == body["generation"]
 
-        result: dict[str, Any] = wait_for(converged, timeout, f"{path} to converge")
-        return result
+        return _wait_instance(client, path, converged, "converge", timeout)
 
     def node_names(self) -> list[str]:
         """The nodes the local provider keeps under this control plane's home."""
@@ -169,3 +161,25 @@ class ControlPlane:
             for path in remaining():
                 client.delete(path)
             wait_for(lambda: not remaining(), timeout, "every instance to be deleted")
+
+
+def _wait_instance(
+    client: httpx.Client,
+    path: str,
+    done: Callable[[dict[str, Any]], bool],
+    what: str,
+    timeout: float,
+) -> dict[str, Any]:
+    """Poll the instance at ``path`` until ``done``; reaching ``ERROR`` instead fails at once
+    (unless ``ERROR`` is what ``done`` waits for)."""
+
+    def reached() -> dict[str, Any] | None:
+        body: dict[str, Any] = client.get(path).json()
+        if done(body):
+            return body
+        if body.get("status") == "ERROR":
+            raise AssertionError(f"{path} went ERROR: {body.get('status_reason')}")
+        return None
+
+    result: dict[str, Any] = wait_for(reached, timeout, f"{path} to {what}")
+    return result
