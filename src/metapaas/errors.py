@@ -58,6 +58,22 @@ class NotFound(Problem):
     title = "Not found"
 
 
+class Unavailable(Problem):
+    """The control plane cannot serve the request now; ``retry_after`` seconds may help.
+
+    Sent with a ``Retry-After`` header: an overloaded or unreachable database, a
+    plugin's :class:`~metapaas.sdk.TemporaryError`.
+    """
+
+    status = 503
+    code = "unavailable"
+    title = "Temporarily unavailable"
+
+    def __init__(self, detail: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class Conflict(Problem):
     status = 409
     code = "conflict"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from metapaas.errors import FieldError, Invalid, Problem
+from metapaas.errors import FieldError, Invalid, Problem, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ def problem_response(
     title: str,
     detail: str,
     errors: Iterable[FieldError] = (),
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"urn:metapaas:problem:{code}",
@@ -38,7 +40,7 @@ def problem_response(
     errors = list(errors)
     if errors:
         body["errors"] = [{"field": e.field, "rule": e.rule, "message": e.message} for e in errors]
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE, headers=headers)
 
 
 def field_errors(
@@ -67,7 +69,12 @@ def invalid_from(exc: ValidationError, prefix: str = "") -> Invalid:
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(request, exc.status, exc.code, exc.title, exc.detail, exc.errors)
+        headers = None
+        if isinstance(exc, Unavailable):
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+        return problem_response(
+            request, exc.status, exc.code, exc.title, exc.detail, exc.errors, headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
