@@ -155,13 +155,14 @@ def make_api(shared_database: SharedDatabase, tmp_path: Path) -> Iterator[MakeAp
         if token is None:  # a second app over the same database in one test
             token = opened[0].admin_token
         client = TestClient(create_app(state), raise_server_exceptions=False)
+        client.__enter__()  # one event loop thread for all requests, not one per request
         api = Api(client=client, state=state, admin_token=token)
         opened.append(api)
         return api
 
     yield make
     for api in opened:
-        api.client.close()
+        api.client.__exit__(None, None, None)
         api.state.engine.dispose()
 
 

@@ -6,6 +6,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
@@ -14,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from metapaas.config import Settings
-from metapaas.db import Sealer
+from metapaas.db import Sealer, models
 from metapaas.iam import Principal, audit, authenticate
 from metapaas.metadata import Notifier
 from metapaas.plugins import Registry
@@ -32,6 +33,8 @@ class AppState:
     notifier: Notifier = field(default_factory=Notifier)
     wakeup: threading.Event = field(default_factory=threading.Event)
     metrics: Any = None  # this app's prometheus CollectorRegistry, set by create_app
+    #: When reports arrive and requests are queued; tests give the orchestrator's fake clock.
+    clock: Callable[[], datetime] = models.utcnow
 
     def wake(self) -> None:
         """Tell this process's workers that work was queued."""

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
-from metapaas import metadata, orchestrator, sdk
+from metapaas import orchestrator, sdk
 from metapaas.api.deps import Context
 from metapaas.api.problems import invalid_from
 from metapaas.api.timestamps import rfc3339
@@ -171,7 +171,7 @@ def update_instance(
     ctx: Context, instance: models.Instance, loaded: LoadedType, body: BaseModel
 ) -> models.Operation | None:
     """Apply a partial update; returns the operation, or None when nothing changed."""
-    _refuse_if_gone(instance)
+    _refuse_if_gone(ctx, instance)
     models_ = _models(loaded)
     given = body.model_dump(mode="json", exclude_unset=True)
     current_common = {"name": instance.name, "version": instance.version}
@@ -210,16 +210,13 @@ def update_instance(
 
 
 def delete_instance(ctx: Context, instance: models.Instance) -> models.Operation:
-    if instance.status == S.DELETING:
-        existing = ctx.session.scalar(
-            select(models.Operation)
-            .where(models.Operation.instance_id == instance.id, models.Operation.kind == "delete")
-            .order_by(models.Operation.created_at.desc())
-        )
-        if existing is not None:
-            return existing
-    instance.status = S.DELETING
-    instance.status_reason = ""
+    """Record the request to delete; the orchestrator removes the nodes and the instance.
+
+    Asking again while a delete is under way returns the same operation.
+    """
+    existing = _open_operation(ctx, instance, "delete")
+    if existing is not None:
+        return existing
     op = _operation(ctx, instance, "delete")
     ctx.audit(
         f"{instance.type_slug}.instances.delete", "instance", instance.id, instance.project_id
@@ -233,7 +230,7 @@ def delete_instance(ctx: Context, instance: models.Instance) -> models.Operation
 def create_resource(
     ctx: Context, instance: models.Instance, loaded: LoadedType, collection: str, body: BaseModel
 ) -> tuple[models.Resource, dict[str, str]]:
-    _refuse_if_gone(instance)
+    _refuse_if_gone(ctx, instance)
     models_ = _models(loaded, collection)
     spec, secrets = _split_secrets(models_, body.model_dump(mode="json"))
     name = str(spec["name"])
@@ -271,7 +268,7 @@ def update_resource(
     resource: models.Resource,
     body: BaseModel,
 ) -> bool:
-    _refuse_if_gone(instance)
+    _refuse_if_gone(ctx, instance)
     models_ = _models(loaded, resource.collection)
     given = body.model_dump(mode="json", exclude_unset=True)
     secrets = ctx.state.sealer.unseal(resource.sealed_secrets)
@@ -297,7 +294,7 @@ def update_resource(
 def delete_resource(
     ctx: Context, instance: models.Instance, loaded: LoadedType, resource: models.Resource
 ) -> None:
-    _refuse_if_gone(instance)
+    _refuse_if_gone(ctx, instance)
     ctx.session.delete(resource)
     _admit(ctx, loaded, instance)
     _bump(ctx, instance)
@@ -362,9 +359,24 @@ def _refuse_deprecated(loaded: LoadedType, current: str, wanted: str) -> None:
         raise Invalid.field("version", "deprecated", f"version {wanted!r} is deprecated")
 
 
-def _refuse_if_gone(instance: models.Instance) -> None:
-    if instance.status in GONE:
+def _refuse_if_gone(ctx: Context, instance: models.Instance) -> None:
+    if instance.status in GONE or _open_operation(ctx, instance, "delete") is not None:
         raise Conflict(f"instance {instance.name!r} is being deleted")
+
+
+def _open_operation(ctx: Context, instance: models.Instance, kind: str) -> models.Operation | None:
+    """The instance's pending or running operation of ``kind``: a request under way."""
+    return ctx.session.scalar(
+        select(models.Operation)
+        .where(
+            models.Operation.instance_id == instance.id,
+            models.Operation.kind == kind,
+            models.Operation.state.in_(
+                [models.OperationState.PENDING, models.OperationState.RUNNING]
+            ),
+        )
+        .order_by(models.Operation.created_at.desc())
+    )
 
 
 def _ensure_unique_name(ctx: Context, slug: str, project_id: str, name: str) -> None:
@@ -397,39 +409,28 @@ def _operation(ctx: Context, instance: models.Instance, kind: str) -> models.Ope
     )
     ctx.session.add(op)
     ctx.session.flush()
-    queue.enqueue(ctx.session, instance.id, models.utcnow())
+    queue.enqueue(ctx.session, instance.id, ctx.state.clock())
     return op
 
 
 def _bump(ctx: Context, instance: models.Instance) -> None:
     """Child resources are desired state too: a change makes nodes converge again."""
     instance.generation += 1
-    queue.enqueue(ctx.session, instance.id, models.utcnow())
+    queue.enqueue(ctx.session, instance.id, ctx.state.clock())
 
 
 # -- actions, events, credentials ----------------------------------------------
 
 
 def retry_instance(ctx: Context, instance: models.Instance) -> models.Operation:
-    """Try a failed instance again: failed nodes re-apply, failed commands run anew."""
+    """Record the request to try a failed instance again; the orchestrator clears the
+    failures (failed nodes re-apply, failed commands run anew) and converges."""
+    _refuse_if_gone(ctx, instance)
+    existing = _open_operation(ctx, instance, "retry")
+    if existing is not None:
+        return existing
     if instance.status != S.ERROR:
         raise Conflict(f"only an instance in ERROR can be retried; it is {instance.status}")
-    nodes = ctx.session.scalars(select(models.Node).where(models.Node.instance_id == instance.id))
-    for node in nodes:
-        if node.agent_state == "failed":
-            node.agent_state = ""
-            node.message = ""
-    ctx.session.execute(
-        delete(models.NodeCommand).where(
-            models.NodeCommand.instance_id == instance.id,
-            models.NodeCommand.state.in_(
-                [models.CommandState.FAILED, models.CommandState.TIMED_OUT]
-            ),
-        )
-    )
-    metadata.bump(ctx.session, instance.id)
-    instance.status = S.IN_PROGRESS if instance.observed_generation == 0 else S.UPDATING
-    instance.status_reason = ""
     op = _operation(ctx, instance, "retry")
     ctx.audit(
         f"{instance.type_slug}.instances.action",

@@ -92,6 +92,10 @@ class OperationState(enum.StrEnum):
     FAILED = "FAILED"
 
 
+OPEN_OPERATIONS = (OperationState.PENDING, OperationState.RUNNING)
+"""An operation in one of these states is a request still under way."""
+
+
 class Project(Base):
     __tablename__ = "projects"
 
@@ -244,11 +248,16 @@ class AuditEntry(Base):
 
 
 class NodeState(enum.StrEnum):
-    """The control plane's view of a node; the agent's view is ``agent_state``/``health``."""
+    """The orchestrator's view of a node; the agent's own view is ``agent_state``/``health``.
 
-    CREATING = "CREATING"
-    RUNNING = "RUNNING"
-    UNREACHABLE = "UNREACHABLE"
+    ``PLANNED`` and ``REPLACING`` are written *before* the provider is asked, so
+    a crash between the decision and the provider call is seen on the next pass.
+    """
+
+    PLANNED = "PLANNED"  # row and bootstrap token written; the provider may not have it yet
+    STARTING = "STARTING"  # the provider runs it; its agent has not reported since it started
+    RUNNING = "RUNNING"  # its agent reports
+    REPLACING = "REPLACING"  # to be deleted and created anew (unreachable or unhealthy too long)
 
 
 class Node(Base):
@@ -264,7 +273,7 @@ class Node(Base):
     ordinal: Mapped[int] = mapped_column(Integer)
     address: Mapped[str] = mapped_column(String(255), default="")
     ports: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    state: Mapped[str] = mapped_column(String(16), default=NodeState.CREATING)
+    state: Mapped[str] = mapped_column(String(16), default=NodeState.PLANNED)
     bootstrap_hash: Mapped[str] = mapped_column(String(64), default="")
     bootstrap_expires_at: Mapped[datetime | None]
     credential_hash: Mapped[str] = mapped_column(String(64), default="", index=True)
@@ -277,6 +286,7 @@ class Node(Base):
     unhealthy_since: Mapped[datetime | None]
     message: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]  # when the provider was last asked to (re)start it
 
 
 class MetadataDocument(Base):

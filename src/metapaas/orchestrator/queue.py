@@ -73,31 +73,41 @@ def finish(
     *,
     requeue_after: float | None,
     error: str = "",
-) -> None:
-    """Release a claim: drop the item, or requeue it (backing off after an error).
+    min_delay: float = 0.0,
+) -> datetime | None:
+    """Release a claim: drop the item, or requeue it; returns when it is due again.
 
-    An item re-requested while it was claimed stays due at once.
+    After an error the item backs off exponentially, and never comes back sooner
+    than ``min_delay`` (a ``TemporaryError``'s own delay). Otherwise an item
+    re-requested while it was claimed is due at once.
     """
     item = session.get(
         models.WorkItem, claim.instance_id, with_for_update=True, populate_existing=True
     )
     if item is None:
-        return
+        return None
     item.claimed_by = ""
     item.claimed_until = None
     if error:
         item.attempts += 1
         item.last_error = error
-        requeue_after = min(MAX_BACKOFF, 2.0 ** min(item.attempts, 6) / 2)
-    else:
-        item.attempts = 0
-        item.last_error = ""
+        item.due_at = now + timedelta(seconds=max(min_delay, backoff(item.attempts)))
+        return item.due_at
+    item.attempts = 0
+    item.last_error = ""
     if item.requested != claim.requested:
         item.due_at = now
     elif requeue_after is not None:
         item.due_at = now + timedelta(seconds=requeue_after)
     else:
         session.delete(item)
+        return None
+    return item.due_at
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next try after ``attempts`` failures in a row: 1, 2, 4, ... 32."""
+    return min(MAX_BACKOFF, 2.0 ** min(attempts, 6) / 2)
 
 
 def depth(session: Session, now: datetime) -> int:

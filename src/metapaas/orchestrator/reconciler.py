@@ -4,21 +4,26 @@ Each pass reads the whole instance, so it does not matter how many changes
 led to it or whether an earlier pass crashed half-way. Three phases keep the
 database free while the provider works (a process start can take seconds):
 
-1. plan (one transaction): decide the nodes, record a row with a fresh
-   bootstrap token for each node about to be created or replaced, *before*
-   the provider is asked, so a crash in between is seen on the next pass;
+1. plan (one transaction): take the requests the API recorded (pending
+   operations: create, update, retry, delete), decide the nodes, and write a
+   row with a fresh bootstrap token for each node about to be created, or the
+   mark ``REPLACING`` on a node about to be replaced, *before* the provider
+   is asked, so a crash in between is seen on the next pass;
 2. act (no transaction): create, restart, replace or delete nodes, all
    idempotent by deterministic node name;
-3. observe (one transaction): publish metadata, start lifecycle commands,
-   judge the status from the agents' reports, update operations and events.
+3. observe (one transaction): record where every running node is (from the
+   provider's own answer, each pass, so a crash after a create loses
+   nothing), publish metadata, start lifecycle commands, judge the status
+   from the agents' reports, update operations and events.
 
-Only the reconciler writes instance status, events and operations.
+Only the orchestrator writes instance status, node states, operation states
+and the events that tell of them; the API records requests and wakes it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,7 +40,8 @@ log = logging.getLogger(__name__)
 
 S = models.InstanceStatus
 C = models.CommandState
-OPEN_OPS = (models.OperationState.PENDING, models.OperationState.RUNNING)
+N = models.NodeState
+O = models.OperationState  # noqa: E741 (the operation states, beside S, C and N)
 BOOTSTRAP_TTL = timedelta(minutes=15)
 COMMAND_SLACK = 30.0
 CONVERGING_POLL = 1.0
@@ -87,26 +93,73 @@ class Reconciler:
         self.notify = notify
         self.resync_seconds = resync_seconds
 
-    # -- entry point ------------------------------------------------------------
+    # -- entry points -------------------------------------------------------------
 
     def reconcile(self, instance_id: str) -> Outcome:
-        with self.sessions() as session:
-            instance = session.get(models.Instance, instance_id)
+        """One pass. A ``PermanentError`` from any phase turns the instance ``ERROR``;
+        a ``TemporaryError`` (or any other error) reaches the caller, which retries."""
+        try:
+            return self._pass(instance_id)
+        except sdk.PermanentError as exc:
+            self._fail(instance_id, str(exc))
+            return Outcome(None)
+
+    def record_retry(
+        self, session: Session, instance_id: str, error: str, due: datetime, *, first: bool
+    ) -> None:
+        """Say on the instance why its pass failed and when the next one comes.
+
+        An event is written for the first failure of a streak, not for every retry.
+        """
+        instance = session.get(models.Instance, instance_id, with_for_update=True)
+        if instance is None or instance.status == S.DELETED:
+            return
+        if first:
+            events.record(session, instance_id, "retrying", error)
+        instance.status_reason = f"{error}; next attempt at {due:%Y-%m-%dT%H:%M:%SZ}"
+
+    def _pass(self, instance_id: str) -> Outcome:
+        with self.sessions.begin() as session:
+            instance = session.get(models.Instance, instance_id, with_for_update=True)
             if instance is None or instance.status == S.DELETED:
                 return Outcome(None)
-            if instance.status == S.DELETING:
-                session.close()  # nothing may hold the database while nodes are removed
-                return self._delete(instance_id)
-            try:
-                plan = self._plan(session, instance)
-            except sdk.PermanentError as exc:
-                self._fail(session, instance, str(exc))
-                return Outcome(None)
-            session.commit()
-        self._act(instance_id, plan)
-        return self._observe(instance_id, plan)
+            self._take_requests(session, instance)
+            deleting = instance.status == S.DELETING
+            plan = None if deleting else self._plan(session, instance)
+        if plan is None:
+            return self._delete(instance_id)
+        found = self._act(instance_id, plan)
+        return self._observe(instance_id, plan, found)
 
-    # -- phase 1: plan ----------------------------------------------------------
+    # -- phase 1: requests and plan ---------------------------------------------------
+
+    def _take_requests(self, session: Session, instance: models.Instance) -> None:
+        """Act on what the API recorded: pending operations start; a delete wins."""
+        ops = self._open_operations(session, instance.id)
+        if any(op.kind == "delete" for op in ops) and instance.status != S.DELETING:
+            self._set_status(session, instance, S.DELETING, "removing its nodes")
+        for op in ops:
+            if op.state != O.PENDING:
+                continue
+            if op.kind == "retry":
+                self._reset_failures(session, instance)
+            op.state = O.RUNNING
+            op.progress = "started"
+
+    def _reset_failures(self, session: Session, instance: models.Instance) -> None:
+        """A retry: failed nodes apply again, failed and timed-out commands run anew."""
+        for node in self._nodes(session, instance.id):
+            if node.agent_state == "failed":
+                node.agent_state = ""
+                node.message = ""
+        session.execute(
+            delete(models.NodeCommand).where(
+                models.NodeCommand.instance_id == instance.id,
+                models.NodeCommand.state.in_([C.FAILED, C.TIMED_OUT]),
+            )
+        )
+        metadata.bump(session, instance.id)
+        events.record(session, instance.id, "retry", "failures cleared; trying again")
 
     def _plan(self, session: Session, instance: models.Instance) -> _Plan:
         loaded = self.registry.get(instance.type_slug)
@@ -124,10 +177,15 @@ class Reconciler:
         for name, (role, ordinal, _ports) in groups.items():
             row = rows.get(name)
             if row is None:
-                row = models.Node(name=name, instance_id=instance.id, role=role, ordinal=ordinal)
+                row = models.Node(
+                    name=name, instance_id=instance.id, role=role, ordinal=ordinal, started_at=now
+                )
                 session.add(row)
                 plan.tokens[name] = self._issue_bootstrap(row, now)
                 events.record(session, instance.id, "node_planned", f"node {name} planned", name)
+            elif row.state == N.REPLACING:  # a crash came between the decision and the new node
+                plan.tokens[name] = self._issue_bootstrap(row, now)
+                plan.replace.add(name)
             elif self._needs_replacement(row, loaded, now):
                 plan.tokens[name] = self._reset_for_replacement(session, row, now)
                 plan.replace.add(name)
@@ -146,6 +204,7 @@ class Reconciler:
         events.record(
             session, node.instance_id, "node_replaced", f"node {node.name} {why}", node.name
         )
+        node.state = N.REPLACING
         node.credential_hash = ""
         node.registered_at = None
         node.last_seen_at = None
@@ -155,8 +214,7 @@ class Reconciler:
         node.applied_generation = 0
         node.applied_revision = 0
         node.message = ""
-        node.created_at = now
-        node.state = models.NodeState.CREATING
+        node.started_at = now
         session.execute(delete(models.NodeCommand).where(models.NodeCommand.node_name == node.name))
         return self._issue_bootstrap(node, now)
 
@@ -169,69 +227,67 @@ class Reconciler:
 
     # -- phase 2: act -----------------------------------------------------------
 
-    def _act(self, instance_id: str, plan: _Plan) -> None:
-        slug = plan.loaded.slug
+    def _act(self, instance_id: str, plan: _Plan) -> dict[str, providers.NodeInfo]:
+        """Make the provider match the plan; returns every planned node that now runs."""
+        found: dict[str, providers.NodeInfo] = {}
         for name, (role, _ordinal, ports) in plan.groups.items():
-            token = plan.tokens.get(name)
             if name in plan.replace:
                 self.provider.delete_node(name)
-            if token is None:
+            if name not in plan.tokens:
                 info = self.provider.get_node(name)
                 if info is not None and info.running:
+                    found[name] = info
                     continue
-                token = self._mark_down(instance_id, name)
+            token = plan.tokens.get(name) or self._restart(instance_id, name)
             spec = providers.NodeSpec(
                 name=name,
                 labels={
                     providers.MANAGED: "true",
                     providers.INSTANCE: instance_id,
-                    providers.TYPE: slug,
+                    providers.TYPE: plan.loaded.slug,
                     providers.ROLE: role,
                 },
                 ports=ports,
                 bootstrap_token=token,
                 control_plane_url=self.control_plane_url,
             )
-            info = self.provider.create_node(spec)
-            self._record_created(instance_id, info)
-        for name in plan.retire:
+            found[name] = self.provider.create_node(spec)
+        for name in sorted(plan.retire):
             self.provider.delete_node(name)
+        return found
 
-    def _mark_down(self, instance_id: str, name: str) -> str:
-        """A node whose processes are gone is not serving until its agent reports again.
+    def _restart(self, instance_id: str, name: str) -> str:
+        """A node whose processes are gone (or never came) starts again.
 
-        It gets a fresh one-time token for the restart; its credential stays valid.
+        It gets a fresh one-time token; its credential stays valid, and it is
+        not serving until its agent reports again.
         """
         with self.sessions.begin() as session:
             node = session.get(models.Node, name)
             assert node is not None
-            node.agent_state = ""
-            node.health = "unknown"
-            events.record(
-                session, instance_id, "node_down", f"node {name} is down; restarting", name
-            )
-            return self._issue_bootstrap(node, self.clock())
-
-    def _record_created(self, instance_id: str, info: providers.NodeInfo) -> None:
-        with self.sessions.begin() as session:
-            node = session.get(models.Node, info.name)
-            if node is None:
-                return
-            node.address = info.address
-            node.ports = dict(info.ports)
-            events.record(
-                session, instance_id, "node_started", f"node {info.name} started", info.name
-            )
+            now = self.clock()
+            if node.state != N.PLANNED:
+                node.state = N.STARTING
+                events.record(
+                    session, instance_id, "node_down", f"node {name} is down; restarting", name
+                )
+            node.last_seen_at = None
+            node.started_at = now
+            return self._issue_bootstrap(node, now)
 
     # -- phase 3: observe -------------------------------------------------------
 
-    def _observe(self, instance_id: str, plan: _Plan) -> Outcome:
+    def _observe(
+        self, instance_id: str, plan: _Plan, found: Mapping[str, providers.NodeInfo]
+    ) -> Outcome:
         with self.sessions() as session:
             instance = session.get(models.Instance, instance_id, with_for_update=True)
             if instance is None or instance.status in (S.DELETING, S.DELETED):
                 return Outcome(0.0)
             session.execute(delete(models.Node).where(models.Node.name.in_(plan.retire)))
             nodes = [n for n in self._nodes(session, instance_id) if n.name in plan.groups]
+            for node in nodes:
+                self._track(session, node, found.get(node.name))
             view = views.instance_view(session, instance, plan.loaded, self.sealer)
             node_views = views.node_views(nodes)
             document = views.metadata_document(view, plan.loaded.declaration, node_views)
@@ -239,7 +295,9 @@ class Reconciler:
             inits = self._init_commands(plan.loaded, view.version, nodes)
             commands = self._commands(session, instance_id)
             changed |= self._start_commands(session, instance_id, nodes, inits, commands)
-            verdict = status.judge(instance, nodes, commands, len(plan.groups), set(inits))
+            verdict = status.judge(
+                instance, nodes, commands, len(plan.groups), set(inits), CONVERGING_POLL
+            )
             self._apply_verdict(session, instance, verdict, plan.loaded, view, node_views)
             if changed:
                 metadata.announce(session, instance_id)
@@ -251,6 +309,23 @@ class Reconciler:
         if verdict.status == S.ERROR:
             return Outcome(None)
         return Outcome(CONVERGING_POLL)
+
+    @staticmethod
+    def _track(session: Session, node: models.Node, info: providers.NodeInfo | None) -> None:
+        """Move the node's state from what the provider and its agent say.
+
+        ``info`` is the provider's answer of this pass (None: not asked, or gone):
+        where the node is is recorded every pass, not only right after a create.
+        """
+        if info is not None:
+            node.address = info.address
+            node.ports = dict(info.ports)
+            if node.state in (N.PLANNED, N.REPLACING):
+                node.state = N.STARTING
+                started = f"node {node.name} started"
+                events.record(session, node.instance_id, "node_started", started, node.name)
+        if node.state == N.STARTING and node.last_seen_at is not None:
+            node.state = N.RUNNING
 
     @staticmethod
     def _init_commands(
@@ -281,7 +356,10 @@ class Reconciler:
         queued = [
             n
             for n in nodes
-            if n.name in inits and n.name not in started and n.agent_state == "ready"
+            if n.name in inits
+            and n.name not in started
+            and n.state == N.RUNNING
+            and n.agent_state == "ready"
         ]
         for node in queued:
             timeout = inits[node.name].timeout
@@ -330,42 +408,49 @@ class Reconciler:
         view: sdk.InstanceView,
         node_views: Sequence[sdk.NodeView],
     ) -> None:
-        if instance.status != verdict.status or instance.status_reason != verdict.reason:
-            events.record(
-                session,
-                instance.id,
-                "status_changed",
-                f"{instance.status} -> {verdict.status}"
-                + (f": {verdict.reason}" if verdict.reason else ""),
-            )
-        instance.status = verdict.status
-        instance.status_reason = verdict.reason
+        self._set_status(session, instance, verdict.status, verdict.reason)
         if verdict.status == S.ACTIVE:
             instance.observed_generation = instance.generation
             instance.endpoints = dict(loaded.declaration.endpoints(view, node_views))
         for op in self._open_operations(session, instance.id):
-            if op.kind == "delete":
-                continue
             op.progress = verdict.progress
             if verdict.status == S.ERROR:
-                op.state = models.OperationState.FAILED
+                op.state = O.FAILED
                 op.error = verdict.reason
             elif (
                 verdict.status == S.ACTIVE and instance.observed_generation >= op.target_generation
             ):
-                op.state = models.OperationState.SUCCEEDED
-            else:
-                op.state = models.OperationState.RUNNING
+                op.state = O.SUCCEEDED
 
-    def _fail(self, session: Session, instance: models.Instance, reason: str) -> None:
-        if instance.status_reason != reason:
-            events.record(session, instance.id, "error", reason)
-        instance.status = S.ERROR
+    @staticmethod
+    def _set_status(
+        session: Session, instance: models.Instance, new: models.InstanceStatus, reason: str
+    ) -> None:
+        """Move the instance's status.
+
+        A new status is an event, and so is a new reason for a status that needs a
+        person (``ERROR``, ``DEGRADED``); the progress of a converging instance is not.
+        """
+        needs_a_person = new in (S.ERROR, S.DEGRADED)
+        if instance.status != new or (needs_a_person and instance.status_reason != reason):
+            events.record(
+                session,
+                instance.id,
+                "status_changed",
+                f"{instance.status} -> {new}" + (f": {reason}" if reason else ""),
+            )
+        instance.status = new
         instance.status_reason = reason
-        for op in self._open_operations(session, instance.id):
-            op.state = models.OperationState.FAILED
-            op.error = reason
-        session.commit()
+
+    def _fail(self, instance_id: str, reason: str) -> None:
+        with self.sessions.begin() as session:
+            instance = session.get(models.Instance, instance_id, with_for_update=True)
+            if instance is None or instance.status == S.DELETED:
+                return
+            self._set_status(session, instance, S.ERROR, reason)
+            for op in self._open_operations(session, instance_id):
+                op.state = O.FAILED
+                op.error = reason
 
     # -- deletion ---------------------------------------------------------------
 
@@ -376,24 +461,22 @@ class Reconciler:
         for name in sorted(names):
             self.provider.delete_node(name)
         with self.sessions.begin() as tx:
-            row = tx.get(models.Instance, instance_id)
+            row = tx.get(models.Instance, instance_id, with_for_update=True)
             assert row is not None
             tx.execute(delete(models.Node).where(models.Node.instance_id == row.id))
             tx.execute(delete(models.NodeCommand).where(models.NodeCommand.instance_id == row.id))
             tx.execute(
                 delete(models.MetadataDocument).where(models.MetadataDocument.instance_id == row.id)
             )
-            row.status = S.DELETED
+            self._set_status(tx, row, S.DELETED, "")
             row.deleted_at = self.clock()
             events.record(tx, row.id, "deleted", f"{len(names)} node(s) removed")
             for op in self._open_operations(tx, row.id):
-                op.state = (
-                    models.OperationState.SUCCEEDED
-                    if op.kind == "delete"
-                    else (models.OperationState.FAILED)
-                )
                 op.progress = "deleted"
-                if op.kind != "delete":
+                if op.kind == "delete":
+                    op.state = O.SUCCEEDED
+                else:
+                    op.state = O.FAILED
                     op.error = "the instance was deleted"
         return Outcome(None)
 
@@ -402,7 +485,11 @@ class Reconciler:
     @staticmethod
     def _nodes(session: Session, instance_id: str) -> list[models.Node]:
         return list(
-            session.scalars(select(models.Node).where(models.Node.instance_id == instance_id))
+            session.scalars(
+                select(models.Node)
+                .where(models.Node.instance_id == instance_id)
+                .order_by(models.Node.name)
+            )
         )
 
     @staticmethod
@@ -419,15 +506,11 @@ class Reconciler:
     def _open_operations(session: Session, instance_id: str) -> list[models.Operation]:
         return list(
             session.scalars(
-                select(models.Operation).where(
+                select(models.Operation)
+                .where(
                     models.Operation.instance_id == instance_id,
-                    models.Operation.state.in_(OPEN_OPS),
+                    models.Operation.state.in_(models.OPEN_OPERATIONS),
                 )
+                .order_by(models.Operation.created_at)
             )
-        )
-
-    @staticmethod
-    def _event(session: Session, instance_id: str, kind: str, message: str, node: str = "") -> None:
-        session.add(
-            models.Event(instance_id=instance_id, kind=kind, message=message, node_name=node)
         )

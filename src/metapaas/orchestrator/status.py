@@ -1,4 +1,8 @@
-"""From what nodes and commands report to an instance status: pure functions."""
+"""From what nodes and commands report to an instance status: pure functions.
+
+Every status but ``ACTIVE`` comes with a reason a person can act on: what
+the instance waits for (which node, doing what) or what broke.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ from metapaas.db import models
 
 S = models.InstanceStatus
 C = models.CommandState
+N = models.NodeState
 
-#: A node whose agent never registers within this long is treated as unreachable.
+#: A node whose agent never reports within this long of its start is treated as unreachable.
 REGISTRATION_DEADLINE = timedelta(seconds=90)
 
 
@@ -28,9 +33,10 @@ class Verdict:
 
 
 def unreachable(node: models.Node, now: datetime, after: float) -> bool:
-    """The control plane's view: heartbeats stopped, or the agent never came."""
+    """The control plane's view: heartbeats stopped, or the agent never came after a start."""
     if node.last_seen_at is None:
-        return now - node.created_at > REGISTRATION_DEADLINE
+        started = node.started_at or node.created_at
+        return now - started > REGISTRATION_DEADLINE
     return now - node.last_seen_at > timedelta(seconds=after)
 
 
@@ -40,14 +46,25 @@ def unhealthy_too_long(node: models.Node, now: datetime, after: float) -> bool:
     )
 
 
-def node_ready(node: models.Node, generation: int, init_done: bool) -> bool:
-    return (
-        node.registered_at is not None
-        and node.agent_state == "ready"
-        and node.applied_generation >= generation
-        and node.health == "healthy"
-        and init_done
-    )
+def waiting_on(node: models.Node, generation: int, init_state: str | None) -> str:
+    """What keeps ``node`` from serving ``generation``, or '' when it serves.
+
+    ``init_state`` is the state of the node's ``init`` command (``not queued``
+    before it is), or None when its role declares none.
+    """
+    if node.state == N.PLANNED:
+        return "being created"
+    if node.state == N.REPLACING:
+        return "being replaced"
+    if node.state == N.STARTING:
+        return "starting (its agent has not reported yet)"
+    if node.agent_state != "ready" or node.applied_generation < generation:
+        return f"applying generation {generation} (has {node.applied_generation})"
+    if node.health != "healthy":
+        return f"health is {node.health}" + (f": {node.message}" if node.message else "")
+    if init_state is not None and init_state != C.SUCCEEDED:
+        return f"init is {init_state}"
+    return ""
 
 
 def failure(nodes: Sequence[models.Node], commands: Sequence[models.NodeCommand]) -> str:
@@ -76,23 +93,41 @@ def judge(
     commands: Sequence[models.NodeCommand],
     planned: int,
     needs_init: set[str],
+    poll_seconds: float,
 ) -> Verdict:
-    init_done = {c.node_name for c in commands if c.name == "init" and c.state == C.SUCCEEDED}
-    ready = sum(
-        node_ready(n, instance.generation, n.name not in needs_init or n.name in init_done)
-        for n in nodes
-    )
+    """The instance's status from its planned nodes' reports.
+
+    ``needs_init`` names the nodes whose role declares an ``init`` command;
+    ``poll_seconds`` is how often a converging instance is looked at again.
+    """
     reason = failure(nodes, commands)
+    inits = {c.node_name: c.state for c in commands if c.name == "init"}
+    waits = {
+        n.name: why
+        for n in nodes
+        if (
+            why := waiting_on(
+                n,
+                instance.generation,
+                inits.get(n.name, "not queued") if n.name in needs_init else None,
+            )
+        )
+    }
+    ready = len(nodes) - len(waits)
     if reason:
         return Verdict(S.ERROR, reason, ready, planned)
     if ready == planned == len(nodes):
         return Verdict(S.ACTIVE, "", ready, planned)
+    missing = planned - len(nodes)
+    listed = [f"{name} {why}" for name, why in sorted(waits.items())]
+    listed += [f"{missing} more node(s) not planned yet"] if missing > 0 else []
     if instance.observed_generation > 0 and instance.observed_generation == instance.generation:
-        # Nothing new was asked for, yet not every node serves: it broke.
-        names = ", ".join(
-            n.name for n in nodes if n.health != "healthy" or n.agent_state != "ready"
-        )
-        return Verdict(S.DEGRADED, f"nodes not serving: {names or 'missing'}", ready, planned)
-    if instance.observed_generation > 0:
-        return Verdict(S.UPDATING, "", ready, planned)
-    return Verdict(S.IN_PROGRESS, "", ready, planned)
+        # Nothing new was asked for, yet not every node serves: it broke and is healing.
+        return Verdict(S.DEGRADED, "not serving: " + "; ".join(listed), ready, planned)
+    status = S.UPDATING if instance.observed_generation > 0 else S.IN_PROGRESS
+    waiting = (
+        f"waiting for {planned - ready} of {planned} node(s): "
+        + "; ".join(listed)
+        + f" (checked on every agent report and every {poll_seconds:g}s)"
+    )
+    return Verdict(status, waiting, ready, planned)

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from prometheus_client import Histogram
@@ -27,6 +28,15 @@ RECONCILE_SECONDS = Histogram(
 LEASE_SECONDS = 30.0
 
 
+@dataclass(frozen=True)
+class _Result:
+    """How a pass ended: when to look again, or the error to retry after."""
+
+    requeue_after: float | None
+    error: str = ""
+    min_delay: float = 0.0
+
+
 class Worker:
     """Runs reconciles on ``concurrency`` threads; several processes may share one queue."""
 
@@ -40,6 +50,7 @@ class Worker:
         poll_seconds: float = 0.5,
         clock: Callable[[], datetime] = models.utcnow,
         wakeup: threading.Event | None = None,
+        worker_id: str | None = None,
     ) -> None:
         self.reconciler = reconciler
         self.sessions: sessionmaker[Session] = reconciler.sessions
@@ -49,17 +60,21 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.clock = clock
         self.host = socket.gethostname()
-        self.worker_id = f"{self.host}:{os.getpid()}"
+        self.worker_id = worker_id or f"{self.host}:{os.getpid()}"
         self.wakeup = wakeup or threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        with self.sessions.begin() as session:
-            queue.release_stale(session, self.host, _process_alive)
+        self.recover()
         for index in range(self.concurrency):
             self._spawn(f"reconcile-{index}", self._reconcile_loop)
         self._spawn("resync", self._housekeeping_loop)
+
+    def recover(self) -> int:
+        """Free the claims of crashed workers on this host, so their work goes on at once."""
+        with self.sessions.begin() as session:
+            return queue.release_stale(session, self.host, _process_alive)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -87,17 +102,29 @@ class Worker:
 
     def run_once(self) -> bool:
         """Claim one due item and reconcile it; False when nothing was due."""
-        with self.sessions.begin() as session:
+        with self.sessions() as session:
             claims = queue.claim(session, self.worker_id, self.clock(), LEASE_SECONDS, 1)
-        if not claims:
-            return False
+            if not claims:
+                return False  # nothing to commit: an idle poll writes nothing
+            session.commit()
         claim = claims[0]
-        requeue_after, error = self._reconcile(claim)
+        result = self._reconcile(claim)
         with self.sessions.begin() as session:
-            queue.finish(session, claim, self.clock(), requeue_after=requeue_after, error=error)
+            due = queue.finish(
+                session,
+                claim,
+                self.clock(),
+                requeue_after=result.requeue_after,
+                error=result.error,
+                min_delay=result.min_delay,
+            )
+            if result.error and due is not None:
+                self.reconciler.record_retry(
+                    session, claim.instance_id, result.error, due, first=claim.attempts == 0
+                )
         return True
 
-    def _reconcile(self, claim: queue.Claim) -> tuple[float | None, str]:
+    def _reconcile(self, claim: queue.Claim) -> _Result:
         started = time.monotonic()
         instance_id, slug = claim.instance_id, claim.slug
         try:
@@ -105,13 +132,13 @@ class Worker:
         except sdk.TemporaryError as exc:
             RECONCILE_SECONDS.labels(slug, "retry").observe(time.monotonic() - started)
             log.info("reconcile of %s will be retried: %s", instance_id, exc)
-            return exc.delay, str(exc)
+            return _Result(None, f"temporary error: {exc}", exc.delay)
         except Exception as exc:
             RECONCILE_SECONDS.labels(slug, "error").observe(time.monotonic() - started)
             log.exception("reconcile of %s failed", instance_id)
-            return None, f"{type(exc).__name__}: {exc}"
+            return _Result(None, f"internal error (logged): {type(exc).__name__}: {exc}")
         RECONCILE_SECONDS.labels(slug, "ok").observe(time.monotonic() - started)
-        return outcome.requeue_after, ""
+        return _Result(outcome.requeue_after)
 
     # -- housekeeping ---------------------------------------------------------------
 
@@ -131,11 +158,17 @@ class Worker:
             self._stop.wait(1.0)
 
     def resync(self) -> None:
-        """Queue every live instance: heartbeats are judged even when nothing changes."""
+        """Queue every live instance: heartbeats are judged even when nothing changes.
+
+        An instance in ``ERROR`` waits for news instead (a request, an agent's
+        report): retrying on a timer cannot help what a ``PermanentError`` said.
+        """
         with self.sessions.begin() as session:
             ids = session.scalars(
                 select(models.Instance.id).where(
-                    models.Instance.status != models.InstanceStatus.DELETED
+                    models.Instance.status.not_in(
+                        [models.InstanceStatus.DELETED, models.InstanceStatus.ERROR]
+                    )
                 )
             ).all()
             for instance_id in ids:

@@ -69,7 +69,7 @@ def _node(session: Session, bearer: HTTPAuthorizationCredentials | None) -> mode
 
 
 def _wake(state: AppState, session: Session, instance_id: str) -> None:
-    queue.enqueue(session, instance_id, models.utcnow())
+    queue.enqueue(session, instance_id, state.clock())
     session.commit()
     state.wake()
 
@@ -83,14 +83,13 @@ def register(state: State, body: Registration) -> dict[str, str]:
                 models.Node.bootstrap_hash != "",
             )
         )
-        now = models.utcnow()
+        now = state.clock()
         if node is None or node.bootstrap_expires_at is None or node.bootstrap_expires_at < now:
             raise Unauthorized("the bootstrap token is unknown, used or expired")
         credential = tokens.new_token()
         node.credential_hash = tokens.digest(credential)
         node.bootstrap_hash = ""
         node.registered_at = node.last_seen_at = now
-        node.state = models.NodeState.RUNNING
         events.record(
             session,
             node.instance_id,
@@ -142,7 +141,7 @@ async def watch(
 def report(state: State, bearer: Bearer, body: Report) -> Response:
     with state.sessions() as session:
         node = _node(session, bearer)
-        now = models.utcnow()
+        now = state.clock()
         before = (node.agent_state, node.health, node.applied_generation, node.message)
         node.last_seen_at = now
         node.applied_revision = body.applied_revision
@@ -190,7 +189,7 @@ def command_result(state: State, bearer: Bearer, command_id: str, body: CommandR
         command.exit_code = body.exit_code
         command.output = body.output[-4096:]
         if body.state != "running":
-            command.finished_at = models.utcnow()
+            command.finished_at = state.clock()
         events.record(
             session,
             node.instance_id,

@@ -1,0 +1,123 @@
+"""Simulated agents: each running node of a :class:`MemoryProvider` plays its agent over
+the real agent API, one step per :meth:`SimulatedAgents.tick`.
+
+A step does what a real agent does between two ticks: register with the
+bootstrap token (once per incarnation: a restarted node keeps its credential),
+read the newest metadata, check that what the node's templates need is there
+(its own address and every port its spec names; a real agent would fail to
+render without them), finish the lifecycle commands it was given, and report
+the applied revision and generation with its health (on a change, else as a
+heartbeat every few ticks). A test can make a node
+unhealthy or silent to drive the orchestrator's healing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from metapaas.testing.memory import MemoryNode, MemoryProvider
+
+HEARTBEAT_TICKS = 4
+"""A real agent reports on every change and heartbeats every 4 s: at one tick a second,
+a simulated one reports on change and every 4th tick."""
+
+
+@dataclass
+class _Agent:
+    incarnation: str
+    credential: str = ""
+    revision: int = 0
+    generation: int = 0
+    problem: str = ""
+    done: set[str] = field(default_factory=set)  # command ids already reported
+    reported: dict[str, Any] = field(default_factory=dict)  # the last report sent
+    quiet_ticks: int = 0  # ticks since it was sent
+
+
+class SimulatedAgents:
+    """The agents of ``provider``'s nodes, talking to the control plane through ``client``."""
+
+    def __init__(self, client: httpx.Client, provider: MemoryProvider) -> None:
+        self.client = client
+        self.provider = provider
+        self.unhealthy: set[str] = set()  # node names whose health check fails
+        self._silent: set[str] = set()  # incarnations whose agent sends nothing
+        self._agents: dict[str, _Agent] = {}
+
+    def silence(self, name: str) -> None:
+        """Freeze the node's agent (as SIGSTOP would); a replacement of it is not frozen."""
+        self._silent.add(self.provider.nodes[name].incarnation)
+
+    def is_silent(self, name: str) -> bool:
+        node = self.provider.nodes.get(name)
+        return node is not None and node.incarnation in self._silent
+
+    def tick(self) -> None:
+        """One step of every running node's agent."""
+        for node in self.provider.running():
+            if node.incarnation not in self._silent:
+                self._step(node)
+
+    def _step(self, node: MemoryNode) -> None:
+        agent = self._agents.get(node.spec.name)
+        if agent is None or agent.incarnation != node.incarnation:
+            agent = self._agents[node.spec.name] = _Agent(node.incarnation)
+        if not agent.credential and not self._register(node, agent):
+            return
+        headers = {"Authorization": f"Bearer {agent.credential}"}
+        answer = self.client.get(
+            "/v1/agent/metadata", params={"after": agent.revision, "wait": 0}, headers=headers
+        )
+        if answer.status_code == httpx.codes.UNAUTHORIZED:
+            return  # replaced: the orchestrator is about to remove this node
+        if answer.status_code == httpx.codes.OK:
+            self._apply(node, agent, answer.json(), headers)
+        report: dict[str, Any] = {
+            "applied_revision": agent.revision,
+            "applied_generation": agent.generation,
+            "state": "failed" if agent.problem else "ready",
+            "health": "unhealthy" if node.spec.name in self.unhealthy else "healthy",
+            "message": agent.problem,
+            "events": [],
+        }
+        agent.quiet_ticks += 1
+        if report != agent.reported or agent.quiet_ticks >= HEARTBEAT_TICKS:
+            self.client.post("/v1/agent/report", headers=headers, json=report)
+            agent.reported, agent.quiet_ticks = report, 0
+
+    def _register(self, node: MemoryNode, agent: _Agent) -> bool:
+        """Exchange the bootstrap token; a refused one ends the agent, as on a real node."""
+        answer = self.client.post(
+            "/v1/agent/register", json={"bootstrap_token": node.spec.bootstrap_token}
+        )
+        if answer.status_code != httpx.codes.OK:
+            self.provider.stop(node.spec.name)
+            return False
+        agent.credential = answer.json()["credential"]
+        return True
+
+    def _apply(
+        self, node: MemoryNode, agent: _Agent, document: dict[str, Any], headers: dict[str, str]
+    ) -> None:
+        own = document["node"]
+        missing = [port for port in node.spec.ports if port not in own["ports"]]
+        agent.problem = (
+            f"cannot render: node.ports has no {', '.join(missing)}"
+            if missing
+            else ("cannot render: node.address is empty" if not own["address"] else "")
+        )
+        agent.revision = document["revision"]
+        if agent.problem:
+            return
+        agent.generation = document["instance"]["generation"]
+        for command in document["commands"]:
+            if command["id"] not in agent.done:
+                self.client.post(
+                    f"/v1/agent/commands/{command['id']}",
+                    headers=headers,
+                    json={"state": "succeeded", "exit_code": 0, "output": ""},
+                )
+                agent.done.add(command["id"])

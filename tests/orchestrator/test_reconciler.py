@@ -1,0 +1,208 @@
+"""The reconciler on a fake clock, the in-memory provider and simulated agents.
+
+Errors from any phase, retries and their delays, healing, and the requests
+the API records (retry, delete) that only the orchestrator carries out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+
+from metapaas import sdk
+from metapaas.db import models
+from metapaas.orchestrator import node_name
+from tests.orchestrator.rig import RESYNC_SECONDS, Rig
+
+CLUSTERS = "/v1/types/clusters/instances"
+
+
+def _break_provider(error: Exception) -> Callable[[Rig], dict[str, object]]:
+    def arrange(rig: Rig) -> dict[str, object]:
+        rig.provider.failure = error
+        return {}
+
+    return arrange
+
+
+@dataclass(frozen=True)
+class Failing:
+    arrange: Callable[[Rig], dict[str, object]]  # returns extra create fields
+    reason: str
+
+
+PERMANENT = {
+    "a PermanentError from node_plan (plan) turns the instance ERROR naming it": Failing(
+        lambda _rig: {"fail_plan": "permanent"}, "node_plan refused for good"
+    ),
+    "a PermanentError from node_metadata (observe) turns the instance ERROR naming it": Failing(
+        lambda _rig: {"fail_metadata": "permanent"}, "node_metadata refused for good"
+    ),
+    "a PermanentError from the provider (act) turns the instance ERROR naming it": Failing(
+        _break_provider(sdk.PermanentError("no room on any host")), "no room on any host"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", PERMANENT.values(), ids=PERMANENT.keys())
+def test_permanent_errors_stop_retrying(rig: Rig, case: Failing) -> None:
+    instance_id = rig.create("clusters", "c1", **case.arrange(rig))
+
+    failed = rig.settle_status(instance_id, "ERROR")
+
+    assert failed.status_reason == case.reason
+    (op,) = rig.rows(models.Operation, instance_id=instance_id)
+    assert (op.state, op.error) == ("FAILED", case.reason)
+    rig.run_queue()  # what agents' reports queued is looked at; nothing asks for more
+    assert rig.rows(models.WorkItem, instance_id=instance_id) == []
+    rig.worker.resync()  # a timer does not retry what cannot succeed
+    assert rig.rows(models.WorkItem, instance_id=instance_id) == []
+
+
+RETRIED = {
+    "a TemporaryError from node_plan is retried after its own delay": Failing(
+        lambda _rig: {"fail_plan": "temporary"}, "temporary error: node_plan cannot answer yet"
+    ),
+    "a TemporaryError from node_metadata is retried after its own delay": Failing(
+        lambda _rig: {"fail_metadata": "temporary"},
+        "temporary error: node_metadata cannot answer yet",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", RETRIED.values(), ids=RETRIED.keys())
+def test_a_temporary_error_is_retried_no_sooner_than_its_delay(rig: Rig, case: Failing) -> None:
+    instance_id = rig.create("clusters", "c1", **case.arrange(rig))
+    failed_at = rig.clock()
+
+    assert rig.run_queue() == 1
+    due = failed_at + timedelta(seconds=7)
+    reason = rig.instance(instance_id).status_reason
+    assert reason == f"{case.reason}; next attempt at {due:%Y-%m-%dT%H:%M:%SZ}"
+    rig.clock.advance(6.9)
+    assert rig.run_queue() == 0
+    rig.clock.advance(0.2)
+    assert rig.run_queue() == 1
+    assert rig.event_kinds(instance_id).count("retrying") == 1  # one per streak, not per try
+
+
+def test_an_unexpected_error_backs_off_names_itself_and_clears_once_it_passes(rig: Rig) -> None:
+    rig.provider.failure = OSError("disk on fire")
+    instance_id = rig.create("clusters", "c1")
+
+    delays = []
+    for _ in range(3):
+        assert rig.run_queue() == 1
+        (item,) = rig.rows(models.WorkItem, instance_id=instance_id)
+        delays.append((item.due_at - rig.clock()).total_seconds())
+        rig.clock.now = item.due_at
+    assert delays == [1.0, 2.0, 4.0]
+    assert rig.instance(instance_id).status_reason.startswith(
+        "internal error (logged): OSError: disk on fire; next attempt at "
+    )
+
+    rig.provider.failure = None
+    active = rig.settle_status(instance_id, "ACTIVE")
+    assert active.status_reason == ""
+
+
+def test_a_node_whose_processes_died_is_restarted_on_its_ports(rig: Rig) -> None:
+    instance_id = rig.create("clusters", "c1", replicas=0)
+    rig.settle_status(instance_id, "ACTIVE")
+    primary = node_name(instance_id, "primary", 0)
+    ports = rig.provider.nodes[primary].ports
+
+    rig.provider.stop(primary)
+    rig.clock.advance(RESYNC_SECONDS)  # an active instance is looked at again
+    rig.run_queue()
+
+    degraded = rig.instance(instance_id)
+    assert (degraded.status, degraded.status_reason) == (
+        "DEGRADED",
+        f"not serving: {primary} starting (its agent has not reported yet)",
+    )
+    rig.settle_status(instance_id, "ACTIVE")
+    assert rig.provider.nodes[primary].ports == ports
+    assert "node_down" in rig.event_kinds(instance_id)
+
+
+@pytest.mark.parametrize(
+    "harm",
+    [
+        pytest.param(lambda rig, name: rig.agents.silence(name), id="a silent node"),
+        pytest.param(lambda rig, name: rig.agents.unhealthy.add(name), id="an unhealthy node"),
+    ],
+)
+def test_a_node_past_its_limit_is_replaced_with_a_new_credential(
+    rig: Rig, harm: Callable[[Rig, str], None]
+) -> None:
+    instance_id = rig.create("clusters", "c1", replicas=1)
+    rig.settle_status(instance_id, "ACTIVE")
+    replica = node_name(instance_id, "replica", 0)
+    (before,) = rig.rows(models.Node, name=replica)
+    first = rig.provider.nodes[replica].incarnation
+
+    harm(rig, replica)
+    rig.settle(lambda: rig.provider.nodes[replica].incarnation != first, "replaced")
+    rig.agents.unhealthy.discard(replica)
+    rig.settle_status(instance_id, "ACTIVE")
+
+    (after,) = rig.rows(models.Node, name=replica)
+    assert after.credential_hash not in ("", before.credential_hash)
+    assert "node_replaced" in rig.event_kinds(instance_id)
+
+
+def test_a_retry_request_is_carried_out_by_the_orchestrator(rig: Rig) -> None:
+    rig.provider.failure = sdk.PermanentError("no room")
+    instance_id = rig.create("clusters", "c1")
+    rig.settle_status(instance_id, "ERROR")
+    rig.provider.failure = None
+
+    answer = rig.api.post(f"{CLUSTERS}/{instance_id}/actions/retry")
+
+    assert answer.status_code == 202
+    assert rig.instance(instance_id).status == "ERROR"  # recorded, not yet acted on
+    op_id = answer.json()["operation_id"]
+    assert rig.api.get(f"/v1/operations/{op_id}").json()["state"] == "PENDING"
+    again = rig.api.post(f"{CLUSTERS}/{instance_id}/actions/retry")
+    assert again.json()["operation_id"] == op_id  # one request under way at a time
+    rig.settle_status(instance_id, "ACTIVE")
+    assert rig.api.get(f"/v1/operations/{op_id}").json()["state"] == "SUCCEEDED"
+
+
+def test_a_delete_request_is_carried_out_by_the_orchestrator(rig: Rig) -> None:
+    instance_id = rig.create("clusters", "c1", replicas=1)
+    rig.settle_status(instance_id, "ACTIVE")
+    rig.provider.failure = sdk.TemporaryError("provider away", delay=5)
+
+    answer = rig.api.delete(f"{CLUSTERS}/{instance_id}")
+    assert rig.instance(instance_id).status == "ACTIVE"
+    rig.run_queue()
+
+    deleting = rig.instance(instance_id)
+    assert deleting.status == "DELETING"
+    assert deleting.status_reason.startswith("temporary error: provider away; next attempt at")
+    assert rig.api.patch(f"{CLUSTERS}/{instance_id}", json={"replicas": 2}).status_code == 409
+    rig.provider.failure = None
+    rig.settle_status(instance_id, "DELETED")
+    assert rig.provider.nodes == {}
+    op = rig.api.get(f"/v1/operations/{answer.json()['operation_id']}").json()
+    assert (op["state"], op["progress"]) == ("SUCCEEDED", "deleted")
+
+
+def test_a_delete_refused_for_good_turns_error_and_can_be_asked_again(rig: Rig) -> None:
+    instance_id = rig.create("clusters", "c1")
+    rig.settle_status(instance_id, "ACTIVE")
+    rig.provider.failure = sdk.PermanentError("host is gone")
+    first = rig.api.delete(f"{CLUSTERS}/{instance_id}").json()["operation_id"]
+    rig.settle_status(instance_id, "ERROR")
+    assert rig.api.get(f"/v1/operations/{first}").json()["state"] == "FAILED"
+
+    rig.provider.failure = None
+    second = rig.api.delete(f"{CLUSTERS}/{instance_id}").json()["operation_id"]
+
+    assert second != first
+    rig.settle_status(instance_id, "DELETED")
