@@ -14,11 +14,11 @@ only its own instance's metadata and reports only about its own node.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ OPERATION_ROUTE = "/v1/operations/{operation_id}"
 PATH_PARAMETER = re.compile(r"\{(\w+)\}")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Target:
     """One method of one instance-scoped route, with the path the app declares."""
 
@@ -136,7 +136,7 @@ def _expected(target: Target, caller: str) -> int | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Case:
     target: Target
     caller: str
@@ -206,10 +206,10 @@ def _unique(name: str) -> str:
     return f"{name}-{next(_serial)}"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class World:
-    """A project with an instance of every usable type, one child in each of its
-    collections, and an operation: an object for every path parameter."""
+    """An object for every path parameter: an instance of each type in one project, a
+    child in each of its collections, and an operation."""
 
     project_id: str
     instances: dict[str, str]  # slug -> instance id
@@ -228,14 +228,13 @@ class World:
         return target.path.format(**known)
 
 
-def _world(api: Api, only: str | None = None) -> World:
-    """A new world, of every usable type or ``only`` one."""
-    project = api.make_project(_unique("team-a"))
+def _world(api: Api, project: str, only: str | None = None) -> World:
+    """New objects in ``project``, of every usable type or ``only`` one."""
     instances: dict[str, str] = {}
     children: dict[tuple[str, str], str] = {}
     operation = ""
     for slug in [t.slug for t in api.state.registry.usable() if only in (None, t.slug)]:
-        made = api.create_instance("target", slug, project_id=project)
+        made = api.create_instance(_unique("target"), slug, project_id=project)
         instances[slug], operation = made["id"], made["operation_id"]
         for collection in _collections(api.state.registry, slug):
             body = BODIES[(slug, collection, "create")] | {"name": "existing"}
@@ -247,7 +246,7 @@ def _world(api: Api, only: str | None = None) -> World:
     with api.session() as session:
         session.execute(
             update(models.Instance)
-            .where(models.Instance.project_id == project)
+            .where(models.Instance.id.in_(instances.values()))
             .values(status=models.InstanceStatus.ERROR, observed_generation=1)
         )
         session.commit()
@@ -264,13 +263,13 @@ def _token(api: Api, world: World, caller: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def world(plane: Api) -> World:
-    """The world of every case that must change nothing (asserted), made once."""
-    return _world(plane)
+    """Project A's objects for every case that reads or must change nothing, made once."""
+    return _world(plane, plane.make_project(_unique("team-a")))
 
 
 @pytest.fixture(scope="module")
 def tokens_of(plane: Api, world: World) -> dict[str, str | None]:
-    """A token per kind of caller, for the shared world."""
+    """A token per kind of caller, as project A sees it."""
     return {caller: _token(plane, world, caller) for caller in CALLERS}
 
 
@@ -295,10 +294,8 @@ def test_every_caller_gets_what_its_role_allows_on_every_instance_scoped_route(
 ) -> None:
     target = case.target
     if case.expected is None and target.method != "GET":  # a write that succeeds
-        world = _world(plane, only=target.slug)  # changes a world of its own
-        token = _token(plane, world, case.caller)
-    else:
-        token = tokens_of[case.caller]
+        world = _world(plane, world.project_id, only=target.slug)  # changes objects of its own
+    token = tokens_of[case.caller]
     before = plane.rows()
 
     response = plane.request(target.method, world.url(target), token=token, json=_body(target))
@@ -308,6 +305,31 @@ def test_every_caller_gets_what_its_role_allows_on_every_instance_scoped_route(
     else:
         problem(response, case.expected)
         assert plane.rows() == before, "a refused request wrote something"
+
+
+CHILD_TARGETS = [t for t in TARGETS if "{child}" in t.path]
+
+
+@pytest.mark.parametrize(
+    "target",
+    CHILD_TARGETS,
+    ids=[
+        f"{t.method} of another project's child through one's own instance is 404 ({t.path})"
+        for t in CHILD_TARGETS
+    ],
+)
+def test_a_child_is_found_only_in_its_own_instance(
+    plane: Api, world: World, target: Target
+) -> None:
+    mine = _world(plane, plane.make_project(_unique("team-c")), only=target.slug)
+    owner = _token(plane, mine, "owner")
+    crossed = dataclasses.replace(mine, children=world.children)  # my instance, their child
+    before = plane.rows()
+
+    response = plane.request(target.method, crossed.url(target), token=owner, json=_body(target))
+
+    problem(response, 404)
+    assert plane.rows() == before
 
 
 # -- nodes --------------------------------------------------------------------------
@@ -323,7 +345,7 @@ REPORT = {
 COMMAND_RESULT = {"state": "succeeded", "exit_code": 0, "output": "done"}
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Node:
     """A registered node of one widgets instance, and what only its instance's nodes may see."""
 
