@@ -123,8 +123,15 @@ def check_keys(
 
 
 def check_bucket_lifecycle(plane: ControlPlane, client: httpx.Client, admin: S3Client) -> None:
-    """Versioning is applied; a bucket named by a key cannot go; deleting one drops its objects."""
+    """Versioning is applied; the instance's bucket_name bucket and a bucket named by a key
+    cannot go; deleting one drops its objects."""
     assert admin.get_bucket_versioning(Bucket="logs")["Status"] == "Enabled"
+    assert admin.get_bucket_versioning(Bucket="data")["Status"] == "Enabled"
+    kept = client.delete(f"{INSTANCE}/buckets/data")
+    assert kept.status_code == 422, kept.text
+    assert [(e["field"], e["rule"]) for e in kept.json()["errors"]] == [
+        ("bucket_name", "not_found")
+    ]
     bad = client.post(f"{INSTANCE}/buckets", json={"name": "Not_A_Bucket"})
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "name"
@@ -160,9 +167,13 @@ def check_restart(plane: ControlPlane, client: httpx.Client, admin: S3Client) ->
 
 def test_readme_session_objects_keys_buckets_and_restart(control_plane: ControlPlane) -> None:
     started = time.monotonic()
-    created, logs, reader, credentials = run_readme_session(control_plane)
+    created, listed, data, logs, reader, credentials = run_readme_session(control_plane)
     print(f"README session (create to ACTIVE, bucket, key): {time.monotonic() - started:.1f} s")
     assert created["bucket_name"] == "data"
+    assert {"sse_kek", "internal_signing_key"}.isdisjoint(created)
+    assert {"sse_kek", "internal_signing_key"}.isdisjoint(credentials)
+    assert [(b["name"], b["versioning"]) for b in listed["items"]] == [("data", False)]
+    assert data["versioning"] is True
     assert logs["versioning"] is True
     with control_plane.client() as client:
         control_plane.wait_converged(client, INSTANCE)

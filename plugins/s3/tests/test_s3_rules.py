@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from metapaas_s3 import S3, rules
+from metapaas_s3 import S3, declared_buckets, rules
 from metapaas_s3.spec import AccessKeySpec, BucketSpec, S3Spec
 from pydantic import BaseModel, ValidationError
 
@@ -79,43 +79,61 @@ def test_an_access_key_gets_a_visible_generated_id_and_a_secret_once() -> None:
     assert set(sdk.secret_generators(AccessKeySpec)) == {"secret_access_key"}
 
 
-def test_the_data_keys_are_secret_generated_and_immutable() -> None:
-    secrets = sdk.fields_marked(S3Spec, sdk.SECRET_KEY)
-    immutable = sdk.fields_marked(S3Spec, sdk.IMMUTABLE_KEY)
-    assert {"sse_kek", "internal_signing_key"} <= secrets & immutable
-    assert set(sdk.secret_generators(S3Spec)) == secrets
+def test_the_engine_keys_are_node_only_generated_secrets() -> None:
+    node_only = sdk.fields_marked(S3Spec, sdk.NODE_ONLY_KEY)
+    assert node_only == {"sse_kek", "internal_signing_key"}
+    assert node_only <= sdk.fields_marked(S3Spec, sdk.SECRET_KEY)
+    assert set(sdk.secret_generators(S3Spec)) == sdk.fields_marked(S3Spec, sdk.SECRET_KEY)
     assert len(sdk.secret_generators(S3Spec)["sse_kek"]()) == 64
+
+
+DATA = {"name": "data", "versioning": False}
 
 
 @pytest.mark.parametrize(
     ("instance", "field", "rule"),
     [
         pytest.param(
-            view({"bucket_name": "data"}, buckets=[{"name": "data", "versioning": False}]),
-            "name",
-            "unique",
-            id="a bucket resource named like bucket_name is a duplicate",
+            view({"bucket_name": "data"}),
+            "bucket_name",
+            "not_found",
+            id="the bucket bucket_name names cannot be deleted",
         ),
         pytest.param(
-            view({"bucket_name": "metapaas-health"}),
+            view(
+                {"bucket_name": "metapaas-health"},
+                buckets=[{"name": "metapaas-health", "versioning": False}],
+            ),
+            "bucket_name",
+            "reserved",
+            id="the health probe bucket is reserved as bucket_name",
+        ),
+        pytest.param(
+            view({}, buckets=[{"name": "metapaas-health", "versioning": False}]),
             "name",
             "reserved",
-            id="the health probe bucket is reserved",
+            id="the health probe bucket is reserved as a bucket resource",
         ),
         pytest.param(
-            view({"bucket_name": "data"}, access_keys=[key("k", ["data", "logs"])]),
+            view({"bucket_name": "data"}, buckets=[DATA], access_keys=[key("k", ["data", "logs"])]),
             "buckets",
             "not_found",
             id="a key naming a missing bucket (or one being deleted) is refused",
         ),
         pytest.param(
-            view({"bucket_name": "data"}, access_keys=[key("a", ["data"]), key("b", ["data"])]),
+            view(
+                {"bucket_name": "data"},
+                buckets=[DATA],
+                access_keys=[key("a", ["data"]), key("b", ["data"])],
+            ),
             "access_key_id",
             "unique",
             id="two keys with one id are refused",
         ),
         pytest.param(
-            view({"bucket_name": "data"}, access_keys=[key("a", ["data"], ADMIN_ID)]),
+            view(
+                {"bucket_name": "data"}, buckets=[DATA], access_keys=[key("a", ["data"], ADMIN_ID)]
+            ),
             "access_key_id",
             "unique",
             id="a key reusing the admin id is refused",
@@ -131,8 +149,54 @@ def test_rules_across_resources(instance: sdk.InstanceView, field: str, rule: st
 def test_a_consistent_instance_is_accepted() -> None:
     instance = view(
         {"bucket_name": "data"},
-        buckets=[{"name": "logs", "versioning": True}],
+        buckets=[{"name": "logs", "versioning": True}, DATA],
         access_keys=[key("a", ["data", "logs"])],
     )
     S3().validate(instance)
     assert rules.bucket_names(instance) == ["data", "logs"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "buckets", "declared"),
+    [
+        pytest.param(
+            {"bucket_name": "data"},
+            [{"name": "data", "versioning": True}],
+            [{"name": "data", "versioning": True}],
+            id="the bucket bucket_name names is its resource, with the resource's versioning",
+        ),
+        pytest.param(
+            {"bucket_name": "data"},
+            [{"name": "logs", "versioning": True}],
+            [{"name": "data", "versioning": False}, {"name": "logs", "versioning": True}],
+            id="an instance created before it was a resource keeps its bucket, unversioned",
+        ),
+        pytest.param(
+            {},
+            [{"name": "logs", "versioning": False}],
+            [{"name": "logs", "versioning": False}],
+            id="an instance without bucket_name declares its resources only",
+        ),
+    ],
+)
+def test_the_nodes_are_told_every_bucket_once(
+    spec: dict[str, Any], buckets: list[dict[str, Any]], declared: list[dict[str, Any]]
+) -> None:
+    assert declared_buckets(view(spec, buckets=buckets)) == declared
+
+
+@pytest.mark.parametrize(
+    ("spec", "initial"),
+    [
+        pytest.param(
+            {"bucket_name": "data"},
+            {"buckets": [{"name": "data"}]},
+            id="bucket_name becomes a bucket resource (versioning off by default)",
+        ),
+        pytest.param({}, {}, id="no bucket_name, no resource"),
+    ],
+)
+def test_bucket_name_is_created_as_a_bucket_resource(
+    spec: dict[str, Any], initial: dict[str, Any]
+) -> None:
+    assert S3().initial_resources(view(spec)) == initial

@@ -7,7 +7,8 @@ caller's transaction and writes the audit entry beside its change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -139,8 +140,9 @@ def find_resource(
 def create_instance(
     ctx: Context, loaded: LoadedType, body: BaseModel
 ) -> tuple[models.Instance, models.Operation, dict[str, str]]:
-    """Record a new instance and its create operation; also returns its secrets, given or
-    generated, which the create response shows once."""
+    """Record a new instance, the child resources its type creates with it and its create
+    operation; also returns its secrets, given or generated, which the create response
+    shows once (never a node-only one)."""
     slug = loaded.slug
     project_id = ctx.principal.target_project(getattr(body, "project_id", None))
     ctx.principal.require(f"{slug}.instances.create", project_id, what="project")
@@ -149,7 +151,9 @@ def create_instance(
     models_ = _models(loaded)
     values = body.model_dump(mode="json", exclude={"project_id"})
     common = {k: values.pop(k) for k in ("name", "version", "description")}
-    spec, secrets = _split_secrets(models_, values)
+    spec, secrets = _split_secrets(
+        models_, _validate_spec(models_.spec, _with_generated(models_, values))
+    )
     _ensure_unique_name(ctx, slug, project_id, common["name"])
     instance = models.Instance(
         type_slug=slug,
@@ -161,10 +165,33 @@ def create_instance(
     )
     ctx.session.add(instance)
     _flush_unique(ctx, "name")
+    ctx.audit(f"{slug}.instances.create", "instance", instance.id, project_id, name=instance.name)
+    _add_initial_resources(ctx, loaded, instance)
     _admit(ctx, loaded, instance)
     op = _operation(ctx, instance, "create")
-    ctx.audit(f"{slug}.instances.create", "instance", instance.id, project_id, name=instance.name)
-    return instance, op, secrets
+    return instance, op, _without(secrets, models_.node_only)
+
+
+def _add_initial_resources(ctx: Context, loaded: LoadedType, instance: models.Instance) -> None:
+    """The child resources the type's ``initial_resources`` hook asks for, each checked by
+    its collection's create model as if a user had sent it."""
+    with _refusals():
+        wanted = loaded.declaration.initial_resources(_public_view(ctx, loaded, instance))
+    assert loaded.schemas is not None
+    for collection, items in wanted.items():
+        models_ = loaded.schemas.resources.get(collection)
+        if models_ is None:
+            raise Invalid.field(
+                collection,
+                "unknown_collection",
+                f"the {loaded.slug} type has no collection {collection!r} to create in",
+            )
+        for index, item in enumerate(items):
+            try:
+                body = models_.create.model_validate(item)
+            except ValidationError as exc:
+                raise invalid_from(exc, prefix=f"{collection}.{index}") from exc
+            _add_resource(ctx, instance, loaded, collection, body.model_dump(mode="json"))
 
 
 def update_instance(
@@ -182,7 +209,7 @@ def update_instance(
     version = given.pop("version", instance.version)
     _refuse_deprecated(loaded, instance.version, version)
     given.pop("name", None)
-    merged = _validate_spec(models_.spec, {**current, **given})
+    merged = _validate_spec(models_.spec, _with_generated(models_, {**current, **given}))
     spec, new_secrets = _split_secrets(models_, merged)
     changed = (
         spec != instance.spec
@@ -231,8 +258,24 @@ def create_resource(
     ctx: Context, instance: models.Instance, loaded: LoadedType, collection: str, body: BaseModel
 ) -> tuple[models.Resource, dict[str, str]]:
     _refuse_if_gone(ctx, instance)
+    resource, secrets = _add_resource(
+        ctx, instance, loaded, collection, body.model_dump(mode="json")
+    )
+    _admit(ctx, loaded, instance)
+    _bump(ctx, instance)
+    return resource, secrets
+
+
+def _add_resource(
+    ctx: Context,
+    instance: models.Instance,
+    loaded: LoadedType,
+    collection: str,
+    values: Mapping[str, Any],
+) -> tuple[models.Resource, dict[str, str]]:
+    """Write one child resource and its audit entry; returns it and its secrets."""
     models_ = _models(loaded, collection)
-    spec, secrets = _split_secrets(models_, body.model_dump(mode="json"))
+    spec, secrets = _split_secrets(models_, _with_generated(models_, values))
     name = str(spec["name"])
     exists = ctx.session.scalar(
         resources_of(instance, collection).where(models.Resource.name == name)
@@ -248,8 +291,6 @@ def create_resource(
     )
     ctx.session.add(resource)
     _flush_unique(ctx, "name")
-    _admit(ctx, loaded, instance)
-    _bump(ctx, instance)
     ctx.audit(
         f"{loaded.slug}.{collection}.create",
         collection,
@@ -274,7 +315,8 @@ def update_resource(
     secrets = ctx.state.sealer.unseal(resource.sealed_secrets)
     current = {**resource.spec, **secrets}
     _refuse_immutable(models_, given, current)
-    spec, new_secrets = _split_secrets(models_, _validate_spec(models_.spec, current | given))
+    merged = _validate_spec(models_.spec, _with_generated(models_, current | given))
+    spec, new_secrets = _split_secrets(models_, merged)
     if spec == resource.spec and new_secrets == secrets:
         return False
     resource.spec = spec
@@ -317,15 +359,24 @@ def _models(loaded: LoadedType, collection: str | None = None) -> ModelSet:
     return loaded.schemas.resources[collection]
 
 
+def _with_generated(models_: ModelSet, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with a value made for every generated secret that has none; made before
+    the spec validates them, so a generated value is checked like a given one."""
+    made = {f: make() for f, make in models_.generators.items() if values.get(f) is None}
+    return {**values, **made}
+
+
 def _split_secrets(
     models_: ModelSet, values: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Secret fields leave the spec for sealed storage; missing generated ones are made."""
+    """Secret fields leave the spec for sealed storage."""
     spec = {k: v for k, v in values.items() if k not in models_.secrets}
     secrets = {k: str(v) for k, v in values.items() if k in models_.secrets and v is not None}
-    for field, make in models_.generators.items():
-        secrets.setdefault(field, make())
     return spec, secrets
+
+
+def _without(values: Mapping[str, str], names: frozenset[str]) -> dict[str, str]:
+    return {k: v for k, v in values.items() if k not in names}
 
 
 def _validate_spec(spec_model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
@@ -337,11 +388,23 @@ def _validate_spec(spec_model: type[BaseModel], values: dict[str, Any]) -> dict[
 
 def _admit(ctx: Context, loaded: LoadedType, instance: models.Instance) -> None:
     """Ask the type's ``validate`` hook about the state this request would commit."""
-    view = orchestrator.instance_view(ctx.session, instance, loaded, ctx.state.sealer)
+    with _refusals():
+        loaded.declaration.validate(_public_view(ctx, loaded, instance))
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """A hook's ``sdk.Invalid`` is the API's 422 naming the same field and rule."""
     try:
-        loaded.declaration.validate(view)
+        yield
     except sdk.Invalid as exc:
         raise Invalid.field(exc.field, exc.rule, exc.message) from exc
+
+
+def _public_view(ctx: Context, loaded: LoadedType, instance: models.Instance) -> sdk.InstanceView:
+    """What the hooks that answer users see: the instance without its node-only secrets."""
+    view = orchestrator.instance_view(ctx.session, instance, loaded, ctx.state.sealer)
+    return orchestrator.public_view(view, loaded.declaration)
 
 
 def _refuse_immutable(
@@ -469,4 +532,6 @@ def credentials(ctx: Context, instance: models.Instance, loaded: LoadedType) -> 
     view = orchestrator.instance_view(ctx.session, instance, loaded, ctx.state.sealer)
     nodes = ctx.session.scalars(select(models.Node).where(models.Node.instance_id == instance.id))
     ctx.audit(f"{instance.type_slug}.credentials.get", "instance", instance.id, instance.project_id)
-    return dict(loaded.declaration.credentials(view, orchestrator.node_views(nodes)))
+    public = orchestrator.public_view(view, loaded.declaration)
+    answer = loaded.declaration.credentials(public, orchestrator.node_views(nodes))
+    return orchestrator.without_node_only(answer, view, loaded.declaration)

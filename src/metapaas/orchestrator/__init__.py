@@ -2,7 +2,13 @@
 
 from metapaas.orchestrator import queue
 from metapaas.orchestrator.reconciler import Outcome, Reconciler, node_name
-from metapaas.orchestrator.views import instance_view, metadata_document, node_views
+from metapaas.orchestrator.views import (
+    instance_view,
+    metadata_document,
+    node_views,
+    public_view,
+    without_node_only,
+)
 from metapaas.orchestrator.worker import Worker
 
 __all__ = [
@@ -13,5 +19,7 @@ __all__ = [
     "metadata_document",
     "node_name",
     "node_views",
+    "public_view",
     "queue",
+    "without_node_only",
 ]

@@ -411,7 +411,8 @@ class Reconciler:
         self._set_status(session, instance, verdict.status, verdict.reason)
         if verdict.status == S.ACTIVE:
             instance.observed_generation = instance.generation
-            instance.endpoints = dict(loaded.declaration.endpoints(view, node_views))
+            public = views.public_view(view, loaded.declaration)
+            instance.endpoints = dict(loaded.declaration.endpoints(public, node_views))
         for op in self._open_operations(session, instance.id):
             op.progress = verdict.progress
             if verdict.status == S.ERROR:

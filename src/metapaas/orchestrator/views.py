@@ -1,8 +1,15 @@
-"""What plugin hooks see of instances and nodes, built from the stored rows."""
+"""What plugin hooks see of instances and nodes, built from the stored rows.
+
+Node-only secrets (``sdk.secret(node_only=True)``) exist for the nodes: the
+metadata document always carries them, while the hooks whose results reach
+users get :func:`public_view`, and whatever the credentials hook answers
+passes :func:`without_node_only`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import dataclasses
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -59,6 +66,41 @@ def instance_view(
     )
 
 
+def public_view(view: sdk.InstanceView, declaration: sdk.PaasType) -> sdk.InstanceView:
+    """``view`` as the hooks that answer users get it: node-only secrets are absent from
+    ``secrets`` and None in ``spec``."""
+    hidden = sdk.fields_marked(declaration.spec, sdk.NODE_ONLY_KEY)
+    if not hidden:
+        return view
+    return dataclasses.replace(
+        view,
+        spec=view.spec.model_copy(update=dict.fromkeys(hidden)),
+        secrets=_without(view.secrets, hidden),
+    )
+
+
+def without_node_only(
+    answer: Mapping[str, Any], view: sdk.InstanceView, declaration: sdk.PaasType
+) -> dict[str, Any]:
+    """``answer`` with every entry whose key or string value equals one of ``view``'s
+    node-only secrets dropped, at any depth: a hook cannot hand one to a user."""
+    hidden = sdk.fields_marked(declaration.spec, sdk.NODE_ONLY_KEY)
+    values = frozenset(v for k, v in view.secrets.items() if k in hidden)
+    scrubbed: dict[str, Any] = _drop(answer, values)
+    return scrubbed
+
+
+def _drop(data: Any, values: frozenset[str]) -> Any:
+    def kept(item: Any) -> bool:
+        return not (isinstance(item, str) and item in values)
+
+    if isinstance(data, Mapping):
+        return {k: _drop(v, values) for k, v in data.items() if kept(k) and kept(v)}
+    if isinstance(data, list | tuple):
+        return [_drop(v, values) for v in data if kept(v)]
+    return data
+
+
 def node_views(nodes: Iterable[models.Node]) -> Sequence[sdk.NodeView]:
     return [
         sdk.NodeView(
@@ -95,7 +137,7 @@ def metadata_document(
             "project_id": view.project_id,
             "generation": view.generation,
             "spec": view.spec.model_dump(mode="json", exclude=hidden.get("", set())),
-            "secrets": {} if hidden else dict(view.secrets),
+            "secrets": _without(view.secrets, hidden.get("", set())),
         },
         "version": {"name": view.version.name, "engine": dict(view.version.engine)},
         "peers": peers,
@@ -109,14 +151,17 @@ def metadata_document(
 
 def _hidden_secrets(declaration: sdk.PaasType) -> dict[str, set[str]]:
     """Secret field names kept off the nodes, by collection (``""``: the instance spec);
-    empty when the type lets its nodes have its secrets."""
+    empty when the type lets its nodes have its secrets. Never a node-only secret: those
+    exist for the nodes."""
     if declaration.node_secrets:
         return {}
-    hidden = {"": set(sdk.fields_marked(declaration.spec, sdk.SECRET_KEY))}
+    spec = declaration.spec
+    users = sdk.fields_marked(spec, sdk.SECRET_KEY) - sdk.fields_marked(spec, sdk.NODE_ONLY_KEY)
+    hidden = {"": set(users)}
     for child in declaration.resources:
         hidden[child.collection] = set(sdk.fields_marked(child.spec, sdk.SECRET_KEY))
     return hidden
 
 
-def _without(item: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
+def _without(item: Mapping[str, Any], names: Collection[str]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k not in names}

@@ -104,6 +104,7 @@ def check_contract(paas_type: sdk.PaasType) -> None:
     clash = COMMON_FIELDS & set(paas_type.spec.model_fields)
     if clash:
         raise ContractError(f"spec fields {sorted(clash)} clash with the common instance fields")
+    _check_node_only(paas_type.spec)
     _check_resources(paas_type)
     if paas_type.migrations is not None and not paas_type.migrations.is_dir():
         raise ContractError(f"migrations directory {paas_type.migrations} does not exist")
@@ -141,3 +142,23 @@ def _check_resources(paas_type: sdk.PaasType) -> None:
         _check_model(resource.spec, f"{name} spec")
         if "name" not in resource.spec.model_fields:
             raise ContractError(f"{name} spec must have a 'name' field")
+        node_only = sdk.fields_marked(resource.spec, sdk.NODE_ONLY_KEY)
+        if node_only:
+            raise ContractError(
+                f"{name} spec declares node-only secrets {sorted(node_only)}: "
+                "only the instance spec may"
+            )
+
+
+def _check_node_only(spec: type[BaseModel]) -> None:
+    """A node-only secret is sealed like any secret and made by the runtime: no one gives it."""
+    node_only = sdk.fields_marked(spec, sdk.NODE_ONLY_KEY)
+    unsealed = node_only - sdk.fields_marked(spec, sdk.SECRET_KEY)
+    if unsealed:
+        raise ContractError(f"node-only fields {sorted(unsealed)} must be secrets (sdk.secret)")
+    ungenerated = node_only - set(sdk.secret_generators(spec))
+    if ungenerated:
+        raise ContractError(
+            f"node-only secrets {sorted(ungenerated)} need a generator: "
+            "sdk.secret(generate=..., node_only=True)"
+        )

@@ -3,6 +3,12 @@
 An instance body is flat: the common fields (``name``, ``version``,
 ``description``, ``project_id``) beside the type's own spec fields. These
 models are what the API validates with and what the OpenAPI document shows.
+
+Node-only secrets are fields of none of them, so no request can set one and
+no response can show one. The instance create model therefore copies the
+spec's fields (with their constraints) instead of inheriting the spec; the
+API validates the complete values through the spec itself, which keeps its
+own validators.
 """
 
 from __future__ import annotations
@@ -69,6 +75,8 @@ class ModelSet:
     out: type[BaseModel]
     immutable: frozenset[str]
     secrets: frozenset[str]
+    node_only: frozenset[str]
+    """Secrets for the nodes alone: in ``secrets`` and in no request or response model."""
     generators: Mapping[str, Callable[[], str]]
 
 
@@ -91,19 +99,13 @@ def build(paas_type: sdk.PaasType) -> TypeSchemas:
 
 def _instance_models(paas_type: sdk.PaasType, prefix: str) -> ModelSet:
     spec = paas_type.spec
-    choosable = tuple(v.name for v in paas_type.versions if not v.deprecated)
-    default = next((v.name for v in paas_type.versions if v.default), choosable[0])
     all_names = tuple(v.name for v in paas_type.versions)
-    version_field = Field(default=default, description="Catalog version; see the type's catalog.")
-    create = create_model(
-        f"{prefix}InstanceCreate",
-        __base__=(InstanceCommon, spec, _Forbid),
-        __doc__=f"Create a {paas_type.title} instance.",
-        version=(Literal[choosable], version_field),  # type: ignore[arg-type]
-    )
+    node_only = sdk.fields_marked(spec, sdk.NODE_ONLY_KEY)
+    create = _instance_create(paas_type, f"{prefix}InstanceCreate", node_only)
     update = _partial(
         f"{prefix}InstanceUpdate",
         spec,
+        hidden=node_only,
         extra={
             "name": (str | None, None),
             "description": (str | None, Field(default=None, max_length=1000)),
@@ -119,7 +121,32 @@ def _instance_models(paas_type: sdk.PaasType, prefix: str) -> ModelSet:
         out=out,
         immutable=sdk.fields_marked(spec, sdk.IMMUTABLE_KEY) | {"name"},
         secrets=secrets,
+        node_only=node_only,
         generators=sdk.secret_generators(spec),
+    )
+
+
+def _instance_create(
+    paas_type: sdk.PaasType, name: str, node_only: frozenset[str]
+) -> type[BaseModel]:
+    """The common fields, the spec's fields but the node-only ones (constraints kept), and
+    the version, a choice among the catalog's versions that are not deprecated."""
+    choosable = tuple(v.name for v in paas_type.versions if not v.deprecated)
+    default = next((v.name for v in paas_type.versions if v.default), choosable[0])
+    fields: dict[str, Any] = {
+        field: (info.annotation, info)
+        for field, info in paas_type.spec.model_fields.items()
+        if field not in node_only
+    }
+    fields["version"] = (
+        Literal[choosable],
+        Field(default=default, description="Catalog version; see the type's catalog."),
+    )
+    return create_model(
+        name,
+        __base__=(InstanceCommon, _Forbid),
+        __doc__=f"Create a {paas_type.title} instance.",
+        **fields,
     )
 
 
@@ -134,6 +161,7 @@ def _resource_models(child: sdk.ChildResource, prefix: str) -> ModelSet:
         out=_out(prefix, ResourceOutBase, spec, secrets),
         immutable=sdk.fields_marked(spec, sdk.IMMUTABLE_KEY) | {"name"},
         secrets=secrets,
+        node_only=frozenset(),  # discovery refuses them on child resources
         generators=sdk.secret_generators(spec),
     )
 
@@ -142,11 +170,15 @@ def _partial(
     name: str,
     spec: type[BaseModel],
     *,
+    hidden: frozenset[str] = frozenset(),
     extra: Mapping[str, Any] | None = None,
 ) -> type[BaseModel]:
-    """Every field optional and typed; range rules are checked on the merged result."""
+    """Every field but ``hidden`` optional and typed; range rules are checked on the
+    merged result."""
     fields: dict[str, Any] = {
-        field: (_optional(info.annotation), None) for field, info in spec.model_fields.items()
+        field: (_optional(info.annotation), None)
+        for field, info in spec.model_fields.items()
+        if field not in hidden
     }
     fields.update(extra or {})
     return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)

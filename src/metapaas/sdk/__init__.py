@@ -41,6 +41,7 @@ from metapaas.sdk._declaration import (
 from metapaas.sdk._errors import Invalid, PermanentError, PluginError, TemporaryError
 from metapaas.sdk._fields import (
     IMMUTABLE_KEY,
+    NODE_ONLY_KEY,
     SECRET_KEY,
     fields_marked,
     immutable,
@@ -51,6 +52,7 @@ from metapaas.sdk._fields import (
 
 __all__ = [
     "IMMUTABLE_KEY",
+    "NODE_ONLY_KEY",
     "SECRET_KEY",
     "ChildResource",
     "Command",

@@ -61,7 +61,7 @@ class ChildResource:
     ``spec`` must have a ``name`` field: it addresses the resource within its
     instance. Fields marked :func:`immutable` cannot change after create;
     fields marked :func:`secret` are stored encrypted and shown only in the
-    create response.
+    create response. Node-only secrets belong to the instance spec, not here.
     """
 
     collection: str
@@ -71,7 +71,14 @@ class ChildResource:
 
 @dataclass(frozen=True)
 class InstanceView:
-    """What hooks see of an instance: read-only, already validated."""
+    """What hooks see of an instance: read-only, already validated.
+
+    ``secrets`` holds the spec's secret fields by name (they are in ``spec``
+    too). The hooks whose results reach users (``initial_resources``,
+    ``validate``, ``endpoints``, ``credentials``) see no node-only secret
+    (``sdk.secret(node_only=True)``): it is absent from ``secrets`` and None in
+    ``spec``. ``node_plan`` and ``node_metadata``, which serve the nodes, see it.
+    """
 
     id: str
     slug: str
@@ -117,10 +124,29 @@ class PaasType:
     replace_unhealthy_after: ClassVar[float] = 60.0
     #: Whether nodes get the secret fields (instance and child resources) in their
     #: metadata. A type whose ``node_metadata`` derives what its engine needs (e.g.
-    #: password hashes) sets False, so no plaintext secret reaches its nodes.
+    #: password hashes) sets False, so no plaintext secret of its users reaches its
+    #: nodes; its node-only secrets reach them either way (they exist for the nodes).
     node_secrets: ClassVar[bool] = True
 
-    # -- control plane: what the orchestrator asks when it reconciles ---------
+    # -- control plane: what the API and the orchestrator ask -----------------
+
+    @hookspec("control plane")
+    def initial_resources(
+        self, instance: InstanceView
+    ) -> Mapping[str, Sequence[Mapping[str, Any]]]:
+        """Return the child resources created together with the instance, by collection.
+
+        Called by the API when an instance is created, with the instance as
+        requested (no child resources yet). Each item is validated by its
+        collection's model, like the body of a create of that collection, and
+        written in the same transaction as the instance, audited as such a
+        create; ``validate`` then sees them. A bad one is a 422 and nothing is
+        written. Use it for a resource the spec names, e.g. the bucket an S3
+        instance is created with, so it is listed and managed like any other.
+        Their secrets appear in no response, so leave resources whose secrets
+        users need to be created by the users. The default creates none.
+        """
+        return {}
 
     @hookspec("control plane")
     def validate(self, instance: InstanceView) -> None:
@@ -129,8 +155,9 @@ class PaasType:
         Called by the API with the state a request would produce (the
         instance's spec and every child resource, the change included) before
         any create, update or delete of the instance or a child resource is
-        committed. Use it for rules across resources, e.g. a grant naming a
-        database that does not exist. The API answers 422 with the field and
+        committed (at an instance create, with the resources
+        ``initial_resources`` returned). Use it for rules across resources,
+        e.g. a grant naming a database that does not exist. The API answers 422 with the field and
         rule, and writes nothing. The default accepts everything.
         """
 
@@ -174,7 +201,8 @@ class PaasType:
 
         Only this endpoint (permission ``<slug>.credentials.get``) shows
         secrets after create. The default returns the endpoints and the
-        instance's secret fields.
+        instance's secret fields. Node-only secrets are not in ``instance``,
+        and the runtime drops from the answer any value equal to one of them.
         """
         return {"endpoints": dict(self.endpoints(instance, nodes)), **instance.secrets}
 

@@ -1,7 +1,7 @@
 """Field markers a plugin puts on its pydantic models.
 
-They live in the JSON Schema (``x-immutable``, ``x-secret``) so that the
-runtime, the OpenAPI document and clients all read the same declaration.
+They live in the JSON Schema (``x-immutable``, ``x-secret``, ``x-node-only``) so
+that the runtime, the OpenAPI document and clients all read the same declaration.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pydantic.fields import FieldInfo
 
 IMMUTABLE_KEY = "x-immutable"
 SECRET_KEY = "x-secret"  # noqa: S105 (a schema key, not a secret)
+NODE_ONLY_KEY = "x-node-only"
 
 
 def immutable(default: Any = ..., **kwargs: Any) -> Any:
@@ -27,15 +28,28 @@ def secret(
     *,
     generate: Callable[[], str] | None = None,
     immutable: bool = False,
+    node_only: bool = False,
     **kwargs: Any,
 ) -> Any:
     """A field that is stored encrypted and never shown after the create response.
 
     With ``generate``, a value is made at create time when the caller gives none;
     with ``immutable``, it cannot change after create (e.g. an encryption key).
+
+    With ``node_only``, the value exists for the type's nodes alone (e.g. an
+    engine's internal signing key): ``generate`` is required, because no caller
+    can give it; it is in no request or response model, so users can neither
+    set, change nor see it (not even in the create response or the
+    credentials); the hooks that answer users see it as None; nodes get it in
+    their metadata, also when ``node_secrets`` is False. Only the instance
+    spec may declare one.
     """
-    markers = {SECRET_KEY: True, IMMUTABLE_KEY: True} if immutable else {SECRET_KEY: True}
-    field: FieldInfo = Field(default, json_schema_extra=dict(markers), **kwargs)
+    markers: dict[str, Any] = {SECRET_KEY: True}
+    if immutable:
+        markers[IMMUTABLE_KEY] = True
+    if node_only:
+        markers[NODE_ONLY_KEY] = True
+    field: FieldInfo = Field(default, json_schema_extra=markers, **kwargs)
     if generate is not None:
         field.metadata.append(_Generator(generate))
     return field

@@ -74,6 +74,14 @@ class S3(sdk.PaasType):
     )
     migrations = Path(__file__).parent / "migrations" / "versions"
 
+    def initial_resources(
+        self, instance: sdk.InstanceView
+    ) -> Mapping[str, Sequence[Mapping[str, Any]]]:
+        """``bucket_name`` is a bucket resource like any other (versioning off)."""
+        spec = instance.spec
+        assert isinstance(spec, S3Spec)
+        return {"buckets": [{"name": spec.bucket_name}]} if spec.bucket_name else {}
+
     def validate(self, instance: sdk.InstanceView) -> None:
         rules.check(instance)
 

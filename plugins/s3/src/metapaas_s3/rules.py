@@ -10,34 +10,51 @@ from metapaas_s3.spec import PROBE_BUCKET, S3Spec
 
 
 def bucket_names(instance: sdk.InstanceView) -> list[str]:
-    """Every bucket the instance declares: ``bucket_name`` first, then the children."""
+    """Every bucket the instance declares: its ``buckets`` resources, sorted, and its
+    ``bucket_name`` when no resource covers it (an instance created before the bucket
+    it is created with became a resource keeps that bucket)."""
     spec = instance.spec
     assert isinstance(spec, S3Spec)
-    initial = [spec.bucket_name] if spec.bucket_name else []
-    return initial + [str(bucket["name"]) for bucket in instance.resources.get("buckets", ())]
+    names = sorted(str(bucket["name"]) for bucket in instance.resources.get("buckets", ()))
+    if spec.bucket_name and spec.bucket_name not in names:
+        return [spec.bucket_name, *names]
+    return names
 
 
 def check(instance: sdk.InstanceView) -> None:
     """Raise ``sdk.Invalid`` for the first rule the proposed state breaks."""
-    names = bucket_names(instance)
-    _check_buckets(names)
     spec = instance.spec
     assert isinstance(spec, S3Spec)
+    resources = [str(bucket["name"]) for bucket in instance.resources.get("buckets", ())]
+    _check_bucket_name(spec.bucket_name, resources)
+    _check_reserved(resources)
     keys = instance.resources.get("access_keys", ())
     _check_key_ids(keys, spec.admin_access_key_id)
-    _check_key_buckets(keys, set(names))
+    _check_key_buckets(keys, set(resources))
 
 
-def _check_buckets(names: Sequence[str]) -> None:
+def _check_bucket_name(bucket_name: str | None, resources: Sequence[str]) -> None:
+    """The bucket the instance is created with is one of its bucket resources, so it cannot
+    be deleted while the instance names it."""
+    if bucket_name == PROBE_BUCKET:
+        raise sdk.Invalid(
+            "bucket_name", "reserved", f"bucket {PROBE_BUCKET!r} is reserved for health checks"
+        )
+    if bucket_name and bucket_name not in resources:
+        raise sdk.Invalid(
+            "bucket_name",
+            "not_found",
+            f"bucket {bucket_name!r} is the instance's bucket_name, so it must be one of its "
+            "buckets and cannot be deleted (an instance created before that bucket was "
+            "listed must first create it, which keeps its objects)",
+        )
+
+
+def _check_reserved(names: Sequence[str]) -> None:
     if PROBE_BUCKET in names:
         raise sdk.Invalid(
             "name", "reserved", f"bucket {PROBE_BUCKET!r} is reserved for health checks"
         )
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise sdk.Invalid("name", "unique", f"bucket {name!r} already exists")
-        seen.add(name)
 
 
 def _check_key_ids(keys: Sequence[Mapping[str, Any]], admin_id: str | None) -> None:

@@ -71,7 +71,11 @@ HEX_KEY_PATTERN = r"^[0-9a-f]{64}$"
 
 class S3Spec(BaseModel):
     bucket_name: BucketName | None = sdk.immutable(
-        None, description="A bucket created with the instance (optional)."
+        None,
+        description=(
+            "A bucket created with the instance (optional): a `buckets` resource, which "
+            "cannot be deleted while the instance names it."
+        ),
     )
     encryption: Literal["none", "aes256"] = Field(
         default="none",
@@ -88,16 +92,17 @@ class S3Spec(BaseModel):
     admin_secret_access_key: str | None = sdk.secret(
         generate=new_secret_access_key, pattern=SECRET_KEY_PATTERN
     )
-    # Immutable: the data on disk depends on these keys.
+    # Node-only: only the engine needs them, and the data on disk depends on them, so
+    # no user sets, changes or sees them.
     sse_kek: str | None = sdk.secret(
         generate=new_hex_key,
-        immutable=True,
+        node_only=True,
         pattern=HEX_KEY_PATTERN,
         description="Key-encryption key of server-side encryption (64 hex digits).",
     )
     internal_signing_key: str | None = sdk.secret(
         generate=new_hex_key,
-        immutable=True,
+        node_only=True,
         pattern=HEX_KEY_PATTERN,
         description="Signs the engine's internal requests, closing its inner HTTP ports.",
     )
