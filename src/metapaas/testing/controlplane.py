@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
+
+from metapaas.db import make_engine, models
 
 
 def free_port() -> int:
@@ -133,6 +136,21 @@ class ControlPlane:
         if not nodes.exists():
             return []
         return sorted(p.name for p in nodes.iterdir() if not p.name.startswith("."))
+
+    def open_operations(self) -> list[tuple[str, str]]:
+        """``(kind, state)`` of every operation still pending or running, read from the
+        database: after convergence there should be none."""
+        engine = make_engine(self.database_url)
+        try:
+            with engine.connect() as connection:
+                rows = connection.execute(
+                    select(models.Operation.kind, models.Operation.state).where(
+                        models.Operation.state.in_(models.OPEN_OPERATIONS)
+                    )
+                )
+                return [(kind, state) for kind, state in rows]
+        finally:
+            engine.dispose()
 
     def node_pid(self, name: str) -> int:
         """The pid of a node's agent, as the local provider recorded it."""
