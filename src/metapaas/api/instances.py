@@ -26,6 +26,7 @@ from metapaas.plugins import LoadedType, ModelSet
 
 S = models.InstanceStatus
 GONE = (S.DELETING, S.DELETED)
+QUEUED = "queued: the orchestrator has not taken it up yet"
 
 
 # -- views --------------------------------------------------------------------
@@ -161,6 +162,7 @@ def create_instance(
         spec=spec,
         sealed_secrets=ctx.state.sealer.seal(secrets),
         created_by=ctx.principal.user_id,
+        status_reason=QUEUED,
         **common,
     )
     ctx.session.add(instance)
