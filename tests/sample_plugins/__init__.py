@@ -3,7 +3,8 @@
 ``widgets`` and ``gizmos`` are well-formed types with their own migration
 streams; ``stray`` has a stream that breaks the table-prefix rule;
 ``contracts`` holds declarations that each break one discovery rule;
-``raises_on_import`` fails to import at all.
+``raises_on_import`` fails to import at all; ``moody``'s ``validate`` raises the
+plugin errors its spec names.
 """
 
 from __future__ import annotations
@@ -27,3 +28,4 @@ def demo_entry_point() -> EntryPoint:
 WIDGETS = entry_point("widgets", "widgets:Widgets")
 GIZMOS = entry_point("gizmos", "gizmos:Gizmos")
 STRAY = entry_point("stray", "stray:Stray")
+MOODY = entry_point("moody", "moody:Moody")
