@@ -112,8 +112,21 @@ BAD_INPUT = {
     "a body that is not UTF-8 is 422 naming the body, like any body that is not JSON": (
         BadInputCase("POST", "/v1/projects", "body", "json_invalid", content=b'{"name": "\x80"}')
     ),
-    "an audit cursor past 64 bits is 422 naming it, not a 500": BadInputCase(
-        "GET", f"/v1/audit?before={2**64}", "before", "less_than_equal"
+    "an audit cursor past the 32-bit ids is 422 naming it, not a 500": BadInputCase(
+        "GET", f"/v1/audit?before={2**31}", "before", "less_than_equal"
+    ),
+    "a NUL in a query parameter is 422 naming it, not a 500 on PostgreSQL": BadInputCase(
+        "GET", "/v1/types/demo/instances/x?project_id=%00", "project_id", "no_nul"
+    ),
+    "a NUL in a path parameter is 422 naming the path, not a 500 on PostgreSQL": BadInputCase(
+        "GET", "/v1/projects/a%00b", "path", "no_nul"
+    ),
+    "a NUL in a body string is 422 naming the body, not a 500 on PostgreSQL": BadInputCase(
+        "POST",
+        "/v1/projects",
+        "body",
+        "no_nul",
+        content=b'{"name": "nul-inside", "description": "a\\u0000b"}',
     ),
     "a negative audit cursor is 422 naming it, not a 500": BadInputCase(
         "GET", f"/v1/audit?before={-(2**64)}", "before", "greater_than_equal"

@@ -55,22 +55,17 @@ _DESCRIPTIONS = {
     401: "No valid bearer token was sent",
     403: "The caller's role lacks the permission",
     404: "Not found, or in a project where the caller holds no role",
-    405: "The path does not take this method; `Allow` lists those it takes",
     409: "The request conflicts with the current state",
     422: "The request is not valid; `errors` names each field and the rule it broke",
     503: "Temporarily unavailable; retry after `Retry-After` seconds",
 }
-_HEADERS: dict[int, dict[str, Any]] = {
-    405: {"Allow": {"description": "Methods the path takes.", "schema": {"type": "string"}}},
-    503: {
-        "Retry-After": {
-            "description": "Seconds to wait before retrying.",
-            "required": True,
-            "schema": {"type": "integer", "minimum": 1},
-        }
-    },
+_RETRY_AFTER = {
+    "description": "Seconds to wait before retrying.",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
 }
 _SCHEMA_REF = {"$ref": f"#/components/schemas/{ProblemDetails.__name__}"}
+_FASTAPI_422 = {"$ref": "#/components/schemas/HTTPValidationError"}
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -83,8 +78,8 @@ def _declaration(status: int) -> dict[str, Any]:
         "description": _DESCRIPTIONS[status],
         "content": {PROBLEM_TYPE: {"schema": _SCHEMA_REF}},
     }
-    if status in _HEADERS:
-        declared["headers"] = _HEADERS[status]
+    if status == Unavailable.status:
+        declared["headers"] = {"Retry-After": _RETRY_AFTER}
     return declared
 
 
@@ -135,6 +130,30 @@ def field_errors(
 def invalid_from(exc: ValidationError, prefix: str = "") -> Invalid:
     errors = field_errors(exc.errors(), strip_location=False, prefix=prefix)
     return Invalid("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+
+
+# In JSON text a NUL can only be the escape ``\u0000``; it is one when its backslash is not
+# itself escaped, that is when an even number of backslashes precedes it.
+_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+async def refuse_nul(request: Request) -> None:
+    """Refuse a NUL character anywhere in a request, as a 422 naming where.
+
+    PostgreSQL cannot store one in text or JSON (it was a 500 there, while SQLite kept
+    it), and no name, id or setting has a use for one: both backends answer the same.
+    """
+    where = [name for name, value in request.query_params.multi_items() if "\x00" in value]
+    if "\x00" in request.url.path:
+        where.append("path")
+    if _ESCAPED_NUL.search(await request.body()):
+        where.append("body")
+    if where:
+        message = "must not contain a NUL character"
+        raise Invalid(
+            f"{', '.join(where)}: {message}",
+            errors=tuple(FieldError(field, "no_nul", message) for field in where),
+        )
 
 
 def install(app: FastAPI) -> None:
@@ -242,6 +261,3 @@ def _replace_validation_errors(document: dict[str, Any]) -> None:
             content = responses.get("422", {}).get("content", {})
             if content.get("application/json", {}).get("schema") == _FASTAPI_422:
                 responses["422"] = _declaration(422)
-
-
-_FASTAPI_422 = {"$ref": "#/components/schemas/HTTPValidationError"}

@@ -41,9 +41,10 @@ def show_operation(ctx: Ctx, operation_id: str) -> dict[str, Any]:
 def list_audit(
     ctx: Ctx,
     limit: Limit = 100,
-    # Bounded: SQLite cannot compare an integer past 64 bits (it was a 500).
+    # Bounded to the INTEGER the ids are (32 bits on PostgreSQL): past it both backends
+    # failed the query, a 500.
     before: Annotated[
-        int | None, Query(ge=0, le=2**63 - 1, description="Entries with a smaller id.")
+        int | None, Query(ge=0, le=2**31 - 1, description="Entries with a smaller id.")
     ] = None,
     action: str | None = None,
     project_id: str | None = None,
