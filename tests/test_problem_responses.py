@@ -142,6 +142,13 @@ def test_bad_input_the_fuzzer_found_is_a_422_naming_the_field(api: Api, case: Ba
     assert (case.field, case.rule) in field_rules(problem(response, 422))
 
 
+def test_a_nul_in_a_query_parameter_the_route_does_not_read_is_ignored_like_any(
+    api: Api,
+) -> None:
+    assert api.get("/healthz?unknown=%00", token=None).status_code == 200
+    assert api.get("/v1/permissions?unknown=%00").status_code == 200
+
+
 def _operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         f"{method.upper()} {path}": operation

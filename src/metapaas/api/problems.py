@@ -11,7 +11,7 @@ import functools
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -143,7 +143,9 @@ async def refuse_nul(request: Request) -> None:
     PostgreSQL cannot store one in text or JSON (it was a 500 there, while SQLite kept
     it), and no name, id or setting has a use for one: both backends answer the same.
     """
-    where = [name for name, value in request.query_params.multi_items() if "\x00" in value]
+    with_nul = {name for name, value in request.query_params.multi_items() if "\x00" in value}
+    # A parameter the route does not read is ignored, as FastAPI ignores it.
+    where = sorted(with_nul & _query_parameters(request)) if with_nul else []
     if "\x00" in request.url.path:
         where.append("path")
     if _ESCAPED_NUL.search(await request.body()):
@@ -217,13 +219,27 @@ def _allowed_methods(request: Request, said: str) -> str:
     """Every method the document declares on the path (``said``, Starlette's ``Allow``,
     names only the methods of the first route matching the path, and a path is often
     served by one route per method)."""
-    declared: set[str] = set()
-    for template, operations in request.app.openapi()["paths"].items():
-        if _path_regex(template).match(request.url.path):
-            declared |= {method.upper() for method in operations}
+    declared = {method.upper() for item in _path_items(request) for method in item}
     if "GET" in declared:
         declared.add("HEAD")  # Starlette answers HEAD wherever it answers GET
     return ", ".join(sorted(declared)) or said
+
+
+def _query_parameters(request: Request) -> set[str]:
+    """The query parameters the document declares for the request's operation."""
+    return {
+        parameter["name"]
+        for item in _path_items(request)
+        for parameter in item.get(request.method.lower(), {}).get("parameters", [])
+        if parameter["in"] == "query"
+    }
+
+
+def _path_items(request: Request) -> Iterator[dict[str, Any]]:
+    """The document's path items whose template matches the request's path."""
+    for template, item in request.app.openapi()["paths"].items():
+        if _path_regex(template).match(request.url.path):
+            yield item
 
 
 @functools.cache
