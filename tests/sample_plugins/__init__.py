@@ -3,8 +3,9 @@
 ``widgets`` and ``gizmos`` are well-formed types with their own migration
 streams; ``stray`` has a stream that breaks the table-prefix rule;
 ``contracts`` holds declarations that each break one discovery rule;
-``raises_on_import`` fails to import at all; ``clusters`` is made for the
-orchestrator's tests (two roles, an ``init`` command, hooks that fail on demand).
+``raises_on_import`` fails to import at all; ``moody``'s ``validate`` raises the
+plugin errors its spec names; ``clusters`` is made for the orchestrator's tests
+(two roles, an ``init`` command, hooks that fail on demand).
 """
 
 from __future__ import annotations
@@ -28,4 +29,5 @@ def demo_entry_point() -> EntryPoint:
 WIDGETS = entry_point("widgets", "widgets:Widgets")
 GIZMOS = entry_point("gizmos", "gizmos:Gizmos")
 STRAY = entry_point("stray", "stray:Stray")
+MOODY = entry_point("moody", "moody:Moody")
 CLUSTERS = entry_point("clusters", "clusters:Clusters")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from metapaas import __version__
 from metapaas.api import problems, typed_routes
@@ -105,6 +105,7 @@ def create_app(state: AppState, *, orchestrate: bool = False) -> FastAPI:
         version=__version__,
         description="One control plane for many managed service types.",
         lifespan=lifespan,
+        dependencies=[Depends(problems.refuse_nul)],
     )
     app.state.metapaas = state
     state.metrics = metrics_registry(state)

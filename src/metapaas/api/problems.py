@@ -1,23 +1,86 @@
-"""Every error leaves as ``application/problem+json`` (RFC 9457)."""
+"""Every error leaves as ``application/problem+json`` (RFC 9457), and the OpenAPI document says so.
+
+:class:`ProblemDetails` is the body every error answer carries; :func:`problem_responses`
+is the one place routes declare which of those answers they give, and :func:`install`
+turns exceptions into them.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
-from metapaas.errors import FieldError, Invalid, Problem, Unavailable
+from metapaas import sdk
+from metapaas.errors import Conflict, FieldError, Invalid, Problem, Unavailable
 
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE = "application/problem+json"
+
+
+class FieldProblem(BaseModel):
+    """One rule a request broke."""
+
+    field: str = Field(description="Dotted path into the request, e.g. `size` or `body`.")
+    rule: str = Field(description="Stable code of the rule, e.g. `unique` or `missing`.")
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """An RFC 9457 problem: the body of every error answer."""
+
+    type: str = Field(description="`urn:metapaas:problem:<code>`, stable for programs to test.")
+    title: str
+    status: int
+    detail: str
+    instance: str = Field(description="The path of the request.")
+    request_id: str = Field(description="Also sent as `X-Request-ID`; quote it when reporting.")
+    errors: list[FieldProblem] = Field(
+        default_factory=list, description="The fields at fault and the rule each broke, if any."
+    )
+
+
+_DESCRIPTIONS = {
+    401: "No valid bearer token was sent",
+    403: "The caller's role lacks the permission",
+    404: "Not found, or in a project where the caller holds no role",
+    409: "The request conflicts with the current state",
+    422: "The request is not valid; `errors` names each field and the rule it broke",
+    503: "Temporarily unavailable; retry after `Retry-After` seconds",
+}
+_RETRY_AFTER = {
+    "description": "Seconds to wait before retrying.",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+}
+_SCHEMA_REF = {"$ref": f"#/components/schemas/{ProblemDetails.__name__}"}
+_FASTAPI_422 = {"$ref": "#/components/schemas/HTTPValidationError"}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` declaration of a route's (or router's) problem answers."""
+    return {status: _declaration(status) for status in statuses}
+
+
+def _declaration(status: int) -> dict[str, Any]:
+    declared: dict[str, Any] = {
+        "description": _DESCRIPTIONS[status],
+        "content": {PROBLEM_TYPE: {"schema": _SCHEMA_REF}},
+    }
+    if status == Unavailable.status:
+        declared["headers"] = {"Retry-After": _RETRY_AFTER}
+    return declared
 
 
 def problem_response(
@@ -29,18 +92,21 @@ def problem_response(
     errors: Iterable[FieldError] = (),
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": f"urn:metapaas:problem:{code}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": request.url.path,
-        "request_id": getattr(request.state, "request_id", ""),
-    }
-    errors = list(errors)
-    if errors:
-        body["errors"] = [{"field": e.field, "rule": e.rule, "message": e.message} for e in errors]
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE, headers=headers)
+    body = ProblemDetails(
+        type=f"urn:metapaas:problem:{code}",
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        request_id=getattr(request.state, "request_id", ""),
+        errors=[FieldProblem(field=e.field, rule=e.rule, message=e.message) for e in errors],
+    )
+    return JSONResponse(
+        body.model_dump(exclude_defaults=True),  # no ``errors`` key when there are none
+        status_code=status,
+        media_type=PROBLEM_TYPE,
+        headers=headers,
+    )
 
 
 def field_errors(
@@ -66,7 +132,39 @@ def invalid_from(exc: ValidationError, prefix: str = "") -> Invalid:
     return Invalid("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
 
 
+# In JSON text a NUL can only be the escape ``\u0000``; it is one when its backslash is not
+# itself escaped, that is when an even number of backslashes precedes it.
+_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+async def refuse_nul(request: Request) -> None:
+    """Refuse a NUL character anywhere in a request, as a 422 naming where.
+
+    PostgreSQL cannot store one in text or JSON (it was a 500 there, while SQLite kept
+    it), and no name, id or setting has a use for one: both backends answer the same.
+    """
+    with_nul = {name for name, value in request.query_params.multi_items() if "\x00" in value}
+    # A parameter the route does not read is ignored, as FastAPI ignores it.
+    where = sorted(with_nul & _query_parameters(request)) if with_nul else []
+    if "\x00" in request.url.path:
+        where.append("path")
+    if _ESCAPED_NUL.search(await request.body()):
+        where.append("body")
+    if where:
+        message = "must not contain a NUL character"
+        raise Invalid(
+            f"{', '.join(where)}: {message}",
+            errors=tuple(FieldError(field, "no_nul", message) for field in where),
+        )
+
+
 def install(app: FastAPI) -> None:
+    """Answer every exception with a problem, and document the problems in ``/openapi.json``."""
+    _install_handlers(app)
+    app.openapi = _documenting_problems(app, app.openapi)  # type: ignore[method-assign]
+
+
+def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         headers = None
@@ -75,6 +173,17 @@ def install(app: FastAPI) -> None:
         return problem_response(
             request, exc.status, exc.code, exc.title, exc.detail, exc.errors, headers
         )
+
+    @app.exception_handler(sdk.TemporaryError)
+    async def _temporary(request: Request, exc: sdk.TemporaryError) -> JSONResponse:
+        return await _problem(request, Unavailable(str(exc), retry_after=exc.delay))
+
+    @app.exception_handler(sdk.PermanentError)
+    async def _permanent(request: Request, exc: sdk.PermanentError) -> JSONResponse:
+        # 409, not 422: the request passed every schema and names no field at fault (a type
+        # that blames a field raises sdk.Invalid, a 422); the type refuses it for the state
+        # the instance is in, which only another change can alter, never a retry.
+        return await _problem(request, Conflict(str(exc)))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -86,8 +195,17 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI's 400 for a body that is not UTF-8: not JSON either (RFC 8259 says
+            # UTF-8), so the same 422 as any other body that is not JSON.
+            error = FieldError("body", "json_invalid", "the body is not UTF-8 JSON")
+            return await _problem(request, Invalid(error.message, errors=(error,)))
         code = "not-found" if exc.status_code == 404 else f"http-{exc.status_code}"
-        return problem_response(request, exc.status_code, code, str(exc.detail), str(exc.detail))
+        headers = dict(exc.headers or {})  # whatever the exception carries is kept
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
+        detail = str(exc.detail)
+        return problem_response(request, exc.status_code, code, detail, detail, (), headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -95,3 +213,67 @@ def install(app: FastAPI) -> None:
         return problem_response(
             request, 500, "internal", "Internal error", "an unexpected error was logged"
         )
+
+
+def _allowed_methods(request: Request, said: str) -> str:
+    """Every method the document declares on the path (``said``, Starlette's ``Allow``,
+    names only the methods of the first route matching the path, and a path is often
+    served by one route per method)."""
+    declared = {method.upper() for item in _path_items(request) for method in item}
+    if "GET" in declared:
+        declared.add("HEAD")  # Starlette answers HEAD wherever it answers GET
+    return ", ".join(sorted(declared)) or said
+
+
+def _query_parameters(request: Request) -> set[str]:
+    """The query parameters the document declares for the request's operation."""
+    return {
+        parameter["name"]
+        for item in _path_items(request)
+        for parameter in item.get(request.method.lower(), {}).get("parameters", [])
+        if parameter["in"] == "query"
+    }
+
+
+def _path_items(request: Request) -> Iterator[dict[str, Any]]:
+    """The document's path items whose template matches the request's path."""
+    for template, item in request.app.openapi()["paths"].items():
+        if _path_regex(template).match(request.url.path):
+            yield item
+
+
+@functools.cache
+def _path_regex(template: str) -> re.Pattern[str]:
+    regex, _, _ = compile_path(template)
+    return regex
+
+
+def _documenting_problems(
+    app: FastAPI, build: Callable[[], dict[str, Any]]
+) -> Callable[[], dict[str, Any]]:
+    """Wrap ``app.openapi`` so the document it builds (and caches) declares problems."""
+
+    def openapi() -> dict[str, Any]:
+        document = build()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        if ProblemDetails.__name__ not in schemas:
+            _replace_validation_errors(document)
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+            problem = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(problem.pop("$defs", {}))
+            schemas[ProblemDetails.__name__] = problem
+        return document
+
+    return openapi
+
+
+def _replace_validation_errors(document: dict[str, Any]) -> None:
+    """FastAPI declares a 422 ``HTTPValidationError`` where it validates input; that answer
+    is a problem (the handler above), so the declaration becomes the problem's."""
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.get("responses", {})
+            content = responses.get("422", {}).get("content", {})
+            if content.get("application/json", {}).get("schema") == _FASTAPI_422:
+                responses["422"] = _declaration(422)

@@ -17,17 +17,24 @@ from fastapi.responses import JSONResponse
 from metapaas.api import instances as svc
 from metapaas.api.deps import Ctx
 from metapaas.api.listing import Limit, Marker, Page, page
+from metapaas.api.problems import problem_responses
 from metapaas.db import models
 from metapaas.plugins import LoadedType
 
 ProjectQuery = Annotated[
     str | None, Query(description="Project to look a name up in, when it is ambiguous.")
 ]
+# A route naming an instance: hidden or missing (404), a role without the permission (403),
+# a name in several projects or a change the instance's state refuses (409).
+NAMED = problem_responses(403, 404, 409)
 
 
 def router_for(loaded: LoadedType) -> APIRouter:
     slug = loaded.slug
-    router = APIRouter(prefix=f"/v1/types/{slug}", tags=[f"type: {slug}"])
+    # Every route reads the caller's token from the database.
+    router = APIRouter(
+        prefix=f"/v1/types/{slug}", tags=[f"type: {slug}"], responses=problem_responses(401, 503)
+    )
     _instance_routes(router, loaded)
     _extra_routes(router, loaded)
     assert loaded.schemas is not None
@@ -57,6 +64,7 @@ def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
         response_model=Out,
         summary=f"Create a {slug} instance",
         operation_id=f"{slug}_create_instance",
+        responses=problem_responses(403, 409),
     )
     def create(ctx: Ctx, body: Annotated[Create, Body()]) -> Response:  # type: ignore[valid-type]
         instance, op, secrets = svc.create_instance(ctx, loaded, body)
@@ -96,6 +104,7 @@ def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
         response_model=Out,
         summary=f"Show a {slug} instance by id or name",
         operation_id=f"{slug}_get_instance",
+        responses=NAMED,
     )
     def show(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> dict[str, Any]:
         instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.get", project_id)
@@ -106,7 +115,7 @@ def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
         response_model=Out,
         summary=f"Update a {slug} instance",
         operation_id=f"{slug}_update_instance",
-        responses={202: {"description": "Accepted; nodes converge to the new generation"}},
+        responses={202: {"description": "Accepted; nodes converge to the new generation"}, **NAMED},
     )
     def update(
         ctx: Ctx,
@@ -127,6 +136,7 @@ def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
         response_model=Out,
         summary=f"Delete a {slug} instance",
         operation_id=f"{slug}_delete_instance",
+        responses=NAMED,
     )
     def delete(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> Response:
         instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.delete", project_id)
@@ -152,6 +162,7 @@ def _resource_routes(router: APIRouter, loaded: LoadedType, collection: str) -> 
         response_model=Out,
         summary=f"Create {collection} in a {slug} instance; secrets are shown only here",
         operation_id=f"{tag}_create",
+        responses=NAMED,
     )
     def create(
         ctx: Ctx,
@@ -164,7 +175,13 @@ def _resource_routes(router: APIRouter, loaded: LoadedType, collection: str) -> 
         ctx.commit()
         return JSONResponse(svc.resource_view(resource, secrets), status_code=201)
 
-    @router.get(base, response_model=Page, summary=f"List {collection}", operation_id=f"{tag}_list")
+    @router.get(
+        base,
+        response_model=Page,
+        summary=f"List {collection}",
+        operation_id=f"{tag}_list",
+        responses=NAMED,
+    )
     def list_(
         ctx: Ctx,
         ref: str,
@@ -185,6 +202,7 @@ def _resource_routes(router: APIRouter, loaded: LoadedType, collection: str) -> 
         response_model=Out,
         summary=f"Show one of {collection}",
         operation_id=f"{tag}_get",
+        responses=NAMED,
     )
     def show(ctx: Ctx, ref: str, child: str, project_id: ProjectQuery = None) -> dict[str, Any]:
         instance = svc.find_instance(ctx, slug, ref, f"{perm}.get", project_id)
@@ -195,6 +213,7 @@ def _resource_routes(router: APIRouter, loaded: LoadedType, collection: str) -> 
         response_model=Out,
         summary=f"Update one of {collection}",
         operation_id=f"{tag}_update",
+        responses=NAMED,
     )
     def update(
         ctx: Ctx,
@@ -214,6 +233,7 @@ def _resource_routes(router: APIRouter, loaded: LoadedType, collection: str) -> 
         status_code=status.HTTP_204_NO_CONTENT,
         summary=f"Delete one of {collection}",
         operation_id=f"{tag}_delete",
+        responses=NAMED,
     )
     def delete(ctx: Ctx, ref: str, child: str, project_id: ProjectQuery = None) -> Response:
         instance = svc.find_instance(ctx, slug, ref, f"{perm}.delete", project_id)
@@ -230,6 +250,7 @@ def _extra_routes(router: APIRouter, loaded: LoadedType) -> None:
         "/instances/{ref}/events",
         summary=f"What happened to a {slug} instance, newest first",
         operation_id=f"{slug}_instance_events",
+        responses=NAMED,
     )
     def events(
         ctx: Ctx, ref: str, limit: Limit = 100, project_id: ProjectQuery = None
@@ -241,6 +262,7 @@ def _extra_routes(router: APIRouter, loaded: LoadedType) -> None:
         "/instances/{ref}/credentials",
         summary=f"Connection details and secrets of a {slug} instance",
         operation_id=f"{slug}_instance_credentials",
+        responses=NAMED,
     )
     def credentials(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> dict[str, Any]:
         instance = svc.find_instance(ctx, slug, ref, f"{slug}.credentials.get", project_id)
@@ -253,6 +275,7 @@ def _extra_routes(router: APIRouter, loaded: LoadedType) -> None:
         status_code=status.HTTP_202_ACCEPTED,
         summary=f"Retry a {slug} instance in ERROR",
         operation_id=f"{slug}_instance_retry",
+        responses=NAMED,
     )
     def retry(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> Response:
         instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.action", project_id)

@@ -14,13 +14,19 @@ from sqlalchemy.orm import Session
 
 from metapaas import metadata
 from metapaas.api.deps import AppState, app_state
+from metapaas.api.problems import problem_responses
 from metapaas.db import models
 from metapaas.errors import NotFound, Unauthorized
 from metapaas.iam import tokens
 from metapaas.orchestrator import events, queue
 
-router = APIRouter(prefix="/v1/agent", tags=["agent"])
-_bearer = HTTPBearer(auto_error=False, description="The node credential from /register.")
+# Every route checks a node token against the database.
+router = APIRouter(prefix="/v1/agent", tags=["agent"], responses=problem_responses(401, 503))
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="NodeCredential",
+    description="The node credential from /register.",
+)
 State = Annotated[AppState, Depends(app_state)]
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 MAX_WAIT = 30.0
@@ -171,7 +177,10 @@ def report(state: State, bearer: Bearer, body: Report) -> Response:
 
 
 @router.post(
-    "/commands/{command_id}", status_code=204, summary="Report a lifecycle command's progress"
+    "/commands/{command_id}",
+    status_code=204,
+    summary="Report a lifecycle command's progress",
+    responses=problem_responses(404),
 )
 def command_result(state: State, bearer: Bearer, command_id: str, body: CommandReport) -> Response:
     with state.sessions() as session:

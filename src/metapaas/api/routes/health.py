@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from metapaas.api.deps import AppState, app_state
@@ -13,14 +14,29 @@ from metapaas.api.deps import AppState, app_state
 router = APIRouter(tags=["health"])
 
 
+class Readiness(BaseModel):
+    """What ``/readyz`` found; a probe reads the status code, a person the checks."""
+
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str] = Field(
+        description="`database` and `migrations`: `ok`, `pending` or `error: <kind>`."
+    )
+
+
 @router.get("/healthz", summary="The process is up")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database answers and every migration stream is current")
+@router.get(
+    "/readyz",
+    summary="The database answers and every migration stream is current",
+    response_model=Readiness,
+    # Not a problem: a probe's answer, the same document as the 200.
+    responses={503: {"model": Readiness, "description": "Not ready; `checks` says why"}},
+)
 def readyz(state: Annotated[AppState, Depends(app_state)]) -> JSONResponse:
-    checks: dict[str, Any] = {}
+    checks: dict[str, str] = {}
     try:
         with state.engine.connect() as connection:
             connection.execute(text("SELECT 1"))

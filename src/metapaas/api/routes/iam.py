@@ -11,12 +11,14 @@ from sqlalchemy import delete, func, select
 
 from metapaas.api.deps import Ctx
 from metapaas.api.listing import Limit, Marker, page
+from metapaas.api.problems import problem_responses
 from metapaas.api.timestamps import rfc3339
 from metapaas.db import models
 from metapaas.errors import Conflict, Invalid, NotFound
 from metapaas.iam import issue_token, permissions
 
-router = APIRouter(prefix="/v1", tags=["iam"])
+# Every route reads the caller's token from the database.
+router = APIRouter(prefix="/v1", tags=["iam"], responses=problem_responses(401, 503))
 
 NAME = Field(pattern=r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$", description="lowercase, digits, '-'")
 
@@ -123,7 +125,12 @@ def _unique(ctx: Ctx, model: Any, name: str) -> None:
 # -- projects -----------------------------------------------------------------
 
 
-@router.post("/projects", status_code=status.HTTP_201_CREATED, summary="Create a project (admin)")
+@router.post(
+    "/projects",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a project (admin)",
+    responses=problem_responses(403, 409),
+)
 def create_project(ctx: Ctx, body: ProjectCreate) -> dict[str, Any]:
     ctx.principal.require_admin()
     _unique(ctx, models.Project, body.name)
@@ -145,12 +152,18 @@ def list_projects(ctx: Ctx, limit: Limit = 100, marker: Marker = None) -> dict[s
     return {"items": [project_view(p) for p in rows], "next_marker": next_marker}
 
 
-@router.get("/projects/{project_id}", summary="Show a project")
+@router.get(
+    "/projects/{project_id}", summary="Show a project", responses=problem_responses(403, 404)
+)
 def show_project(ctx: Ctx, project_id: str) -> dict[str, Any]:
     return project_view(_project(ctx, project_id, "iam.projects.get"))
 
 
-@router.patch("/projects/{project_id}", summary="Update a project (owner)")
+@router.patch(
+    "/projects/{project_id}",
+    summary="Update a project (owner)",
+    responses=problem_responses(403, 404),
+)
 def update_project(ctx: Ctx, project_id: str, body: ProjectUpdate) -> dict[str, Any]:
     project = _project(ctx, project_id, "iam.projects.update")
     if body.description != project.description:  # a no-op changes nothing and audits nothing
@@ -164,6 +177,7 @@ def update_project(ctx: Ctx, project_id: str, body: ProjectUpdate) -> dict[str, 
     "/projects/{project_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete an empty project (admin)",
+    responses=problem_responses(403, 404, 409),
 )
 def delete_project(ctx: Ctx, project_id: str) -> Response:
     ctx.principal.require_admin()
@@ -190,7 +204,11 @@ def delete_project(ctx: Ctx, project_id: str) -> Response:
 # -- role bindings ------------------------------------------------------------
 
 
-@router.get("/projects/{project_id}/members", summary="Who holds which role in a project")
+@router.get(
+    "/projects/{project_id}/members",
+    summary="Who holds which role in a project",
+    responses=problem_responses(403, 404),
+)
 def list_members(ctx: Ctx, project_id: str) -> dict[str, Any]:
     project = _project(ctx, project_id, "iam.role_bindings.list")
     rows = ctx.session.execute(
@@ -209,6 +227,7 @@ def list_members(ctx: Ctx, project_id: str) -> dict[str, Any]:
 @router.put(
     "/projects/{project_id}/members",
     summary="Give a user a role in a project, replacing any role it had (owner)",
+    responses=problem_responses(403, 404),
 )
 def bind_member(ctx: Ctx, project_id: str, body: BindingCreate) -> dict[str, Any]:
     project = _project(ctx, project_id, "iam.role_bindings.create")
@@ -228,6 +247,7 @@ def bind_member(ctx: Ctx, project_id: str, body: BindingCreate) -> dict[str, Any
     "/projects/{project_id}/members/{user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove a user's role in a project (owner)",
+    responses=problem_responses(403, 404),
 )
 def unbind_member(ctx: Ctx, project_id: str, user_id: str) -> Response:
     project = _project(ctx, project_id, "iam.role_bindings.delete")
@@ -243,7 +263,12 @@ def unbind_member(ctx: Ctx, project_id: str, user_id: str) -> Response:
 # -- users and tokens ---------------------------------------------------------
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, summary="Create a user (admin)")
+@router.post(
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a user (admin)",
+    responses=problem_responses(403, 409),
+)
 def create_user(ctx: Ctx, body: UserCreate) -> dict[str, Any]:
     ctx.principal.require_admin()
     _unique(ctx, models.User, body.name)
@@ -256,14 +281,18 @@ def create_user(ctx: Ctx, body: UserCreate) -> dict[str, Any]:
     return user_view(user)
 
 
-@router.get("/users", summary="List users (admin)")
+@router.get("/users", summary="List users (admin)", responses=problem_responses(403))
 def list_users(ctx: Ctx, limit: Limit = 100, marker: Marker = None) -> dict[str, Any]:
     ctx.principal.require_admin()
     rows, next_marker = page(ctx.session, select(models.User), models.User, limit, marker)
     return {"items": [user_view(u) for u in rows], "next_marker": next_marker}
 
 
-@router.get("/users/{user_id}", summary="Show a user; 'me' is the caller")
+@router.get(
+    "/users/{user_id}",
+    summary="Show a user; 'me' is the caller",
+    responses=problem_responses(404),
+)
 def show_user(ctx: Ctx, user_id: str) -> dict[str, Any]:
     user = _user(ctx, user_id)
     roles = ctx.session.scalars(
@@ -273,7 +302,10 @@ def show_user(ctx: Ctx, user_id: str) -> dict[str, Any]:
 
 
 @router.delete(
-    "/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a user (admin)"
+    "/users/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a user (admin)",
+    responses=problem_responses(403, 404, 409),
 )
 def delete_user(ctx: Ctx, user_id: str) -> Response:
     ctx.principal.require_admin()
@@ -290,6 +322,7 @@ def delete_user(ctx: Ctx, user_id: str) -> Response:
     "/users/{user_id}/tokens",
     status_code=status.HTTP_201_CREATED,
     summary="Issue an API token; the token is in this response only",
+    responses=problem_responses(404),
 )
 def create_token(ctx: Ctx, user_id: str, body: TokenCreate) -> dict[str, Any]:
     user = _user(ctx, user_id)
@@ -306,7 +339,11 @@ def create_token(ctx: Ctx, user_id: str, body: TokenCreate) -> dict[str, Any]:
     return token_view(row) | {"token": token}
 
 
-@router.get("/users/{user_id}/tokens", summary="List a user's tokens (never the tokens)")
+@router.get(
+    "/users/{user_id}/tokens",
+    summary="List a user's tokens (never the tokens)",
+    responses=problem_responses(404),
+)
 def list_tokens(ctx: Ctx, user_id: str) -> dict[str, Any]:
     user = _user(ctx, user_id)
     rows = ctx.session.scalars(
@@ -321,6 +358,7 @@ def list_tokens(ctx: Ctx, user_id: str) -> dict[str, Any]:
     "/users/{user_id}/tokens/{token_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Revoke a token",
+    responses=problem_responses(404),
 )
 def revoke_token(ctx: Ctx, user_id: str, token_id: str) -> Response:
     user = _user(ctx, user_id)

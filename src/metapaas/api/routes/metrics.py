@@ -12,6 +12,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from metapaas.api.deps import AppState, app_state
+from metapaas.api.problems import problem_responses
 from metapaas.db import models
 from metapaas.orchestrator import queue
 
@@ -52,7 +53,15 @@ def metrics_registry(state: AppState) -> CollectorRegistry:
     return registry
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        **problem_responses(503),  # the figures are read from the database
+    },
+)
 def metrics(state: Annotated[AppState, Depends(app_state)]) -> Response:
     body = generate_latest(REGISTRY) + generate_latest(state.metrics)
     return Response(body, media_type="text/plain; version=0.0.4")

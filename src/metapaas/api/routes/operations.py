@@ -10,14 +10,20 @@ from sqlalchemy import select
 from metapaas.api.deps import Ctx
 from metapaas.api.instances import operation_view
 from metapaas.api.listing import Limit
+from metapaas.api.problems import problem_responses
 from metapaas.api.timestamps import rfc3339
 from metapaas.db import models
 from metapaas.errors import NotFound
 
-router = APIRouter(prefix="/v1", tags=["operations"])
+# Every route reads the caller's token from the database.
+router = APIRouter(prefix="/v1", tags=["operations"], responses=problem_responses(401, 503))
 
 
-@router.get("/operations/{operation_id}", summary="State, progress and error of an operation")
+@router.get(
+    "/operations/{operation_id}",
+    summary="State, progress and error of an operation",
+    responses=problem_responses(403, 404),
+)
 def show_operation(ctx: Ctx, operation_id: str) -> dict[str, Any]:
     op = ctx.session.get(models.Operation, operation_id)
     if op is None:
@@ -26,11 +32,20 @@ def show_operation(ctx: Ctx, operation_id: str) -> dict[str, Any]:
     return operation_view(op)
 
 
-@router.get("/audit", summary="The audit log, newest first (admins only)", tags=["audit"])
+@router.get(
+    "/audit",
+    summary="The audit log, newest first (admins only)",
+    tags=["audit"],
+    responses=problem_responses(403),
+)
 def list_audit(
     ctx: Ctx,
     limit: Limit = 100,
-    before: Annotated[int | None, Query(description="Entries with a smaller id.")] = None,
+    # Bounded to the INTEGER the ids are (32 bits on PostgreSQL): past it both backends
+    # failed the query, a 500.
+    before: Annotated[
+        int | None, Query(ge=0, le=2**31 - 1, description="Entries with a smaller id.")
+    ] = None,
     action: str | None = None,
     project_id: str | None = None,
 ) -> dict[str, Any]:

@@ -7,9 +7,11 @@ from typing import Any
 from fastapi import APIRouter
 
 from metapaas.api.deps import Ctx
+from metapaas.api.problems import problem_responses
 from metapaas.plugins import describe
 
-router = APIRouter(prefix="/v1/types", tags=["types"])
+# Every route reads the caller's token from the database.
+router = APIRouter(prefix="/v1/types", tags=["types"], responses=problem_responses(401, 503))
 
 
 @router.get("/", summary="List installed PaaS types, working or not")
@@ -17,6 +19,10 @@ def list_types(ctx: Ctx) -> dict[str, Any]:
     return {"items": [describe(t) for t in [*ctx.registry, *ctx.registry.rejected]]}
 
 
-@router.get("/{slug}/", summary="Show a type with its instance and child resource schemas")
+@router.get(
+    "/{slug}/",
+    summary="Show a type with its instance and child resource schemas",
+    responses=problem_responses(404),
+)
 def show_type(ctx: Ctx, slug: str) -> dict[str, Any]:
     return describe(ctx.registry.get(slug), detail=True)
