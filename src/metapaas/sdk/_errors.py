@@ -8,7 +8,14 @@ class PluginError(Exception):
 
 
 class TemporaryError(PluginError):
-    """Retrying later may succeed; the runtime backs off ``delay`` seconds at least."""
+    """Retrying later may succeed.
+
+    From a hook the orchestrator calls, the pass is retried no sooner than
+    ``delay`` seconds (and backs off while it keeps failing); the instance says
+    why and when. From a hook a request calls (``validate``,
+    ``initial_resources``, ``credentials``), the API answers 503 with
+    ``Retry-After``.
+    """
 
     def __init__(self, message: str, *, delay: float = 1.0) -> None:
         super().__init__(message)
@@ -16,7 +23,12 @@ class TemporaryError(PluginError):
 
 
 class PermanentError(PluginError):
-    """Retrying cannot help; the instance turns ``ERROR`` with this message."""
+    """Retrying cannot help.
+
+    From a hook the orchestrator calls, the instance turns ``ERROR`` with this
+    message and its open operations fail; from a hook a request calls, the API
+    answers 409 with it.
+    """
 
 
 class Invalid(PluginError):
