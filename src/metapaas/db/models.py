@@ -33,6 +33,11 @@ NAMING_CONVENTION = {
 }
 
 
+INT_MAX = 2**31 - 1
+"""The largest value an ``Integer`` column holds on PostgreSQL: the bound of every
+integer a request may store."""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -51,6 +51,10 @@ class SimulatedAgents:
         """Freeze the node's agent (as SIGSTOP would); a replacement of it is not frozen."""
         self._silent.add(self.provider.nodes[name].incarnation)
 
+    def credential(self, name: str) -> str:
+        """The node credential the node's agent got when it registered."""
+        return self._agents[name].credential
+
     def is_silent(self, name: str) -> bool:
         node = self.provider.nodes.get(name)
         return node is not None and node.incarnation in self._silent

@@ -46,8 +46,8 @@ class ReportedEvent(Strict):
 
 
 class Report(Strict):
-    applied_revision: int = Field(ge=0)
-    applied_generation: int = Field(ge=0)
+    applied_revision: int = Field(ge=0, le=models.INT_MAX)
+    applied_generation: int = Field(ge=0, le=models.INT_MAX)
     state: Literal["applying", "ready", "failed"]
     health: Literal["unknown", "healthy", "unhealthy"]
     message: str = Field(default="", max_length=4000)
@@ -56,7 +56,9 @@ class Report(Strict):
 
 class CommandReport(Strict):
     state: Literal["running", "succeeded", "failed"]
-    exit_code: int | None = None
+    exit_code: int | None = Field(
+        default=None, ge=-255, le=255, description="Negative: killed by that signal."
+    )
     output: str = Field(default="", max_length=8192)
 
 

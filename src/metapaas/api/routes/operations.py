@@ -44,7 +44,7 @@ def list_audit(
     # Bounded to the INTEGER the ids are (32 bits on PostgreSQL): past it both backends
     # failed the query, a 500.
     before: Annotated[
-        int | None, Query(ge=0, le=2**31 - 1, description="Entries with a smaller id.")
+        int | None, Query(ge=0, le=models.INT_MAX, description="Entries with a smaller id.")
     ] = None,
     action: str | None = None,
     project_id: str | None = None,
