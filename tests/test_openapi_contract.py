@@ -1,17 +1,21 @@
 """The API keeps the contract its own ``/openapi.json`` states, proven by schemathesis.
 
 The control plane runs in-process (ASGI) with every installed type
-(``Registry.discover()``) on a fresh database of each backend; no orchestrator
-runs, so instances stay ``NEW`` and no node starts. A project, a member, an
-instance of every type and a child of every collection are made first; fuzzing
-swaps about half of its path parameters for their ids or names, so requests reach
-real objects as well as missing ones.
+(``Registry.discover()``) on a fresh database of each backend. Its nodes are
+cheap: a project, a member, an instance of every type and a child of every
+collection are made first, and the real orchestrator brings the instances to
+``ACTIVE`` on the testing kit's in-memory provider with simulated agents
+(:class:`~metapaas.testing.simulation.Simulation`), so no process starts and
+answers that need a live instance (credentials) are reached. During fuzzing the
+orchestrator is still. Fuzzing swaps about half of its path parameters for the
+seeded ids or names, so requests reach real objects as well as missing ones.
 
 Schemathesis' engine (what ``schemathesis run`` drives) sends its coverage cases
 (boundary values, missing auth, undeclared methods) and one pass of fuzzing. Every
 answer must keep the document: no 5xx, a declared status, content type, body schema
 and headers, and a 405 that names the allowed methods. The admin's run exercises
-every route; a project member's run, the 403 and 404 of roles.
+every route; a project member's run, the 403 and 404 of roles; a node's run, the
+agent API with a real node credential.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from schemathesis.engine.recorder import ScenarioRecorder
 from schemathesis.schemas import BaseSchema
 
 from metapaas.api import AppState, build_state, create_app, prepare
+from metapaas.api.routes.agent import MAX_WAIT
 from metapaas.config import Settings
+from metapaas.testing.simulation import Simulation
 
 SEED = "seeded"
 CHECKS = (
@@ -47,6 +53,7 @@ CHECKS = (
 # Bounds a run in time as max-examples bounds it in count; it takes 10-90 s here. A run
 # still going at the bound (a machine that busy) stops there with a warning, not a failure.
 BUDGET_SECONDS = 240.0
+LONG_POLL_SECONDS = 1.0
 
 # A valid child of every collection of every installed type, named SEED.
 CHILDREN: dict[tuple[str, str], dict[str, Any]] = {
@@ -67,6 +74,7 @@ class Plane:
     client: TestClient
     admin_token: str
     member_token: str = ""
+    node_credential: str = ""
     path_values: dict[str, str] = field(default_factory=dict)
 
     def call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
@@ -96,6 +104,7 @@ def _seed(plane: Plane) -> None:
         for collection in loaded.schemas.resources:
             body = CHILDREN[slug, collection]  # a newly installed type needs its seeds here
             plane.call("POST", f"/v1/types/{slug}/instances/{SEED}/{collection}", body)
+    _serve(plane)
     # No token id: a run that revoked its own token would go on with 401s only.
     plane.path_values = {
         "project_id": project,
@@ -107,9 +116,20 @@ def _seed(plane: Plane) -> None:
     }
 
 
+def _serve(plane: Plane) -> None:
+    """Bring every seeded instance to ACTIVE on simulated nodes; keep one node's credential."""
+    simulation = Simulation(plane.state, plane.client)
+
+    def all_active() -> bool:
+        return {status for _name, status, _ in simulation.statuses()} == {"ACTIVE"}
+
+    simulation.settle(all_active, "every seeded instance ACTIVE")
+    plane.node_credential = simulation.agents.credential(next(iter(simulation.provider.nodes)))
+
+
 @pytest.fixture
 def plane(empty_database_url: str, tmp_path: Path) -> Iterator[Plane]:
-    """Every installed type over a fresh database, seeded; no orchestrator."""
+    """Every installed type over a fresh database, seeded and served by simulated nodes."""
     state = build_state(Settings(home=tmp_path / "home", database_url=empty_database_url))
     admin_token = prepare(state)
     assert admin_token is not None
@@ -127,10 +147,15 @@ class Caller:
     role: str
     max_examples: int  # per operation, in fuzzing
     coverage: bool  # boundary values, missing auth, undeclared methods: ~2500 requests
+    paths: str = ""  # a regex: only the operations on matching paths
 
 
 def _schema(plane: Plane, caller: Caller) -> BaseSchema:
-    token = plane.admin_token if caller.role == "admin" else plane.member_token
+    token = {
+        "admin": plane.admin_token,
+        "member": plane.member_token,
+        "node": plane.node_credential,
+    }[caller.role]
     config = schemathesis.Config.from_dict(
         {
             "seed": 20261127,  # the same cases each run, as far as the answers allow
@@ -145,6 +170,8 @@ def _schema(plane: Plane, caller: Caller) -> BaseSchema:
         }
     )
     schema = schemathesis.openapi.from_asgi("/openapi.json", plane.client.app, config=config)
+    if caller.paths:
+        schema = schema.include(path_regex=caller.paths)
 
     @schema.hook
     def flatmap_path_parameters(
@@ -156,6 +183,19 @@ def _schema(plane: Plane, caller: Caller) -> BaseSchema:
         return st.sampled_from([path_parameters, {**path_parameters, **real}])
 
     return schema
+
+
+@schemathesis.hook  # global: only this module's runs exist in its process
+def before_call(context: schemathesis.HookContext, case: Any, **_kwargs: Any) -> None:
+    """An agent's long-poll may wait 30 s by the document (its default): fuzzing waits
+    at most 1 s, in every phase."""
+    if case.path != "/v1/agent/metadata":
+        return
+    try:
+        wait = float((case.query or {}).get("wait", MAX_WAIT))
+    except (TypeError, ValueError):
+        return  # a wrong value is the case under test
+    case.query = {**(case.query or {}), "wait": min(wait, LONG_POLL_SECONDS)}
 
 
 @dataclass
@@ -208,6 +248,7 @@ def _run(schema: BaseSchema) -> Run:
 CALLERS = {
     "as the admin every route keeps the document": Caller("admin", 5, coverage=True),
     "as a project member the 403s and 404s keep it too": Caller("member", 5, coverage=False),
+    "as a node the agent API keeps it too": Caller("node", 10, coverage=True, paths="^/v1/agent/"),
 }
 
 

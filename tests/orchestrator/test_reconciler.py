@@ -15,7 +15,8 @@ import pytest
 from metapaas import sdk
 from metapaas.db import models
 from metapaas.orchestrator import node_name
-from tests.orchestrator.rig import RESYNC_SECONDS, Rig
+from metapaas.testing.simulation import RESYNC_SECONDS
+from tests.orchestrator.rig import Rig
 
 CLUSTERS = "/v1/types/clusters/instances"
 
