@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from metapaas.config import Settings
 from metapaas.db import Sealer
-from metapaas.iam import Principal, audit, authenticate
+from metapaas.iam import Principal, audit, authenticate, note_use
 from metapaas.metadata import Notifier
 from metapaas.plugins import Registry
 
@@ -27,6 +28,7 @@ class AppState:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    readers: sessionmaker[Session]  # read-only: they never wait for a writer
     registry: Registry
     sealer: Sealer
     notifier: Notifier = field(default_factory=Notifier)
@@ -43,9 +45,16 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-def db_session(state: Annotated[AppState, Depends(app_state)]) -> Iterator[Session]:
-    """A session per request; handlers commit, anything else rolls back."""
-    with state.sessions() as session:
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def db_session(
+    request: Request, state: Annotated[AppState, Depends(app_state)]
+) -> Iterator[Session]:
+    """A session per request, read-only for GET and HEAD; handlers commit, anything else
+    rolls back. It closes when the handler returns, before the answer is sent."""
+    sessions = state.readers if request.method in READ_METHODS else state.sessions
+    with sessions() as session:
         yield session
 
 
@@ -60,6 +69,7 @@ class Context:
     principal: Principal
     request_id: str
     state: AppState
+    read_only: bool = False
 
     @property
     def registry(self) -> Registry:
@@ -78,30 +88,49 @@ class Context:
         project_id: str | None = None,
         **details: Any,
     ) -> None:
-        audit.record(
-            self.session,
-            self.principal,
-            action,
-            target_type=target_type,
-            target_id=target_id,
-            project_id=project_id,
-            request_id=self.request_id,
-            details=details,
-        )
+        """Record an entry with the request's change; a read (``GET …/credentials``)
+        changes nothing, so its entry is a short write transaction of its own."""
+        with self._audit_session() as session:
+            audit.record(
+                session,
+                self.principal,
+                action,
+                target_type=target_type,
+                target_id=target_id,
+                project_id=project_id,
+                request_id=self.request_id,
+                details=details,
+            )
+
+    @contextmanager
+    def _audit_session(self) -> Iterator[Session]:
+        if not self.read_only:
+            yield self.session
+            return
+        with self.state.sessions.begin() as session:
+            yield session
 
 
 def context(
     request: Request,
-    session: Annotated[Session, Depends(db_session)],
+    session: Annotated[Session, Depends(db_session, scope="function")],
     state: Annotated[AppState, Depends(app_state)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Context:
-    principal = authenticate(session, credentials.credentials if credentials else None)
+    read_only = request.method in READ_METHODS
+    bearer = credentials.credentials if credentials else None
+    if read_only:
+        principal = authenticate(session, bearer)
+    else:  # in a read session of its own: the request's write transaction has not begun
+        with state.readers() as reading:
+            principal = authenticate(reading, bearer)
+    note_use(state.sessions, principal)
     return Context(
         session=session,
         principal=principal,
         request_id=request.state.request_id,
         state=state,
+        read_only=read_only,
     )
 
 

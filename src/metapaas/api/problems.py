@@ -11,8 +11,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from metapaas import db
 from metapaas.errors import FieldError, Invalid, Problem, Unavailable
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,15 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = "not-found" if exc.status_code == 404 else f"http-{exc.status_code}"
         return problem_response(request, exc.status_code, code, str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        """A database that is down, busy or out of connections: a 503, logged in one line."""
+        unavailable = db.outage(exc)
+        if unavailable is None:
+            return await _unexpected(request, exc)
+        log.warning("%s %s: 503, %s", request.method, request.url.path, db.summary(exc))
+        return await _problem(request, unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
