@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from metapaas import __version__
 from metapaas.api import problems, typed_routes
 from metapaas.api.admission import Admission
-from metapaas.api.deps import AppState, install_request_ids
+from metapaas.api.deps import AppState, RequestIds
 from metapaas.api.routes import agent, health, iam, metrics, operations, types
 from metapaas.api.routes.metrics import metrics_registry
 from metapaas.config import Settings
@@ -119,7 +119,7 @@ def create_app(state: AppState, *, orchestrate: bool = False) -> FastAPI:
     state.metrics = metrics_registry(state)
     problems.install(app)
     app.add_middleware(Admission, limit=state.settings.max_requests)
-    install_request_ids(app)  # added last, so outermost: refusals carry a request id too
+    app.add_middleware(RequestIds)  # added last, so outermost: refusals carry an id too
     for router in (
         health.router,
         metrics.router,

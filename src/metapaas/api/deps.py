@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from metapaas.config import Settings
 from metapaas.db import Sealer
@@ -40,22 +42,13 @@ class AppState:
         self.wakeup.set()
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
+    """Async, so it costs no trip to a worker thread."""
     state: AppState = request.app.state.metapaas
     return state
 
 
 READ_METHODS = frozenset({"GET", "HEAD"})
-
-
-def db_session(
-    request: Request, state: Annotated[AppState, Depends(app_state)]
-) -> Iterator[Session]:
-    """A session per request, read-only for GET and HEAD; handlers commit, anything else
-    rolls back. It closes when the handler returns, before the answer is sent."""
-    sessions = state.readers if request.method in READ_METHODS else state.sessions
-    with sessions() as session:
-        yield session
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer mpt_...`")
@@ -113,39 +106,50 @@ class Context:
 
 def context(
     request: Request,
-    session: Annotated[Session, Depends(db_session, scope="function")],
     state: Annotated[AppState, Depends(app_state)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Context:
+) -> Iterator[Context]:
+    """The caller's context, with a session read-only for GET and HEAD. Handlers commit,
+    anything else rolls back; the session closes when the handler returns."""
     read_only = request.method in READ_METHODS
     bearer = credentials.credentials if credentials else None
-    if read_only:
-        principal = authenticate(session, bearer)
-    else:  # in a read session of its own: the request's write transaction has not begun
-        with state.readers() as reading:
-            principal = authenticate(reading, bearer)
-    note_use(state.sessions, principal)
-    return Context(
-        session=session,
-        principal=principal,
-        request_id=request.state.request_id,
-        state=state,
-        read_only=read_only,
-    )
+    with (state.readers if read_only else state.sessions)() as session:
+        if read_only:
+            principal = authenticate(session, bearer)
+        else:  # in a read session of its own: the request's write transaction has not begun
+            with state.readers() as reading:
+                principal = authenticate(reading, bearer)
+        note_use(state.sessions, principal)
+        yield Context(
+            session=session,
+            principal=principal,
+            request_id=request.state.request_id,
+            state=state,
+            read_only=read_only,
+        )
 
 
-Ctx = Annotated[Context, Depends(context)]
+Ctx = Annotated[Context, Depends(context, scope="function")]
 
 
-def install_request_ids(app: FastAPI) -> None:
-    """Every response carries ``X-Request-ID``; a caller's own id is kept if it sends one."""
+class RequestIds:
+    """ASGI middleware: every response carries ``X-Request-ID``; a caller's own id is kept
+    if it sends one. Plain ASGI: it runs on every request, so it stays cheap."""
 
-    @app.middleware("http")
-    async def _request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        given = request.headers.get("x-request-id", "")
-        request.state.request_id = given[:64] if given else uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get("x-request-id", "")
+        request_id = given[:64] if given else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

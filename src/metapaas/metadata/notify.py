@@ -94,12 +94,12 @@ class PostgresListener(threading.Thread):
         super().__init__(name="metadata-listener", daemon=True)
         self._dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._notifier = notifier
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._lost = False
         self.listening = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 self._listen()
             except psycopg.Error as exc:
@@ -111,21 +111,21 @@ class PostgresListener(threading.Thread):
                     )
                 self._lost = True
                 self.listening.clear()
-                self._stop.wait(RETRY_SECONDS)
+                self._halt.wait(RETRY_SECONDS)
 
     def _listen(self) -> None:
         with psycopg.connect(
             self._dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
         ) as connection:
             connection.execute(f"LISTEN {CHANNEL}")
-            self.listening.set()
             if self._lost:
                 log.info("metadata listener is back")
                 self._lost = False
             self._notifier.notify_all()
-            while not self._stop.is_set():
+            self.listening.set()
+            while not self._halt.is_set():
                 for note in connection.notifies(timeout=1.0):
                     self._notifier.notify(note.payload)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
