@@ -247,16 +247,21 @@ def start_nodes(plane: ControlPlane, client: httpx.Client, nodes: int) -> list[s
 
 
 def nice_nodes(plane: ControlPlane) -> int:
-    """Lower the priority of every process of the plane's nodes (agents and services) to the
-    least; returns how many. In a deployment the nodes are other machines; here they share
-    the benchmark's cores, and 50 of them would otherwise starve the server being measured.
+    """Give the plane's nodes (agents and their services) the least CPU priority; returns
+    how many processes. In a deployment the nodes are other machines; here they share the
+    benchmark's cores, and 50 of them would otherwise starve the server being measured.
+
+    Each agent runs in a session of its own, and Linux shares CPU fairly between sessions
+    (autogroups) before it looks at a thread's nice value: both are lowered.
     """
     marker = str(plane.home / "nodes").encode()
     reniced = 0
-    for entry in Path("/proc").iterdir():
+    for process in Path("/proc").iterdir():
         with contextlib.suppress(OSError):
-            if entry.name.isdigit() and marker in (entry / "cmdline").read_bytes():
-                os.setpriority(os.PRIO_PROCESS, int(entry.name), 19)
+            if process.name.isdigit() and marker in (process / "cmdline").read_bytes():
+                (process / "autogroup").write_text("19")
+                for thread in (process / "task").iterdir():  # nice is per thread
+                    os.setpriority(os.PRIO_PROCESS, int(thread.name), 19)
                 reniced += 1
     return reniced
 
