@@ -34,6 +34,7 @@ import os
 import platform
 import random
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -246,24 +247,39 @@ def start_nodes(plane: ControlPlane, client: httpx.Client, nodes: int) -> list[s
     return paths
 
 
+def node_processes(plane: ControlPlane) -> list[Path]:
+    """The /proc entries of the plane's node processes (agents and their services)."""
+    marker = str(plane.home / "nodes").encode()
+    found = []
+    for process in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if process.name.isdigit() and marker in (process / "cmdline").read_bytes():
+                found.append(process)
+    return found
+
+
 def nice_nodes(plane: ControlPlane) -> int:
-    """Give the plane's nodes (agents and their services) the least CPU priority; returns
-    how many processes. In a deployment the nodes are other machines; here they share the
-    benchmark's cores, and 50 of them would otherwise starve the server being measured.
+    """Give the plane's nodes the least CPU priority; returns how many processes. In a
+    deployment the nodes are other machines; here they share the benchmark's cores, and 50
+    of them would otherwise starve the server being measured.
 
     Each agent runs in a session of its own, and Linux shares CPU fairly between sessions
     (autogroups) before it looks at a thread's nice value: both are lowered.
     """
-    marker = str(plane.home / "nodes").encode()
-    reniced = 0
-    for process in Path("/proc").iterdir():
+    processes = node_processes(plane)
+    for process in processes:
         with contextlib.suppress(OSError):
-            if process.name.isdigit() and marker in (process / "cmdline").read_bytes():
-                (process / "autogroup").write_text("19")
-                for thread in (process / "task").iterdir():  # nice is per thread
-                    os.setpriority(os.PRIO_PROCESS, int(thread.name), 19)
-                reniced += 1
-    return reniced
+            (process / "autogroup").write_text("19")
+            for thread in (process / "task").iterdir():  # nice is per thread
+                os.setpriority(os.PRIO_PROCESS, int(thread.name), 19)
+    return len(processes)
+
+
+def kill_nodes(plane: ControlPlane) -> None:
+    """SIGKILL what is left of the nodes: agents outlive their control plane by design."""
+    for process in node_processes(plane):
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpgid(int(process.name)), signal.SIGKILL)
 
 
 @dataclass
@@ -283,10 +299,13 @@ def run_scenario(plane: ControlPlane, scenario: Scenario, runs: int, seconds: fl
         for _ in range(runs):
             for figures, choose in ((result.baseline, healthz), (result.load, scenario.choose)):
                 figures.append(asyncio.run(drive(plane, world, scenario.clients, seconds, choose)))
-        for path in paths:
-            client.delete(path)
-        for path in paths:
-            wait_for(lambda p=path: client.get(p).status_code == 404, 300, f"{path} deleted")
+        try:
+            for path in paths:
+                client.delete(path)
+            for path in paths:
+                wait_for(lambda p=path: client.get(p).status_code == 404, 300, f"{path} deleted")
+        except (httpx.HTTPError, AssertionError) as exc:  # the figures stand; kill_nodes cleans
+            print(f"{scenario.name}: deleting its instances failed: {exc!r}", file=sys.stderr)
     return result
 
 
@@ -381,6 +400,7 @@ def main() -> None:
                 results.append(run_scenario(plane, SCENARIOS[name], args.runs, args.duration))
         finally:
             plane.stop()
+            kill_nodes(plane)
             logged = server_log_counts(home / "server.log")
     for result in results:
         print(report(result))

@@ -27,7 +27,13 @@ class Settings(BaseSettings):
     provider: str = "local"
     workers: int = Field(default=2, ge=1, le=32, description="Reconciles run at once.")
     resync_seconds: float = Field(default=10.0, gt=0)
-    threads: int = Field(default=40, ge=4, le=512, description="Threads serving requests.")
+    threads: int = Field(
+        default=8,
+        ge=2,
+        le=512,
+        description="Threads serving requests. Under the GIL more threads add contention, "
+        "not throughput (benchmarks/README.md); every wait for the database is bounded.",
+    )
     max_requests: int = Field(
         default=64,
         ge=1,

@@ -110,16 +110,16 @@ def context(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Iterator[Context]:
     """The caller's context, with a session read-only for GET and HEAD. Handlers commit,
-    anything else rolls back; the session closes when the handler returns."""
+    anything else rolls back; the session closes when the handler returns.
+
+    Authentication reads in a short session of its own, closed before the handler's
+    thread is had: a request waiting for a thread holds no connection.
+    """
+    with state.readers() as reading:
+        principal = authenticate(reading, credentials.credentials if credentials else None)
+    note_use(state.sessions, principal)
     read_only = request.method in READ_METHODS
-    bearer = credentials.credentials if credentials else None
     with (state.readers if read_only else state.sessions)() as session:
-        if read_only:
-            principal = authenticate(session, bearer)
-        else:  # in a read session of its own: the request's write transaction has not begun
-            with state.readers() as reading:
-                principal = authenticate(reading, bearer)
-        note_use(state.sessions, principal)
         yield Context(
             session=session,
             principal=principal,
