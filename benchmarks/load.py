@@ -34,7 +34,6 @@ import os
 import platform
 import random
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -277,9 +276,9 @@ def nice_nodes(plane: ControlPlane) -> int:
 
 def kill_nodes(plane: ControlPlane) -> None:
     """SIGKILL what is left of the nodes: agents outlive their control plane by design."""
-    for process in node_processes(plane):
+    for name in plane.node_names():
         with contextlib.suppress(OSError):
-            os.killpg(os.getpgid(int(process.name)), signal.SIGKILL)
+            plane.kill_node(name)
 
 
 @dataclass
