@@ -27,6 +27,27 @@ class Settings(BaseSettings):
     provider: str = "local"
     workers: int = Field(default=2, ge=1, le=32, description="Reconciles run at once.")
     resync_seconds: float = Field(default=10.0, gt=0)
+    threads: int = Field(
+        default=8,
+        ge=2,
+        le=512,
+        description="Threads serving requests. Under the GIL more threads add contention, "
+        "not throughput (benchmarks/README.md); every wait for the database is bounded.",
+    )
+    max_requests: int = Field(
+        default=64,
+        ge=1,
+        description="Requests in flight beyond which the answer is an immediate 503: "
+        "API requests and agents' reports have this many each; metadata long-polls "
+        "are not counted.",
+    )
+    db_wait_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        le=60,
+        description="Longest wait for a database connection, the write lock or a row lock "
+        "before the answer is a 503.",
+    )
 
     @property
     def resolved_home(self) -> Path:
@@ -37,6 +58,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.resolved_home / 'metapaas.db'}"
+
+    @property
+    def db_pool_size(self) -> int:
+        """A connection for every request thread, every worker and the housekeeping."""
+        return self.threads + self.workers + 2
 
     @property
     def resolved_public_url(self) -> str:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 
 from metapaas import __version__
 from metapaas.api import problems, typed_routes
-from metapaas.api.deps import AppState, install_request_ids
+from metapaas.api.admission import Admission
+from metapaas.api.deps import AppState, RequestIds
 from metapaas.api.routes import agent, health, iam, metrics, operations, types
 from metapaas.api.routes.metrics import metrics_registry
 from metapaas.config import Settings
@@ -25,11 +27,16 @@ def build_state(settings: Settings, registry: Registry | None = None) -> AppStat
     """Open the database and find the plugins; nothing is written yet."""
     home = settings.resolved_home
     home.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(
+        settings.resolved_database_url,
+        pool_size=settings.db_pool_size,
+        wait=settings.db_wait_seconds,
+    )
     return AppState(
         settings=settings,
         engine=engine,
         sessions=make_sessionmaker(engine),
+        readers=make_sessionmaker(engine, read_only=True),
         registry=registry if registry is not None else Registry.discover(),
         sealer=Sealer.from_home(home, settings.secret_key),
     )
@@ -93,6 +100,8 @@ def create_app(state: AppState, *, orchestrate: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync handlers run on these threads; the connection pool is sized for them.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = state.settings.threads
         stop = start_orchestrator(state) if orchestrate else None
         try:
             yield
@@ -110,7 +119,8 @@ def create_app(state: AppState, *, orchestrate: bool = False) -> FastAPI:
     app.state.metapaas = state
     state.metrics = metrics_registry(state)
     problems.install(app)
-    install_request_ids(app)
+    app.add_middleware(Admission, limit=state.settings.max_requests)
+    app.add_middleware(RequestIds)  # added last, so outermost: refusals carry an id too
     for router in (
         health.router,
         metrics.router,

@@ -18,10 +18,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from metapaas import sdk
+from metapaas import db, sdk
 from metapaas.errors import Conflict, FieldError, Invalid, Problem, Unavailable
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,15 @@ def _install_handlers(app: FastAPI) -> None:
             headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
         detail = str(exc.detail)
         return problem_response(request, exc.status_code, code, detail, detail, (), headers)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        """A database that is down, busy or out of connections: a 503, logged in one line."""
+        unavailable = db.outage(exc)
+        if unavailable is None:
+            return await _unexpected(request, exc)
+        log.warning("%s %s: 503, %s", request.method, request.url.path, db.summary(exc))
+        return await _problem(request, unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

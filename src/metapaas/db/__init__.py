@@ -1,8 +1,9 @@
 """Storage: the runtime's tables, engines, migration streams and sealed secrets."""
 
 from metapaas.db import models
-from metapaas.db.engine import make_engine, make_sessionmaker
+from metapaas.db.engine import for_reading, make_engine, make_sessionmaker
 from metapaas.db.migrate import CORE_STREAM, MigrationError, Stream, plugin_stream
+from metapaas.db.outage import outage, summary
 from metapaas.db.sealing import Sealer
 
 __all__ = [
@@ -10,8 +11,11 @@ __all__ = [
     "MigrationError",
     "Sealer",
     "Stream",
+    "for_reading",
     "make_engine",
     "make_sessionmaker",
     "models",
+    "outage",
     "plugin_stream",
+    "summary",
 ]

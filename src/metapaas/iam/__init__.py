@@ -2,7 +2,7 @@
 
 from metapaas.iam import audit, permissions, tokens
 from metapaas.iam.bootstrap import ensure_admin, issue_token
-from metapaas.iam.principal import Principal, authenticate
+from metapaas.iam.principal import Principal, authenticate, note_use
 
 __all__ = [
     "Principal",
@@ -10,6 +10,7 @@ __all__ = [
     "authenticate",
     "ensure_admin",
     "issue_token",
+    "note_use",
     "permissions",
     "tokens",
 ]

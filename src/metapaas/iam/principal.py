@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
+from metapaas import db
 from metapaas.db import models
 from metapaas.errors import Forbidden, Invalid, NotFound, Unauthorized
 from metapaas.iam import permissions, tokens
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,9 @@ class Principal:
     is_admin: bool
     default_project_id: str | None
     roles: Mapping[str, models.Role]
+    token_id: str = ""
+    token_last_used_at: datetime | None = None
+    """When the token was last used before this request, as authentication read it."""
 
     def visible_projects(self) -> frozenset[str] | None:
         """Projects whose contents this caller may see; None means all (admin)."""
@@ -57,6 +64,7 @@ class Principal:
 
 
 def authenticate(session: Session, bearer: str | None) -> Principal:
+    """Who ``bearer`` acts for; only reads, so a read-only request may authenticate."""
     if not bearer:
         raise Unauthorized("send 'Authorization: Bearer <token>'")
     token = session.scalar(
@@ -72,7 +80,6 @@ def authenticate(session: Session, bearer: str | None) -> Principal:
     user = session.get(models.User, token.user_id)
     if user is None:
         raise Unauthorized("the token's user no longer exists")
-    _note_use(session, token, now)
     bindings = session.scalars(
         select(models.RoleBinding).where(models.RoleBinding.user_id == user.id)
     )
@@ -82,6 +89,8 @@ def authenticate(session: Session, bearer: str | None) -> Principal:
         is_admin=user.is_admin,
         default_project_id=token.project_id or user.default_project_id,
         roles={b.project_id: models.Role(b.role) for b in bindings},
+        token_id=token.id,
+        token_last_used_at=token.last_used_at,
     )
 
 
@@ -89,9 +98,32 @@ LAST_USED_PRECISION = timedelta(minutes=1)
 """``last_used_at`` moves at most this often: one write a minute per token, not one a request."""
 
 
-def _note_use(session: Session, token: models.ApiToken, now: datetime) -> None:
-    """Record when the token was last used; committed at once, before the request's own
-    work, so a read-only request records it too and a failed one still counts."""
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
-        token.last_used_at = now
-        session.commit()
+def note_use(writers: sessionmaker[Session], principal: Principal) -> None:
+    """Record when the principal's token was used, in a short write transaction of its own.
+
+    Called before the request's own work, so a read-only request records it too and a
+    failed one still counts. The condition is checked again in the ``UPDATE``: of
+    requests racing on one token, one writes. A database too busy to take the write is
+    no reason to refuse the request: the use is recorded by a later one.
+    """
+    now = models.utcnow()
+    last = principal.token_last_used_at
+    if not principal.token_id or (last is not None and now - last < LAST_USED_PRECISION):
+        return
+    try:
+        with writers.begin() as session:
+            session.execute(
+                update(models.ApiToken)
+                .where(
+                    models.ApiToken.id == principal.token_id,
+                    or_(
+                        models.ApiToken.last_used_at.is_(None),
+                        models.ApiToken.last_used_at <= now - LAST_USED_PRECISION,
+                    ),
+                )
+                .values(last_used_at=now)
+            )
+    except Exception as exc:
+        if db.outage(exc) is None:
+            raise
+        log.info("use of token %s not recorded this time: %s", principal.token_id, db.summary(exc))

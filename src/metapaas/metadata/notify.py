@@ -16,9 +16,13 @@ import psycopg
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from metapaas import db
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "metapaas_metadata"
+CONNECT_TIMEOUT_SECONDS = 5
+RETRY_SECONDS = 1.0
 
 
 class Notifier:
@@ -51,8 +55,18 @@ class Notifier:
     def notify(self, key: str) -> None:
         with self._lock:
             futures = list(self._waiters.get(key, ()))
-        for future in futures:
-            future.get_loop().call_soon_threadsafe(_resolve, future)
+        _wake(futures)
+
+    def notify_all(self) -> None:
+        """Wake every waiter: each reads again and waits again if nothing changed."""
+        with self._lock:
+            futures = [f for waiters in self._waiters.values() for f in waiters]
+        _wake(futures)
+
+
+def _wake(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        future.get_loop().call_soon_threadsafe(_resolve, future)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -69,28 +83,49 @@ def announce(session: Session, instance_id: str) -> None:
 
 
 class PostgresListener(threading.Thread):
-    """Relays ``NOTIFY metapaas_metadata`` from other replicas to this process's notifier."""
+    """Relays ``NOTIFY metapaas_metadata`` from other replicas to this process's notifier.
+
+    A lost connection (the database restarting, a network cut) is retried every
+    ``RETRY_SECONDS``; notifications sent meanwhile are lost, so every waiter is woken
+    once the listener is back, to read again.
+    """
 
     def __init__(self, engine: Engine, notifier: Notifier) -> None:
         super().__init__(name="metadata-listener", daemon=True)
         self._dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._notifier = notifier
-        self._stop = threading.Event()
+        self._halt = threading.Event()
+        self._lost = False
+        self.listening = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 self._listen()
             except psycopg.Error as exc:
-                log.warning("metadata listener reconnecting: %s", exc)
-                self._stop.wait(1.0)
+                if not self._lost:
+                    log.warning(
+                        "metadata listener lost the database, retrying every %g s: %s",
+                        RETRY_SECONDS,
+                        db.summary(exc),
+                    )
+                self._lost = True
+                self.listening.clear()
+                self._halt.wait(RETRY_SECONDS)
 
     def _listen(self) -> None:
-        with psycopg.connect(self._dsn, autocommit=True) as connection:
+        with psycopg.connect(
+            self._dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
+        ) as connection:
             connection.execute(f"LISTEN {CHANNEL}")
-            while not self._stop.is_set():
+            if self._lost:
+                log.info("metadata listener is back")
+                self._lost = False
+            self._notifier.notify_all()
+            self.listening.set()
+            while not self._halt.is_set():
                 for note in connection.notifies(timeout=1.0):
                     self._notifier.notify(note.payload)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()

@@ -15,7 +15,7 @@ from prometheus_client import Histogram
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from metapaas import providers, sdk
+from metapaas import db, providers, sdk
 from metapaas.db import models
 from metapaas.orchestrator import queue
 from metapaas.orchestrator.reconciler import Reconciler
@@ -93,8 +93,8 @@ class Worker:
         while not self._stop.is_set():
             try:
                 worked = self.run_once()
-            except Exception:  # the loop must outlive any one failure
-                log.exception("worker loop failed")
+            except Exception as exc:  # the loop must outlive any one failure
+                _log_failure("worker loop failed", exc)
                 worked = False
             if not worked:
                 self.wakeup.wait(self.poll_seconds)
@@ -135,7 +135,7 @@ class Worker:
             return _Result(None, f"temporary error: {exc}", exc.delay)
         except Exception as exc:
             RECONCILE_SECONDS.labels(slug, "error").observe(time.monotonic() - started)
-            log.exception("reconcile of %s failed", instance_id)
+            _log_failure(f"reconcile of {instance_id} failed", exc)
             return _Result(None, f"internal error (logged): {type(exc).__name__}: {exc}")
         RECONCILE_SECONDS.labels(slug, "ok").observe(time.monotonic() - started)
         return _Result(outcome.requeue_after)
@@ -153,8 +153,8 @@ class Worker:
                 if now >= next_gc:
                     self.collect_garbage()
                     next_gc = now + self.gc_seconds
-            except Exception:
-                log.exception("housekeeping failed")
+            except Exception as exc:
+                _log_failure("housekeeping failed", exc)
             self._stop.wait(1.0)
 
     def resync(self) -> None:
@@ -199,6 +199,15 @@ class Worker:
                 self.reconciler.provider.delete_node(node.name)
                 removed += 1
         return removed
+
+
+def _log_failure(what: str, exc: Exception) -> None:
+    """A database that is down or busy is logged in one line (the loop carries on and
+    tries again); anything else with its traceback."""
+    if db.outage(exc) is not None:
+        log.warning("%s, the database is unavailable: %s", what, db.summary(exc))
+    else:
+        log.exception(what)
 
 
 def _process_alive(pid: int) -> bool:

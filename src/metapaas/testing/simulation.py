@@ -105,7 +105,7 @@ class Simulation:
 
     def statuses(self) -> list[tuple[str, str, str]]:
         """``(name, status, reason)`` of every instance."""
-        with self.state.sessions() as session:
+        with self.state.readers() as session:
             rows = session.scalars(select(models.Instance).order_by(models.Instance.name))
             return [(i.name, i.status, i.status_reason) for i in rows]
 

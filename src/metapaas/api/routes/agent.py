@@ -111,7 +111,8 @@ def register(state: State, body: Registration) -> dict[str, str]:
 
 
 def _read(state: AppState, bearer: Any, after: int) -> tuple[str, dict[str, Any] | None]:
-    with state.sessions() as session:
+    """The node's view, read without waiting for any writer."""
+    with state.readers() as session:
         node = _node(session, bearer)
         return node.instance_id, metadata.node_view(session, node, after)
 

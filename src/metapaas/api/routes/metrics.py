@@ -29,7 +29,7 @@ class StateCollector(Collector):
         instances = GaugeMetricFamily(
             "metapaas_instances", "Live instances by type and status", labels=["type", "status"]
         )
-        with self.state.sessions() as session:
+        with self.state.readers() as session:
             rows = session.execute(
                 select(models.Instance.type_slug, models.Instance.status, func.count())
                 .where(models.Instance.status != models.InstanceStatus.DELETED)
