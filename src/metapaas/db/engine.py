@@ -24,8 +24,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 from metapaas.db.writelock import WriteLock
 
@@ -41,7 +42,9 @@ def make_engine(
     url: str, *, pool_size: int = DEFAULT_POOL_SIZE, wait: float = DEFAULT_WAIT_SECONDS
 ) -> Engine:
     """An engine tuned for its backend; see the module's docstring."""
-    pool = {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": wait}
+    pool: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": wait}
+    if make_url(url).database in (None, "", ":memory:"):
+        pool = {"poolclass": StaticPool}  # one database lives only in its one connection
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": wait}, **pool
