@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import delete
 
 from metapaas import sdk
 from metapaas.db import models
@@ -207,3 +208,18 @@ def test_a_delete_refused_for_good_turns_error_and_can_be_asked_again(rig: Rig) 
 
     assert second != first
     rig.settle_status(instance_id, "DELETED")
+
+
+def test_resync_queues_a_live_instance_that_lost_its_work_item_and_only_that(rig: Rig) -> None:
+    kept = rig.create("clusters", "c1")
+    lost = rig.create("clusters", "c2")
+    rig.settle(lambda: {s for _, s, _ in rig.statuses()} == {"ACTIVE"}, "both ACTIVE")
+    (item,) = rig.rows(models.WorkItem, instance_id=kept)
+    with rig.api.session() as session, session.begin():
+        session.execute(delete(models.WorkItem).where(models.WorkItem.instance_id == lost))
+
+    rig.worker.resync()
+
+    assert len(rig.rows(models.WorkItem, instance_id=lost)) == 1
+    (unchanged,) = rig.rows(models.WorkItem, instance_id=kept)
+    assert (unchanged.due_at, unchanged.requested) == (item.due_at, item.requested)

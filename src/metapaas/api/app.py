@@ -80,6 +80,7 @@ def start_orchestrator(state: AppState) -> Callable[[], None]:
         concurrency=settings.workers,
         resync_seconds=settings.resync_seconds,
         wakeup=state.wakeup,
+        readers=state.readers,
     )
     worker.start()
     listener = None

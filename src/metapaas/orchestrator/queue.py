@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -45,15 +46,40 @@ def enqueue(session: Session, instance_id: str, now: datetime, delay: float = 0.
         enqueue(session, instance_id, now, delay)
 
 
+def due(session: Session, now: datetime) -> bool:
+    """Whether an item is due and unclaimed: a read, so an idle poll never writes."""
+    stmt = select(models.WorkItem.instance_id).where(*_claimable(now)).limit(1)
+    return session.scalar(stmt) is not None
+
+
+def unqueued(session: Session) -> list[str]:
+    """Live instances not in ``ERROR`` that have no work item."""
+    stmt = (
+        select(models.Instance.id)
+        .outerjoin(models.WorkItem, models.WorkItem.instance_id == models.Instance.id)
+        .where(
+            models.WorkItem.instance_id.is_(None),
+            models.Instance.status.not_in(
+                [models.InstanceStatus.DELETED, models.InstanceStatus.ERROR]
+            ),
+        )
+    )
+    return list(session.scalars(stmt))
+
+
+def _claimable(now: datetime) -> tuple[Any, ...]:
+    return (
+        models.WorkItem.due_at <= now,
+        or_(models.WorkItem.claimed_until.is_(None), models.WorkItem.claimed_until < now),
+    )
+
+
 def claim(session: Session, worker_id: str, now: datetime, lease: float, limit: int) -> list[Claim]:
     """Take up to ``limit`` due items for ``lease`` seconds."""
     stmt = (
         select(models.WorkItem, models.Instance.type_slug)
         .outerjoin(models.Instance, models.Instance.id == models.WorkItem.instance_id)
-        .where(
-            models.WorkItem.due_at <= now,
-            or_(models.WorkItem.claimed_until.is_(None), models.WorkItem.claimed_until < now),
-        )
+        .where(*_claimable(now))
         .order_by(models.WorkItem.due_at)
         .limit(limit)
         .with_for_update(skip_locked=True, of=models.WorkItem)

@@ -51,9 +51,13 @@ class Worker:
         clock: Callable[[], datetime] = models.utcnow,
         wakeup: threading.Event | None = None,
         worker_id: str | None = None,
+        readers: sessionmaker[Session] | None = None,
     ) -> None:
         self.reconciler = reconciler
         self.sessions: sessionmaker[Session] = reconciler.sessions
+        #: Read-only sessions, for the looks that usually find nothing to do: on SQLite
+        #: they never wait for (nor hold) the write lock.
+        self.readers = readers or reconciler.sessions
         self.concurrency = concurrency
         self.resync_seconds = resync_seconds
         self.gc_seconds = gc_seconds
@@ -102,6 +106,9 @@ class Worker:
 
     def run_once(self) -> bool:
         """Claim one due item and reconcile it; False when nothing was due."""
+        with self.readers() as session:
+            if not queue.due(session, self.clock()):
+                return False
         with self.sessions() as session:
             claims = queue.claim(session, self.worker_id, self.clock(), LEASE_SECONDS, 1)
             if not claims:
@@ -158,23 +165,21 @@ class Worker:
             self._stop.wait(1.0)
 
     def resync(self) -> None:
-        """Queue every live instance: heartbeats are judged even when nothing changes.
+        """Queue every live instance that has no work item, so none is forgotten.
 
-        An instance in ``ERROR`` waits for news instead (a request, an agent's
-        report): retrying on a timer cannot help what a ``PermanentError`` said.
+        Every other one is queued already: converging and active instances requeue
+        themselves after each pass. An instance in ``ERROR`` waits for news instead (a
+        request, an agent's report): retrying on a timer cannot help what a
+        ``PermanentError`` said.
         """
+        with self.readers() as session:
+            forgotten = queue.unqueued(session)
+        if not forgotten:
+            return
         with self.sessions.begin() as session:
-            ids = session.scalars(
-                select(models.Instance.id).where(
-                    models.Instance.status.not_in(
-                        [models.InstanceStatus.DELETED, models.InstanceStatus.ERROR]
-                    )
-                )
-            ).all()
-            for instance_id in ids:
+            for instance_id in forgotten:
                 queue.enqueue(session, instance_id, self.clock())
-        if ids:
-            self.wakeup.set()
+        self.wakeup.set()
 
     def collect_garbage(self) -> int:
         """Delete provider nodes labelled as ours whose instance is gone."""
