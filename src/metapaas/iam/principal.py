@@ -67,19 +67,21 @@ def authenticate(session: Session, bearer: str | None) -> Principal:
     """Who ``bearer`` acts for; only reads, so a read-only request may authenticate."""
     if not bearer:
         raise Unauthorized("send 'Authorization: Bearer <token>'")
-    token = session.scalar(
-        select(models.ApiToken).where(models.ApiToken.token_hash == tokens.digest(bearer))
-    )
+    # One round trip for the token and its user: this runs on every request.
+    found = session.execute(
+        select(models.ApiToken, models.User)
+        .join(models.User, models.User.id == models.ApiToken.user_id)
+        .where(models.ApiToken.token_hash == tokens.digest(bearer))
+    ).first()
     now = models.utcnow()
+    if found is None:
+        raise Unauthorized("the token is unknown, revoked or expired")
+    token, user = found
     if (
-        token is None
-        or token.revoked_at is not None
+        token.revoked_at is not None
         or (token.expires_at is not None and token.expires_at <= now)
     ):
         raise Unauthorized("the token is unknown, revoked or expired")
-    user = session.get(models.User, token.user_id)
-    if user is None:
-        raise Unauthorized("the token's user no longer exists")
     bindings = session.scalars(
         select(models.RoleBinding).where(models.RoleBinding.user_id == user.id)
     )
