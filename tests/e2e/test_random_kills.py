@@ -4,8 +4,9 @@ The moments come from a seeded random generator (the seed is printed, so a
 failing run can be replayed with ``METAPAAS_KILL_SEED``). Requests that die
 with the server are sent again; an instance whose create already landed
 answers 409. In the end every instance is ``ACTIVE`` with exactly its
-planned node, no node is left without an instance, and no operation is
-left open.
+planned node, no node is left without an instance, exactly one agent process
+runs per node (a crash between starting an agent and recording it must not
+leave a second), and no operation is left open.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def test_random_sigkills_during_50_provisions_converge(control_plane: ControlPla
         ids = wait_for(lambda: _all_active(client), CONVERGE_SECONDS, "every instance ACTIVE")
         expected = sorted(f"{instance_id.replace('-', '')}-web-0" for instance_id in ids)
         assert control_plane.node_names() == expected
+        recorded = sorted(control_plane.node_pid(name) for name in expected)
+        assert control_plane.agent_pids() == recorded, "an agent nobody recorded lives on"
     assert control_plane.open_operations() == []
 
 

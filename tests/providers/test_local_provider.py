@@ -274,3 +274,23 @@ def test_bad_names_are_permanent_errors(home: Path, name: str) -> None:
     with pytest.raises(PermanentError, match="node name"):
         provider.get_node(name)
     assert not (home / "nodes").exists() or not any((home / "nodes").iterdir())
+
+
+@pytest.mark.parametrize("then", ["create", "delete"])
+def test_an_agent_started_but_never_recorded_before_a_crash_is_stopped_by_the_next_call(
+    make_local: MakeProvider, home: Path, then: str
+) -> None:
+    node_dir = home / "nodes" / "n-0"
+    make_local().create_node(spec("n-0"))
+    record = recorded(home, "n-0")
+    stray, stray_start = record["pid"], start_time(record["pid"])
+    # What a crash between starting the agent and recording its pid leaves behind.
+    (node_dir / "node.json").write_text(json.dumps({**record, "pid": None, "start_time": None}))
+
+    restarted = make_local()  # the provider of a control plane started again
+    if then == "create":
+        restarted.create_node(spec("n-0"))
+        assert processes_in(node_dir) == [recorded(home, "n-0")["pid"]]
+    else:
+        restarted.delete_node("n-0")
+    assert not alive(stray, stray_start)

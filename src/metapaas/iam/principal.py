@@ -77,10 +77,7 @@ def authenticate(session: Session, bearer: str | None) -> Principal:
     if found is None:
         raise Unauthorized("the token is unknown, revoked or expired")
     token, user = found
-    if (
-        token.revoked_at is not None
-        or (token.expires_at is not None and token.expires_at <= now)
-    ):
+    if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
         raise Unauthorized("the token is unknown, revoked or expired")
     bindings = session.scalars(
         select(models.RoleBinding).where(models.RoleBinding.user_id == user.id)

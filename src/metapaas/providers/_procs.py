@@ -70,6 +70,35 @@ def stop_tree(pid: int, start_time: int, grace: float, reap: Callable[[], None])
     _wait_empty(pid, KILL_WAIT, reap)
 
 
+def stop_strays(directory: Path, grace: float, reap: Callable[[], None]) -> None:
+    """Stop every process tree working in ``directory`` or below it.
+
+    A provider killed between starting an agent and recording its pid leaves an
+    agent nobody recorded; its working directory (the node's, wherever the
+    directory was moved since) still says whose it is.
+    """
+    strays = working_in(directory)
+    for proc in strays:
+        if proc.pid == proc.pgrp:  # a group's leader: its whole tree goes as a node's would
+            stop_tree(proc.pid, proc.start_time, grace, reap)
+    if strays:
+        for proc in working_in(directory):  # whatever no group stop reached
+            _signal(proc.pid, signal.SIGKILL, group=False)
+        reap()
+
+
+def working_in(directory: Path) -> list[ProcStat]:
+    """Living processes whose working directory is ``directory`` or below it."""
+    inside = str(directory.resolve())
+    found = []
+    for proc in _all():
+        with contextlib.suppress(OSError):
+            cwd = os.readlink(f"/proc/{proc.pid}/cwd").removesuffix(" (deleted)")
+            if cwd == inside or cwd.startswith(inside + "/"):
+                found.append(proc)
+    return found
+
+
 def _owns_group(pid: int, start_time: int) -> bool:
     """Whether the group ``pid`` can still be the node's.
 

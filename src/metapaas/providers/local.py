@@ -130,8 +130,9 @@ class LocalProvider:
     def _start(self, spec: NodeSpec, previous: _Record | None) -> _Record:
         """Reserve the ports on disk, then start the agent and record its pid."""
         node_dir = self._nodes / spec.name
-        if previous is not None:
-            self._stop(previous)  # services the dead agent left behind would hold its ports
+        # Services a dead agent left behind would hold its ports, and an agent started
+        # just before a crash of this provider's process may live unrecorded.
+        self._stop(previous, node_dir)
         (node_dir / LOG_FILE).parent.mkdir(parents=True, exist_ok=True)
         _write_private(node_dir / BOOTSTRAP_FILE, spec.bootstrap_token)
         have = {} if previous is None else previous.ports
@@ -173,10 +174,16 @@ class LocalProvider:
         self._reap(record.pid)
         return _procs.alive(record.pid, record.start_time)
 
-    def _stop(self, record: _Record) -> None:
-        if record.pid is not None and record.start_time is not None:
+    def _stop(self, record: _Record | None, node_dir: Path) -> None:
+        """Stop the node's recorded agent tree, then anything else working in its directory."""
+        if record is not None and record.pid is not None and record.start_time is not None:
             pid = record.pid
             _procs.stop_tree(pid, record.start_time, self._grace, lambda: self._reap(pid))
+        _procs.stop_strays(node_dir, self._grace, self._reap_all)
+
+    def _reap_all(self) -> None:
+        for pid in list(self._children):
+            self._reap(pid)
 
     def _reap(self, pid: int) -> None:
         """Collect an agent this provider started once it exits, so no zombie stays."""
@@ -187,9 +194,7 @@ class LocalProvider:
     def _empty_trash(self) -> None:
         """Stop and remove every node being deleted, this call's and any a crash left."""
         for path in self._node_dirs(self._trash):
-            record = _Record.load(path / NODE_FILE)
-            if record is not None:
-                self._stop(record)
+            self._stop(_Record.load(path / NODE_FILE), path)
             shutil.rmtree(path, ignore_errors=True)
 
     def _taken(self, *, excluding: Path) -> list[int]:

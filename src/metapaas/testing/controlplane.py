@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -151,6 +152,31 @@ class ControlPlane:
                 return [(kind, state) for kind, state in rows]
         finally:
             engine.dispose()
+
+    def agent_pids(self) -> list[int]:
+        """Every living agent process working under this control plane's nodes, recorded
+        or not: after a crash there must be exactly one per node."""
+        nodes = str((self.home / "nodes").resolve())
+        found = []
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cwd = os.readlink(f"/proc/{entry}/cwd")
+                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+                state = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()[0]
+            except OSError:  # gone meanwhile
+                continue
+            if cwd.startswith(nodes + "/") and b"metapaas.agent" in argv and state != "Z":
+                found.append(int(entry))
+        return sorted(found)
+
+    def kill_leftover_agents(self) -> list[int]:
+        """SIGKILL every agent still working under this control plane's nodes, with its
+        process group (its services); returns their pids."""
+        left = self.agent_pids()
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        return left
 
     def node_pid(self, name: str) -> int:
         """The pid of a node's agent, as the local provider recorded it."""

@@ -98,7 +98,10 @@ def control_plane(tmp_path: Path, empty_database_url: str) -> Iterator[ControlPl
     plane = ControlPlane(tmp_path / "home", empty_database_url)
     plane.start()
     yield plane
-    if plane.process is None or plane.process.poll() is not None:
-        plane.start()  # a test that killed it still gets its nodes cleaned up
-    plane.delete_all_instances(CLEANUP_SECONDS)
-    plane.stop()
+    try:
+        if plane.process is None or plane.process.poll() is not None:
+            plane.start()  # a test that killed it still gets its nodes cleaned up
+        plane.delete_all_instances(CLEANUP_SECONDS)
+    finally:
+        plane.stop()
+        plane.kill_leftover_agents()  # what a failed cleanup left: no process outlives a test

@@ -79,9 +79,7 @@ class Simulation:
             notify=self.state.notifier.notify,
             resync_seconds=RESYNC_SECONDS,
         )
-        return Worker(
-            reconciler, clock=self.clock, worker_id=worker_id, readers=self.state.readers
-        )
+        return Worker(reconciler, clock=self.clock, worker_id=worker_id, readers=self.state.readers)
 
     def run_queue(self) -> int:
         """Run every due pass (bounded); returns how many ran."""
