@@ -12,19 +12,25 @@ from metapaas import __version__
 from metapaas.api import problems, typed_routes
 from metapaas.api.admission import Admission
 from metapaas.api.deps import AppState, RequestIds
-from metapaas.api.routes import agent, health, iam, metrics, operations, types
+from metapaas.api.routes import agent, health, iam, metrics, operations, plugins, types
 from metapaas.api.routes.metrics import metrics_registry
 from metapaas.config import Settings
 from metapaas.db import CORE_STREAM, Sealer, make_engine, make_sessionmaker, migrate
 from metapaas.iam import ensure_admin
 from metapaas.metadata import PostgresListener
 from metapaas.orchestrator import Reconciler, Worker
-from metapaas.plugins import Registry
+from metapaas.plugins import Registry, served, wheelhouse
+from metapaas.plugins.installer import Installer
 from metapaas.providers import make_provider
 
 
 def build_state(settings: Settings, registry: Registry | None = None) -> AppState:
-    """Open the database and find the plugins; nothing is written yet."""
+    """Open the database and find the plugins.
+
+    Without a ``registry`` the types are discovered, with the plugins installed
+    at run time first put on ``sys.path``: that needs the runtime's tables, so
+    its migration stream is applied here.
+    """
     home = settings.resolved_home
     home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(
@@ -32,13 +38,22 @@ def build_state(settings: Settings, registry: Registry | None = None) -> AppStat
         pool_size=settings.db_pool_size,
         wait=settings.db_wait_seconds,
     )
+    sessions = make_sessionmaker(engine)
+    loaded: list[str] = []
+    if registry is None:
+        migrate.upgrade(engine, CORE_STREAM)
+        with sessions() as session:
+            loaded = served.activate(session, home)
+        environments = {str(wheelhouse.environment_dir(home, h)): h for h in loaded}
+        registry = Registry.discover(environments=environments)
     return AppState(
         settings=settings,
         engine=engine,
-        sessions=make_sessionmaker(engine),
+        sessions=sessions,
         readers=make_sessionmaker(engine, read_only=True),
-        registry=registry if registry is not None else Registry.discover(),
+        registry=registry,
         sealer=Sealer.from_home(home, settings.secret_key),
+        wheelhouses=loaded,
     )
 
 
@@ -61,10 +76,7 @@ def prepare(state: AppState) -> str | None:
 
 
 def start_orchestrator(state: AppState) -> Callable[[], None]:
-    """Run the reconcile workers (and, on PostgreSQL, the cross-replica listener) here.
-
-    Returns the function that stops them.
-    """
+    """Run the reconcile workers and the plugin installer here; returns what stops them."""
     settings = state.settings
     reconciler = Reconciler(
         state.sessions,
@@ -82,33 +94,42 @@ def start_orchestrator(state: AppState) -> Callable[[], None]:
         wakeup=state.wakeup,
         readers=state.readers,
     )
+    installer = Installer(
+        state.sessions,
+        state.readers,
+        state.registry,
+        settings.resolved_home,
+        state.engine.url.render_as_string(hide_password=False),
+        wakeup=state.plugin_wakeup,
+    )
     worker.start()
-    listener = None
-    if state.engine.dialect.name == "postgresql":
-        listener = PostgresListener(state.engine, state.notifier)
-        listener.start()
+    installer.start()
 
     def stop() -> None:
+        installer.stop()
         worker.stop()
-        if listener is not None:
-            listener.stop()
 
     return stop
 
 
-def create_app(state: AppState, *, orchestrate: bool = False) -> FastAPI:
-    """The API; with ``orchestrate`` the same process also runs the reconcile workers."""
+def start_listener(state: AppState) -> Callable[[], None]:
+    """On PostgreSQL, relay other replicas' metadata changes to this process's long-polls."""
+    if state.engine.dialect.name != "postgresql":
+        return lambda: None
+    listener = PostgresListener(state.engine, state.notifier)
+    listener.start()
+    return listener.stop
+
+
+def create_app(state: AppState) -> FastAPI:
+    """The API. The processes that serve it start the orchestrator beside it (see
+    :mod:`metapaas.serving`); tests drive the orchestrator themselves."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Sync handlers run on these threads; the connection pool is sized for them.
         anyio.to_thread.current_default_thread_limiter().total_tokens = state.settings.threads
-        stop = start_orchestrator(state) if orchestrate else None
-        try:
-            yield
-        finally:
-            if stop is not None:
-                stop()
+        yield
 
     app = FastAPI(
         title="MetaPaaS",
@@ -128,6 +149,7 @@ def create_app(state: AppState, *, orchestrate: bool = False) -> FastAPI:
         types.router,
         iam.router,
         operations.router,
+        plugins.router,
         agent.router,
     ):
         app.include_router(router)

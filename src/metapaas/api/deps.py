@@ -36,6 +36,9 @@ class AppState:
     sealer: Sealer
     notifier: Notifier = field(default_factory=Notifier)
     wakeup: threading.Event = field(default_factory=threading.Event)
+    plugin_wakeup: threading.Event = field(default_factory=threading.Event)
+    #: The wheelhouses of the plugins installed at run time that this process loaded.
+    wheelhouses: list[str] = field(default_factory=list)
     metrics: Any = None  # this app's prometheus CollectorRegistry, set by create_app
     #: When reports arrive and requests are queued; tests give the orchestrator's fake clock.
     clock: Callable[[], datetime] = models.utcnow
@@ -43,6 +46,10 @@ class AppState:
     def wake(self) -> None:
         """Tell this process's workers that work was queued."""
         self.wakeup.set()
+
+    def wake_installer(self) -> None:
+        """Tell this process's plugin installer that a plugin change was requested."""
+        self.plugin_wakeup.set()
 
 
 async def app_state(request: Request) -> AppState:

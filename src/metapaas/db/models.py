@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -226,8 +227,10 @@ class Operation(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(32))
-    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), index=True)
-    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    # An operation on an instance names it and its project; one on a plugin names the plugin.
+    instance_id: Mapped[str | None] = mapped_column(ForeignKey("instances.id"), index=True)
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id"), index=True)
+    plugin_name: Mapped[str | None] = mapped_column(String(200), index=True)
     state: Mapped[str] = mapped_column(String(16), default=OperationState.PENDING)
     progress: Mapped[str] = mapped_column(Text, default="")
     target_generation: Mapped[int] = mapped_column(Integer, default=0)
@@ -292,6 +295,10 @@ class Node(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]  # when the provider was last asked to (re)start it
+    # The plugin version the node runs: "<distribution> <version>", and the address of its
+    # wheelhouse ("" for a plugin bundled with the runtime, which runs from its environment).
+    software: Mapped[str] = mapped_column(String(300), default="")
+    wheelhouse: Mapped[str] = mapped_column(String(64), default="")
 
 
 class MetadataDocument(Base):
@@ -365,3 +372,77 @@ class WorkItem(Base):
     claimed_by: Mapped[str] = mapped_column(String(64), default="")
     claimed_until: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class PluginState(enum.StrEnum):
+    INSTALLING = "INSTALLING"  # a version is being resolved, checked, loaded (first or upgrade)
+    ACTIVE = "ACTIVE"  # its served version is loaded by every control-plane process
+    ERROR = "ERROR"  # the last request failed; ``error`` says why; a served version still serves
+    REMOVING = "REMOVING"  # unloading everywhere; then the row goes
+
+
+class Plugin(Base):
+    """A plugin installed at run time: what was asked for, what serves, how far a change got.
+
+    The *served* fields (``version``, ``wheelhouse``, ``types``) change only when a
+    new version has passed every check, so a failed upgrade leaves the last good
+    version serving. Bundled plugins (installed with the runtime) have no row.
+    """
+
+    __tablename__ = "plugins"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)  # normalised distribution
+    state: Mapped[str] = mapped_column(String(16), default=PluginState.INSTALLING)
+    progress: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    request: Mapped[dict[str, Any]] = mapped_column(default=dict)  # package, sha256, index_url
+    request_id: Mapped[int] = mapped_column(Integer, default=1)  # rises with every request
+    candidate: Mapped[str] = mapped_column(String(64), default="")  # wheelhouse being checked
+    taken_request: Mapped[int] = mapped_column(Integer, default=0)  # the request being worked on
+    promoted_request: Mapped[int] = mapped_column(Integer, default=0)  # request now served
+    version: Mapped[str] = mapped_column(String(64), default="")
+    sha256: Mapped[str] = mapped_column(String(64), default="")  # of the plugin's own wheel
+    wheelhouse: Mapped[str] = mapped_column(String(64), default="")  # served; "" = none yet
+    types: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    purge: Mapped[bool] = mapped_column(default=False)
+    claimed_until: Mapped[datetime | None]
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Wheelhouse(Base):
+    """A plugin version and its own dependencies as wheels, addressed by content hash."""
+
+    __tablename__ = "plugin_wheelhouses"
+
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    distribution: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(64))
+    files: Mapped[list[dict[str, str]]] = mapped_column(JSONDocument)  # [{filename, sha256}]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PluginFile(Base):
+    """The bytes of one wheel, by SHA-256: every replica and node installs the same bytes."""
+
+    __tablename__ = "plugin_files"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ControlPlaneProcess(Base):
+    """A running API or worker process and the plugin versions it has loaded."""
+
+    __tablename__ = "control_plane_processes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    wheelhouses: Mapped[list[str]] = mapped_column(JSONDocument, default=list)  # loaded, sorted
+    load_error: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -31,6 +31,7 @@ class Notifier:
     def __init__(self) -> None:
         self._waiters: dict[str, set[asyncio.Future[None]]] = defaultdict(set)
         self._lock = threading.Lock()
+        self._closed = False
 
     @property
     def watching(self) -> int:
@@ -41,6 +42,8 @@ class Notifier:
         """Register before reading the store, so a change in between is not missed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         with self._lock:
+            if self._closed:  # a draining process: no waiting at all
+                future.set_result(None)
             self._waiters[key].add(future)
         return future
 
@@ -62,6 +65,13 @@ class Notifier:
         with self._lock:
             futures = [f for waiters in self._waiters.values() for f in waiters]
         _wake(futures)
+
+    def close(self) -> None:
+        """Wake every waiter and let no one wait from now on: this process is handing over,
+        and each watcher should come back to the one that takes over."""
+        with self._lock:
+            self._closed = True
+        self.notify_all()
 
 
 def _wake(futures: list[asyncio.Future[None]]) -> None:

@@ -66,6 +66,7 @@ class _Plan:
     tokens: dict[str, str] = field(default_factory=dict)  # nodes to (re)create now
     replace: set[str] = field(default_factory=set)
     retire: set[str] = field(default_factory=set)
+    software: dict[str, str] = field(default_factory=dict)  # node name -> its wheelhouse
 
 
 Notify = Callable[[str], None]
@@ -178,7 +179,13 @@ class Reconciler:
             row = rows.get(name)
             if row is None:
                 row = models.Node(
-                    name=name, instance_id=instance.id, role=role, ordinal=ordinal, started_at=now
+                    name=name,
+                    instance_id=instance.id,
+                    role=role,
+                    ordinal=ordinal,
+                    started_at=now,
+                    software=loaded.software,
+                    wheelhouse=loaded.wheelhouse,
                 )
                 session.add(row)
                 plan.tokens[name] = self._issue_bootstrap(row, now)
@@ -189,6 +196,7 @@ class Reconciler:
             elif self._needs_replacement(row, loaded, now):
                 plan.tokens[name] = self._reset_for_replacement(session, row, now)
                 plan.replace.add(name)
+            plan.software[name] = row.wheelhouse
         plan.retire = set(rows) - set(groups)
         return plan
 
@@ -250,6 +258,7 @@ class Reconciler:
                 ports=ports,
                 bootstrap_token=token,
                 control_plane_url=self.control_plane_url,
+                software=plan.software.get(name, ""),
             )
             found[name] = self.provider.create_node(spec)
         for name in sorted(plan.retire):

@@ -35,6 +35,7 @@ class DiscoveredType:
     distribution_version: str
     declaration: sdk.PaasType | None
     error: str = ""
+    site: str = ""  # the directory its distribution is installed in
 
     @property
     def status(self) -> TypeStatus:
@@ -77,6 +78,7 @@ def _load(point: EntryPoint) -> DiscoveredType:
         distribution=dist.name if dist else "",
         distribution_version=dist.version if dist else "",
         declaration=declaration,
+        site=str(dist.locate_file("")) if dist else "",
     )
 
 

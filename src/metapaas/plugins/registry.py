@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from importlib.metadata import EntryPoint
 from typing import Any
@@ -23,6 +23,12 @@ class LoadedType:
     found: discovery.DiscoveredType
     schemas: schemas.TypeSchemas | None = None
     error: str = ""
+    wheelhouse: str = ""  # the wheelhouse it was loaded from; "" if bundled with the runtime
+
+    @property
+    def software(self) -> str:
+        """What its nodes run, as they record it: ``<distribution> <version>``."""
+        return f"{self.found.distribution} {self.found.distribution_version}".strip()
 
     @property
     def slug(self) -> str:
@@ -70,8 +76,15 @@ class Registry:
                 self.rejected.append(loaded)
 
     @classmethod
-    def discover(cls, found: Iterable[EntryPoint] | None = None) -> Registry:
-        return cls(_prepare(d) for d in discovery.discover(found))
+    def discover(
+        cls, found: Iterable[EntryPoint] | None = None, environments: Mapping[str, str] = {}
+    ) -> Registry:
+        """Discover the types; ``environments`` maps a plugin environment's directory to its
+        wheelhouse, for the types installed at run time."""
+        return cls(
+            replace(_prepare(d), wheelhouse=environments.get(d.site, ""))
+            for d in discovery.discover(found)
+        )
 
     def __iter__(self) -> Iterator[LoadedType]:
         return iter(sorted(self._types.values(), key=lambda t: t.slug))

@@ -25,13 +25,19 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """What to create: ``name`` is ``<instance-id8>-<role>-<ordinal>``, ``ports`` are names."""
+    """What to create: ``name`` is ``<instance-id8>-<role>-<ordinal>``, ``ports`` are names.
+
+    ``software`` is the address of the wheelhouse whose plugin version the node's
+    agent runs ("" for a plugin bundled with the runtime): the node runs that
+    version's data-plane code, whatever the control plane has loaded since.
+    """
 
     name: str
     labels: Mapping[str, str]
     ports: tuple[str, ...]
     bootstrap_token: str
     control_plane_url: str
+    software: str = ""
 
 
 @dataclass(frozen=True)

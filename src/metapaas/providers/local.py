@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from metapaas.plugins.wheelhouse import environment_dir
 from metapaas.providers import _ports, _procs
 from metapaas.providers.base import NodeInfo, NodeSpec, check_name, matches
 from metapaas.sdk import TemporaryError
@@ -56,6 +57,7 @@ class _Record:
     ports: dict[str, int]
     pid: int | None = None
     start_time: int | None = None
+    software: str = ""  # the wheelhouse the agent runs; kept so a restart runs the same
 
     @classmethod
     def load(cls, path: Path) -> _Record | None:
@@ -137,7 +139,9 @@ class LocalProvider:
         _write_private(node_dir / BOOTSTRAP_FILE, spec.bootstrap_token)
         have = {} if previous is None else previous.ports
         ports = _ports.allocate(spec.ports, have, self._taken(excluding=node_dir))
-        reserved = _Record(spec.name, dict(spec.labels), spec.control_plane_url, ports)
+        reserved = _Record(
+            spec.name, dict(spec.labels), spec.control_plane_url, ports, software=spec.software
+        )
         _write_private(node_dir / NODE_FILE, json.dumps(asdict(reserved), indent=2))
         pid, start_time = self._spawn(spec, node_dir)
         started = replace(reserved, pid=pid, start_time=start_time)
@@ -155,7 +159,7 @@ class LocalProvider:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     cwd=node_dir,
-                    env={**os.environ, NAME_ENV: spec.name},
+                    env=self._agent_env(spec),
                 )
         except OSError as exc:
             raise TemporaryError(f"cannot start the agent of node {spec.name}: {exc}") from exc
@@ -164,6 +168,20 @@ class LocalProvider:
         if found is None:  # only if someone else reaped our child
             raise TemporaryError(f"the agent of node {spec.name} vanished as it started")
         return child.pid, found.start_time
+
+    def _agent_env(self, spec: NodeSpec) -> dict[str, str]:
+        """The agent's environment: the plugin version it runs comes first on its path."""
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env[NAME_ENV] = spec.name
+        if spec.software:
+            site = environment_dir(self._nodes.parent, spec.software)
+            if not site.is_dir():
+                raise TemporaryError(
+                    f"the plugin environment {spec.software} of node {spec.name} is not "
+                    "installed on this machine yet"
+                )
+            env["PYTHONPATH"] = str(site)
+        return env
 
     def _default_argv(self, url: str, node_dir: Path) -> list[str]:
         return [self._python, "-m", self._agent_module, "--url", url, "--dir", str(node_dir)]

@@ -40,11 +40,16 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: 
 
 
 class ControlPlane:
-    """Starts, kills and restarts `metapaas server`; keeps its home and database."""
+    """Starts, kills and restarts `metapaas server` (or `api`, `worker`); keeps its home and
+    database. The server runs in a session of its own: its supervisor and the generations
+    it runs are one process group, killed together as a crash of the machine would."""
 
-    def __init__(self, home: Path, database_url: str, **env: str) -> None:
+    def __init__(
+        self, home: Path, database_url: str, *, command: str = "server", **env: str
+    ) -> None:
         self.home = home
         self.database_url = database_url
+        self.command = command
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_env = env
@@ -63,14 +68,19 @@ class ControlPlane:
         self.home.mkdir(parents=True, exist_ok=True)
         log = (self.home / "server.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "metapaas.cli", "server"],
+            [sys.executable, "-m", "metapaas.cli", self.command],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
+        if self.command == "worker":
+            return
         wait_for(self._healthy, 60, "the control plane to answer /healthz")
-        self.token = (self.home / "admin.token").read_text().strip()
+        token_file = self.home / "admin.token"  # written by the replica that made the admin
+        if token_file.exists():
+            self.token = token_file.read_text().strip()
 
     def _healthy(self) -> bool:
         assert self.process is not None
@@ -85,7 +95,7 @@ class ControlPlane:
     def kill(self) -> None:
         """SIGKILL: no chance to clean up, as in a crash."""
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
 
     def stop(self) -> None:
@@ -94,8 +104,7 @@ class ControlPlane:
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+                self.kill()
 
     def client(self) -> httpx.Client:
         return httpx.Client(

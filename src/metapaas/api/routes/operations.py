@@ -28,7 +28,10 @@ def show_operation(ctx: Ctx, operation_id: str) -> dict[str, Any]:
     op = ctx.session.get(models.Operation, operation_id)
     if op is None:
         raise NotFound("operation not found")
-    ctx.principal.require("core.operations.get", op.project_id, what="operation")
+    if op.project_id is None:  # an operation on a plugin
+        ctx.principal.require_admin()
+    else:
+        ctx.principal.require("core.operations.get", op.project_id, what="operation")
     return operation_view(op)
 
 

@@ -1,0 +1,1 @@
+"""Serving the control plane in process generations handed over on one socket."""
