@@ -170,9 +170,9 @@ class LocalProvider:
         return child.pid, found.start_time
 
     def _agent_env(self, spec: NodeSpec) -> dict[str, str]:
-        """The agent's environment: the plugin version it runs comes first on its path."""
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        env[NAME_ENV] = spec.name
+        """The agent's environment: the plugin version it runs comes first on its path (this
+        process loads plugins with ``sys.path``, never ``PYTHONPATH``, so none leaks here)."""
+        env = {**os.environ, NAME_ENV: spec.name}
         if spec.software:
             site = environment_dir(self._nodes.parent, spec.software)
             if not site.is_dir():
@@ -180,7 +180,7 @@ class LocalProvider:
                     f"the plugin environment {spec.software} of node {spec.name} is not "
                     "installed on this machine yet"
                 )
-            env["PYTHONPATH"] = str(site)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
         return env
 
     def _default_argv(self, url: str, node_dir: Path) -> list[str]:

@@ -33,6 +33,9 @@ router = APIRouter(
 )
 
 
+NAME_MAX_LENGTH = 100
+
+
 class PackageBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -57,9 +60,16 @@ class PackageBody(BaseModel):
     def named(self) -> str:
         """The distribution the package is, or a 422 naming ``package``."""
         try:
-            return distribution_name(self.package)
+            name = distribution_name(self.package)
         except ValueError as exc:
             raise Invalid.field("package", "format", str(exc)) from exc
+        if len(name) > NAME_MAX_LENGTH:
+            raise Invalid.field(
+                "package",
+                "max_length",
+                f"a distribution name has at most {NAME_MAX_LENGTH} characters",
+            )
+        return name
 
     def request(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
