@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import delete
 
-from metapaas import sdk
+from metapaas import providers, sdk
 from metapaas.db import models
 from metapaas.orchestrator import node_name
 from metapaas.testing.simulation import RESYNC_SECONDS
@@ -155,6 +155,27 @@ def test_a_node_past_its_limit_is_replaced_with_a_new_credential(
     (after,) = rig.rows(models.Node, name=replica)
     assert after.credential_hash not in ("", before.credential_hash)
     assert "node_replaced" in rig.event_kinds(instance_id)
+
+
+def test_an_instance_is_not_active_while_a_node_of_it_is_being_replaced(rig: Rig) -> None:
+    """The decision to replace is committed before the provider is asked, and with it the
+    status: a client reading while the provider works must not see ACTIVE and old ports."""
+    instance_id = rig.create("clusters", "c1", replicas=1)
+    rig.settle_status(instance_id, "ACTIVE")
+    replica = node_name(instance_id, "replica", 0)
+    seen: list[tuple[str, str]] = []
+    create_node = rig.provider.create_node
+
+    def watched(spec: providers.NodeSpec) -> providers.NodeInfo:
+        row = rig.instance(instance_id)
+        seen.append((row.status, row.status_reason))
+        return create_node(spec)
+
+    rig.provider.create_node = watched  # type: ignore[method-assign]
+    rig.agents.silence(replica)
+    rig.settle(lambda: bool(seen), "the replacement")
+
+    assert seen[0] == ("DEGRADED", f"not serving: {replica} being replaced (unreachable)")
 
 
 def test_a_retry_request_is_carried_out_by_the_orchestrator(rig: Rig) -> None:

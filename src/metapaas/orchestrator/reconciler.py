@@ -194,7 +194,7 @@ class Reconciler:
                 plan.tokens[name] = self._issue_bootstrap(row, now)
                 plan.replace.add(name)
             elif self._needs_replacement(row, loaded, now):
-                plan.tokens[name] = self._reset_for_replacement(session, row, now)
+                plan.tokens[name] = self._reset_for_replacement(session, instance, row, now)
                 plan.replace.add(name)
             plan.software[name] = row.wheelhouse
         plan.retire = set(rows) - set(groups)
@@ -206,12 +206,21 @@ class Reconciler:
             status.unhealthy_too_long(node, now, declaration.replace_unhealthy_after)
         )
 
-    def _reset_for_replacement(self, session: Session, node: models.Node, now: datetime) -> str:
-        """Forget the old node: its credential is revoked, its commands run again."""
+    def _reset_for_replacement(
+        self, session: Session, instance: models.Instance, node: models.Node, now: datetime
+    ) -> str:
+        """Forget the old node: its credential is revoked, its commands run again.
+
+        The instance stops being ``ACTIVE`` in the same commit: between this decision and
+        the next observation, readers must not see it serving from the old node.
+        """
         why = "unhealthy too long" if node.unhealthy_since else "unreachable"
         events.record(
             session, node.instance_id, "node_replaced", f"node {node.name} {why}", node.name
         )
+        if instance.status == S.ACTIVE:
+            instance.status = S.DEGRADED
+            instance.status_reason = f"not serving: {node.name} being replaced ({why})"
         node.state = N.REPLACING
         node.credential_hash = ""
         node.registered_at = None
