@@ -6,15 +6,15 @@ import os
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 from rich.console import Console
 
-from metapaas.api import build_state, create_app, migrate_all, prepare
-from metapaas.api.app import start_orchestrator
-from metapaas.config import Settings
+# The server stack loads inside the commands that serve: a client command
+# (`metapaas list`) must not pay for FastAPI and SQLAlchemy at start.
+if TYPE_CHECKING:
+    from metapaas.config import Settings
 
 app = typer.Typer(help="MetaPaaS: one control plane for many managed service types.")
 db_app = typer.Typer(help="The shared database.")
@@ -28,6 +28,8 @@ PortOpt = Annotated[int | None, typer.Option(help="Port to serve on [env METAPAA
 
 
 def _settings(host: str | None = None, port: int | None = None) -> Settings:
+    from metapaas.config import Settings
+
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     return Settings(**overrides)  # type: ignore[arg-type]
 
@@ -43,6 +45,10 @@ def write_token_file(home: Path, token: str) -> Path:
 
 
 def _serve(settings: Settings, *, announce_token: bool, orchestrate: bool = True) -> None:
+    import uvicorn
+
+    from metapaas.api import build_state, create_app, prepare
+
     state = build_state(settings)
     token = prepare(state)
     for loaded in state.registry:
@@ -89,6 +95,9 @@ def api(host: HostOpt = None, port: PortOpt = None) -> None:
 @app.command()
 def worker() -> None:
     """Run only the orchestrator's reconcile workers against the configured database."""
+    from metapaas.api import build_state, migrate_all
+    from metapaas.api.app import start_orchestrator
+
     state = build_state(_settings())
     migrate_all(state)
     stop = start_orchestrator(state)
@@ -111,12 +120,10 @@ def agent(ctx: typer.Context) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the runtime's and every plugin's migration stream."""
+    from metapaas.api import build_state, migrate_all
+
     state = build_state(_settings())
     migrate_all(state)
     for loaded in state.registry:
         console.print(f"{loaded.slug}: {loaded.status} {loaded.reason}".rstrip())
     console.print("migrations applied")
-
-
-def main() -> None:
-    app()
