@@ -1,5 +1,5 @@
 """The ``metapaas`` command."""
 
-from metapaas.cli.main import app, main
+from metapaas.cli.app import main
 
-__all__ = ["app", "main"]
+__all__ = ["main"]

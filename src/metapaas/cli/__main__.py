@@ -1,5 +1,5 @@
 """``python -m metapaas.cli``: the same as the ``metapaas`` command."""
 
-from metapaas.cli.main import main
+from metapaas.cli.app import main
 
 main()

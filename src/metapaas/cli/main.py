@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from metapaas.api import build_state, migrate_all
-from metapaas.config import Settings
-from metapaas.serving.supervisor import listen, supervise
+# The server stack loads inside the commands that serve: a client command
+# (`metapaas list`) must not pay for FastAPI and SQLAlchemy at start.
+if TYPE_CHECKING:
+    from metapaas.config import Settings
 
 app = typer.Typer(help="MetaPaaS: one control plane for many managed service types.")
 db_app = typer.Typer(help="The shared database.")
@@ -22,6 +23,8 @@ PortOpt = Annotated[int | None, typer.Option(help="Port to serve on [env METAPAA
 
 
 def _settings(host: str | None = None, port: int | None = None) -> Settings:
+    from metapaas.config import Settings
+
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     return Settings(**overrides)  # type: ignore[arg-type]
 
@@ -30,6 +33,8 @@ def _supervise(role: str, settings: Settings, *, announce_token: bool = False) -
     """Serve ``role`` in generations under a supervisor (see :mod:`metapaas.serving`)."""
     # The generations read their settings from the environment, as this process did.
     os.environ["METAPAAS_HOST"], os.environ["METAPAAS_PORT"] = settings.host, str(settings.port)
+    from metapaas.serving.supervisor import listen, supervise
+
     listener = None if role == "worker" else listen(settings.host, settings.port)
     first = ["--announce-token"] if announce_token else []
     raise typer.Exit(supervise(["--role", role], listener, first))
@@ -70,12 +75,10 @@ def agent(ctx: typer.Context) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the runtime's and every plugin's migration stream."""
+    from metapaas.api import build_state, migrate_all
+
     state = build_state(_settings())
     migrate_all(state)
     for loaded in state.registry:
         console.print(f"{loaded.slug}: {loaded.status} {loaded.reason}".rstrip())
     console.print("migrations applied")
-
-
-def main() -> None:
-    app()

@@ -1,0 +1,110 @@
+"""``--wait``: follow an operation live until it ends, with the instance's new events."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from rich.console import Group
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.text import Text
+
+from metapaas.cli.output import status_console
+from metapaas.client import ApiError, Client, Event, InstanceView, Operation
+
+POLL_SECONDS = 1.0
+DONE = ("SUCCEEDED", "FAILED")
+
+
+@dataclass
+class Outcome:
+    """How a wait ended; ``instance`` is ``None`` once the instance is gone."""
+
+    ok: bool
+    instance: InstanceView | None
+    message: str = ""
+
+
+@dataclass
+class _Follower:
+    api: Client
+    slug: str
+    instance: InstanceView
+    operation: Operation
+    seen: set[int] = field(default_factory=set)
+
+    def refresh(self) -> bool:
+        """Read the operation and the instance again; False once the instance is gone."""
+        self.operation = self.api.operations.get(self.operation.id)
+        try:
+            self.instance = self.api.instances(self.slug).get(self.instance.id)
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def new_events(self) -> list[Event]:
+        """Events since the operation began that were not shown yet, oldest first."""
+        events = self.api.instances(self.slug).events(self.instance.id, limit=50).items
+        fresh = [
+            e
+            for e in reversed(events)
+            if e.id not in self.seen and e.at >= self.operation.created_at
+        ]
+        self.seen.update(e.id for e in fresh)
+        return fresh
+
+    def view(self, started: float) -> Group:
+        i, op = self.instance, self.operation
+        line = f"{i.name}: {i.status}  {op.kind} {op.state}"
+        if op.progress:
+            line += f" ({op.progress})"
+        line += f"  {time.monotonic() - started:.0f}s"
+        reason = Text(i.status_reason, style="dim") if i.status_reason else Text("")
+        return Group(Spinner("dots", text=line), reason)
+
+
+def follow(api: Client, slug: str, accepted: InstanceView, timeout: float) -> Outcome:
+    """Show the operation ``accepted`` started until it ends or ``timeout`` seconds pass.
+
+    Success is the operation ``SUCCEEDED`` with the instance ``ACTIVE`` (or gone,
+    after a delete); a failed operation or an instance in ``ERROR`` ends it early.
+    """
+    assert accepted.operation_id is not None
+    follower = _Follower(api, accepted.type, accepted, api.operations.get(accepted.operation_id))
+    started = time.monotonic()
+    deadline = started + timeout
+    with Live(follower.view(started), console=status_console, transient=True) as live:
+        while True:
+            present = follower.refresh()
+            if present:
+                for event in follower.new_events():
+                    node = f" {event.node}" if event.node else ""
+                    live.console.print(f"  {event.at:%H:%M:%S} {event.kind}{node}: {event.message}")
+                live.update(follower.view(started))
+            outcome = _judge(follower, present)
+            if outcome is not None:
+                return outcome
+            if time.monotonic() >= deadline:
+                i = follower.instance
+                return Outcome(
+                    False,
+                    i,
+                    f"timed out after {timeout:.0f}s: {i.name} is {i.status} {i.status_reason}",
+                )
+            time.sleep(POLL_SECONDS)
+
+
+def _judge(follower: _Follower, present: bool) -> Outcome | None:
+    op, instance = follower.operation, follower.instance
+    if not present:
+        return Outcome(True, None)
+    if op.state == "FAILED":
+        return Outcome(False, instance, f"{op.kind} failed: {op.error or instance.status_reason}")
+    if instance.status == "ERROR":
+        return Outcome(False, instance, f"{instance.name} is in ERROR: {instance.status_reason}")
+    if op.state == "SUCCEEDED" and (op.kind == "delete" or instance.status == "ACTIVE"):
+        return Outcome(True, None if instance.status == "DELETED" else instance)
+    return None

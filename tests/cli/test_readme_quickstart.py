@@ -1,0 +1,50 @@
+"""The README's CLI quickstart, run as written against a live control plane."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from metapaas.testing import ControlPlane
+from tests.cli.conftest import METAPAAS, Cli
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+DOCUMENTED_URL = "http://127.0.0.1:8080"  # where `make run` serves
+
+
+def quickstart_commands() -> list[str]:
+    """The ``$ `` lines of the console block in the "Quickstart (CLI)" section."""
+    section = README.read_text().split("## Quickstart (CLI)", 1)[1]
+    block = re.search(r"```console\n(.*?)```", section, re.DOTALL)
+    assert block is not None, "the quickstart has no ```console block"
+    return [line[2:] for line in block.group(1).splitlines() if line.startswith("$ ")]
+
+
+@pytest.mark.e2e
+def test_the_readme_quickstart_runs_as_written(
+    cli: Cli, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    commands = quickstart_commands()
+    assert commands[0].startswith("metapaas login")
+    assert commands[-1].startswith("metapaas delete")
+    # The directory `make run` was started in: its state is .metapaas/.
+    workdir = tmp_path / "checkout"
+    workdir.mkdir()
+    (workdir / ".metapaas").symlink_to(control_plane.home)
+    env = cli.environment() | {"PATH": f"{METAPAAS.parent}{os.pathsep}{os.environ['PATH']}"}
+    for command in commands:
+        done = subprocess.run(
+            ["bash", "-c", command.replace(DOCUMENTED_URL, control_plane.url)],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+        )
+        assert done.returncode == 0, f"$ {command}\n{done.stdout}\n{done.stderr}"
+    assert cli.run("show", "demo", "hello").returncode == 1  # deleted at the end
