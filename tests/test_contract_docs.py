@@ -10,9 +10,10 @@ import pytest
 
 from metapaas import sdk
 from metapaas.plugins import check_contract
+from metapaas.sdk import introspect
 
 GUIDE = Path(__file__).parent.parent / "docs" / "plugin-contract.md"
-HOOKS = [name for name, value in vars(sdk.PaasType).items() if sdk.hook_phase(value)]
+HOOKS = [name for name, value in vars(sdk.PaasType).items() if introspect.hook_phase(value)]
 
 
 def _headings() -> list[str]:

@@ -11,13 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar  # a default for the type parameter (PEP 696) on 3.11
 
 from metapaas.sdk._dataplane import DataPlane, NodeGroup
 
 F = TypeVar("F", bound=Callable[..., Any])
+SpecT = TypeVar("SpecT", bound=BaseModel, default=BaseModel)
+"""The instance spec model of a type: what ``instance.spec`` is in its hooks."""
+SpecT_co = TypeVar("SpecT_co", bound=BaseModel, default=BaseModel, covariant=True)
+"""The same, in a read-only view: an ``InstanceView[HelloSpec]`` is an ``InstanceView``."""
+ChildT = TypeVar("ChildT", bound=BaseModel, default=BaseModel)
+"""The spec model of a child collection."""
 
 _HOOK_ATTR = "_metapaas_hook"
 
@@ -55,7 +62,7 @@ class Version:
 
 
 @dataclass(frozen=True)
-class ChildResource:
+class ChildResource(Generic[ChildT]):
     """A collection that lives inside an instance, e.g. S3 ``buckets``.
 
     ``spec`` must have a ``name`` field: it addresses the resource within its
@@ -65,12 +72,12 @@ class ChildResource:
     """
 
     collection: str
-    spec: type[BaseModel]
+    spec: type[ChildT]
     title: str = ""
 
 
 @dataclass(frozen=True)
-class InstanceView:
+class InstanceView(Generic[SpecT_co]):
     """What hooks see of an instance: read-only, already validated.
 
     ``secrets`` holds the spec's secret fields by name (they are in ``spec``
@@ -86,9 +93,15 @@ class InstanceView:
     project_id: str
     version: Version
     generation: int
-    spec: BaseModel
+    spec: SpecT_co
     secrets: Mapping[str, str]
     resources: Mapping[str, Sequence[Mapping[str, Any]]]
+
+    def children(self, resource: ChildResource[ChildT]) -> list[ChildT]:
+        """The instance's resources of ``resource``'s collection, each as its spec model
+        (secrets included)."""
+        items = self.resources.get(resource.collection, ())
+        return [resource.spec.model_validate(item) for item in items]
 
 
 @dataclass(frozen=True)
@@ -102,9 +115,12 @@ class NodeView:
     ports: Mapping[str, int]
 
 
-class PaasType:
+class PaasType(Generic[SpecT]):
     """Subclass this to declare a PaaS type; register the class under the
     ``metapaas.plugins`` entry-point group.
+
+    Name the spec model as the type parameter (``class Hello(sdk.PaasType[HelloSpec])``)
+    and the hooks see ``instance.spec`` as a ``HelloSpec``.
 
     Required class attributes: ``slug``, ``title``, ``versions``, ``spec``.
     Optional: ``description``, ``resources``, ``migrations`` (a directory of
@@ -115,8 +131,10 @@ class PaasType:
     title: ClassVar[str]
     description: ClassVar[str] = ""
     versions: ClassVar[Sequence[Version]]
-    spec: ClassVar[type[BaseModel]]
-    resources: ClassVar[Sequence[ChildResource]] = ()
+    # Not a ClassVar: a ClassVar cannot name the type parameter. Subclasses set it on
+    # the class all the same.
+    spec: type[SpecT]
+    resources: ClassVar[Sequence[ChildResource[Any]]] = ()
     migrations: ClassVar[Path | None] = None
     #: Seconds without a heartbeat before a node is UNREACHABLE and replaced.
     unreachable_after: ClassVar[float] = 20.0
@@ -132,7 +150,7 @@ class PaasType:
 
     @hookspec("control plane")
     def initial_resources(
-        self, instance: InstanceView
+        self, instance: InstanceView[SpecT]
     ) -> Mapping[str, Sequence[Mapping[str, Any]]]:
         """Return the child resources created together with the instance, by collection.
 
@@ -149,7 +167,7 @@ class PaasType:
         return {}
 
     @hookspec("control plane")
-    def validate(self, instance: InstanceView) -> None:
+    def validate(self, instance: InstanceView[SpecT]) -> None:
         """Refuse a change that the schemas alone cannot judge: raise ``sdk.Invalid``.
 
         Called by the API with the state a request would produce (the
@@ -162,7 +180,7 @@ class PaasType:
         """
 
     @hookspec("control plane")
-    def node_plan(self, instance: InstanceView) -> Sequence[NodeGroup]:
+    def node_plan(self, instance: InstanceView[SpecT]) -> Sequence[NodeGroup]:
         """Return the nodes the instance needs: roles, counts and named ports.
 
         Called on every reconcile; the orchestrator creates the nodes that are
@@ -173,7 +191,7 @@ class PaasType:
         return (NodeGroup(role="main"),)
 
     @hookspec("control plane")
-    def node_metadata(self, instance: InstanceView) -> Mapping[str, Any]:
+    def node_metadata(self, instance: InstanceView[SpecT]) -> Mapping[str, Any]:
         """Return extra data published to the instance's nodes under ``extra``.
 
         Called whenever the metadata is rebuilt (a spec change, a child
@@ -183,7 +201,9 @@ class PaasType:
         return {}
 
     @hookspec("control plane")
-    def endpoints(self, instance: InstanceView, nodes: Sequence[NodeView]) -> Mapping[str, str]:
+    def endpoints(
+        self, instance: InstanceView[SpecT], nodes: Sequence[NodeView]
+    ) -> Mapping[str, str]:
         """Return the addresses users connect to, shown on the instance.
 
         Called when the instance turns ``ACTIVE``. The default lists each
@@ -196,7 +216,9 @@ class PaasType:
         }
 
     @hookspec("control plane")
-    def credentials(self, instance: InstanceView, nodes: Sequence[NodeView]) -> Mapping[str, Any]:
+    def credentials(
+        self, instance: InstanceView[SpecT], nodes: Sequence[NodeView]
+    ) -> Mapping[str, Any]:
         """Return what a client needs to connect, served by the credentials endpoint.
 
         Only this endpoint (permission ``<slug>.credentials.get``) shows
