@@ -14,11 +14,13 @@ from rich.console import Console
 
 from metapaas.api import build_state, create_app, migrate_all, prepare
 from metapaas.api.app import start_orchestrator
+from metapaas.cli import plugin
 from metapaas.config import Settings
 
 app = typer.Typer(help="MetaPaaS: one control plane for many managed service types.")
 db_app = typer.Typer(help="The shared database.")
 app.add_typer(db_app, name="db")
+app.add_typer(plugin.app, name="plugin")
 console = Console(stderr=True)
 SHUTDOWN_GRACE_SECONDS = 2
 """Seconds a stopping server gives open requests (agents' long-polls) before it closes them."""

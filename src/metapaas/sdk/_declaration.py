@@ -84,7 +84,14 @@ class InstanceView(Generic[SpecT_co]):
     too). The hooks whose results reach users (``initial_resources``,
     ``validate``, ``endpoints``, ``credentials``) see no node-only secret
     (``sdk.secret(node_only=True)``): it is absent from ``secrets`` and None in
-    ``spec``. ``node_plan`` and ``node_metadata``, which serve the nodes, see it.
+    ``spec`` (whatever its annotation says: those hooks have no use for it).
+    ``node_plan`` and ``node_metadata``, which serve the nodes, see it. A
+    generated secret (``password: str = sdk.secret(generate=sdk.token())``) is
+    made at create, so it is never None in a view.
+
+    ``spec`` is the type's own model (``InstanceView[HelloSpec]``);
+    ``resources`` holds the child resources as mappings by collection, and
+    :meth:`children` gives them as their collection's model.
     """
 
     id: str
@@ -183,7 +190,9 @@ class PaasType(Generic[SpecT]):
     def node_plan(self, instance: InstanceView[SpecT]) -> Sequence[NodeGroup]:
         """Return the nodes the instance needs: roles, counts and named ports.
 
-        Called on every reconcile; the orchestrator creates the nodes that are
+        Called by the orchestrator at the start of every reconcile pass (after
+        a request, an agent's report, or the periodic resync), with the view
+        nodes get (node-only secrets included). It creates the nodes that are
         missing and removes the ones no longer planned, keyed by
         ``<instance>-<role>-<ordinal>``. The default is one ``main`` node with
         no allocated port.
@@ -194,9 +203,12 @@ class PaasType(Generic[SpecT]):
     def node_metadata(self, instance: InstanceView[SpecT]) -> Mapping[str, Any]:
         """Return extra data published to the instance's nodes under ``extra``.
 
-        Called whenever the metadata is rebuilt (a spec change, a child
-        resource change, a node joining). Use it for values derived from the
-        spec that templates would otherwise compute. The default is empty.
+        Called by the orchestrator on every reconcile pass, as it builds the
+        metadata document, with the view nodes get; the document becomes a new
+        revision only when it changed, so the answer must depend on the
+        instance alone (no clock, no fresh random salt). Use it for values
+        derived from the spec that templates would otherwise compute (e.g.
+        password hashes). The default is empty.
         """
         return {}
 
@@ -206,8 +218,10 @@ class PaasType(Generic[SpecT]):
     ) -> Mapping[str, str]:
         """Return the addresses users connect to, shown on the instance.
 
-        Called when the instance turns ``ACTIVE``. The default lists each
-        node's allocated ports as ``<node>.<port-name>: host:port``.
+        Called by the orchestrator on every reconcile pass that judges the
+        instance ``ACTIVE``; the answer is stored on the instance and shown by
+        the API. The default ``credentials`` calls it too. The default lists
+        each node's allocated ports as ``<node>.<port-name>: host:port``.
         """
         return {
             f"{node.name}.{port}": f"{node.address}:{number}"
@@ -221,10 +235,12 @@ class PaasType(Generic[SpecT]):
     ) -> Mapping[str, Any]:
         """Return what a client needs to connect, served by the credentials endpoint.
 
-        Only this endpoint (permission ``<slug>.credentials.get``) shows
-        secrets after create. The default returns the endpoints and the
-        instance's secret fields. Node-only secrets are not in ``instance``,
-        and the runtime drops from the answer any value equal to one of them.
+        Called by the API for ``GET .../credentials`` (permission
+        ``<slug>.credentials.get``), once the instance has been ``ACTIVE``; it
+        is the only answer that shows secrets after create. The default
+        returns the endpoints and the instance's secret fields. Node-only
+        secrets are not in ``instance``, and the runtime drops from the answer
+        any value equal to one of them.
         """
         return {"endpoints": dict(self.endpoints(instance, nodes)), **instance.secrets}
 
@@ -235,8 +251,10 @@ class PaasType(Generic[SpecT]):
         """Return the templates, services, health checks and lifecycle commands
         for a node of ``role`` running ``version``.
 
-        Called by the agent on the node. Everything in it is rendered from the
-        node's metadata. The default runs nothing, which suits a type whose
-        nodes only hold data.
+        Called by the agent on the node each time it applies a metadata
+        revision, and by the orchestrator on every reconcile pass to find the
+        role's ``init`` command. Everything in it is rendered from the node's
+        metadata. The default runs nothing, which suits a type whose nodes
+        only hold data.
         """
         return DataPlane()
