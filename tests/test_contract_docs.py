@@ -1,4 +1,5 @@
-"""The plugin contract's docstrings and ``docs/plugin-contract.md`` stay in step."""
+"""The plugin contract's docstrings and ``docs/plugin-contract.md`` stay in step: the guide
+is generated from the SDK (``python -m metapaas.sdk.contract_doc``)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,21 @@ import pytest
 
 from metapaas import sdk
 from metapaas.plugins import check_contract
+from metapaas.sdk import contract_doc, introspect
 
 GUIDE = Path(__file__).parent.parent / "docs" / "plugin-contract.md"
-HOOKS = [name for name, value in vars(sdk.PaasType).items() if sdk.hook_phase(value)]
+HOOKS = [name for name, value in vars(sdk.PaasType).items() if introspect.hook_phase(value)]
 
 
 def _headings() -> list[str]:
     """Hook names of the guide's headings like ``#### `node_plan(instance)` ``, in order."""
     return re.findall(r"^#+ `(\w+)\(", GUIDE.read_text(encoding="utf-8"), flags=re.MULTILINE)
+
+
+def test_the_guide_is_what_the_sdk_generates() -> None:
+    assert GUIDE.read_text(encoding="utf-8") == contract_doc.render(), (
+        f"docs/plugin-contract.md is stale: run {contract_doc.COMMAND}"
+    )
 
 
 def test_there_are_hooks_to_document() -> None:

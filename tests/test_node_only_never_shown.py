@@ -19,13 +19,14 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from metapaas import orchestrator, sdk
+from metapaas import orchestrator
 from metapaas.api import build_state, create_app, migrate_all
 from metapaas.config import Settings
 from metapaas.db import models
 from metapaas.iam import ensure_admin
 from metapaas.orchestrator import events
 from metapaas.plugins import LoadedType, Registry
+from metapaas.sdk import introspect
 from tests.helpers import Api
 
 
@@ -169,7 +170,7 @@ def _serve(api: Api, loaded: LoadedType, instance_id: str) -> None:
 
 
 def _node_only(loaded: LoadedType) -> frozenset[str]:
-    return sdk.fields_marked(loaded.declaration.spec, sdk.NODE_ONLY_KEY)
+    return introspect.fields_marked(loaded.declaration.spec, introspect.NODE_ONLY_KEY)
 
 
 def _node_only_values(api: Api, loaded: LoadedType) -> dict[str, str]:

@@ -15,6 +15,7 @@ from metapaas.db import models
 from metapaas.orchestrator import Reconciler, metadata_document, public_view, without_node_only
 from metapaas.plugins import Registry, check_contract
 from metapaas.plugins.discovery import ContractError
+from metapaas.sdk import introspect
 from metapaas.testing import instance_view
 from tests import sample_plugins
 from tests.conftest import MakeApi
@@ -41,7 +42,7 @@ class _Ungenerated(BaseModel):
 
 
 class _NotSecret(BaseModel):
-    key: str = Field(default="k", json_schema_extra={sdk.NODE_ONLY_KEY: True})
+    key: str = Field(default="k", json_schema_extra={introspect.NODE_ONLY_KEY: True})
 
 
 class _NamedWithNodeOnly(_Named):

@@ -24,7 +24,7 @@ class PageSpec(BaseModel):
     content: str = Field(max_length=10_000)
 
 
-class Demo(sdk.PaasType):
+class Demo(sdk.PaasType[DemoSpec]):
     slug = "demo"
     title = "Demo web service"
     description = "Serves a message and pages rendered from the instance's metadata."
@@ -32,8 +32,7 @@ class Demo(sdk.PaasType):
     spec = DemoSpec
     resources = (sdk.ChildResource("pages", PageSpec, title="Pages served by the instance"),)
 
-    def node_plan(self, instance: sdk.InstanceView) -> Sequence[sdk.NodeGroup]:
-        assert isinstance(instance.spec, DemoSpec)
+    def node_plan(self, instance: sdk.InstanceView[DemoSpec]) -> Sequence[sdk.NodeGroup]:
         return (sdk.NodeGroup("web", count=instance.spec.replicas, ports=("http",)),)
 
     def data_plane(self, role: str, version: sdk.Version) -> sdk.DataPlane:

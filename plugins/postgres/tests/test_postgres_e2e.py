@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
-import shlex
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,30 +9,12 @@ import httpx
 import psycopg
 import pytest
 
-from metapaas.testing import ControlPlane, wait_for
+from metapaas.testing import ControlPlane, run_example_session, wait_for
 
 pytestmark = pytest.mark.e2e
 
 README = Path(__file__).parents[1] / "README.md"
 TYPE = "/v1/types/postgres/instances"
-
-
-def readme_session() -> list[str]:
-    """The curl commands of the README's example session, in order."""
-    text = README.read_text(encoding="utf-8")
-    block = re.search(r"## Example session.*?```sh\n(.*?)```", text, re.S)
-    assert block is not None, "the README has no example session"
-    return [line for line in block.group(1).splitlines() if line.startswith("curl ")]
-
-
-def run_curl(line: str, plane: ControlPlane) -> dict[str, Any]:
-    """Run one README line, ``$URL`` and ``$TOKEN`` filled in as a shell would."""
-    argv = [
-        part.replace("$URL", plane.url).replace("$TOKEN", plane.token) for part in shlex.split(line)
-    ]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True)
-    answer: dict[str, Any] = json.loads(done.stdout)
-    return answer
 
 
 def connect(
@@ -61,12 +39,10 @@ def refused(answer: httpx.Response, field: str) -> bool:
 def test_readme_session_then_grants_deletes_restart_and_crash(control_plane: ControlPlane) -> None:
     plane = control_plane
     path = f"{TYPE}/shop-db"
-    answers = []
     with plane.client() as client:
-        for line in readme_session():
-            answers.append(run_curl(line, plane))
-            plane.wait_converged(client, path, timeout=120)
-        created, database, app, credentials = answers
+        session = run_example_session(README, plane, timeout=180)
+        plane.wait_converged(client, path, timeout=120)
+        created, database, app, credentials = session.documents()
         assert (created["name"], database["name"], app["name"]) == ("shop-db", "shop", "app")
         assert credentials["user"] == "admin"
 

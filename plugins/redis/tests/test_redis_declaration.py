@@ -100,8 +100,8 @@ def test_persistence_maps_to_appendonly_and_save(
 
 def test_acl_entries_hold_hashes_and_rules_never_passwords() -> None:
     users = [
-        {"name": "zed", "password": "z" * 16, "keys": ["z:*"], "access": "readwrite"},
-        {"name": "reader", "password": "r" * 16, "keys": ["a:*", "b:?"], "access": "readonly"},
+        UserSpec(name="zed", password="z" * 16, keys=["z:*"], access="readwrite"),
+        UserSpec(name="reader", password="r" * 16, keys=["a:*", "b:?"], access="readonly"),
     ]
     entries = acl_entries("owner-password-123", users)
     assert [e["name"] for e in entries] == ["default", "reader", "zed"]

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
-import re
-import subprocess
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +16,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from metapaas.testing import ControlPlane, wait_for
+from metapaas.testing import ControlPlane, run_example_session, wait_for
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -29,30 +26,6 @@ pytestmark = pytest.mark.e2e
 README = Path(__file__).parent.parent / "README.md"
 INSTANCE = "/v1/types/s3/instances/s3-prod"
 MiB = 1024 * 1024
-
-
-def readme_session() -> str:
-    """The one ``sh`` block of the README: the documented curl session."""
-    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.DOTALL)
-    assert len(blocks) == 1, "the README should have exactly one sh session"
-    return str(blocks[0])
-
-
-def run_readme_session(plane: ControlPlane) -> list[dict[str, Any]]:
-    """Run the session with bash as written; return the JSON documents it printed."""
-    env = {**os.environ, "API": plane.url, "TOKEN": plane.token}
-    script = "set -euo pipefail\n" + readme_session()
-    done = subprocess.run(
-        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=150, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    documents, text = [], done.stdout.strip()
-    decoder = json.JSONDecoder()
-    while text:
-        document, end = decoder.raw_decode(text)
-        documents.append(document)
-        text = text[end:].strip()
-    return documents
 
 
 def s3_client(endpoint: str, key_id: str, secret: str) -> S3Client:
@@ -167,7 +140,8 @@ def check_restart(plane: ControlPlane, client: httpx.Client, admin: S3Client) ->
 
 def test_readme_session_objects_keys_buckets_and_restart(control_plane: ControlPlane) -> None:
     started = time.monotonic()
-    created, listed, data, logs, reader, credentials = run_readme_session(control_plane)
+    session = run_example_session(README, control_plane, timeout=150)
+    created, listed, data, logs, reader, credentials = session.documents()
     print(f"README session (create to ACTIVE, bucket, key): {time.monotonic() - started:.1f} s")
     assert created["bucket_name"] == "data"
     assert {"sse_kek", "internal_signing_key"}.isdisjoint(created)

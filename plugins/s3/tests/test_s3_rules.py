@@ -10,6 +10,7 @@ from metapaas_s3.spec import AccessKeySpec, BucketSpec, S3Spec
 from pydantic import BaseModel, ValidationError
 
 from metapaas import sdk
+from metapaas.sdk import introspect
 from metapaas.testing import instance_view
 
 ADMIN_ID = "ADMINADMINADMINADMIN"
@@ -74,17 +75,19 @@ def test_an_access_key_gets_a_visible_generated_id_and_a_secret_once() -> None:
     assert len(first.access_key_id) == 20
     assert first.access_key_id.isupper()
     assert first.access_key_id != second.access_key_id
-    assert sdk.fields_marked(AccessKeySpec, sdk.SECRET_KEY) == {"secret_access_key"}
-    assert "access_key_id" in sdk.fields_marked(AccessKeySpec, sdk.IMMUTABLE_KEY)
-    assert set(sdk.secret_generators(AccessKeySpec)) == {"secret_access_key"}
+    assert introspect.fields_marked(AccessKeySpec, introspect.SECRET_KEY) == {"secret_access_key"}
+    assert "access_key_id" in introspect.fields_marked(AccessKeySpec, introspect.IMMUTABLE_KEY)
+    assert set(introspect.secret_generators(AccessKeySpec)) == {"secret_access_key"}
 
 
 def test_the_engine_keys_are_node_only_generated_secrets() -> None:
-    node_only = sdk.fields_marked(S3Spec, sdk.NODE_ONLY_KEY)
+    node_only = introspect.fields_marked(S3Spec, introspect.NODE_ONLY_KEY)
     assert node_only == {"sse_kek", "internal_signing_key"}
-    assert node_only <= sdk.fields_marked(S3Spec, sdk.SECRET_KEY)
-    assert set(sdk.secret_generators(S3Spec)) == sdk.fields_marked(S3Spec, sdk.SECRET_KEY)
-    assert len(sdk.secret_generators(S3Spec)["sse_kek"]()) == 64
+    assert node_only <= introspect.fields_marked(S3Spec, introspect.SECRET_KEY)
+    assert set(introspect.secret_generators(S3Spec)) == introspect.fields_marked(
+        S3Spec, introspect.SECRET_KEY
+    )
+    assert len(introspect.secret_generators(S3Spec)["sse_kek"]()) == 64
 
 
 DATA = {"name": "data", "versioning": False}

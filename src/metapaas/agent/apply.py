@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from metapaas.agent import files, process
+from metapaas.agent import process
 from metapaas.agent.render import render_argv, render_text
 from metapaas.sdk import PermanentError, Template
+from metapaas.sdk import _node as files
 
 Change = Literal["changed", "unchanged"]
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, TypedDict
 
 import httpx
 
-from metapaas.agent import files
+from metapaas import sdk
 from metapaas.agent.commands import CommandResult
 from metapaas.agent.health import Health
 from metapaas.sdk import PermanentError, TemporaryError
@@ -83,7 +83,7 @@ class AgentClient:
         request = {"bootstrap_token": bootstrap_token}
         body = self._call("POST", "/v1/agent/register", json=request).json()
         self.credential_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        files.write_atomically(self.credential_path, body["credential"].encode(), 0o600)
+        sdk.write_private(self.credential_path, body["credential"].encode())
         self._credential = body["credential"]
         log.info("registered as node %s", body["node"])
         return str(body["node"])

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from metapaas.agent import files, process
+from metapaas import sdk
+from metapaas.agent import process
 from metapaas.agent.render import RenderError, render_argv, render_env
 from metapaas.sdk import Command
 
@@ -118,4 +119,4 @@ class CommandRunner:
 
     def _write(self, command_id: str, result: CommandResult) -> None:
         data = json.dumps(result.as_json()).encode()
-        files.write_atomically(self._entry(command_id), data)
+        sdk.write_private(self._entry(command_id), data)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from metapaas.cli import plugin
+
 # The server stack loads inside the commands that serve: a client command
 # (`metapaas list`) must not pay for FastAPI and SQLAlchemy at start.
 if TYPE_CHECKING:
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="MetaPaaS: one control plane for many managed service types.")
 db_app = typer.Typer(help="The shared database.")
 app.add_typer(db_app, name="db")
+app.add_typer(plugin.app, name="plugin")
 console = Console(stderr=True)
 
 HostOpt = Annotated[str | None, typer.Option(help="Address to serve on [env METAPAAS_HOST].")]

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from metapaas import sdk
 from metapaas.db import Sealer, models
 from metapaas.plugins import LoadedType
+from metapaas.sdk import introspect
 
 
 def version_of(loaded: LoadedType, name: str) -> sdk.Version:
@@ -69,7 +70,7 @@ def instance_view(
 def public_view(view: sdk.InstanceView, declaration: sdk.PaasType) -> sdk.InstanceView:
     """``view`` as the hooks that answer users get it: node-only secrets are absent from
     ``secrets`` and None in ``spec``."""
-    hidden = sdk.fields_marked(declaration.spec, sdk.NODE_ONLY_KEY)
+    hidden = introspect.fields_marked(declaration.spec, introspect.NODE_ONLY_KEY)
     if not hidden:
         return view
     return dataclasses.replace(
@@ -84,7 +85,7 @@ def without_node_only(
 ) -> dict[str, Any]:
     """``answer`` with every entry whose key or string value equals one of ``view``'s
     node-only secrets dropped, at any depth: a hook cannot hand one to a user."""
-    hidden = sdk.fields_marked(declaration.spec, sdk.NODE_ONLY_KEY)
+    hidden = introspect.fields_marked(declaration.spec, introspect.NODE_ONLY_KEY)
     values = frozenset(v for k, v in view.secrets.items() if k in hidden)
     scrubbed: dict[str, Any] = _drop(answer, values)
     return scrubbed
@@ -156,10 +157,12 @@ def _hidden_secrets(declaration: sdk.PaasType) -> dict[str, set[str]]:
     if declaration.node_secrets:
         return {}
     spec = declaration.spec
-    users = sdk.fields_marked(spec, sdk.SECRET_KEY) - sdk.fields_marked(spec, sdk.NODE_ONLY_KEY)
+    users = introspect.fields_marked(spec, introspect.SECRET_KEY) - introspect.fields_marked(
+        spec, introspect.NODE_ONLY_KEY
+    )
     hidden = {"": set(users)}
     for child in declaration.resources:
-        hidden[child.collection] = set(sdk.fields_marked(child.spec, sdk.SECRET_KEY))
+        hidden[child.collection] = set(introspect.fields_marked(child.spec, introspect.SECRET_KEY))
     return hidden
 
 

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from metapaas import sdk
+from metapaas.sdk import introspect
 
 ENTRY_POINT_GROUP = "metapaas.plugins"
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
@@ -144,7 +145,7 @@ def _check_resources(paas_type: sdk.PaasType) -> None:
         _check_model(resource.spec, f"{name} spec")
         if "name" not in resource.spec.model_fields:
             raise ContractError(f"{name} spec must have a 'name' field")
-        node_only = sdk.fields_marked(resource.spec, sdk.NODE_ONLY_KEY)
+        node_only = introspect.fields_marked(resource.spec, introspect.NODE_ONLY_KEY)
         if node_only:
             raise ContractError(
                 f"{name} spec declares node-only secrets {sorted(node_only)}: "
@@ -154,11 +155,11 @@ def _check_resources(paas_type: sdk.PaasType) -> None:
 
 def _check_node_only(spec: type[BaseModel]) -> None:
     """A node-only secret is sealed like any secret and made by the runtime: no one gives it."""
-    node_only = sdk.fields_marked(spec, sdk.NODE_ONLY_KEY)
-    unsealed = node_only - sdk.fields_marked(spec, sdk.SECRET_KEY)
+    node_only = introspect.fields_marked(spec, introspect.NODE_ONLY_KEY)
+    unsealed = node_only - introspect.fields_marked(spec, introspect.SECRET_KEY)
     if unsealed:
         raise ContractError(f"node-only fields {sorted(unsealed)} must be secrets (sdk.secret)")
-    ungenerated = node_only - set(sdk.secret_generators(spec))
+    ungenerated = node_only - set(introspect.secret_generators(spec))
     if ungenerated:
         raise ContractError(
             f"node-only secrets {sorted(ungenerated)} need a generator: "

@@ -9,6 +9,10 @@ no response can show one. The instance create model therefore copies the
 spec's fields (with their constraints) instead of inheriting the spec; the
 API validates the complete values through the spec itself, which keeps its
 own validators.
+
+A generated secret is typed by the spec as always present (``password: str =
+sdk.secret(generate=...)``): the API makes it before the spec validates, so
+hooks never see it None; in the create models it is optional.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from metapaas import sdk
+from metapaas.sdk import introspect
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$"
 
@@ -100,7 +105,7 @@ def build(paas_type: sdk.PaasType) -> TypeSchemas:
 def _instance_models(paas_type: sdk.PaasType, prefix: str) -> ModelSet:
     spec = paas_type.spec
     all_names = tuple(v.name for v in paas_type.versions)
-    node_only = sdk.fields_marked(spec, sdk.NODE_ONLY_KEY)
+    node_only = introspect.fields_marked(spec, introspect.NODE_ONLY_KEY)
     create = _instance_create(paas_type, f"{prefix}InstanceCreate", node_only)
     update = _partial(
         f"{prefix}InstanceUpdate",
@@ -112,17 +117,17 @@ def _instance_models(paas_type: sdk.PaasType, prefix: str) -> ModelSet:
             "version": (Literal[all_names] | None, None),
         },
     )
-    secrets = sdk.fields_marked(spec, sdk.SECRET_KEY)
+    secrets = introspect.fields_marked(spec, introspect.SECRET_KEY)
     out = _out(f"{prefix}Instance", InstanceOutBase, spec, secrets)
     return ModelSet(
         spec=spec,
         create=create,
         update=update,
         out=out,
-        immutable=sdk.fields_marked(spec, sdk.IMMUTABLE_KEY) | {"name"},
+        immutable=introspect.fields_marked(spec, introspect.IMMUTABLE_KEY) | {"name"},
         secrets=secrets,
         node_only=node_only,
-        generators=sdk.secret_generators(spec),
+        generators=introspect.secret_generators(spec),
     )
 
 
@@ -133,8 +138,9 @@ def _instance_create(
     the version, a choice among the catalog's versions that are not deprecated."""
     choosable = tuple(v.name for v in paas_type.versions if not v.deprecated)
     default = next((v.name for v in paas_type.versions if v.default), choosable[0])
+    generated = introspect.secret_generators(paas_type.spec)
     fields: dict[str, Any] = {
-        field: (info.annotation, info)
+        field: (_optional(info.annotation) if field in generated else info.annotation, info)
         for field, info in paas_type.spec.model_fields.items()
         if field not in node_only
     }
@@ -152,17 +158,21 @@ def _instance_create(
 
 def _resource_models(child: sdk.ChildResource, prefix: str) -> ModelSet:
     spec = child.spec
-    create = create_model(f"{prefix}Create", __base__=(spec, _Forbid))
-    secrets = sdk.fields_marked(spec, sdk.SECRET_KEY)
+    generated: dict[str, Any] = {
+        field: (_optional(spec.model_fields[field].annotation), spec.model_fields[field])
+        for field in introspect.secret_generators(spec)
+    }
+    create = create_model(f"{prefix}Create", __base__=(spec, _Forbid), **generated)
+    secrets = introspect.fields_marked(spec, introspect.SECRET_KEY)
     return ModelSet(
         spec=spec,
         create=create,
         update=_partial(f"{prefix}Update", spec),
         out=_out(prefix, ResourceOutBase, spec, secrets),
-        immutable=sdk.fields_marked(spec, sdk.IMMUTABLE_KEY) | {"name"},
+        immutable=introspect.fields_marked(spec, introspect.IMMUTABLE_KEY) | {"name"},
         secrets=secrets,
         node_only=frozenset(),  # discovery refuses them on child resources
-        generators=sdk.secret_generators(spec),
+        generators=introspect.secret_generators(spec),
     )
 
 

@@ -35,7 +35,7 @@ from typing import Any
 from metapaas.plugins.wheelhouse import environment_dir
 from metapaas.providers import _ports, _procs
 from metapaas.providers.base import NodeInfo, NodeSpec, check_name, matches
-from metapaas.sdk import TemporaryError
+from metapaas.sdk import TemporaryError, write_private
 
 ADDRESS = "127.0.0.1"
 NODE_FILE = "node.json"
@@ -136,16 +136,16 @@ class LocalProvider:
         # just before a crash of this provider's process may live unrecorded.
         self._stop(previous, node_dir)
         (node_dir / LOG_FILE).parent.mkdir(parents=True, exist_ok=True)
-        _write_private(node_dir / BOOTSTRAP_FILE, spec.bootstrap_token)
+        write_private(node_dir / BOOTSTRAP_FILE, spec.bootstrap_token)
         have = {} if previous is None else previous.ports
         ports = _ports.allocate(spec.ports, have, self._taken(excluding=node_dir))
         reserved = _Record(
             spec.name, dict(spec.labels), spec.control_plane_url, ports, software=spec.software
         )
-        _write_private(node_dir / NODE_FILE, json.dumps(asdict(reserved), indent=2))
+        write_private(node_dir / NODE_FILE, json.dumps(asdict(reserved), indent=2))
         pid, start_time = self._spawn(spec, node_dir)
         started = replace(reserved, pid=pid, start_time=start_time)
-        _write_private(node_dir / NODE_FILE, json.dumps(asdict(started), indent=2))
+        write_private(node_dir / NODE_FILE, json.dumps(asdict(started), indent=2))
         return started
 
     def _spawn(self, spec: NodeSpec, node_dir: Path) -> tuple[int, int]:
@@ -237,14 +237,3 @@ class LocalProvider:
 
 def _info(record: _Record, *, running: bool) -> NodeInfo:
     return NodeInfo(record.name, dict(record.labels), ADDRESS, dict(record.ports), running)
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` atomically, readable by the owner only, and never half-written."""
-    staged = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(staged, path)

@@ -1,4 +1,8 @@
-"""The plugin author's one import: declare a PaaS type and its data plane.
+"""The plugin author's one import: declare a PaaS type, its data plane, and the
+helpers its node-side programs use.
+
+What the runtime reads back of a declaration (field markers, hook marks) is in
+:mod:`metapaas.sdk.introspect`; plugins do not need it.
 
 A minimal type::
 
@@ -8,7 +12,7 @@ A minimal type::
     class Spec(BaseModel):
         message: str = "hello"
 
-    class Hello(sdk.PaasType):
+    class Hello(sdk.PaasType[Spec]):
         slug = "hello"
         title = "Hello"
         versions = [sdk.Version("1.0", default=True)]
@@ -35,25 +39,12 @@ from metapaas.sdk._declaration import (
     NodeView,
     PaasType,
     Version,
-    hook_phase,
-    hookspec,
 )
 from metapaas.sdk._errors import Invalid, PermanentError, PluginError, TemporaryError
-from metapaas.sdk._fields import (
-    IMMUTABLE_KEY,
-    NODE_ONLY_KEY,
-    SECRET_KEY,
-    fields_marked,
-    immutable,
-    secret,
-    secret_generators,
-    token,
-)
+from metapaas.sdk._fields import immutable, secret, token
+from metapaas.sdk._node import NotReady, create_private, wait_until_ready, write_private
 
 __all__ = [
-    "IMMUTABLE_KEY",
-    "NODE_ONLY_KEY",
-    "SECRET_KEY",
     "ChildResource",
     "Command",
     "DataPlane",
@@ -63,6 +54,7 @@ __all__ = [
     "LifecycleName",
     "NodeGroup",
     "NodeView",
+    "NotReady",
     "PaasType",
     "PermanentError",
     "PluginError",
@@ -70,11 +62,10 @@ __all__ = [
     "Template",
     "TemporaryError",
     "Version",
-    "fields_marked",
-    "hook_phase",
-    "hookspec",
+    "create_private",
     "immutable",
     "secret",
-    "secret_generators",
     "token",
+    "wait_until_ready",
+    "write_private",
 ]

@@ -11,13 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar  # a default for the type parameter (PEP 696) on 3.11
 
 from metapaas.sdk._dataplane import DataPlane, NodeGroup
 
 F = TypeVar("F", bound=Callable[..., Any])
+SpecT = TypeVar("SpecT", bound=BaseModel, default=BaseModel)
+"""The instance spec model of a type: what ``instance.spec`` is in its hooks."""
+SpecT_co = TypeVar("SpecT_co", bound=BaseModel, default=BaseModel, covariant=True)
+"""The same, in a read-only view: an ``InstanceView[HelloSpec]`` is an ``InstanceView``."""
+ChildT = TypeVar("ChildT", bound=BaseModel, default=BaseModel)
+"""The spec model of a child collection."""
 
 _HOOK_ATTR = "_metapaas_hook"
 
@@ -55,7 +62,7 @@ class Version:
 
 
 @dataclass(frozen=True)
-class ChildResource:
+class ChildResource(Generic[ChildT]):
     """A collection that lives inside an instance, e.g. S3 ``buckets``.
 
     ``spec`` must have a ``name`` field: it addresses the resource within its
@@ -65,19 +72,26 @@ class ChildResource:
     """
 
     collection: str
-    spec: type[BaseModel]
+    spec: type[ChildT]
     title: str = ""
 
 
 @dataclass(frozen=True)
-class InstanceView:
+class InstanceView(Generic[SpecT_co]):
     """What hooks see of an instance: read-only, already validated.
 
     ``secrets`` holds the spec's secret fields by name (they are in ``spec``
     too). The hooks whose results reach users (``initial_resources``,
     ``validate``, ``endpoints``, ``credentials``) see no node-only secret
     (``sdk.secret(node_only=True)``): it is absent from ``secrets`` and None in
-    ``spec``. ``node_plan`` and ``node_metadata``, which serve the nodes, see it.
+    ``spec`` (whatever its annotation says: those hooks have no use for it).
+    ``node_plan`` and ``node_metadata``, which serve the nodes, see it. A
+    generated secret (``password: str = sdk.secret(generate=sdk.token())``) is
+    made at create, so it is never None in a view.
+
+    ``spec`` is the type's own model (``InstanceView[HelloSpec]``);
+    ``resources`` holds the child resources as mappings by collection, and
+    :meth:`children` gives them as their collection's model.
     """
 
     id: str
@@ -86,9 +100,15 @@ class InstanceView:
     project_id: str
     version: Version
     generation: int
-    spec: BaseModel
+    spec: SpecT_co
     secrets: Mapping[str, str]
     resources: Mapping[str, Sequence[Mapping[str, Any]]]
+
+    def children(self, resource: ChildResource[ChildT]) -> list[ChildT]:
+        """The instance's resources of ``resource``'s collection, each as its spec model
+        (secrets included)."""
+        items = self.resources.get(resource.collection, ())
+        return [resource.spec.model_validate(item) for item in items]
 
 
 @dataclass(frozen=True)
@@ -102,9 +122,12 @@ class NodeView:
     ports: Mapping[str, int]
 
 
-class PaasType:
+class PaasType(Generic[SpecT]):
     """Subclass this to declare a PaaS type; register the class under the
     ``metapaas.plugins`` entry-point group.
+
+    Name the spec model as the type parameter (``class Hello(sdk.PaasType[HelloSpec])``)
+    and the hooks see ``instance.spec`` as a ``HelloSpec``.
 
     Required class attributes: ``slug``, ``title``, ``versions``, ``spec``.
     Optional: ``description``, ``resources``, ``migrations`` (a directory of
@@ -115,8 +138,10 @@ class PaasType:
     title: ClassVar[str]
     description: ClassVar[str] = ""
     versions: ClassVar[Sequence[Version]]
-    spec: ClassVar[type[BaseModel]]
-    resources: ClassVar[Sequence[ChildResource]] = ()
+    # Not a ClassVar: a ClassVar cannot name the type parameter. Subclasses set it on
+    # the class all the same.
+    spec: type[SpecT]
+    resources: ClassVar[Sequence[ChildResource[Any]]] = ()
     migrations: ClassVar[Path | None] = None
     #: Seconds without a heartbeat before a node is UNREACHABLE and replaced.
     unreachable_after: ClassVar[float] = 20.0
@@ -132,7 +157,7 @@ class PaasType:
 
     @hookspec("control plane")
     def initial_resources(
-        self, instance: InstanceView
+        self, instance: InstanceView[SpecT]
     ) -> Mapping[str, Sequence[Mapping[str, Any]]]:
         """Return the child resources created together with the instance, by collection.
 
@@ -149,7 +174,7 @@ class PaasType:
         return {}
 
     @hookspec("control plane")
-    def validate(self, instance: InstanceView) -> None:
+    def validate(self, instance: InstanceView[SpecT]) -> None:
         """Refuse a change that the schemas alone cannot judge: raise ``sdk.Invalid``.
 
         Called by the API with the state a request would produce (the
@@ -162,10 +187,12 @@ class PaasType:
         """
 
     @hookspec("control plane")
-    def node_plan(self, instance: InstanceView) -> Sequence[NodeGroup]:
+    def node_plan(self, instance: InstanceView[SpecT]) -> Sequence[NodeGroup]:
         """Return the nodes the instance needs: roles, counts and named ports.
 
-        Called on every reconcile; the orchestrator creates the nodes that are
+        Called by the orchestrator at the start of every reconcile pass (after
+        a request, an agent's report, or the periodic resync), with the view
+        nodes get (node-only secrets included). It creates the nodes that are
         missing and removes the ones no longer planned, keyed by
         ``<instance>-<role>-<ordinal>``. The default is one ``main`` node with
         no allocated port.
@@ -173,21 +200,28 @@ class PaasType:
         return (NodeGroup(role="main"),)
 
     @hookspec("control plane")
-    def node_metadata(self, instance: InstanceView) -> Mapping[str, Any]:
+    def node_metadata(self, instance: InstanceView[SpecT]) -> Mapping[str, Any]:
         """Return extra data published to the instance's nodes under ``extra``.
 
-        Called whenever the metadata is rebuilt (a spec change, a child
-        resource change, a node joining). Use it for values derived from the
-        spec that templates would otherwise compute. The default is empty.
+        Called by the orchestrator on every reconcile pass, as it builds the
+        metadata document, with the view nodes get; the document becomes a new
+        revision only when it changed, so the answer must depend on the
+        instance alone (no clock, no fresh random salt). Use it for values
+        derived from the spec that templates would otherwise compute (e.g.
+        password hashes). The default is empty.
         """
         return {}
 
     @hookspec("control plane")
-    def endpoints(self, instance: InstanceView, nodes: Sequence[NodeView]) -> Mapping[str, str]:
+    def endpoints(
+        self, instance: InstanceView[SpecT], nodes: Sequence[NodeView]
+    ) -> Mapping[str, str]:
         """Return the addresses users connect to, shown on the instance.
 
-        Called when the instance turns ``ACTIVE``. The default lists each
-        node's allocated ports as ``<node>.<port-name>: host:port``.
+        Called by the orchestrator on every reconcile pass that judges the
+        instance ``ACTIVE``; the answer is stored on the instance and shown by
+        the API. The default ``credentials`` calls it too. The default lists
+        each node's allocated ports as ``<node>.<port-name>: host:port``.
         """
         return {
             f"{node.name}.{port}": f"{node.address}:{number}"
@@ -196,13 +230,17 @@ class PaasType:
         }
 
     @hookspec("control plane")
-    def credentials(self, instance: InstanceView, nodes: Sequence[NodeView]) -> Mapping[str, Any]:
+    def credentials(
+        self, instance: InstanceView[SpecT], nodes: Sequence[NodeView]
+    ) -> Mapping[str, Any]:
         """Return what a client needs to connect, served by the credentials endpoint.
 
-        Only this endpoint (permission ``<slug>.credentials.get``) shows
-        secrets after create. The default returns the endpoints and the
-        instance's secret fields. Node-only secrets are not in ``instance``,
-        and the runtime drops from the answer any value equal to one of them.
+        Called by the API for ``GET .../credentials`` (permission
+        ``<slug>.credentials.get``), once the instance has been ``ACTIVE``; it
+        is the only answer that shows secrets after create. The default
+        returns the endpoints and the instance's secret fields. Node-only
+        secrets are not in ``instance``, and the runtime drops from the answer
+        any value equal to one of them.
         """
         return {"endpoints": dict(self.endpoints(instance, nodes)), **instance.secrets}
 
@@ -213,8 +251,10 @@ class PaasType:
         """Return the templates, services, health checks and lifecycle commands
         for a node of ``role`` running ``version``.
 
-        Called by the agent on the node. Everything in it is rendered from the
-        node's metadata. The default runs nothing, which suits a type whose
-        nodes only hold data.
+        Called by the agent on the node each time it applies a metadata
+        revision, and by the orchestrator on every reconcile pass to find the
+        role's ``init`` command. Everything in it is rendered from the node's
+        metadata. The default runs nothing, which suits a type whose nodes
+        only hold data.
         """
         return DataPlane()

@@ -10,7 +10,9 @@ environment with MetaPaaS installed (a plugin's own tests included) has:
     the end of the session.
 ``empty_database_url``
     a new, empty database per test, once on each backend (ids ``sqlite`` and
-    ``postgresql``).
+    ``postgresql``). A project whose pytest settings say
+    ``metapaas_backends = "sqlite"`` (a scaffolded plugin's do) runs on SQLite
+    alone until ``METAPAAS_TEST_PG_URL`` is set.
 ``control_plane``
     a started :class:`~metapaas.testing.ControlPlane` on ``empty_database_url``;
     afterwards every instance of every type is deleted, so no node outlives
@@ -82,7 +84,29 @@ def database_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Datab
     factory.drop_all()
 
 
-@pytest.fixture(params=BACKENDS, ids=BACKENDS)
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "metapaas_backends",
+        "database backends of empty_database_url (PostgreSQL is added when "
+        "METAPAAS_TEST_PG_URL is set)",
+        default=" ".join(BACKENDS),
+    )
+
+
+def backends(config: pytest.Config) -> list[str]:
+    chosen = str(config.getini("metapaas_backends")).split()
+    if "METAPAAS_TEST_PG_URL" in os.environ and "postgresql" not in chosen:
+        chosen.append("postgresql")
+    return chosen
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "empty_database_url" in metafunc.fixturenames:
+        chosen = backends(metafunc.config)
+        metafunc.parametrize("empty_database_url", chosen, ids=chosen, indirect=True)
+
+
+@pytest.fixture
 def empty_database_url(
     request: pytest.FixtureRequest, database_factory: DatabaseFactory
 ) -> Iterator[str]:

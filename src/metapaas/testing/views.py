@@ -17,6 +17,7 @@ from metapaas import sdk
 from metapaas.agent.apply import apply_template
 from metapaas.agent.render import node_context
 from metapaas.orchestrator import metadata_document
+from metapaas.sdk import introspect
 
 TEST_INSTANCE_ID = "00000000-0000-4000-8000-000000000001"
 
@@ -32,11 +33,11 @@ def instance_view(
     """An instance of ``declaration`` with ``spec`` (defaults filled, secrets generated
     where the type generates them) and child ``resources`` by collection."""
     values = dict(spec or {})
-    for field, generate in sdk.secret_generators(declaration.spec).items():
+    for field, generate in introspect.secret_generators(declaration.spec).items():
         if values.get(field) is None:
             values[field] = generate()
     model = declaration.spec.model_validate(values)
-    secret_fields = sdk.fields_marked(declaration.spec, sdk.SECRET_KEY)
+    secret_fields = introspect.fields_marked(declaration.spec, introspect.SECRET_KEY)
     secrets = {f: str(v) for f in secret_fields if (v := getattr(model, f)) is not None}
     children: dict[str, list[dict[str, Any]]] = {r.collection: [] for r in declaration.resources}
     for collection, items in (resources or {}).items():

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from metapaas import sdk
 from metapaas_postgres import catalog, layout
 from metapaas_postgres.desired import desired_state
-from metapaas_postgres.models import ADMIN_ROLE, DatabaseSpec, PostgresSpec, RoleSpec
+from metapaas_postgres.models import ADMIN_ROLE, DATABASES, ROLES, PostgresSpec
 from metapaas_postgres.privileges import binaries_needed
 
 PORT = "postgres"
@@ -26,7 +26,7 @@ APPLIER_WAIT = {"init": "90", "reload": "45"}
 """Seconds the applier waits for the server: the agent bounds a reload by 60 s."""
 
 
-class Postgres(sdk.PaasType):
+class Postgres(sdk.PaasType[PostgresSpec]):
     slug = "postgres"
     title = "PostgreSQL"
     description = (
@@ -34,47 +34,42 @@ class Postgres(sdk.PaasType):
     )
     versions = catalog.machine_versions()
     spec = PostgresSpec
-    resources = (
-        sdk.ChildResource("databases", DatabaseSpec, title="Databases"),
-        sdk.ChildResource("roles", RoleSpec, title="Login roles and their grants"),
-    )
-    migrations = Path(__file__).parent / "migrations" / "versions"
+    resources = (DATABASES, ROLES)
     # Nodes get password hashes through node_metadata, never a plaintext password.
     node_secrets = False
 
-    def validate(self, instance: sdk.InstanceView) -> None:
+    def validate(self, instance: sdk.InstanceView[PostgresSpec]) -> None:
         """Every grant names a database of the instance: a grant to a missing database,
         or deleting a database a grant still names, is refused."""
-        databases = {str(d["name"]) for d in instance.resources.get("databases", ())}
-        for role in instance.resources.get("roles", ()):
-            for grant in role.get("grants", ()):
-                if grant["database"] not in databases:
+        databases = {database.name for database in instance.children(DATABASES)}
+        for role in instance.children(ROLES):
+            for grant in role.grants:
+                if grant.database not in databases:
                     raise sdk.Invalid(
                         "grants",
                         "database_exists",
-                        f"role {role['name']!r} is granted database {grant['database']!r},"
+                        f"role {role.name!r} is granted database {grant.database!r},"
                         " which does not exist (create it first; revoke the grant before"
                         " deleting it)",
                     )
 
-    def node_plan(self, instance: sdk.InstanceView) -> Sequence[sdk.NodeGroup]:
+    def node_plan(self, instance: sdk.InstanceView[PostgresSpec]) -> Sequence[sdk.NodeGroup]:
         return (sdk.NodeGroup("main", ports=(PORT,)),)
 
-    def node_metadata(self, instance: sdk.InstanceView) -> Mapping[str, Any]:
+    def node_metadata(self, instance: sdk.InstanceView[PostgresSpec]) -> Mapping[str, Any]:
         return {"desired": desired_state(instance).model_dump(mode="json")}
 
     def endpoints(
-        self, instance: sdk.InstanceView, nodes: Sequence[sdk.NodeView]
+        self, instance: sdk.InstanceView[PostgresSpec], nodes: Sequence[sdk.NodeView]
     ) -> Mapping[str, str]:
         return {PORT: _address(nodes[0])} if nodes else {}
 
     def credentials(
-        self, instance: sdk.InstanceView, nodes: Sequence[sdk.NodeView]
+        self, instance: sdk.InstanceView[PostgresSpec], nodes: Sequence[sdk.NodeView]
     ) -> Mapping[str, Any]:
-        assert isinstance(instance.spec, PostgresSpec)
         if not nodes:
             raise sdk.TemporaryError("the instance has no node yet")
-        password = instance.spec.admin_password or ""
+        password = instance.spec.admin_password
         host, port = nodes[0].address, nodes[0].ports[PORT]
         return {
             "host": host,

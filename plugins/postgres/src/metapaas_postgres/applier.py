@@ -22,12 +22,12 @@ import logging
 import os
 import signal
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 
+from metapaas import sdk
 from metapaas_postgres.desired import DesiredState
 from metapaas_postgres.layout import NodeLayout
 from metapaas_postgres.models import SUPERUSER_ROLE
@@ -62,23 +62,18 @@ def connector(layout: NodeLayout, host: str, port: int) -> Connect:
     return connect
 
 
-def wait_for_server(
-    connect: Connect, seconds: float, alive: Callable[[], bool] = lambda: True
-) -> None:
-    """Return once the server accepts the superuser; raise after ``seconds`` or when
-    ``alive`` says the server process is gone."""
-    deadline = time.monotonic() + seconds
-    while True:
-        if not alive():
-            raise ApplyFailed("the server exited before it accepted connections")
-        try:
-            connect("postgres").close()
-            return
-        except (psycopg.OperationalError, FileNotFoundError) as exc:
-            if time.monotonic() >= deadline:
-                message = f"the server did not accept connections in {seconds:g} s: {exc}"
-                raise ApplyFailed(message) from exc
-            time.sleep(POLL_SECONDS)
+def wait_for_server(connect: Connect, seconds: float) -> None:
+    """Return once the server accepts the superuser; raise after about ``seconds``."""
+    try:
+        sdk.wait_until_ready(
+            lambda: connect("postgres").close(),
+            what="the server accepting connections",
+            attempts=max(1, round(seconds / POLL_SECONDS)),
+            interval=POLL_SECONDS,
+            retry_on=(psycopg.OperationalError, FileNotFoundError),
+        )
+    except sdk.NotReady as exc:
+        raise ApplyFailed(str(exc)) from exc
 
 
 def converge(layout: NodeLayout, connect: Connect) -> None:

@@ -6,14 +6,11 @@ It holds SCRAM verifiers only: the passwords stay on the control plane.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 from pydantic import BaseModel, Field
 
 from metapaas import sdk
 from metapaas_postgres import scram
-from metapaas_postgres.models import ADMIN_ROLE, Access, PostgresSpec, RoleSpec
+from metapaas_postgres.models import ADMIN_ROLE, DATABASES, ROLES, Access, PostgresSpec, RoleSpec
 
 
 class DesiredRole(BaseModel):
@@ -32,38 +29,28 @@ class DesiredState(BaseModel):
         return {r.name: r.grants[database] for r in self.roles if database in r.grants}
 
 
-def desired_state(instance: sdk.InstanceView) -> DesiredState:
+def desired_state(instance: sdk.InstanceView[PostgresSpec]) -> DesiredState:
     """Every database and role the instance's API resources ask for, plus ``admin``.
 
     ``admin`` may create databases of its own and reads and writes every
     managed one; it is no superuser (a superuser could run programs as the
     server's OS user).
     """
-    assert isinstance(instance.spec, PostgresSpec)
-    databases = sorted(str(d["name"]) for d in instance.resources.get("databases", ()))
+    databases = sorted(database.name for database in instance.children(DATABASES))
     admin = DesiredRole(
         name=ADMIN_ROLE,
-        verifier=_verifier(instance, ADMIN_ROLE, instance.spec.admin_password),
+        verifier=scram.role_verifier(instance.spec.admin_password, instance.id, ADMIN_ROLE),
         createdb=True,
         grants=dict.fromkeys(databases, "readwrite"),
     )
-    roles = [_role(instance, RoleSpec.model_validate(r)) for r in _roles(instance)]
+    ordered = sorted(instance.children(ROLES), key=lambda role: role.name)
+    roles = [_role(instance, role) for role in ordered]
     return DesiredState(databases=databases, roles=[admin, *roles])
 
 
-def _roles(instance: sdk.InstanceView) -> Sequence[Mapping[str, Any]]:
-    return sorted(instance.resources.get("roles", ()), key=lambda role: str(role["name"]))
-
-
-def _role(instance: sdk.InstanceView, role: RoleSpec) -> DesiredRole:
+def _role(instance: sdk.InstanceView[PostgresSpec], role: RoleSpec) -> DesiredRole:
     return DesiredRole(
         name=role.name,
-        verifier=_verifier(instance, role.name, role.password),
+        verifier=scram.role_verifier(role.password, instance.id, role.name),
         grants={grant.database: grant.access for grant in role.grants},
     )
-
-
-def _verifier(instance: sdk.InstanceView, role: str, password: str | None) -> str:
-    if not password:
-        raise sdk.PermanentError(f"role {role!r} has no password")
-    return scram.role_verifier(password, instance.id, role)

@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from metapaas import sdk
 from metapaas_postgres.layout import NodeLayout
 from metapaas_postgres.models import SUPERUSER_ROLE
 from metapaas_postgres.privileges import as_unprivileged
@@ -41,9 +42,7 @@ def ensure_cluster(layout: NodeLayout, bindir: Path) -> None:
         return
     shutil.rmtree(layout.staging_dir, ignore_errors=True)
     password = layout.superuser_password_file
-    password.touch(mode=0o600)
-    password.chmod(0o600)
-    password.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
+    sdk.write_private(password, secrets.token_urlsafe(32) + "\n")
     command = [
         str(bindir / "initdb"),
         f"--pgdata={layout.staging_dir}",

@@ -68,7 +68,7 @@ class PostgresSpec(BaseModel):
     shared_buffers_mb: int = Field(
         default=128, ge=16, le=65536, description="Needs a server restart to change."
     )
-    admin_password: str | None = password_field()
+    admin_password: str = password_field()
 
 
 class DatabaseSpec(BaseModel):
@@ -82,7 +82,7 @@ class Grant(BaseModel):
 
 class RoleSpec(BaseModel):
     name: RoleName = Field(description="The login role's name, e.g. app.")
-    password: str | None = password_field()
+    password: str = password_field()
     grants: list[Grant] = Field(
         default_factory=list,
         max_length=100,
@@ -96,3 +96,7 @@ class RoleSpec(BaseModel):
         if len(names) != len(set(names)):
             raise ValueError("a database may appear in one grant only")
         return grants
+
+
+DATABASES = sdk.ChildResource("databases", DatabaseSpec, title="Databases")
+ROLES = sdk.ChildResource("roles", RoleSpec, title="Login roles and their grants")

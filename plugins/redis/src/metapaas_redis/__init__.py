@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -19,11 +18,12 @@ from metapaas_redis.settings import runtime_settings
 from metapaas_redis.specs import RedisSpec, UserSpec
 
 ROLE = "main"
+USERS = sdk.ChildResource("users", UserSpec, title="Redis ACL users")
 PORT = "redis"
 NODE_TOOL = (sys.executable, "-m", "metapaas_redis.node")
 
 
-class Redis(sdk.PaasType):
+class Redis(sdk.PaasType[RedisSpec]):
     slug = "redis"
     title = "Redis"
     description = (
@@ -32,30 +32,28 @@ class Redis(sdk.PaasType):
     )
     versions = (sdk.Version("7", engine={"server": "redis-server"}, default=True),)
     spec = RedisSpec
-    resources = (sdk.ChildResource("users", UserSpec, title="Redis ACL users"),)
-    migrations = Path(__file__).parent / "migrations" / "versions"
+    resources = (USERS,)
     # Nodes get password hashes through node_metadata, never a plaintext password.
     node_secrets = False
 
-    def node_plan(self, instance: sdk.InstanceView) -> Sequence[sdk.NodeGroup]:
+    def node_plan(self, instance: sdk.InstanceView[RedisSpec]) -> Sequence[sdk.NodeGroup]:
         return (sdk.NodeGroup(ROLE, ports=(PORT,)),)
 
-    def node_metadata(self, instance: sdk.InstanceView) -> Mapping[str, Any]:
-        spec = _spec(instance)
-        assert spec.password is not None, "the API generates a password at create"
+    def node_metadata(self, instance: sdk.InstanceView[RedisSpec]) -> Mapping[str, Any]:
+        spec = instance.spec
         return {
             "settings": runtime_settings(spec),
-            "acl_users": acl_entries(spec.password, instance.resources.get("users", ())),
+            "acl_users": acl_entries(spec.password, instance.children(USERS)),
         }
 
     def endpoints(
-        self, instance: sdk.InstanceView, nodes: Sequence[sdk.NodeView]
+        self, instance: sdk.InstanceView[RedisSpec], nodes: Sequence[sdk.NodeView]
     ) -> Mapping[str, str]:
         node = _main_node(nodes)
         return {PORT: f"{node.address}:{node.ports[PORT]}"}
 
     def credentials(
-        self, instance: sdk.InstanceView, nodes: Sequence[sdk.NodeView]
+        self, instance: sdk.InstanceView[RedisSpec], nodes: Sequence[sdk.NodeView]
     ) -> Mapping[str, Any]:
         node = _main_node(nodes)
         password = instance.secrets["password"]
@@ -97,11 +95,6 @@ class Redis(sdk.PaasType):
             ),
             required_binaries=tuple(engine.values()),
         )
-
-
-def _spec(instance: sdk.InstanceView) -> RedisSpec:
-    assert isinstance(instance.spec, RedisSpec)
-    return instance.spec
 
 
 def _main_node(nodes: Sequence[sdk.NodeView]) -> sdk.NodeView:

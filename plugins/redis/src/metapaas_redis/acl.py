@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from metapaas_redis.specs import Access, UserSpec
 
@@ -44,14 +44,12 @@ def user_rules(user: UserSpec) -> str:
     return f"resetkeys {keys} resetchannels {ACCESS_RULES[user.access]}"
 
 
-def acl_entries(password: str, users: Iterable[Mapping[str, Any]]) -> list[AclEntry]:
+def acl_entries(password: str, users: Iterable[UserSpec]) -> list[AclEntry]:
     """The default user with the instance password, then every child user by name."""
     entries = [
         AclEntry(name="default", password_sha256=password_hash(password), rules=DEFAULT_USER_RULES)
     ]
-    for raw in sorted(users, key=lambda user: str(user["name"])):
-        user = UserSpec.model_validate(raw)
-        assert user.password is not None, "the API generates a password at create"
+    for user in sorted(users, key=lambda user: user.name):
         entries.append(
             AclEntry(
                 name=user.name, password_sha256=password_hash(user.password), rules=user_rules(user)

@@ -18,12 +18,12 @@ import os
 import secrets
 import shlex
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import redis
 
+from metapaas import sdk
 from metapaas_redis.acl import password_hash
 from metapaas_redis.settings import RUNTIME_SETTINGS
 
@@ -64,19 +64,13 @@ def write_server_acl(node_dir: Path) -> None:
     """server.acl, the file Redis loads: the users of users.acl plus the admin user."""
     users = (node_dir / USERS).read_text(encoding="utf-8")
     admin = f"user {ADMIN_USER} on #{password_hash(admin_password(node_dir))} {ADMIN_RULES}\n"
-    _write_private(node_dir / SERVER_ACL, users + admin)
+    sdk.write_private(node_dir / SERVER_ACL, users + admin)
 
 
 def admin_password(node_dir: Path) -> str:
     """The admin password, made on first use; a half-written file is never seen."""
     path = node_dir / ADMIN_SECRET
-    if not path.exists():
-        staged = _write_private_temp(node_dir, secrets.token_urlsafe(32))
-        try:
-            with contextlib.suppress(FileExistsError):  # another run made it first: theirs stands
-                os.link(staged, path)
-        finally:
-            staged.unlink()
+    sdk.create_private(path, secrets.token_urlsafe(32))  # another run made it first: theirs stands
     return path.read_text(encoding="utf-8").strip()
 
 
@@ -105,21 +99,6 @@ def admin_connection(node_dir: Path) -> Iterator[redis.Redis]:
         yield connection
     finally:
         connection.close()
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Replace ``path`` atomically with a 0600 file holding ``text``."""
-    staged = _write_private_temp(path.parent, text)
-    os.replace(staged, path)
-
-
-def _write_private_temp(directory: Path, text: str) -> Path:
-    descriptor, name = tempfile.mkstemp(dir=directory, prefix=".staged-")  # mode 0600
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        file.write(text)
-        file.flush()
-        os.fsync(file.fileno())
-    return Path(name)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -50,7 +50,7 @@ class RedisSpec(BaseModel):
         default="rdb",
         description="none: memory only; rdb: periodic snapshots; aof: append-only file.",
     )
-    password: str | None = sdk.secret(
+    password: str = sdk.secret(
         generate=sdk.token(),
         min_length=16,
         max_length=512,
@@ -63,7 +63,7 @@ class UserSpec(BaseModel):
         pattern=r"^[a-z][a-z0-9_-]{0,62}$",
         description="The Redis ACL user name; not 'default', not starting with 'metapaas'.",
     )
-    password: str | None = sdk.secret(
+    password: str = sdk.secret(
         generate=sdk.token(), min_length=16, max_length=512, description="Generated when not given."
     )
     keys: list[KeyPattern] = Field(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from metapaas import sdk
@@ -31,7 +30,7 @@ INIT_WAIT_SECONDS = 100.0
 """The applier waits this long for a first-started engine (about 3 s is usual)."""
 
 
-def declared_buckets(instance: sdk.InstanceView) -> list[dict[str, Any]]:
+def declared_buckets(instance: sdk.InstanceView[S3Spec]) -> list[dict[str, Any]]:
     """Every bucket the instance declares, with its versioning, sorted by name."""
     versioning = {str(b["name"]): bool(b["versioning"]) for b in instance.resources["buckets"]}
     return [
@@ -59,7 +58,7 @@ def _shared_data_plane() -> sdk.DataPlane:
     )
 
 
-class S3(sdk.PaasType):
+class S3(sdk.PaasType[S3Spec]):
     slug = "s3"
     title = "S3 object storage"
     description = (
@@ -72,23 +71,21 @@ class S3(sdk.PaasType):
         sdk.ChildResource("buckets", BucketSpec, title="Buckets"),
         sdk.ChildResource("access_keys", AccessKeySpec, title="Access keys scoped to buckets"),
     )
-    migrations = Path(__file__).parent / "migrations" / "versions"
 
     def initial_resources(
-        self, instance: sdk.InstanceView
+        self, instance: sdk.InstanceView[S3Spec]
     ) -> Mapping[str, Sequence[Mapping[str, Any]]]:
         """``bucket_name`` is a bucket resource like any other (versioning off)."""
-        spec = instance.spec
-        assert isinstance(spec, S3Spec)
-        return {"buckets": [{"name": spec.bucket_name}]} if spec.bucket_name else {}
+        bucket = instance.spec.bucket_name
+        return {"buckets": [{"name": bucket}]} if bucket else {}
 
-    def validate(self, instance: sdk.InstanceView) -> None:
+    def validate(self, instance: sdk.InstanceView[S3Spec]) -> None:
         rules.check(instance)
 
-    def node_plan(self, instance: sdk.InstanceView) -> Sequence[sdk.NodeGroup]:
+    def node_plan(self, instance: sdk.InstanceView[S3Spec]) -> Sequence[sdk.NodeGroup]:
         return (sdk.NodeGroup(ROLE, ports=engine_for(instance.version).ports),)
 
-    def node_metadata(self, instance: sdk.InstanceView) -> Mapping[str, Any]:
+    def node_metadata(self, instance: sdk.InstanceView[S3Spec]) -> Mapping[str, Any]:
         return {
             "buckets": declared_buckets(instance),
             "probe": {"bucket": PROBE_BUCKET, "key": PROBE_KEY},
@@ -96,16 +93,15 @@ class S3(sdk.PaasType):
         }
 
     def endpoints(
-        self, instance: sdk.InstanceView, nodes: Sequence[sdk.NodeView]
+        self, instance: sdk.InstanceView[S3Spec], nodes: Sequence[sdk.NodeView]
     ) -> Mapping[str, str]:
         main = [node for node in nodes if node.role == ROLE]
         return {"s3": f"http://{main[0].address}:{main[0].ports['s3']}"} if main else {}
 
     def credentials(
-        self, instance: sdk.InstanceView, nodes: Sequence[sdk.NodeView]
+        self, instance: sdk.InstanceView[S3Spec], nodes: Sequence[sdk.NodeView]
     ) -> Mapping[str, Any]:
         spec = instance.spec
-        assert isinstance(spec, S3Spec)
         return {
             "endpoint_url": self.endpoints(instance, nodes).get("s3", ""),
             "region": REGION,

@@ -9,22 +9,20 @@ from metapaas import sdk
 from metapaas_s3.spec import PROBE_BUCKET, S3Spec
 
 
-def bucket_names(instance: sdk.InstanceView) -> list[str]:
+def bucket_names(instance: sdk.InstanceView[S3Spec]) -> list[str]:
     """Every bucket the instance declares: its ``buckets`` resources, sorted, and its
     ``bucket_name`` when no resource covers it (an instance created before the bucket
     it is created with became a resource keeps that bucket)."""
     spec = instance.spec
-    assert isinstance(spec, S3Spec)
     names = sorted(str(bucket["name"]) for bucket in instance.resources.get("buckets", ()))
     if spec.bucket_name and spec.bucket_name not in names:
         return [spec.bucket_name, *names]
     return names
 
 
-def check(instance: sdk.InstanceView) -> None:
+def check(instance: sdk.InstanceView[S3Spec]) -> None:
     """Raise ``sdk.Invalid`` for the first rule the proposed state breaks."""
     spec = instance.spec
-    assert isinstance(spec, S3Spec)
     resources = [str(bucket["name"]) for bucket in instance.resources.get("buckets", ())]
     _check_bucket_name(spec.bucket_name, resources)
     _check_reserved(resources)

@@ -84,23 +84,23 @@ class S3Spec(BaseModel):
             "objects are stored encrypted. Objects already stored keep their form."
         ),
     )
-    admin_access_key_id: str | None = sdk.secret(
+    admin_access_key_id: str = sdk.secret(
         generate=new_access_key_id,
         pattern=ACCESS_KEY_ID_PATTERN,
         description="The instance's admin key (all buckets); made at create unless given.",
     )
-    admin_secret_access_key: str | None = sdk.secret(
+    admin_secret_access_key: str = sdk.secret(
         generate=new_secret_access_key, pattern=SECRET_KEY_PATTERN
     )
     # Node-only: only the engine needs them, and the data on disk depends on them, so
     # no user sets, changes or sees them.
-    sse_kek: str | None = sdk.secret(
+    sse_kek: str = sdk.secret(
         generate=new_hex_key,
         node_only=True,
         pattern=HEX_KEY_PATTERN,
         description="Key-encryption key of server-side encryption (64 hex digits).",
     )
-    internal_signing_key: str | None = sdk.secret(
+    internal_signing_key: str = sdk.secret(
         generate=new_hex_key,
         node_only=True,
         pattern=HEX_KEY_PATTERN,
@@ -123,13 +123,12 @@ class AccessKeySpec(BaseModel):
     name: str = Field(
         pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", description="Names the key in the API."
     )
-    access_key_id: str = Field(
+    access_key_id: str = sdk.immutable(
         default_factory=new_access_key_id,
         pattern=ACCESS_KEY_ID_PATTERN,
         description="Made at create unless given; visible later, as AWS shows key ids.",
-        json_schema_extra={sdk.IMMUTABLE_KEY: True},
     )
-    secret_access_key: str | None = sdk.secret(
+    secret_access_key: str = sdk.secret(
         generate=new_secret_access_key,
         pattern=SECRET_KEY_PATTERN,
         description="Shown once, in the create response.",

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from metapaas import sdk
 from metapaas_s3.engines.seaweedfs import SeaweedFS
+from metapaas_s3.spec import S3Spec
 
 
 class Engine(Protocol):
@@ -24,7 +25,7 @@ class Engine(Protocol):
         """Ports every node allocates; ``s3`` (the S3 API) is one of them."""
         ...
 
-    def node_metadata(self, instance: sdk.InstanceView) -> Mapping[str, Any]:
+    def node_metadata(self, instance: sdk.InstanceView[S3Spec]) -> Mapping[str, Any]:
         """Engine-specific values for the node's templates (e.g. its identity file)."""
         ...
 

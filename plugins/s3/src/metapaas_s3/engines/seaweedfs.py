@@ -66,11 +66,10 @@ def weed_binary() -> str:
     return shutil.which("weed") or "weed"
 
 
-def identities(instance: sdk.InstanceView) -> dict[str, Any]:
+def identities(instance: sdk.InstanceView[S3Spec]) -> dict[str, Any]:
     """SeaweedFS's S3 identity file: the admin, one identity per access key, and an
     anonymous reader of the health probe bucket only."""
     spec = instance.spec
-    assert isinstance(spec, S3Spec)
     admin = _identity(
         "admin", spec.admin_access_key_id, spec.admin_secret_access_key, ADMIN_ACTIONS
     )
@@ -162,7 +161,7 @@ class SeaweedFS:
     def ports(self) -> tuple[str, ...]:
         return PORTS
 
-    def node_metadata(self, instance: sdk.InstanceView) -> Mapping[str, Any]:
+    def node_metadata(self, instance: sdk.InstanceView[S3Spec]) -> Mapping[str, Any]:
         return {"seaweedfs_identities": identities(instance)}
 
     def data_plane(self, role: str, version: sdk.Version) -> sdk.DataPlane:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from metapaas import sdk
 from metapaas_s3.node.s3client import connect, error_code, until_done
 
 if TYPE_CHECKING:
@@ -152,9 +152,7 @@ class Applier:
             return set()
 
     def _write_managed(self, names: Iterable[str]) -> None:
-        staged = self._managed_file.with_name(self._managed_file.name + ".new")
-        staged.write_text(json.dumps(sorted(names)), encoding="utf-8")
-        os.replace(staged, self._managed_file)
+        sdk.write_private(self._managed_file, json.dumps(sorted(names)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -10,6 +9,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from metapaas import sdk
 from metapaas_s3.spec import REGION
 
 if TYPE_CHECKING:
@@ -44,17 +44,19 @@ def error_code(error: ClientError) -> str:
 
 
 def until_done(action: Callable[[], T], *, seconds: float, what: str) -> T:
-    """Run ``action`` until it succeeds; S3 errors within ``seconds`` are retried.
+    """Run ``action`` until it succeeds; S3 errors are retried for about ``seconds``.
 
     An engine answers with errors for a while after it starts (SeaweedFS reads
     fail until its volume server has registered), so every step here is safe
     to repeat and is simply tried again.
     """
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return action()
-        except (BotoCoreError, ClientError) as exc:
-            if time.monotonic() >= deadline:
-                raise SystemExit(f"{what} failed for {seconds:g} s; last error: {exc}") from exc
-        time.sleep(RETRY_SECONDS)
+    try:
+        return sdk.wait_until_ready(
+            action,
+            what=what,
+            attempts=max(1, round(seconds / RETRY_SECONDS)),
+            interval=RETRY_SECONDS,
+            retry_on=(BotoCoreError, ClientError),
+        )
+    except sdk.NotReady as exc:
+        raise SystemExit(str(exc)) from exc

@@ -1,0 +1,24 @@
+"""What the runtime reads of a declaration: field markers and hook marks.
+
+Plugins do not need this module: they declare with :func:`metapaas.sdk.secret`,
+:func:`metapaas.sdk.immutable` and the hooks of :class:`metapaas.sdk.PaasType`;
+the runtime (and tests that check a declaration) read those back from here.
+"""
+
+from metapaas.sdk._declaration import hook_phase
+from metapaas.sdk._fields import (
+    IMMUTABLE_KEY,
+    NODE_ONLY_KEY,
+    SECRET_KEY,
+    fields_marked,
+    secret_generators,
+)
+
+__all__ = [
+    "IMMUTABLE_KEY",
+    "NODE_ONLY_KEY",
+    "SECRET_KEY",
+    "fields_marked",
+    "hook_phase",
+    "secret_generators",
+]
