@@ -21,31 +21,11 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from metapaas.testing import ControlPlane, wait_for
-from tests.runtime_plugins import project
 
 pytestmark = pytest.mark.e2e
 
 PLUGIN = "/v1/plugins/metapaas-hello"
 INSTALL_SECONDS = 180.0
-
-
-@pytest.fixture(scope="module")
-def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every version the tests install, built once."""
-    root = tmp_path_factory.mktemp("hello")
-    return {
-        "1": project.build_wheel(project.write(root, "1.0.0")),
-        "2": project.build_wheel(
-            project.write(root, "2.0.0", template="{{ instance.spec.greeting }}, planet")
-        ),
-        "import": project.build_wheel(project.write(root, "2.1.0", broken="import")),
-        "migration": project.build_wheel(project.write(root, "2.2.0", broken="migration")),
-        "contract": project.build_wheel(project.write(root, "2.3.0", broken="contract")),
-        # The runtime has pydantic 2: a plugin needing pydantic 1 needs another runtime.
-        "conflict": project.build_wheel(
-            project.write(root, "2.4.0", extra_dependencies=("pydantic<2",))
-        ),
-    }
 
 
 @dataclass
