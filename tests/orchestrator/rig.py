@@ -7,11 +7,13 @@ fake clock) share one database; the helpers here read what the tests check.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
 
 from metapaas.db import models
+from metapaas.plugins import Registry
 from metapaas.testing.simulation import Simulation
 from tests.helpers import Api
 
@@ -41,6 +43,17 @@ class Rig(Simulation):
     def rows(self, model: type[Any], **where: Any) -> list[Any]:
         with self.api.session() as session:
             return list(session.scalars(select(model).filter_by(**where)))
+
+    def upgrade(self, slug: str, wheelhouse: str) -> None:
+        """What a hand-over to a process that loaded a new version of ``slug`` amounts to:
+        a registry whose type has another wheelhouse, and a new worker on it."""
+        loaded = self.state.registry.get(slug)
+        found = replace(loaded.found, distribution=slug, distribution_version=wheelhouse)
+        others = [t for t in self.state.registry if t.slug != slug]
+        self.state.registry = Registry(
+            [*others, replace(loaded, found=found, wheelhouse=wheelhouse)]
+        )
+        self.worker = self.new_worker()
 
     def event_kinds(self, instance_id: str) -> list[str]:
         return [e.kind for e in self.rows(models.Event, instance_id=instance_id)]

@@ -151,6 +151,11 @@ def _failed(rig: Rig) -> str:
     return instance_id
 
 
+def _upgrade(rig: Rig, instance_id: str) -> str:
+    rig.upgrade("clusters", "w2")
+    return instance_id
+
+
 def _retry(rig: Rig, instance_id: str) -> str:
     assert rig.api.post(f"{CLUSTERS}/{instance_id}/actions/retry").status_code == 202
     return instance_id
@@ -166,6 +171,7 @@ SCENARIOS = {
     "replace of a node that went silent": Scenario(_active(1), _silence_replica, replicas=1),
     "delete": Scenario(_active(1), _delete, replicas=-1),
     "retry of an instance in ERROR": Scenario(_failed, _retry, replicas=1),
+    "rollout of an upgraded type": Scenario(_active(1), _upgrade, replicas=1),
 }
 
 
@@ -176,9 +182,12 @@ SCENARIOS = {
 def fresh(rig: Rig, shared_database: SharedDatabase) -> Callable[[], Rig]:
     """Empties the database and the machines, as before a new run of a scenario."""
 
+    registry = rig.state.registry
+
     def reset() -> Rig:
         shared_database.wipe()
         state = rig.api.state
+        state.registry = registry  # a scenario may have upgraded a type
         with state.sessions.begin() as session:
             state.registry.record(session)
             token = ensure_admin(session)
@@ -231,7 +240,12 @@ def _converged(rig: Rig, instance_id: str, scenario: Scenario) -> bool:
     instance = rig.instance(instance_id)
     if scenario.replicas < 0:
         return instance.status == "DELETED"
-    running = {n.name for n in rig.rows(models.Node, instance_id=instance_id, state="RUNNING")}
+    wheelhouse = rig.state.registry.get("clusters").wheelhouse
+    running = {
+        n.name
+        for n in rig.rows(models.Node, instance_id=instance_id, state="RUNNING")
+        if n.wheelhouse == wheelhouse
+    }
     machines = {n.spec.name for n in rig.provider.running()}
     planned = _planned(instance_id, scenario)
     return (
@@ -259,6 +273,9 @@ def _check(rig: Rig, instance_id: str, scenario: Scenario) -> None:
     assert {n.name for n in nodes} == planned
     assert {n.state for n in nodes} == {"RUNNING"}
     assert all(rig.provider.nodes[name].running for name in planned)
+    wheelhouse = rig.state.registry.get("clusters").wheelhouse  # every node on the loaded version
+    assert {n.wheelhouse for n in nodes} == {wheelhouse}
+    assert {rig.provider.nodes[name].spec.software for name in planned} == {wheelhouse}
     (document,) = rig.rows(models.MetadataDocument, instance_id=instance_id)
     published = {p["name"]: p for peers in document.document["peers"].values() for p in peers}
     for name in planned:

@@ -15,7 +15,7 @@ from sqlalchemy import delete
 
 from metapaas import providers, sdk
 from metapaas.db import models
-from metapaas.orchestrator import node_name
+from metapaas.orchestrator import node_name, status
 from metapaas.testing.simulation import RESYNC_SECONDS
 from tests.orchestrator.rig import Rig
 
@@ -244,3 +244,59 @@ def test_resync_queues_a_live_instance_that_lost_its_work_item_and_only_that(rig
     assert len(rig.rows(models.WorkItem, instance_id=lost)) == 1
     (unchanged,) = rig.rows(models.WorkItem, instance_id=kept)
     assert (unchanged.due_at, unchanged.requested) == (item.due_at, item.requested)
+
+
+def serving_on(rig: Rig, instance_id: str, wheelhouse: str) -> tuple[int, int]:
+    """How many nodes run ``wheelhouse`` and, of those, how many do not serve yet."""
+    nodes = [
+        n for n in rig.rows(models.Node, instance_id=instance_id) if n.wheelhouse == wheelhouse
+    ]
+    return len(nodes), sum(1 for n in nodes if status.waiting_on(n, 0, None))
+
+
+def test_an_upgraded_type_rolls_its_nodes_one_at_a_time_keeping_their_data(rig: Rig) -> None:
+    instance_id = rig.create("clusters", "c1", replicas=2)
+    rig.settle_status(instance_id, "ACTIVE")
+    before = {name: (n.incarnation, n.ports) for name, n in rig.provider.nodes.items()}
+    generation = rig.instance(instance_id).generation
+
+    rig.upgrade("clusters", "w2")
+    restarting: list[int] = []
+
+    def rolled() -> bool:
+        moved, starting = serving_on(rig, instance_id, "w2")
+        restarting.append(starting)
+        return moved == 3 and rig.instance(instance_id).status == "ACTIVE"
+
+    rig.settle(rolled, "every node rolled", rounds=80)
+
+    assert max(restarting) == 1  # one node at a time, the next once it serves
+    assert {n.spec.software for n in rig.provider.nodes.values()} == {"w2"}
+    after = {name: (n.incarnation, n.ports) for name, n in rig.provider.nodes.items()}
+    assert after == before  # restarted in place: same data, same ports
+    assert rig.instance(instance_id).generation == generation + 1
+    kinds = rig.event_kinds(instance_id)
+    assert kinds.count("rollout") == 1
+    assert kinds.count("node_rolling") == 3
+    rolling = [reason for state, reason in rig.seen if state == "UPDATING"]
+    assert any("rolls to the new one in turn" in reason for reason in rolling), rig.seen
+
+
+def test_a_rolled_node_that_does_not_serve_stops_the_rollout_and_says_why(rig: Rig) -> None:
+    instance_id = rig.create("clusters", "c1", replicas=2)
+    rig.settle_status(instance_id, "ACTIVE")
+    rig.upgrade("clusters", "w2")
+    rig.settle(lambda: serving_on(rig, instance_id, "w2")[0] == 1, "the first node rolled")
+    (first,) = [n.name for n in rig.rows(models.Node, instance_id=instance_id, wheelhouse="w2")]
+    rig.agents.unhealthy.add(first)
+
+    for _ in range(5):  # less than the type's replace_unhealthy_after
+        rig.round()
+        assert serving_on(rig, instance_id, "w2")[0] == 1  # the rollout waits for it
+
+    held = rig.instance(instance_id)
+    assert held.status == "UPDATING"
+    assert f"{first} health is unhealthy" in held.status_reason
+    rig.agents.unhealthy.discard(first)
+    rig.settle(lambda: serving_on(rig, instance_id, "w2") == (3, 0), "the rollout to go on")
+    rig.settle_status(instance_id, "ACTIVE")

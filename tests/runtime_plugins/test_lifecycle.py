@@ -96,6 +96,14 @@ def greeting(instance: dict[str, Any]) -> str:
     return httpx.get(f"http://{address}/", timeout=5).text
 
 
+def _answer(instance: dict[str, Any]) -> str:
+    """The greeting, or "" while the node restarts."""
+    try:
+        return greeting(instance)
+    except httpx.HTTPError:
+        return ""
+
+
 def columns(plane: ControlPlane, table: str) -> set[str]:
     engine = create_engine(plane.database_url)
     try:
@@ -123,8 +131,12 @@ def test_install_upgrade_remove_while_clients_see_no_failed_request(
         assert upgraded["version"] == "2.0.0"
         assert columns(plane, "hello_notes") == {"id", "text"}  # only the new migration ran
         path = f"/v1/types/hello/instances/{instance['id']}"
-        assert client.get(path).json()["status"] == "ACTIVE"
-        assert greeting(instance) == "bonjour, world (v1.0.0)"  # its node keeps its version
+        # Its node rolls to the new version: restarted in place, on the same port.
+        wait_for(lambda: _answer(instance) == "bonjour, planet (v2.0.0)", 120, "the node to roll")
+        rolled = plane.wait_status(client, path, "ACTIVE")
+        assert rolled["endpoints"] == instance["endpoints"]
+        kinds = [e["kind"] for e in client.get(f"{path}/events").json()["items"]]
+        assert {"rollout", "node_rolling"} <= set(kinds)
 
         refused = client.delete(PLUGIN)
         assert refused.status_code == 409, refused.text

@@ -198,7 +198,47 @@ class Reconciler:
                 plan.replace.add(name)
             plan.software[name] = row.wheelhouse
         plan.retire = set(rows) - set(groups)
+        self._roll(session, instance, loaded, [rows[n] for n in groups if n in rows], plan)
         return plan
+
+    def _roll(
+        self,
+        session: Session,
+        instance: models.Instance,
+        loaded: LoadedType,
+        nodes: list[models.Node],
+        plan: _Plan,
+    ) -> None:
+        """Move the nodes to the plugin version now loaded, one at a time, health-gated.
+
+        The first outdated node is given the new version only when every node serves;
+        the next one only once it serves too. A rollout is a change of the instance
+        (its generation rises), so it is ``UPDATING`` until the last node serves.
+        """
+        outdated = sorted(n.name for n in nodes if n.wheelhouse != loaded.wheelhouse)
+        if not outdated:
+            return
+        if instance.observed_generation == instance.generation:
+            instance.generation += 1
+            events.record(
+                session,
+                instance.id,
+                "rollout",
+                f"rolling {len(outdated)} node(s) to {loaded.software}",
+            )
+        busy = [n for n in nodes if status.waiting_on(n, instance.observed_generation, None)]
+        if plan.tokens or busy:
+            return
+        node = next(n for n in nodes if n.name == outdated[0])
+        node.wheelhouse, node.software = loaded.wheelhouse, loaded.software
+        plan.software[node.name] = loaded.wheelhouse
+        events.record(
+            session,
+            instance.id,
+            "node_rolling",
+            f"node {node.name} restarts on {loaded.software}",
+            node.name,
+        )
 
     def _needs_replacement(self, node: models.Node, loaded: LoadedType, now: datetime) -> bool:
         declaration = loaded.declaration
@@ -250,12 +290,16 @@ class Reconciler:
         for name, (role, _ordinal, ports) in plan.groups.items():
             if name in plan.replace:
                 self.provider.delete_node(name)
+            info = None
+            software = plan.software.get(name, "")
             if name not in plan.tokens:
                 info = self.provider.get_node(name)
-                if info is not None and info.running:
+                if info is not None and info.running and info.software == software:
                     found[name] = info
                     continue
-            token = plan.tokens.get(name) or self._restart(instance_id, name)
+            # A running node of another version restarts in place (its data stays).
+            rolling = info is not None and info.running
+            token = plan.tokens.get(name) or self._restart(instance_id, name, rolling=rolling)
             spec = providers.NodeSpec(
                 name=name,
                 labels={
@@ -267,15 +311,17 @@ class Reconciler:
                 ports=ports,
                 bootstrap_token=token,
                 control_plane_url=self.control_plane_url,
-                software=plan.software.get(name, ""),
+                software=software,
             )
-            found[name] = self.provider.create_node(spec)
+            start = self.provider.restart_node if rolling else self.provider.create_node
+            found[name] = start(spec)
         for name in sorted(plan.retire):
             self.provider.delete_node(name)
         return found
 
-    def _restart(self, instance_id: str, name: str) -> str:
-        """A node whose processes are gone (or never came) starts again.
+    def _restart(self, instance_id: str, name: str, *, rolling: bool = False) -> str:
+        """A node whose processes are gone (or never came), or that runs another plugin
+        version (``rolling``), starts again.
 
         It gets a fresh one-time token; its credential stays valid, and it is
         not serving until its agent reports again.
@@ -286,9 +332,10 @@ class Reconciler:
             now = self.clock()
             if node.state != N.PLANNED:
                 node.state = N.STARTING
-                events.record(
-                    session, instance_id, "node_down", f"node {name} is down; restarting", name
-                )
+                if not rolling:
+                    events.record(
+                        session, instance_id, "node_down", f"node {name} is down; restarting", name
+                    )
             node.last_seen_at = None
             node.started_at = now
             return self._issue_bootstrap(node, now)
@@ -314,7 +361,13 @@ class Reconciler:
             commands = self._commands(session, instance_id)
             changed |= self._start_commands(session, instance_id, nodes, inits, commands)
             verdict = status.judge(
-                instance, nodes, commands, len(plan.groups), set(inits), CONVERGING_POLL
+                instance,
+                nodes,
+                commands,
+                len(plan.groups),
+                set(inits),
+                CONVERGING_POLL,
+                plan.loaded.wheelhouse,
             )
             self._apply_verdict(session, instance, verdict, plan.loaded, view, node_views)
             if changed:

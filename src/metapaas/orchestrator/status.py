@@ -67,6 +67,13 @@ def waiting_on(node: models.Node, generation: int, init_state: str | None) -> st
     return ""
 
 
+def outdated(node: models.Node, wheelhouse: str) -> str:
+    """Why ``node`` waits in a rollout to ``wheelhouse``, or '' when it runs it."""
+    if node.wheelhouse == wheelhouse:
+        return ""
+    return f"runs {node.software or 'another plugin version'}; rolls to the new one in turn"
+
+
 def failure(nodes: Sequence[models.Node], commands: Sequence[models.NodeCommand]) -> str:
     """The first provisioning failure a user must act on, or ''."""
     for node in nodes:
@@ -94,11 +101,14 @@ def judge(
     planned: int,
     needs_init: set[str],
     poll_seconds: float,
+    wheelhouse: str = "",
 ) -> Verdict:
     """The instance's status from its planned nodes' reports.
 
     ``needs_init`` names the nodes whose role declares an ``init`` command;
-    ``poll_seconds`` is how often a converging instance is looked at again.
+    ``poll_seconds`` is how often a converging instance is looked at again;
+    ``wheelhouse`` is the plugin version nodes should run: one still running
+    another waits for its turn in the rollout.
     """
     reason = failure(nodes, commands)
     inits = {c.node_name: c.state for c in commands if c.name == "init"}
@@ -111,6 +121,7 @@ def judge(
                 instance.generation,
                 inits.get(n.name, "not queued") if n.name in needs_init else None,
             )
+            or outdated(n, wheelhouse)
         )
     }
     ready = len(nodes) - len(waits)

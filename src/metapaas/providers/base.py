@@ -49,6 +49,7 @@ class NodeInfo:
     address: str
     ports: Mapping[str, int]
     running: bool
+    software: str = ""  # the wheelhouse its agent runs, as in the spec it was started with
 
 
 class Provider(Protocol):
@@ -56,6 +57,11 @@ class Provider(Protocol):
 
     def create_node(self, spec: NodeSpec) -> NodeInfo:
         """Create the node, or return the existing one of that name (restarted if it died)."""
+        ...
+
+    def restart_node(self, spec: NodeSpec) -> NodeInfo:
+        """Restart the node with ``spec`` (another plugin version), keeping its data, address
+        and ports; a node that does not exist is created."""
         ...
 
     def delete_node(self, name: str) -> None:

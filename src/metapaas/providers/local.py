@@ -101,6 +101,14 @@ class LocalProvider:
                 return _info(record, running=True)
             return _info(self._start(spec, record), running=True)
 
+    def restart_node(self, spec: NodeSpec) -> NodeInfo:
+        """Stop the node's agent tree and start it again with ``spec``; its directory (its
+        data) and its ports stay."""
+        check_name(spec.name)
+        with self._locked():
+            record = _Record.load(self._nodes / spec.name / NODE_FILE)
+            return _info(self._start(spec, record), running=True)
+
     def delete_node(self, name: str) -> None:
         """Stop the node's process tree and remove its directory; absent is a no-op.
 
@@ -236,4 +244,6 @@ class LocalProvider:
 
 
 def _info(record: _Record, *, running: bool) -> NodeInfo:
-    return NodeInfo(record.name, dict(record.labels), ADDRESS, dict(record.ports), running)
+    return NodeInfo(
+        record.name, dict(record.labels), ADDRESS, dict(record.ports), running, record.software
+    )

@@ -34,7 +34,10 @@ class MemoryNode:
     incarnation: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def info(self) -> NodeInfo:
-        return NodeInfo(self.spec.name, dict(self.spec.labels), ADDRESS, self.ports, self.running)
+        spec = self.spec
+        return NodeInfo(
+            spec.name, dict(spec.labels), ADDRESS, self.ports, self.running, spec.software
+        )
 
 
 class MemoryProvider:
@@ -42,7 +45,8 @@ class MemoryProvider:
 
     def __init__(self) -> None:
         self.nodes: dict[str, MemoryNode] = {}
-        #: Raised by every create and delete while set: a provider that refuses or is away.
+        #: Raised by every create, restart and delete while set: a provider that refuses or
+        #: is away.
         self.failure: Exception | None = None
         self._ports = itertools.count(FIRST_PORT)
         self._lock = threading.Lock()
@@ -60,6 +64,18 @@ class MemoryProvider:
                 node = MemoryNode(spec, ports)
             else:
                 node.spec, node.running = spec, True
+            self.nodes[spec.name] = node
+            return node.info()
+
+    def restart_node(self, spec: NodeSpec) -> NodeInfo:
+        """The node runs ``spec`` from now on, with its ports and its incarnation (its data)."""
+        check_name(spec.name)
+        self._maybe_fail()
+        with self._lock:
+            node = self.nodes.get(spec.name)
+            if node is None:
+                node = MemoryNode(spec, {name: next(self._ports) for name in spec.ports})
+            node.spec, node.running = spec, True
             self.nodes[spec.name] = node
             return node.info()
 
