@@ -526,6 +526,32 @@ def event_views(ctx: Context, instance: models.Instance, limit: int) -> list[dic
     ]
 
 
+def node_views(ctx: Context, instance: models.Instance) -> list[dict[str, Any]]:
+    """Where an instance runs and how each node is, as the orchestrator and the nodes'
+    own reports recorded it: no token, credential or secret."""
+    rows = ctx.session.scalars(
+        select(models.Node)
+        .where(models.Node.instance_id == instance.id)
+        .order_by(models.Node.role, models.Node.ordinal)
+    )
+    return [
+        {
+            "name": n.name,
+            "role": n.role,
+            "ordinal": n.ordinal,
+            "state": n.state,
+            "address": n.address,
+            "ports": n.ports,
+            "agent_state": n.agent_state,
+            "health": n.health,
+            "applied_generation": n.applied_generation,
+            "last_seen_at": rfc3339(n.last_seen_at) if n.last_seen_at else None,
+            "message": n.message,
+        }
+        for n in rows
+    ]
+
+
 def credentials(ctx: Context, instance: models.Instance, loaded: LoadedType) -> dict[str, Any]:
     if instance.status != S.ACTIVE and instance.observed_generation == 0:
         raise Conflict(

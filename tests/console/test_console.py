@@ -1,0 +1,80 @@
+"""The web console in a real browser against a real control plane, as a person uses it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from metapaas.testing import ControlPlane
+
+pytestmark = pytest.mark.e2e
+
+Screenshot = Callable[[str], None]
+ACTIVE_MS = 120_000
+"""Nodes start, register and report healthy: the orchestrator's pace, not the page's."""
+
+
+def log_in(page: Page, token: str) -> None:
+    expect(page).to_have_url(re.compile(r"#/login$"))
+    page.fill("#token", token)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("nav")).to_contain_text("Types")
+
+
+def test_a_wrong_token_is_refused_and_the_right_one_lets_in(
+    console: Page, control_plane: ControlPlane
+) -> None:
+    console.fill("#token", "not-a-token")
+    console.get_by_role("button", name="Log in").click()
+    expect(console.locator(".form-error")).to_have_text("This token is not valid.")
+    log_in(console, control_plane.token)
+    expect(console.locator("main")).to_contain_text("demo")
+    assert console.evaluate("sessionStorage.getItem('metapaas.token')") == control_plane.token
+
+
+def test_create_watch_add_a_page_and_delete_a_demo_instance(
+    console: Page, control_plane: ControlPlane, screenshot: Screenshot
+) -> None:
+    log_in(console, control_plane.token)
+    console.click("a[href='#/types/demo']")
+    expect(console.locator("h1")).to_contain_text("Demo web service")
+    console.click("text=Create instance")
+
+    console.fill("#field-name", "hello")
+    console.fill("#field-replicas", "9")
+    console.get_by_role("button", name="Create", exact=True).click()
+    expect(console.locator("[data-error-for=replicas]")).to_contain_text("less than or equal to 3")
+    screenshot("field-error")
+
+    console.fill("#field-replicas", "1")
+    console.get_by_role("button", name="Create", exact=True).click()
+    expect(console.locator("h1")).to_contain_text("hello")
+    console.evaluate("window.stillTheSamePage = true")  # a reload would forget it
+    expect(console.locator("#instance-status [data-status=ACTIVE]")).to_be_visible(
+        timeout=ACTIVE_MS
+    )
+    assert console.evaluate("window.stillTheSamePage") is True
+    expect(console.locator("[data-role=web] .node [data-status=healthy]")).to_have_count(1)
+    expect(console.locator("#events li[data-kind=status_changed]").first).to_be_visible()
+
+    console.fill("#add-pages-name", "about")
+    console.fill("#add-pages-content", "a page about nothing")
+    console.get_by_role("button", name="Add to pages").click()
+    expect(console.locator("[data-collection=pages]")).to_contain_text("a page about nothing")
+    console.get_by_role("button", name="Show credentials").click()
+    expect(console.locator("#credentials pre")).to_be_visible()
+    screenshot("active")
+
+    console.get_by_role("button", name="Delete instance").click()
+    confirm = console.locator("#confirm-ok")
+    expect(confirm).to_be_disabled()
+    console.fill("#confirm-input", "hell")
+    expect(confirm).to_be_disabled()
+    console.fill("#confirm-input", "hello")
+    confirm.click()
+    expect(console.locator("#gone")).to_be_visible(timeout=ACTIVE_MS)
+    with control_plane.client() as client:
+        assert client.get("/v1/types/demo/instances").json()["items"] == []
