@@ -64,6 +64,11 @@ def test_create_watch_add_a_page_and_delete_a_demo_instance(
     console.fill("#add-pages-content", "a page about nothing")
     console.get_by_role("button", name="Add to pages").click()
     expect(console.locator("[data-collection=pages]")).to_contain_text("a page about nothing")
+    console.fill("#settings-message", "second words")
+    console.get_by_role("button", name="Update").click()
+    expect(console.locator("main section.card").first).to_contain_text(
+        "3 applied of 3", timeout=ACTIVE_MS
+    )  # created, a page added, the message changed: each a generation
     console.get_by_role("button", name="Show credentials").click()
     expect(console.locator("#credentials pre")).to_be_visible()
     screenshot("active")
@@ -78,3 +83,37 @@ def test_create_watch_add_a_page_and_delete_a_demo_instance(
     expect(console.locator("#gone")).to_be_visible(timeout=ACTIVE_MS)
     with control_plane.client() as client:
         assert client.get("/v1/types/demo/instances").json()["items"] == []
+
+
+def test_an_admin_makes_a_project_a_user_and_a_token_shown_once(
+    console: Page, control_plane: ControlPlane, screenshot: Screenshot
+) -> None:
+    log_in(console, control_plane.token)
+    console.click("nav >> text=Projects")
+    console.fill("#field-name", "Team A")
+    console.get_by_role("button", name="Create project").click()
+    expect(console.locator("[data-error-for=name]")).to_contain_text("should match pattern")
+    console.fill("#field-name", "team-a")
+    console.get_by_role("button", name="Create project").click()
+    expect(console.locator("main table")).to_contain_text("team-a")
+
+    console.click("nav >> text=Users")
+    console.fill("#field-name", "alice")
+    console.select_option("#field-default_project_id", label="team-a")
+    console.get_by_role("button", name="Create user").click()
+    expect(console.locator("main table")).to_contain_text("team-a")
+    console.locator("tr", has_text="alice").get_by_role("link", name="Tokens").click()
+    expect(console.locator("h1")).to_have_text("API tokens of alice")
+    console.fill("#field-name", "laptop")
+    console.get_by_role("button", name="Issue token").click()
+    token = console.locator("#new-token code").inner_text()
+    expect(console.locator("main table")).to_contain_text("laptop")
+    screenshot("token-shown-once")
+    console.reload()
+    expect(console.locator("main table")).to_contain_text("laptop")
+    expect(console.locator("main")).not_to_contain_text(token)
+
+    console.get_by_role("button", name="Log out").click()
+    log_in(console, token)
+    expect(console.locator("#who")).to_contain_text("alice")
+    expect(console.locator("nav")).not_to_contain_text("Users")

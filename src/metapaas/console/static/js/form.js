@@ -1,4 +1,5 @@
-// Forms generated from a type's JSON Schema (GET /v1/types/{slug}/ gives them). The browser
+// Forms generated from a type's JSON Schema (GET /v1/types/{slug}/ gives them). Values go in
+// as the inputs' defaults, so a create form resets to them after a success. The browser
 // does not validate (novalidate): the server's rules are the only ones, and its problem
 // answer's errors[{field, rule, message}] are shown next to the fields they name.
 
@@ -33,27 +34,27 @@ function control(name, id, schema, value) {
   if (schema.type === "integer" || schema.type === "number") {
     const step = schema.type === "integer" ? 1 : "any";
     const input = h("input", { ...attrs, type: "number", step, min: schema.minimum, max: schema.maximum });
-    input.value = value ?? "";
+    input.defaultValue = value ?? "";
     return ["number", input];
   }
   if (schema.type === "array" && schema.items?.type === "string") {
     const area = h("textarea", { ...attrs, rows: 3, placeholder: "one per line" });
-    area.value = (value || []).join("\n");
+    area.defaultValue = (value || []).join("\n");
     return ["lines", area];
   }
   if (schema.type !== "string") {
     const area = h("textarea", { ...attrs, rows: 4, placeholder: "JSON" });
-    area.value = value === undefined || value === null ? "" : JSON.stringify(value, null, 2);
+    area.defaultValue = value === undefined || value === null ? "" : JSON.stringify(value, null, 2);
     return ["json", area];
   }
   if ((schema.maxLength || 0) > 1000) {
     const area = h("textarea", { ...attrs, rows: 6 });
-    area.value = value ?? "";
+    area.defaultValue = value ?? "";
     return ["text", area];
   }
   const type = schema["x-secret"] ? "password" : "text";
   const input = h("input", { ...attrs, type, autocomplete: "off", maxlength: schema.maxLength });
-  input.value = value ?? "";
+  input.defaultValue = value ?? "";
   return ["text", input];
 }
 
@@ -119,9 +120,10 @@ export function schemaForm(
     const body = {};
     for (const f of fields) {
       if (f.input.disabled) continue;
-      const value = parse(f.kind, f.input);
-      if (value === undefined) continue;
+      let value = parse(f.kind, f.input);
       if (updating && JSON.stringify(value) === JSON.stringify(f.before)) continue;
+      if (value === undefined && updating) value = f.kind === "text" ? "" : null; // emptied
+      if (value === undefined) continue;
       body[f.name] = value;
     }
     return body;
@@ -153,6 +155,9 @@ export function schemaForm(
     try {
       await onSubmit(read());
       showErrors(null);
+      // An update's values are the new baseline: the next one sends only what changes then.
+      if (updating) fields.forEach((f) => (f.before = parse(f.kind, f.input)));
+      else form.reset();
     } catch (error) {
       showErrors(error);
     } finally {

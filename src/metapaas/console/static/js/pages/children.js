@@ -11,7 +11,6 @@ export function childCollection(page, slug, id, collection, schema) {
   const list = h("div", { class: "children", "data-collection": collection });
   const editor = h("div");
   const once = h("div");
-  const adder = h("div");
   const columns = Object.keys(schema.properties || {}).filter((n) => n !== "name" && !schema.properties[n]["x-secret"]);
 
   function addForm() {
@@ -25,7 +24,6 @@ export function childCollection(page, slug, id, collection, schema) {
           ? h("div", { class: "once" }, h("p", {}, `Shown once: copy the secrets of ${created.name} now.`),
               props(secrets.map((n) => [n, h("code", {}, created[n])])))
           : null);
-        fill(adder, addForm());
         await refresh();
       },
     });
@@ -73,7 +71,7 @@ export function childCollection(page, slug, id, collection, schema) {
     fill(list, table(["Name", ...columns, ""], rows, `No ${collection} yet.`));
   }
 
-  fill(adder, addForm());
-  const element = h("section", {}, h("h2", {}, `Child resources: ${collection}`), list, editor, once, h("h3", {}, `Add to ${collection}`), adder);
+  const element = h("section", {}, h("h2", {}, `Child resources: ${collection}`), list, editor, once,
+    h("h3", {}, `Add to ${collection}`), addForm());
   return { element, refresh };
 }
