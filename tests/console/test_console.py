@@ -96,6 +96,10 @@ def test_an_admin_makes_a_project_a_user_and_a_token_shown_once(
     console.fill("#field-name", "team-a")
     console.get_by_role("button", name="Create project").click()
     expect(console.locator("main table")).to_contain_text("team-a")
+    console.get_by_role("link", name="team-a").click()
+    expect(console.locator("h1")).to_have_text("Instances")
+    expect(console.locator("#field-project_id option:checked")).to_have_text("team-a")
+    expect(console.locator("#instances")).to_have_text("No instance yet.")
 
     console.click("nav >> text=Users")
     console.fill("#field-name", "alice")

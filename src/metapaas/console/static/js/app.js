@@ -25,7 +25,7 @@ const ROUTES = [
   [/^#\/types\/([^/]+)$/, typePage],
   [/^#\/types\/([^/]+)\/new$/, newInstancePage],
   [/^#\/types\/([^/]+)\/instances\/([^/]+)$/, instancePage],
-  [/^#\/instances$/, instancesPage],
+  [/^#\/instances(?:\/([^/]+))?$/, instancesPage],
   [/^#\/projects$/, projectsPage],
   [/^#\/users$/, usersPage],
   [/^#\/tokens\/([^/]+)$/, tokensPage],
@@ -112,7 +112,7 @@ async function route() {
     const match = hash.match(pattern);
     if (!match) continue;
     fill(view, h("p", { class: "muted" }, "Loading…"));
-    const params = match.slice(1).map(decodeURIComponent);
+    const params = match.slice(1).map((p) => p && decodeURIComponent(p)); // unmatched: undefined
     try {
       await render(view, params, current);
     } catch (error) {

@@ -55,7 +55,7 @@ export async function projectsPage(view) {
     headers: ["Name", "Description", "Id", "Created", ""],
     rows: (items, refresh, notice) =>
       items.map((p) => [
-        h("a", { href: "#/instances" }, p.name),
+        h("a", { href: `#/instances/${p.id}` }, p.name),
         p.description,
         h("code", {}, p.id),
         when(p.created_at),

@@ -20,11 +20,11 @@ export async function projectPicker(none, { name = "project_id", selected = "" }
  * Keep `container` showing the live instances of `types` (every usable type by default)
  * in `project` (every visible one when empty), polled while the page is shown.
  */
-export async function liveInstanceTable(container, page, { types = null, project = () => "" } = {}) {
+export async function liveInstanceTable(container, page, { types = null, project = "" } = {}) {
   const slugs = types || (await get("/v1/types/")).items.filter((t) => t.status === "ACTIVE").map((t) => t.slug);
   const { names } = await projectPicker("");
   await page.every(async () => {
-    const query = project() ? `?project_id=${encodeURIComponent(project())}` : "";
+    const query = project ? `?project_id=${encodeURIComponent(project)}` : "";
     const lists = await Promise.all(slugs.map((s) => listAll(`/v1/types/${s}/instances${query}`)));
     const rows = lists.flat().map((i) => [
       h("a", { href: `#/types/${i.type}/instances/${i.id}` }, i.name),
@@ -42,8 +42,9 @@ export async function liveInstanceTable(container, page, { types = null, project
   });
 }
 
-export async function instancesPage(view, _params, page) {
-  const { select } = await projectPicker("All projects");
+export async function instancesPage(view, [projectId = ""], page) {
+  const { select } = await projectPicker("All projects", { selected: projectId });
+  select.addEventListener("change", () => (location.hash = `#/instances/${select.value}`.replace(/\/$/, "")));
   const list = h("div", { id: "instances" });
   fill(
     view,
@@ -51,8 +52,7 @@ export async function instancesPage(view, _params, page) {
     h("div", { class: "actions" }, h("label", { for: select.id }, "Project "), select),
     list,
   );
-  select.addEventListener("change", () => fill(list, h("p", { class: "muted" }, "Loading…")));
-  await liveInstanceTable(list, page, { project: () => select.value });
+  await liveInstanceTable(list, page, { project: projectId });
 }
 
 export async function newInstancePage(view, [slug]) {
