@@ -85,7 +85,7 @@ def test_create_watch_add_a_page_and_delete_a_demo_instance(
         assert client.get("/v1/types/demo/instances").json()["items"] == []
 
 
-def test_an_admin_makes_a_project_a_user_and_a_token_shown_once(
+def test_an_admin_makes_a_project_a_member_and_a_token_shown_once(
     console: Page, control_plane: ControlPlane, screenshot: Screenshot
 ) -> None:
     log_in(console, control_plane.token)
@@ -106,6 +106,14 @@ def test_an_admin_makes_a_project_a_user_and_a_token_shown_once(
     console.select_option("#field-default_project_id", label="team-a")
     console.get_by_role("button", name="Create user").click()
     expect(console.locator("main table")).to_contain_text("team-a")
+    console.click("nav >> text=Projects")
+    console.locator("tr", has_text="team-a").get_by_role("link", name="Members").click()
+    console.select_option("#field-user_id", label="alice")
+    console.select_option("#field-role", "member")
+    console.get_by_role("button", name="Give a role").click()
+    expect(console.locator("main table tr", has_text="alice")).to_contain_text("member")
+
+    console.click("nav >> text=Users")
     console.locator("tr", has_text="alice").get_by_role("link", name="Tokens").click()
     expect(console.locator("h1")).to_have_text("API tokens of alice")
     console.fill("#field-name", "laptop")

@@ -8,7 +8,7 @@ import { loginPage } from "./pages/login.js";
 import { typePage, typesPage } from "./pages/types.js";
 import { instancesPage, newInstancePage } from "./pages/instances.js";
 import { instancePage } from "./pages/instance.js";
-import { projectsPage, tokensPage, usersPage } from "./pages/admin.js";
+import { membersPage, projectsPage, tokensPage, usersPage } from "./pages/admin.js";
 
 /** The navigation bar, in order; a new page adds a line here and a route below. */
 const NAV = [
@@ -27,6 +27,7 @@ const ROUTES = [
   [/^#\/types\/([^/]+)\/instances\/([^/]+)$/, instancePage],
   [/^#\/instances(?:\/([^/]+))?$/, instancesPage],
   [/^#\/projects$/, projectsPage],
+  [/^#\/projects\/([^/]+)\/members$/, membersPage],
   [/^#\/users$/, usersPage],
   [/^#\/tokens\/([^/]+)$/, tokensPage],
 ];

@@ -15,8 +15,8 @@ async function requestSchema(name) {
   return { ...openapi.components.schemas[name], $defs: openapi.components.schemas };
 }
 
-/** A page with a live list and a create form below it; `rows` turns items into cells. */
-async function listPage(view, { title, path, headers, rows, schema, create, replace = {}, after }) {
+/** A page with a list and a create form below it; `rows` turns items into cells. */
+async function listPage(view, { title, path, headers, rows, schema, create, method = "POST", replace = {}, after }) {
   const list = h("div");
   const notice = h("div");
   const refresh = async () => fill(list, table(headers, rows(await listAll(path), refresh, notice)));
@@ -24,7 +24,7 @@ async function listPage(view, { title, path, headers, rows, schema, create, repl
     replace,
     submit: create,
     onSubmit: async (body) => {
-      const created = await api("POST", path, body);
+      const created = await api(method, path, body);
       fill(notice, after ? after(created) : null);
       await refresh();
     },
@@ -52,13 +52,14 @@ export async function projectsPage(view) {
   await listPage(view, {
     title: "Projects",
     path: "/v1/projects",
-    headers: ["Name", "Description", "Id", "Created", ""],
+    headers: ["Name", "Description", "Id", "Created", "", ""],
     rows: (items, refresh, notice) =>
       items.map((p) => [
         h("a", { href: `#/instances/${p.id}` }, p.name),
         p.description,
         h("code", {}, p.id),
         when(p.created_at),
+        h("a", { href: `#/projects/${p.id}/members` }, "Members"),
         deleteButton(`the project ${p.name}`, p.name, `/v1/projects/${p.id}`, refresh, notice),
       ]),
     schema: "ProjectCreate",
@@ -112,5 +113,31 @@ export async function tokensPage(view, [userId]) {
       h("div", { class: "once", id: "new-token" },
         h("p", {}, `The token ${created.name}, shown this once: copy it now.`),
         props([["Token", h("code", {}, created.token)]])),
+  });
+}
+
+/** A select of every user (admins may list them), for the role binding form. */
+async function userPicker() {
+  const users = await listAll("/v1/users");
+  return h("select", { name: "user_id", id: "field-user_id" }, users.map((u) => h("option", { value: u.id }, u.name)));
+}
+
+export async function membersPage(view, [projectId]) {
+  const project = await get(`/v1/projects/${encodeURIComponent(projectId)}`);
+  const base = `/v1/projects/${project.id}/members`;
+  await listPage(view, {
+    title: `Members of ${project.name}`,
+    path: base,
+    method: "PUT",
+    headers: ["User", "Role", ""],
+    rows: (items, refresh, notice) =>
+      items.map((m) => [
+        m.user,
+        badge(m.role, "role"),
+        deleteButton(`the role of ${m.user} in ${project.name}`, m.user, `${base}/${m.user_id}`, refresh, notice, "Remove"),
+      ]),
+    schema: "BindingCreate",
+    create: "Give a role",
+    replace: currentUser().is_admin ? { user_id: await userPicker() } : {},
   });
 }
