@@ -24,7 +24,7 @@ def log_in(page: Page, token: str) -> None:
     expect(page.locator("nav")).to_contain_text("Types")
 
 
-def test_a_wrong_token_is_refused_and_the_right_one_lets_in(
+def test_a_wrong_token_is_refused_and_the_right_one_is_kept_in_the_tab_only(
     console: Page, control_plane: ControlPlane
 ) -> None:
     console.fill("#token", "not-a-token")
@@ -33,6 +33,8 @@ def test_a_wrong_token_is_refused_and_the_right_one_lets_in(
     log_in(console, control_plane.token)
     expect(console.locator("main")).to_contain_text("demo")
     assert console.evaluate("sessionStorage.getItem('metapaas.token')") == control_plane.token
+    assert console.evaluate("localStorage.length") == 0, "the token outlives the tab"
+    assert console.context.cookies() == []
 
 
 def test_create_watch_add_a_page_and_delete_a_demo_instance(

@@ -103,8 +103,9 @@ async function route() {
   if (token.get() && !me) {
     try {
       me = await get("/v1/users/me");
-    } catch {
-      return; // a 401 sends the user to the login page
+    } catch (error) {
+      if (error.status !== 401) fill(view, errorLine(error)); // a 401 goes to the login page
+      return;
     }
   }
   renderNav();

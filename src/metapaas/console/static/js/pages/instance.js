@@ -101,6 +101,7 @@ export async function instancePage(view, [slug, id], page) {
     summary: h("section", { class: "card" }),
     nodes: h("div", { id: "nodes" }),
     events: h("div", { id: "events" }),
+    notice: h("div"), // what a delete refused says; the live updates leave it alone
   };
   const [showCredentials, credentials] = credentialsButton(slug, id);
   const deleteButton = h("button", { class: "danger" }, "Delete instance");
@@ -108,8 +109,9 @@ export async function instancePage(view, [slug, id], page) {
     if (!(await confirmByName(`the ${slug} instance ${instance.name}`, instance.name))) return;
     try {
       await api("DELETE", instancePath(slug, id));
+      fill(parts.notice);
     } catch (error) {
-      parts.summary.append(errorLine(error));
+      fill(parts.notice, errorLine(error));
     }
   });
   const edit = schemaForm(type.instance_schema, {
@@ -127,6 +129,7 @@ export async function instancePage(view, [slug, id], page) {
     h("h1", {}, instance.name, " ", h("span", { class: "muted" }, `${slug} instance`)),
     parts.summary,
     h("div", { class: "actions" }, showCredentials, deleteButton),
+    parts.notice,
     credentials,
     h("h2", {}, "Nodes"),
     parts.nodes,
