@@ -6,7 +6,7 @@
 import { h } from "./dom.js";
 
 /** The schema of one property with `$ref` resolved and a nullable `anyOf` unwrapped. */
-function resolve(root, prop) {
+export function resolve(root, prop) {
   let schema = prop;
   if (schema.$ref) schema = { ...root.$defs[schema.$ref.split("/").pop()], ...schema };
   const options = schema.anyOf || [];

@@ -2,6 +2,7 @@
 
 import { get } from "../api.js";
 import { badge, fill, h, table } from "../dom.js";
+import { resolve } from "../form.js";
 import { liveInstanceTable } from "./instances.js";
 
 export async function typesPage(view) {
@@ -40,13 +41,17 @@ export function fieldsTable(schema) {
   const required = new Set(schema.required || []);
   return table(
     ["Field", "Type", "Default", "Rules", "Description"],
-    Object.entries(schema.properties || {}).map(([name, p]) => [
-      h("code", {}, name, required.has(name) ? " *" : ""),
-      p.type || (p.anyOf || []).map((o) => o.type).join(" | "),
-      p.default === undefined || p.default === null ? "" : h("code", {}, JSON.stringify(p.default)),
-      h("span", {}, rules(p)),
-      p.description || "",
-    ]),
+    Object.entries(schema.properties || {}).map(([name, raw]) => {
+      const p = resolve(schema, raw); // a nullable field's rules are those of its value
+      const types = (raw.anyOf || [raw]).map((o) => resolve(schema, o).type);
+      return [
+        h("code", {}, name, required.has(name) ? " *" : ""),
+        types.join(" | "),
+        p.default === undefined || p.default === null ? "" : h("code", {}, JSON.stringify(p.default)),
+        h("span", {}, rules(p)),
+        p.description || "",
+      ];
+    }),
   );
 }
 
