@@ -131,3 +131,21 @@ def test_an_admin_makes_a_project_a_member_and_a_token_shown_once(
     log_in(console, token)
     expect(console.locator("#who")).to_contain_text("alice")
     expect(console.locator("nav")).not_to_contain_text("Users")
+
+
+def test_every_types_create_form_has_a_control_per_field_and_shows_a_missing_name(
+    console: Page, control_plane: ControlPlane
+) -> None:
+    log_in(console, control_plane.token)
+    with control_plane.client() as client:
+        listed = client.get("/v1/types/").json()["items"]
+        types = [client.get(f"/v1/types/{t['slug']}/").json() for t in listed]
+    assert {"demo", "redis", "postgres", "s3"} <= {t["slug"] for t in types}
+
+    for type_ in types:
+        console.goto(f"{control_plane.url}/ui/#/types/{type_['slug']}/new")
+        expect(console.locator("h1")).to_have_text(f"New {type_['title']}")
+        for field in type_["instance_schema"]["properties"]:
+            expect(console.locator(f"#field-{field}")).to_be_visible()
+        console.get_by_role("button", name="Create", exact=True).click()
+        expect(console.locator("[data-error-for=name]")).to_have_text("Field required")

@@ -101,19 +101,26 @@ export async function instancePage(view, [slug, id], page) {
     summary: h("section", { class: "card" }),
     nodes: h("div", { id: "nodes" }),
     events: h("div", { id: "events" }),
-    notice: h("div"), // what a delete refused says; the live updates leave it alone
+    notice: h("div"), // what a refused delete or retry says; live updates leave it alone
   };
   const [showCredentials, credentials] = credentialsButton(slug, id);
-  const deleteButton = h("button", { class: "danger" }, "Delete instance");
-  deleteButton.addEventListener("click", async () => {
-    if (!(await confirmByName(`the ${slug} instance ${instance.name}`, instance.name))) return;
+  /** Send a request; a refusal is shown beside the buttons. */
+  const act = async (method, path) => {
     try {
-      await api("DELETE", instancePath(slug, id));
+      await api(method, path);
       fill(parts.notice);
     } catch (error) {
       fill(parts.notice, errorLine(error));
     }
+  };
+  const deleteButton = h("button", { class: "danger" }, "Delete instance");
+  deleteButton.addEventListener("click", async () => {
+    if (await confirmByName(`the ${slug} instance ${instance.name}`, instance.name)) {
+      await act("DELETE", instancePath(slug, id));
+    }
   });
+  const retryButton = h("button", { class: "secondary", hidden: true }, "Retry");
+  retryButton.addEventListener("click", () => act("POST", instancePath(slug, id, "/actions/retry")));
   const edit = schemaForm(type.instance_schema, {
     values: instance,
     omit: FIXED,
@@ -128,7 +135,7 @@ export async function instancePage(view, [slug, id], page) {
     view,
     h("h1", {}, instance.name, " ", h("span", { class: "muted" }, `${slug} instance`)),
     parts.summary,
-    h("div", { class: "actions" }, showCredentials, deleteButton),
+    h("div", { class: "actions" }, showCredentials, retryButton, deleteButton),
     parts.notice,
     credentials,
     h("h2", {}, "Nodes"),
@@ -154,6 +161,7 @@ export async function instancePage(view, [slug, id], page) {
       listAll(instancePath(slug, id, "/events")),
     ]);
     fill(parts.summary, summary(instance));
+    retryButton.hidden = instance.status !== "ERROR"; // only a failed instance can be retried
     fill(parts.nodes, nodesPicture(nodes.items));
     fill(parts.events, timeline(events));
     await Promise.all(collections.map((c) => c.refresh()));
