@@ -72,10 +72,18 @@ function renderNav() {
     return;
   }
   const links = NAV.filter((item) => !item.admin || me.is_admin).map((item) =>
-    h("a", { href: item.href, class: location.hash.startsWith(item.href) ? "active" : null }, item.label),
+    h(
+      "a",
+      { href: item.href, class: location.hash.startsWith(item.href) ? "active" : null },
+      item.label,
+    ),
   );
   fill(nav, links);
-  fill(who, `signed in as ${me.name}`, h("button", { class: "secondary", onclick: logout }, "Log out"));
+  fill(
+    who,
+    `signed in as ${me.name}`,
+    h("button", { class: "secondary", onclick: logout }, "Log out"),
+  );
 }
 
 export function logout() {
@@ -122,7 +130,11 @@ async function route() {
     }
     return;
   }
-  fill(view, h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/types" }, "Back to the types")));
+  fill(
+    view,
+    h("h1", {}, "Not found"),
+    h("p", {}, h("a", { href: "#/types" }, "Back to the types")),
+  );
 }
 
 window.addEventListener("metapaas:unauthorized", () => {

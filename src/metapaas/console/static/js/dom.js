@@ -19,14 +19,36 @@ export function table(headers, rows, empty = "Nothing yet.") {
   return h(
     "table",
     {},
-    h("thead", {}, h("tr", {}, headers.map((x) => h("th", {}, x)))),
-    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", {}, c))))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        headers.map((x) => h("th", {}, x)),
+      ),
+    ),
+    h(
+      "tbody",
+      {},
+      rows.map((cells) =>
+        h(
+          "tr",
+          {},
+          cells.map((c) => h("td", {}, c)),
+        ),
+      ),
+    ),
   );
 }
 
 /** A definition list of label → value. */
 export const props = (pairs) =>
-  h("dl", { class: "props" }, pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+  h(
+    "dl",
+    { class: "props" },
+    pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]),
+  );
 
 export const badge = (text, kind = "status") =>
   h("span", { class: `badge ${kind}-${text}`, "data-status": text }, text);
@@ -40,7 +62,8 @@ export function fill(el, ...children) {
 }
 
 /** A line saying what went wrong, for errors that name no field. */
-export const errorLine = (error) => h("p", { class: "error", role: "alert" }, String(error.message));
+export const errorLine = (error) =>
+  h("p", { class: "error", role: "alert" }, String(error.message));
 
 /** Ask the user to type `name` before deleting it; resolves true when they did. */
 export function confirmByName(what, name) {

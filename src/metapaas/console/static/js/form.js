@@ -25,7 +25,11 @@ function control(name, id, schema, value) {
   if (choices) {
     return [
       "choice",
-      h("select", attrs, choices.map((c) => h("option", { value: c, selected: c === value }, c))),
+      h(
+        "select",
+        attrs,
+        choices.map((c) => h("option", { value: c, selected: c === value }, c)),
+      ),
     ];
   }
   if (schema.type === "boolean") {
@@ -33,7 +37,13 @@ function control(name, id, schema, value) {
   }
   if (schema.type === "integer" || schema.type === "number") {
     const step = schema.type === "integer" ? 1 : "any";
-    const input = h("input", { ...attrs, type: "number", step, min: schema.minimum, max: schema.maximum });
+    const input = h("input", {
+      ...attrs,
+      type: "number",
+      step,
+      min: schema.minimum,
+      max: schema.maximum,
+    });
     input.defaultValue = value ?? "";
     return ["number", input];
   }
@@ -65,7 +75,10 @@ function parse(kind, el) {
     case "number":
       return el.value === "" ? undefined : Number(el.value);
     case "lines":
-      return el.value.split("\n").map((s) => s.trim()).filter(Boolean);
+      return el.value
+        .split("\n")
+        .map((s) => s.trim())
+        .filter(Boolean);
     case "json":
       if (el.value.trim() === "") return undefined;
       try {
@@ -98,23 +111,43 @@ export function schemaForm(
     if (omit.includes(name)) continue;
     const prop = resolve(schema, raw);
     const initial = updating ? values[name] : prop.default;
-    const [kind, input] = replace[name] ? ["text", replace[name]] : control(name, `${prefix}-${name}`, prop, initial);
+    const [kind, input] = replace[name]
+      ? ["text", replace[name]]
+      : control(name, `${prefix}-${name}`, prop, initial);
     if (updating && prop["x-immutable"]) input.disabled = true;
     if (updating && prop["x-secret"]) input.placeholder = "unchanged";
     const error = h("p", { class: "field-error", "data-error-for": name });
     const field = h(
       "div",
       { class: "field", "data-field": name },
-      h("label", { for: input.id }, prop.title || name, required.has(name) && !updating ? " *" : ""),
+      h(
+        "label",
+        { for: input.id },
+        prop.title || name,
+        required.has(name) && !updating ? " *" : "",
+      ),
       input,
       prop.description && h("span", { class: "help" }, prop.description),
       error,
     );
-    fields.push({ name, kind, input, error, field, before: updating ? parse(kind, input) : undefined });
+    fields.push({
+      name,
+      kind,
+      input,
+      error,
+      field,
+      before: updating ? parse(kind, input) : undefined,
+    });
     rows.push(field);
   }
   const button = h("button", { type: "submit" }, submit);
-  const form = h("form", { class: "card", novalidate: true }, rows, formError, h("div", { class: "actions" }, button));
+  const form = h(
+    "form",
+    { class: "card", novalidate: true },
+    rows,
+    formError,
+    h("div", { class: "actions" }, button),
+  );
 
   function read() {
     const body = {};

@@ -16,10 +16,14 @@ async function requestSchema(name) {
 }
 
 /** A page with a list and a create form below it; `rows` turns items into cells. */
-async function listPage(view, { title, path, headers, rows, schema, create, method = "POST", replace = {}, after }) {
+async function listPage(
+  view,
+  { title, path, headers, rows, schema, create, method = "POST", replace = {}, after },
+) {
   const list = h("div");
   const notice = h("div");
-  const refresh = async () => fill(list, table(headers, rows(await listAll(path), refresh, notice)));
+  const refresh = async () =>
+    fill(list, table(headers, rows(await listAll(path), refresh, notice)));
   const form = schemaForm(await requestSchema(schema), {
     replace,
     submit: create,
@@ -34,18 +38,22 @@ async function listPage(view, { title, path, headers, rows, schema, create, meth
 }
 
 function deleteButton(what, name, path, refresh, notice, label = "Delete") {
-  return h("button", {
-    class: "danger",
-    onclick: async () => {
-      if (!(await confirmByName(what, name))) return;
-      try {
-        await api("DELETE", path);
-        await refresh();
-      } catch (error) {
-        fill(notice, errorLine(error));
-      }
+  return h(
+    "button",
+    {
+      class: "danger",
+      onclick: async () => {
+        if (!(await confirmByName(what, name))) return;
+        try {
+          await api("DELETE", path);
+          await refresh();
+        } catch (error) {
+          fill(notice, errorLine(error));
+        }
+      },
     },
-  }, label);
+    label,
+  );
 }
 
 export async function projectsPage(view) {
@@ -80,7 +88,9 @@ export async function usersPage(view) {
         names.get(u.default_project_id) || "",
         when(u.created_at),
         h("a", { href: `#/tokens/${u.id}` }, "Tokens"),
-        u.id === currentUser().id ? "" : deleteButton(`the user ${u.name}`, u.name, `/v1/users/${u.id}`, refresh, notice),
+        u.id === currentUser().id
+          ? ""
+          : deleteButton(`the user ${u.name}`, u.name, `/v1/users/${u.id}`, refresh, notice),
       ]),
     schema: "UserCreate",
     create: "Create user",
@@ -104,22 +114,38 @@ export async function tokensPage(view, [userId]) {
         when(t.created_at),
         when(t.expires_at),
         when(t.last_used_at),
-        t.revoked ? badge("revoked") : deleteButton(`the token ${t.name}`, t.name, `${base}/${t.id}`, refresh, notice, "Revoke"),
+        t.revoked
+          ? badge("revoked")
+          : deleteButton(
+              `the token ${t.name}`,
+              t.name,
+              `${base}/${t.id}`,
+              refresh,
+              notice,
+              "Revoke",
+            ),
       ]),
     schema: "TokenCreate",
     create: "Issue token",
     replace: { project_id: select },
     after: (created) =>
-      h("div", { class: "once", id: "new-token" },
+      h(
+        "div",
+        { class: "once", id: "new-token" },
         h("p", {}, `The token ${created.name}, shown this once: copy it now.`),
-        props([["Token", h("code", {}, created.token)]])),
+        props([["Token", h("code", {}, created.token)]]),
+      ),
   });
 }
 
 /** A select of every user (admins may list them), for the role binding form. */
 async function userPicker() {
   const users = await listAll("/v1/users");
-  return h("select", { name: "user_id", id: "field-user_id" }, users.map((u) => h("option", { value: u.id }, u.name)));
+  return h(
+    "select",
+    { name: "user_id", id: "field-user_id" },
+    users.map((u) => h("option", { value: u.id }, u.name)),
+  );
 }
 
 export async function membersPage(view, [projectId]) {
@@ -134,7 +160,14 @@ export async function membersPage(view, [projectId]) {
       items.map((m) => [
         m.user,
         badge(m.role, "role"),
-        deleteButton(`the role of ${m.user} in ${project.name}`, m.user, `${base}/${m.user_id}`, refresh, notice, "Remove"),
+        deleteButton(
+          `the role of ${m.user} in ${project.name}`,
+          m.user,
+          `${base}/${m.user_id}`,
+          refresh,
+          notice,
+          "Remove",
+        ),
       ]),
     schema: "BindingCreate",
     create: "Give a role",

@@ -11,7 +11,9 @@ export function childCollection(page, slug, id, collection, schema) {
   const list = h("div", { class: "children", "data-collection": collection });
   const editor = h("div");
   const once = h("div");
-  const columns = Object.keys(schema.properties || {}).filter((n) => n !== "name" && !schema.properties[n]["x-secret"]);
+  const columns = Object.keys(schema.properties || {}).filter(
+    (n) => n !== "name" && !schema.properties[n]["x-secret"],
+  );
 
   function addForm() {
     return schemaForm(schema, {
@@ -20,10 +22,17 @@ export function childCollection(page, slug, id, collection, schema) {
       onSubmit: async (body) => {
         const created = await api("POST", path(), body);
         const secrets = secretNames(schema).filter((n) => created[n] !== undefined);
-        fill(once, secrets.length
-          ? h("div", { class: "once" }, h("p", {}, `Shown once: copy the secrets of ${created.name} now.`),
-              props(secrets.map((n) => [n, h("code", {}, created[n])])))
-          : null);
+        fill(
+          once,
+          secrets.length
+            ? h(
+                "div",
+                { class: "once" },
+                h("p", {}, `Shown once: copy the secrets of ${created.name} now.`),
+                props(secrets.map((n) => [n, h("code", {}, created[n])])),
+              )
+            : null,
+        );
         await refresh();
       },
     });
@@ -63,15 +72,28 @@ export function childCollection(page, slug, id, collection, schema) {
     const items = await listAll(path());
     const rows = items.map((item) => [
       h("code", {}, item.name),
-      ...columns.map((c) => (typeof item[c] === "object" ? JSON.stringify(item[c]) : String(item[c] ?? ""))),
-      h("span", { class: "actions" },
+      ...columns.map((c) =>
+        typeof item[c] === "object" ? JSON.stringify(item[c]) : String(item[c] ?? ""),
+      ),
+      h(
+        "span",
+        { class: "actions" },
         h("button", { class: "secondary", onclick: () => fill(editor, editForm(item)) }, "Edit"),
-        h("button", { class: "danger", onclick: () => remove(item) }, "Delete")),
+        h("button", { class: "danger", onclick: () => remove(item) }, "Delete"),
+      ),
     ]);
     fill(list, table(["Name", ...columns, ""], rows, `No ${collection} yet.`));
   }
 
-  const element = h("section", {}, h("h2", {}, `Child resources: ${collection}`), list, editor, once,
-    h("h3", {}, `Add to ${collection}`), addForm());
+  const element = h(
+    "section",
+    {},
+    h("h2", {}, `Child resources: ${collection}`),
+    list,
+    editor,
+    once,
+    h("h3", {}, `Add to ${collection}`),
+    addForm(),
+  );
   return { element, refresh };
 }

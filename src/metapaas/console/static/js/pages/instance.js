@@ -20,7 +20,11 @@ function summary(instance) {
     [
       "Endpoints",
       endpoints.length
-        ? h("ul", {}, endpoints.map(([name, address]) => h("li", {}, `${name}: `, h("code", {}, address))))
+        ? h(
+            "ul",
+            {},
+            endpoints.map(([name, address]) => h("li", {}, `${name}: `, h("code", {}, address))),
+          )
         : "none yet",
     ],
     ["Created", when(instance.created_at)],
@@ -48,11 +52,20 @@ function nodesPicture(nodes) {
             onHost.map((n) =>
               h(
                 "div",
-                { class: "node", "data-node": n.name, title: n.message || n.agent_state || n.state },
+                {
+                  class: "node",
+                  "data-node": n.name,
+                  title: n.message || n.agent_state || n.state,
+                },
                 h("span", { class: `dot health-${n.health}` }),
                 h("span", { class: "mono" }, n.name),
                 badge(n.health, "health"),
-                h("span", { class: "muted" }, n.state, n.last_seen_at ? `, seen ${when(n.last_seen_at)}` : ""),
+                h(
+                  "span",
+                  { class: "muted" },
+                  n.state,
+                  n.last_seen_at ? `, seen ${when(n.last_seen_at)}` : "",
+                ),
               ),
             ),
           ),
@@ -120,7 +133,9 @@ export async function instancePage(view, [slug, id], page) {
     }
   });
   const retryButton = h("button", { class: "secondary", hidden: true }, "Retry");
-  retryButton.addEventListener("click", () => act("POST", instancePath(slug, id, "/actions/retry")));
+  retryButton.addEventListener("click", () =>
+    act("POST", instancePath(slug, id, "/actions/retry")),
+  );
   const edit = schemaForm(type.instance_schema, {
     values: instance,
     omit: FIXED,
@@ -152,8 +167,12 @@ export async function instancePage(view, [slug, id], page) {
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 404)) throw error;
       page.leave();
-      fill(view, h("h1", {}, instance.name), h("p", { id: "gone" }, `The ${slug} instance ${instance.name} is deleted.`),
-        h("p", {}, h("a", { href: "#/instances" }, "Back to the instances")));
+      fill(
+        view,
+        h("h1", {}, instance.name),
+        h("p", { id: "gone" }, `The ${slug} instance ${instance.name} is deleted.`),
+        h("p", {}, h("a", { href: "#/instances" }, "Back to the instances")),
+      );
       return;
     }
     const [nodes, events] = await Promise.all([

@@ -21,30 +21,41 @@ export async function projectPicker(none, { name = "project_id", selected = "" }
  * in `project` (every visible one when empty), polled while the page is shown.
  */
 export async function liveInstanceTable(container, page, { types = null, project = "" } = {}) {
-  const slugs = types || (await get("/v1/types/")).items.filter((t) => t.status === "ACTIVE").map((t) => t.slug);
+  const slugs =
+    types ||
+    (await get("/v1/types/")).items.filter((t) => t.status === "ACTIVE").map((t) => t.slug);
   const { names } = await projectPicker("");
   await page.every(async () => {
     const query = project ? `?project_id=${encodeURIComponent(project)}` : "";
     const lists = await Promise.all(slugs.map((s) => listAll(`/v1/types/${s}/instances${query}`)));
-    const rows = lists.flat().map((i) => [
-      h("a", { href: `#/types/${i.type}/instances/${i.id}` }, i.name),
-      i.type,
-      names.get(i.project_id) || i.project_id,
-      i.version,
-      badge(i.status),
-      h("span", { class: "muted" }, i.status_reason),
-      when(i.updated_at),
-    ]);
+    const rows = lists
+      .flat()
+      .map((i) => [
+        h("a", { href: `#/types/${i.type}/instances/${i.id}` }, i.name),
+        i.type,
+        names.get(i.project_id) || i.project_id,
+        i.version,
+        badge(i.status),
+        h("span", { class: "muted" }, i.status_reason),
+        when(i.updated_at),
+      ]);
     fill(
       container,
-      table(["Name", "Type", "Project", "Version", "Status", "Why", "Updated"], rows, "No instance yet."),
+      table(
+        ["Name", "Type", "Project", "Version", "Status", "Why", "Updated"],
+        rows,
+        "No instance yet.",
+      ),
     );
   });
 }
 
 export async function instancesPage(view, [projectId = ""], page) {
   const { select } = await projectPicker("All projects", { selected: projectId });
-  select.addEventListener("change", () => (location.hash = `#/instances/${select.value}`.replace(/\/$/, "")));
+  select.addEventListener(
+    "change",
+    () => (location.hash = `#/instances/${select.value}`.replace(/\/$/, "")),
+  );
   const list = h("div", { id: "instances" });
   fill(
     view,

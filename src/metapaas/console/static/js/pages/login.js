@@ -5,13 +5,28 @@ import { fill, h } from "../dom.js";
 import { signedIn } from "../app.js";
 
 export async function loginPage(view) {
-  const input = h("input", { id: "token", name: "token", type: "password", autocomplete: "off", required: true });
+  const input = h("input", {
+    id: "token",
+    name: "token",
+    type: "password",
+    autocomplete: "off",
+    required: true,
+  });
   const error = h("p", { class: "form-error", role: "alert" });
   const form = h(
     "form",
     { class: "card", novalidate: true },
-    h("div", { class: "field" }, h("label", { for: "token" }, "API token"), input,
-      h("span", { class: "help" }, "`make run` writes the admin's to .metapaas/admin.token. It is kept in this browser tab only.")),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "token" }, "API token"),
+      input,
+      h(
+        "span",
+        { class: "help" },
+        "`make run` writes the admin's to .metapaas/admin.token. It is kept in this browser tab only.",
+      ),
+    ),
     error,
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Log in")),
   );

@@ -47,7 +47,9 @@ export function fieldsTable(schema) {
       return [
         h("code", {}, name, required.has(name) ? " *" : ""),
         types.join(" | "),
-        p.default === undefined || p.default === null ? "" : h("code", {}, JSON.stringify(p.default)),
+        p.default === undefined || p.default === null
+          ? ""
+          : h("code", {}, JSON.stringify(p.default)),
         h("span", {}, rules(p)),
         p.description || "",
       ];
@@ -62,7 +64,11 @@ export async function typePage(view, [slug], page) {
     view,
     h("h1", {}, type.title, " ", h("span", { class: "muted" }, `(${type.slug})`)),
     h("p", {}, type.description),
-    h("div", { class: "actions" }, h("a", { class: "button", href: `#/types/${slug}/new` }, "Create instance")),
+    h(
+      "div",
+      { class: "actions" },
+      h("a", { class: "button", href: `#/types/${slug}/new` }, "Create instance"),
+    ),
     h("h2", {}, "Instances"),
     instances,
     h("h2", {}, "Versions"),
