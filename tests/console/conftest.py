@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from metapaas.testing import ControlPlane
 
@@ -33,12 +33,20 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def console(browser: Browser, control_plane: ControlPlane) -> Iterator[Page]:
     """A fresh browser tab (its own sessionStorage) on the control plane's console, not
-    logged in. A script error on any page fails the test."""
+    logged in. A script error on any page fails the test, and so does any error the
+    browser logs (a refused Content-Security-Policy, say) but the failed requests the
+    test makes on purpose."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     errors: list[str] = []
+
+    def logged(message: ConsoleMessage) -> None:
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            errors.append(message.text)
+
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", logged)
     page.goto(f"{control_plane.url}/ui/")
     yield page
     context.close()

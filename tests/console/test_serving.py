@@ -24,6 +24,7 @@ def test_the_console_is_served_without_a_token(api: Api, path: str, kind: str) -
 
     assert answer.status_code == 200, answer.text
     assert kind in answer.headers["content-type"]
+    assert "default-src 'self'" in answer.headers["content-security-policy"]
 
 
 @pytest.mark.parametrize("path", ["/", "/ui"])
