@@ -20,8 +20,10 @@ WAIT_MS = 30_000
 """The bound of every wait in a page that is not on the orchestrator."""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per module. Not per session: Playwright's sync API runs an event loop
+    on the main thread while it is open, and a later test's ``asyncio.run`` would fail."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/ensure-system-deps.sh installs it")
     with sync_playwright() as playwright:
