@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -22,6 +23,14 @@ def log_in(page: Page, token: str) -> None:
     page.fill("#token", token)
     page.get_by_role("button", name="Log in").click()
     expect(page.locator("nav")).to_contain_text("Types")
+
+
+def served(control_plane: ControlPlane, page: str) -> str:
+    """What the demo instance's node answers at ``/<page>`` (its first endpoint)."""
+    with control_plane.client() as client:
+        [instance] = client.get("/v1/types/demo/instances").json()["items"]
+    endpoint = next(iter(instance["endpoints"].values()))
+    return httpx.get(f"http://{endpoint}/{page}", timeout=5).text
 
 
 def test_a_wrong_token_is_refused_and_the_right_one_is_kept_in_the_tab_only(
@@ -65,15 +74,26 @@ def test_create_watch_add_a_page_and_delete_a_demo_instance(
     console.fill("#add-pages-name", "about")
     console.fill("#add-pages-content", "a page about nothing")
     console.get_by_role("button", name="Add to pages").click()
-    expect(console.locator("[data-collection=pages]")).to_contain_text("a page about nothing")
+    pages = console.locator("[data-collection=pages]")
+    expect(pages).to_contain_text("a page about nothing")
+    pages.get_by_role("button", name="Edit").click()
+    console.fill("#edit-pages-content", "a page about something")
+    console.get_by_role("button", name="Save").click()
+    expect(pages).to_contain_text("a page about something")
     console.fill("#settings-message", "second words")
     console.get_by_role("button", name="Update").click()
     expect(console.locator("main section.card").first).to_contain_text(
-        "3 applied of 3", timeout=ACTIVE_MS
-    )  # created, a page added, the message changed: each a generation
+        "4 applied of 4", timeout=ACTIVE_MS
+    )  # created, a page added, the page changed, the message changed: each a generation
+    assert served(control_plane, "about") == "a page about something"
     console.get_by_role("button", name="Show credentials").click()
     expect(console.locator("#credentials pre")).to_be_visible()
     screenshot("active")
+
+    pages.get_by_role("button", name="Delete", exact=True).click()
+    console.fill("#confirm-input", "about")
+    console.locator("#confirm-ok").click()
+    expect(pages).to_have_text("No pages yet.")
 
     console.get_by_role("button", name="Delete instance").click()
     confirm = console.locator("#confirm-ok")
