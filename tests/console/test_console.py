@@ -99,9 +99,11 @@ def test_create_watch_add_a_page_and_delete_a_demo_instance(
     confirm = console.locator("#confirm-ok")
     expect(confirm).to_be_disabled()
     console.fill("#confirm-input", "hell")
+    console.press("#confirm-input", "Enter")
     expect(confirm).to_be_disabled()
+    expect(console.locator("#confirm")).to_be_visible()
     console.fill("#confirm-input", "hello")
-    confirm.click()
+    console.press("#confirm-input", "Enter")
     expect(console.locator("#gone")).to_be_visible(timeout=ACTIVE_MS)
     with control_plane.client() as client:
         assert client.get("/v1/types/demo/instances").json()["items"] == []
