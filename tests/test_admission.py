@@ -34,6 +34,7 @@ CASES = [
     pytest.param("POST", "/v1/agent/report", 200, id="an agent's report has a budget of its own"),
     pytest.param("GET", "/v1/agent/metadata", 200, id="an agent's long-poll is not counted"),
     pytest.param("GET", "/healthz", 200, id="liveness is not counted"),
+    pytest.param("GET", "/ui/js/app.js", 200, id="the console's static files are not counted"),
 ]
 
 

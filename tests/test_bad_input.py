@@ -92,6 +92,12 @@ CASES = {
     "null for a required field in an update is 422 naming it": Case(
         "PATCH", f"{DEMO}/taken", {"message": None}, 422, "message", "string_type"
     ),
+    "null version in an update is 422 naming version": Case(
+        "PATCH", f"{DEMO}/taken", {"version": None}, 422, "version", "not_null"
+    ),
+    "null description in an update is 422 naming description": Case(
+        "PATCH", f"{DEMO}/taken", {"description": None}, 422, "description", "not_null"
+    ),
     "version not in catalog in an update is 422 naming version": Case(
         "PATCH", f"{DEMO}/taken", {"version": "9.9"}, 422, "version", "literal_error"
     ),

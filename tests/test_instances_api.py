@@ -379,3 +379,42 @@ def test_every_timestamp_is_rfc3339_utc_with_a_z(api: Api) -> None:
     stamps = [s for s in stamps if s is not None]
     assert len(stamps) >= 8
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", s) for s in stamps), stamps
+
+
+def test_nodes_show_role_address_state_and_health_and_no_secret(api: Api) -> None:
+    made = api.create_instance("pictured")
+    with api.session() as session:
+        session.add(
+            models.Node(
+                name="pictured-web-0",
+                instance_id=made["id"],
+                role="web",
+                ordinal=0,
+                address="127.0.0.1",
+                ports={"http": 40080},
+                state=models.NodeState.RUNNING,
+                bootstrap_hash="b" * 64,
+                credential_hash="c" * 64,
+                agent_state="ready",
+                health="healthy",
+                applied_generation=1,
+                last_seen_at=models.utcnow(),
+            )
+        )
+        session.commit()
+
+    nodes = api.get(f"{DEMO}/pictured/nodes")
+
+    assert nodes.status_code == 200, nodes.text
+    [node] = nodes.json()["items"]
+    assert {k: node[k] for k in ("name", "role", "address", "ports", "state", "health")} == {
+        "name": "pictured-web-0",
+        "role": "web",
+        "address": "127.0.0.1",
+        "ports": {"http": 40080},
+        "state": "RUNNING",
+        "health": "healthy",
+    }
+    assert node["last_seen_at"].endswith("Z")
+    assert "b" * 64 not in nodes.text
+    assert "c" * 64 not in nodes.text

@@ -16,6 +16,7 @@ from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from metapaas import console
 from metapaas.api.problems import problem_response
 from metapaas.errors import Unavailable
 
@@ -24,11 +25,14 @@ REFUSED = Counter(
 )
 UNCOUNTED = frozenset({"/healthz", "/v1/agent/metadata"})
 """Liveness must answer under load; long-polls wait without holding anything."""
+CONSOLE_FILES = console.PREFIX + "/"
+"""The console's static files read no database; a console that loads under load can
+show the 503s of its API calls instead of a blank page."""
 
 
 def budget_of(path: str) -> str | None:
     """Which budget a request to ``path`` spends; None for one that is not counted."""
-    if path in UNCOUNTED:
+    if path in UNCOUNTED or path.startswith(CONSOLE_FILES):
         return None
     return "agent" if path.startswith("/v1/agent/") else "api"
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import Depends, FastAPI
 
-from metapaas import __version__
+from metapaas import __version__, console
 from metapaas.api import problems, typed_routes
 from metapaas.api.admission import Admission
 from metapaas.api.deps import AppState, RequestIds
@@ -155,4 +155,5 @@ def create_app(state: AppState) -> FastAPI:
         app.include_router(router)
     for loaded in state.registry.usable():
         app.include_router(typed_routes.router_for(loaded))
+    console.install(app)
     return app

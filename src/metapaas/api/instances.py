@@ -207,6 +207,7 @@ def update_instance(
     secrets = ctx.state.sealer.unseal(instance.sealed_secrets)
     current = {**instance.spec, **secrets}
     _refuse_immutable(models_, given, {**current, **current_common})
+    _refuse_null(given, ("version", "description"))
     description = given.pop("description", instance.description)
     version = given.pop("version", instance.version)
     _refuse_deprecated(loaded, instance.version, version)
@@ -417,6 +418,13 @@ def _refuse_immutable(
             raise Invalid.field(field, "immutable", "cannot be changed after create")
 
 
+def _refuse_null(given: Mapping[str, Any], fields: tuple[str, ...]) -> None:
+    """The partial update model lets every field be null; these columns cannot be."""
+    for field in fields:
+        if field in given and given[field] is None:
+            raise Invalid.field(field, "not_null", "cannot be null; leave it out to keep it")
+
+
 def _refuse_deprecated(loaded: LoadedType, current: str, wanted: str) -> None:
     """An instance may stay on a deprecated version but never move to one."""
     deprecated = {v.name for v in loaded.declaration.versions if v.deprecated}
@@ -523,6 +531,33 @@ def event_views(ctx: Context, instance: models.Instance, limit: int) -> list[dic
             "message": e.message,
         }
         for e in rows
+    ]
+
+
+def node_views(ctx: Context, instance: models.Instance) -> list[dict[str, Any]]:
+    """Where an instance runs and how each node is, as the orchestrator and the nodes'
+    own reports recorded it: no token, credential or secret."""
+    rows = ctx.session.scalars(
+        select(models.Node)
+        .where(models.Node.instance_id == instance.id)
+        .order_by(models.Node.role, models.Node.ordinal)
+    )
+    return [
+        {
+            "name": n.name,
+            "role": n.role,
+            "ordinal": n.ordinal,
+            "state": n.state,
+            "address": n.address,
+            "ports": n.ports,
+            "agent_state": n.agent_state,
+            "health": n.health,
+            "applied_generation": n.applied_generation,
+            "software": n.software,  # the plugin version the node runs
+            "last_seen_at": rfc3339(n.last_seen_at) if n.last_seen_at else None,
+            "message": n.message,
+        }
+        for n in rows
     ]
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from metapaas.api import instances as svc
 from metapaas.api.deps import Ctx
@@ -27,6 +28,28 @@ ProjectQuery = Annotated[
 # A route naming an instance: hidden or missing (404), a role without the permission (403),
 # a name in several projects or a change the instance's state refuses (409).
 NAMED = problem_responses(403, 404, 409)
+
+
+class NodeOut(BaseModel):
+    """One data-plane node as its instance's readers see it."""
+
+    name: str
+    role: str
+    ordinal: int
+    state: str = Field(
+        description="The orchestrator's view: PLANNED, STARTING, RUNNING, REPLACING."
+    )
+    address: str = Field(description="The host the node runs on; empty until it is placed.")
+    ports: dict[str, int]
+    agent_state: str = Field(description="The agent's last reported state; empty before one.")
+    health: str = Field(description="The agent's last reported health, `unknown` before one.")
+    applied_generation: int
+    last_seen_at: str | None = Field(description="When its agent last reported.")
+    message: str = Field(description="What the agent last said was wrong, if anything.")
+
+
+class NodeList(BaseModel):
+    items: list[NodeOut]
 
 
 def router_for(loaded: LoadedType) -> APIRouter:
@@ -257,6 +280,17 @@ def _extra_routes(router: APIRouter, loaded: LoadedType) -> None:
     ) -> dict[str, Any]:
         instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.get", project_id)
         return {"items": svc.event_views(ctx, instance, limit)}
+
+    @router.get(
+        "/instances/{ref}/nodes",
+        response_model=NodeList,
+        summary=f"The nodes of a {slug} instance: role, address, state and health",
+        operation_id=f"{slug}_instance_nodes",
+        responses=NAMED,
+    )
+    def nodes(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> dict[str, Any]:
+        instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.get", project_id)
+        return {"items": svc.node_views(ctx, instance)}
 
     @router.get(
         "/instances/{ref}/credentials",

@@ -1,0 +1,146 @@
+// The console's shell: navigation, the hash router and the page lifecycle. A page is a
+// function (view, params, page) that fills `view`; `page.every` runs its live updates,
+// which stop when the user leaves the page.
+
+import { get, token } from "./api.js";
+import { errorLine, fill, h } from "./dom.js";
+import { loginPage } from "./pages/login.js";
+import { typePage, typesPage } from "./pages/types.js";
+import { instancesPage, newInstancePage } from "./pages/instances.js";
+import { instancePage } from "./pages/instance.js";
+import { membersPage, projectsPage, tokensPage, usersPage } from "./pages/admin.js";
+
+/** The navigation bar, in order; a new page adds a line here and a route below. */
+const NAV = [
+  { href: "#/types", label: "Types" },
+  { href: "#/instances", label: "Instances" },
+  { href: "#/projects", label: "Projects", admin: true },
+  { href: "#/users", label: "Users", admin: true },
+  { href: "#/tokens/me", label: "My tokens" },
+];
+
+const ROUTES = [
+  [/^#\/login$/, loginPage],
+  [/^#\/types$/, typesPage],
+  [/^#\/types\/([^/]+)$/, typePage],
+  [/^#\/types\/([^/]+)\/new$/, newInstancePage],
+  [/^#\/types\/([^/]+)\/instances\/([^/]+)$/, instancePage],
+  [/^#\/instances(?:\/([^/]+))?$/, instancesPage],
+  [/^#\/projects$/, projectsPage],
+  [/^#\/projects\/([^/]+)\/members$/, membersPage],
+  [/^#\/users$/, usersPage],
+  [/^#\/tokens\/([^/]+)$/, tokensPage],
+];
+
+const POLL_SECONDS = 2;
+let me = null; // the user behind the token: GET /v1/users/me
+let current = null; // the page shown: its timers stop when another is shown
+
+/** A page's handle on its own lifetime. */
+class Page {
+  constructor() {
+    this.timers = new Set();
+    this.gone = false;
+  }
+
+  /** Run `update` now and every POLL_SECONDS after it finished, while the page is shown. */
+  every(update) {
+    const tick = async () => {
+      if (this.gone) return;
+      try {
+        await update();
+      } catch (error) {
+        console.warn("live update failed:", error);
+      }
+      if (!this.gone) this.timers.add(setTimeout(tick, POLL_SECONDS * 1000));
+    };
+    return tick();
+  }
+
+  leave() {
+    this.gone = true;
+    this.timers.forEach(clearTimeout);
+  }
+}
+
+function renderNav() {
+  const nav = document.getElementById("nav");
+  const who = document.getElementById("who");
+  if (!me) {
+    fill(nav);
+    fill(who);
+    return;
+  }
+  const links = NAV.filter((item) => !item.admin || me.is_admin).map((item) =>
+    h(
+      "a",
+      { href: item.href, class: location.hash.startsWith(item.href) ? "active" : null },
+      item.label,
+    ),
+  );
+  fill(nav, links);
+  fill(
+    who,
+    `signed in as ${me.name}`,
+    h("button", { class: "secondary", onclick: logout }, "Log out"),
+  );
+}
+
+export function logout() {
+  token.clear();
+  me = null;
+  location.hash = "#/login";
+}
+
+/** Called by the login page once the token works. */
+export async function signedIn() {
+  me = await get("/v1/users/me");
+  location.hash = "#/types";
+}
+
+export const currentUser = () => me;
+
+async function route() {
+  current?.leave();
+  current = new Page();
+  const view = document.getElementById("view");
+  if (!token.get() && location.hash !== "#/login") {
+    location.hash = "#/login";
+    return;
+  }
+  if (token.get() && !me) {
+    try {
+      me = await get("/v1/users/me");
+    } catch (error) {
+      if (error.status !== 401) fill(view, errorLine(error)); // a 401 goes to the login page
+      return;
+    }
+  }
+  renderNav();
+  const hash = location.hash || "#/types";
+  for (const [pattern, render] of ROUTES) {
+    const match = hash.match(pattern);
+    if (!match) continue;
+    fill(view, h("p", { class: "muted" }, "Loading…"));
+    const params = match.slice(1).map((p) => p && decodeURIComponent(p)); // unmatched: undefined
+    try {
+      await render(view, params, current);
+    } catch (error) {
+      fill(view, errorLine(error));
+    }
+    return;
+  }
+  fill(
+    view,
+    h("h1", {}, "Not found"),
+    h("p", {}, h("a", { href: "#/types" }, "Back to the types")),
+  );
+}
+
+window.addEventListener("metapaas:unauthorized", () => {
+  token.clear();
+  me = null;
+  if (location.hash !== "#/login") location.hash = "#/login";
+});
+window.addEventListener("hashchange", route);
+window.addEventListener("DOMContentLoaded", route);

@@ -1,0 +1,207 @@
+// Forms generated from a type's JSON Schema (GET /v1/types/{slug}/ gives them). Values go in
+// as the inputs' defaults, so a create form resets to them after a success. The browser
+// does not validate (novalidate): the server's rules are the only ones, and its problem
+// answer's errors[{field, rule, message}] are shown next to the fields they name.
+
+import { h } from "./dom.js";
+
+/** The schema of one property with `$ref` resolved and a nullable `anyOf` unwrapped. */
+export function resolve(root, prop) {
+  let schema = prop;
+  if (schema.$ref) schema = { ...root.$defs[schema.$ref.split("/").pop()], ...schema };
+  const options = schema.anyOf || [];
+  const concrete = options.filter((o) => o.type !== "null");
+  if (options.length && concrete.length === 1) {
+    schema = { ...resolve(root, concrete[0]), ...schema, nullable: true };
+    delete schema.anyOf;
+  }
+  return schema;
+}
+
+/** The input for one property; `kind` tells `read` how to turn its text into a value. */
+function control(name, id, schema, value) {
+  const attrs = { name, id };
+  const choices = schema.enum || (schema.const !== undefined ? [schema.const] : null);
+  if (choices) {
+    return [
+      "choice",
+      h(
+        "select",
+        attrs,
+        choices.map((c) => h("option", { value: c, selected: c === value }, c)),
+      ),
+    ];
+  }
+  if (schema.type === "boolean") {
+    return ["boolean", h("input", { ...attrs, type: "checkbox", checked: value === true })];
+  }
+  if (schema.type === "integer" || schema.type === "number") {
+    const step = schema.type === "integer" ? 1 : "any";
+    const input = h("input", {
+      ...attrs,
+      type: "number",
+      step,
+      min: schema.minimum,
+      max: schema.maximum,
+    });
+    input.defaultValue = value ?? "";
+    return ["number", input];
+  }
+  if (schema.type === "array" && schema.items?.type === "string") {
+    const area = h("textarea", { ...attrs, rows: 3, placeholder: "one per line" });
+    area.defaultValue = (value || []).join("\n");
+    return ["lines", area];
+  }
+  if (schema.type !== "string") {
+    const area = h("textarea", { ...attrs, rows: 4, placeholder: "JSON" });
+    area.defaultValue = value === undefined || value === null ? "" : JSON.stringify(value, null, 2);
+    return ["json", area];
+  }
+  if ((schema.maxLength || 0) > 1000) {
+    const area = h("textarea", { ...attrs, rows: 6 });
+    area.defaultValue = value ?? "";
+    return ["text", area];
+  }
+  const type = schema["x-secret"] ? "password" : "text";
+  const input = h("input", { ...attrs, type, autocomplete: "off", maxlength: schema.maxLength });
+  input.defaultValue = value ?? "";
+  return ["text", input];
+}
+
+function parse(kind, el) {
+  switch (kind) {
+    case "boolean":
+      return el.checked;
+    case "number":
+      return el.value === "" ? undefined : Number(el.value);
+    case "lines":
+      return el.value
+        .split("\n")
+        .map((s) => s.trim())
+        .filter(Boolean);
+    case "json":
+      if (el.value.trim() === "") return undefined;
+      try {
+        return JSON.parse(el.value);
+      } catch {
+        return el.value; // the server names the field and says what it wants
+      }
+    default:
+      return el.value === "" ? undefined : el.value;
+  }
+}
+
+/**
+ * A form for `schema`. Options: `values` (current values: the form then sends only what
+ * changed, for a PATCH), `omit` (properties not shown), `replace` (name → a control of the
+ * caller's, e.g. a project picker, with the id `${prefix}-${name}`), `prefix` (of the
+ * inputs' ids, unique on the page), `submit` (button label), `onSubmit(body)` (may throw an
+ * ApiError, whose field errors are placed next to their fields).
+ */
+export function schemaForm(
+  schema,
+  { values = null, omit = [], replace = {}, prefix = "field", submit = "Save", onSubmit },
+) {
+  const updating = values !== null;
+  const required = new Set(schema.required || []);
+  const fields = [];
+  const formError = h("p", { class: "form-error", role: "alert" });
+  const rows = [];
+  for (const [name, raw] of Object.entries(schema.properties || {})) {
+    if (omit.includes(name)) continue;
+    const prop = resolve(schema, raw);
+    const initial = updating ? values[name] : prop.default;
+    const [kind, input] = replace[name]
+      ? ["text", replace[name]]
+      : control(name, `${prefix}-${name}`, prop, initial);
+    if (updating && prop["x-immutable"]) input.disabled = true;
+    if (updating && prop["x-secret"]) input.placeholder = "unchanged";
+    const error = h("p", { class: "field-error", "data-error-for": name });
+    const field = h(
+      "div",
+      { class: "field", "data-field": name },
+      h(
+        "label",
+        { for: input.id },
+        prop.title || name,
+        required.has(name) && !updating ? " *" : "",
+      ),
+      input,
+      prop.description && h("span", { class: "help" }, prop.description),
+      error,
+    );
+    fields.push({
+      name,
+      kind,
+      input,
+      error,
+      field,
+      before: updating ? parse(kind, input) : undefined,
+    });
+    rows.push(field);
+  }
+  const button = h("button", { type: "submit" }, submit);
+  const form = h(
+    "form",
+    { class: "card", novalidate: true },
+    rows,
+    formError,
+    h("div", { class: "actions" }, button),
+  );
+
+  function read() {
+    const body = {};
+    for (const f of fields) {
+      if (f.input.disabled) continue;
+      let value = parse(f.kind, f.input);
+      if (updating && JSON.stringify(value) === JSON.stringify(f.before)) continue;
+      if (value === undefined && updating) value = f.kind === "text" ? "" : null; // emptied
+      if (value === undefined) continue;
+      body[f.name] = value;
+    }
+    return body;
+  }
+
+  function showErrors(error) {
+    for (const f of fields) {
+      f.error.textContent = "";
+      f.field.classList.remove("invalid");
+    }
+    formError.textContent = "";
+    if (!error) return;
+    const unplaced = [];
+    for (const e of error.problem?.errors || []) {
+      const f = fields.find((x) => x.name === e.field || e.field.startsWith(`${x.name}.`));
+      if (f) {
+        f.error.textContent = e.message;
+        f.field.classList.add("invalid");
+      } else unplaced.push(`${e.field}: ${e.message}`);
+    }
+    if (unplaced.length || !error.problem?.errors?.length) {
+      formError.textContent = unplaced.length ? unplaced.join("; ") : error.message;
+    }
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    button.disabled = true;
+    try {
+      await onSubmit(read());
+      showErrors(null);
+      // An update's values are the new baseline: the next one sends only what changes then.
+      if (updating) fields.forEach((f) => (f.before = parse(f.kind, f.input)));
+      else form.reset();
+    } catch (error) {
+      showErrors(error);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return form;
+}
+
+/** The names of a schema's secret properties: shown once, in a create's answer. */
+export const secretNames = (schema) =>
+  Object.entries(schema.properties || {})
+    .filter(([, p]) => p["x-secret"])
+    .map(([name]) => name);
