@@ -133,6 +133,9 @@ class Plugin(Answer):
     types: list[str] = Field(default_factory=list)
     request: dict[str, Any] = Field(default_factory=dict)
     operation_id: str | None = None
+    rollout: dict[str, int] | None = Field(
+        default=None, description="Nodes of its types, and how many run the served version."
+    )
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
