@@ -1,5 +1,5 @@
-"""The console's Plugins page in a real browser: an admin installs a plugin wheel and
-removes it again while the control plane serves."""
+"""The console's Plugins page in a real browser: an admin installs a plugin wheel,
+upgrades it and removes it again while the control plane serves."""
 
 from __future__ import annotations
 
@@ -22,13 +22,20 @@ generation that loads it: the installer's pace, not the page's."""
 
 
 @pytest.fixture(scope="module")
-def hello_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The test plugin ``metapaas-hello`` 1.0.0 (type ``hello``), built once."""
-    return project.build_wheel(project.write(tmp_path_factory.mktemp("hello"), "1.0.0"))
+def hello_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The test plugin ``metapaas-hello`` (type ``hello``), versions 1 and 2, built once."""
+    root = tmp_path_factory.mktemp("hello")
+    return {
+        version: project.build_wheel(project.write(root, f"{version}.0.0"))
+        for version in ("1", "2")
+    }
 
 
-def test_an_admin_installs_a_plugin_sees_its_type_and_removes_it_by_name(
-    console: Page, control_plane: ControlPlane, hello_wheel: Path, screenshot: Screenshot
+def test_an_admin_installs_upgrades_and_removes_a_plugin_and_sees_its_type(
+    console: Page,
+    control_plane: ControlPlane,
+    hello_wheels: dict[str, Path],
+    screenshot: Screenshot,
 ) -> None:
     log_in(console, control_plane.token)
     console.click("nav >> text=Plugins")
@@ -42,7 +49,7 @@ def test_an_admin_installs_a_plugin_sees_its_type_and_removes_it_by_name(
         "should match pattern"
     )
     console.fill("#field-sha256", "")
-    console.fill("#field-package", str(hello_wheel))
+    console.fill("#field-package", str(hello_wheels["1"]))
     console.get_by_role("button", name="Install").click()
     hello = console.locator("[data-plugin=metapaas-hello]")
     expect(hello.locator("[data-status=ACTIVE]")).to_be_visible(timeout=INSTALLED_MS)
@@ -69,7 +76,13 @@ def test_an_admin_installs_a_plugin_sees_its_type_and_removes_it_by_name(
     console.fill("#confirm-input", "metapaas-hello")
     console.locator("#confirm-ok").click()
     expect(hello.locator(".notice")).to_contain_text("1 instance of hello exists")
-    screenshot("refused")
+
+    console.fill("#upgrade-metapaas-hello-package", str(hello_wheels["2"]))
+    hello.get_by_role("button", name="Upgrade").click()
+    expect(hello).to_contain_text("2.0.0", timeout=INSTALLED_MS)  # promoted, still loading
+    expect(hello.locator("[data-status=ACTIVE]")).to_be_visible(timeout=INSTALLED_MS)
+    expect(hello).to_contain_text("1 of 1 nodes on this version", timeout=INSTALLED_MS)
+    screenshot("upgraded")
 
     control_plane.delete_all_instances(INSTALLED_MS / 1000)
     hello.get_by_role("button", name="Remove").click()
