@@ -47,11 +47,13 @@ class PackageBody(BaseModel):
     )
     sha256: str | None = Field(
         default=None,
+        title="SHA-256",
         pattern=r"^[0-9a-fA-F]{64}$",
         description="The SHA-256 the plugin's own wheel must have.",
     )
     index_url: str | None = Field(
         default=None,
+        title="Index URL",
         max_length=2000,
         pattern=r"^(https?|file)://",
         description="The package index to resolve from instead of the configured one.",
