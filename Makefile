@@ -7,6 +7,9 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
+# Two test processes, a test file each at a time: most suites wait on real servers
+# and nodes, so the two cores are busy with two of them (PYTEST_ARGS= runs one).
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: run test lint typecheck system-deps database
 

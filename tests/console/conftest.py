@@ -6,11 +6,12 @@ the ``dev`` extra Playwright); Playwright's own browser downloads are never used
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from metapaas.testing import ControlPlane
 
@@ -65,3 +66,11 @@ def screenshot(request: pytest.FixtureRequest, console: Page) -> Callable[[str],
         console.screenshot(path=ARTIFACTS / f"{name}-{step}.png", full_page=True)
 
     return take
+
+
+def log_in(page: Page, token: str) -> None:
+    """Log in on the login page the console opens on, as a person does."""
+    expect(page).to_have_url(re.compile(r"#/login$"))
+    page.fill("#token", token)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("nav")).to_contain_text("Types")

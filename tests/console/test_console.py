@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import httpx
@@ -10,19 +9,13 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from metapaas.testing import ControlPlane
+from tests.console.conftest import log_in
 
 pytestmark = pytest.mark.e2e
 
 Screenshot = Callable[[str], None]
 ACTIVE_MS = 120_000
 """Nodes start, register and report healthy: the orchestrator's pace, not the page's."""
-
-
-def log_in(page: Page, token: str) -> None:
-    expect(page).to_have_url(re.compile(r"#/login$"))
-    page.fill("#token", token)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator("nav")).to_contain_text("Types")
 
 
 def served(control_plane: ControlPlane, page: str) -> str:

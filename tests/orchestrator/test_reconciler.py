@@ -178,6 +178,30 @@ def test_an_instance_is_not_active_while_a_node_of_it_is_being_replaced(rig: Rig
     assert seen[0] == ("DEGRADED", f"not serving: {replica} being replaced (unreachable)")
 
 
+def test_a_delete_sent_while_a_pass_runs_is_carried_out_by_the_next(rig: Rig) -> None:
+    """A resync pass running when the DELETE comes judges the instance ACTIVE; it must
+    leave the delete to the next pass (it once marked it SUCCEEDED, and the instance
+    stayed for good)."""
+    instance_id = rig.create("clusters", "c1", replicas=1)
+    rig.settle_status(instance_id, "ACTIVE")
+    path = f"{CLUSTERS}/{instance_id}"
+    get_node = rig.provider.get_node
+    sent: list[int] = []
+
+    def delete_during_the_pass(name: str) -> providers.NodeInfo | None:
+        if not sent:
+            sent.append(rig.api.delete(path).status_code)
+        return get_node(name)
+
+    rig.provider.get_node = delete_during_the_pass  # type: ignore[method-assign]
+    rig.clock.advance(RESYNC_SECONDS)  # an active instance is looked at again
+    rig.settle_status(instance_id, "DELETED")
+
+    assert sent == [202]
+    ops = {op.kind: op.state for op in rig.rows(models.Operation, instance_id=instance_id)}
+    assert ops["delete"] == "SUCCEEDED"
+
+
 def test_a_retry_request_is_carried_out_by_the_orchestrator(rig: Rig) -> None:
     rig.provider.failure = sdk.PermanentError("no room")
     instance_id = rig.create("clusters", "c1")

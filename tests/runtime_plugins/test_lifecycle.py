@@ -8,6 +8,7 @@ fail.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -135,6 +136,7 @@ def test_install_upgrade_remove_while_clients_see_no_failed_request(
         wait_for(lambda: _answer(instance) == "bonjour, planet (v2.0.0)", 120, "the node to roll")
         rolled = plane.wait_status(client, path, "ACTIVE")
         assert rolled["endpoints"] == instance["endpoints"]
+        assert client.get(PLUGIN).json()["rollout"] == {"nodes": 1, "on_served_version": 1}
         kinds = [e["kind"] for e in client.get(f"{path}/events").json()["items"]]
         assert {"rollout", "node_rolling"} <= set(kinds)
 
@@ -184,5 +186,14 @@ def test_a_broken_version_ends_in_error_and_the_last_good_one_keeps_serving(
         assert greeting(instance) == "hej, world (v1.0.0)"
         assert columns(plane, "hello_notes") == {"id"}  # the failed migration left nothing
 
-        upgraded = settle(client, change(client, "PATCH", wheels["2"]), "ACTIVE")
+        pinned = {"package": str(wheels["2"]), "sha256": "0" * 64}
+        answer = client.patch(PLUGIN, json=pinned)
+        assert answer.status_code == 202, answer.text
+        failed = settle(client, answer.json()["operation"]["id"], "ERROR")
+        assert f"not the pinned {'0' * 64}" in failed["error"]
+
+        pinned["sha256"] = hashlib.sha256(wheels["2"].read_bytes()).hexdigest()
+        answer = client.patch(PLUGIN, json=pinned)
+        upgraded = settle(client, answer.json()["operation"]["id"], "ACTIVE")
         assert upgraded["version"] == "2.0.0"  # a good version after the bad ones
+        assert upgraded["sha256"] == pinned["sha256"]

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from metapaas import scaffold
+from metapaas.cli.output import print_error
 
 app = typer.Typer(help="Write and package PaaS type plugins.")
 console = Console(stderr=True)
@@ -28,7 +29,7 @@ def new(
     try:
         written = scaffold.new_project(slug, target)
     except scaffold.ScaffoldError as exc:
-        console.print(f"[red]{exc}[/]")
+        print_error(exc)  # one line, however long the path
         raise typer.Exit(2) from exc
     console.print(f"wrote {len(written)} files to {target}")
     console.print(f"next: cd {target} && pip install -e '.[test]' && pytest", markup=False)

@@ -111,11 +111,39 @@ class Operation(Answer):
     kind: str
     instance_id: str | None = None
     project_id: str | None = None
+    plugin_name: str | None = None
     state: str
     progress: str = Field(default="", description='How far it got, e.g. "2/3 nodes ready".')
     error: str = ""
     created_at: datetime
     updated_at: datetime
+
+
+class Plugin(Answer):
+    """A plugin: installed at run time, or bundled with the runtime."""
+
+    name: str
+    bundled: bool
+    state: str
+    progress: str = ""
+    error: str = ""
+    version: str = ""
+    sha256: str = ""
+    wheelhouse: str = ""
+    types: list[str] = Field(default_factory=list)
+    request: dict[str, Any] = Field(default_factory=dict)
+    operation_id: str | None = None
+    rollout: dict[str, int] | None = Field(
+        default=None, description="Nodes of its types, and how many run the served version."
+    )
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class PluginChange(Plugin):
+    """The answer to an install, upgrade or removal: the plugin and its operation."""
+
+    operation: Operation
 
 
 class Event(Answer):

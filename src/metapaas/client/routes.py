@@ -158,6 +158,42 @@ class Operations(Group[S]):
         return call("GET", f"/v1/operations/{_seg(operation_id)}", m.Operation)
 
 
+class Plugins(Group[S]):
+    """Plugins: installed, upgraded and removed while the control plane serves (admins)."""
+
+    @route
+    def list(self) -> Call[m.Items[m.Plugin]]:
+        return call("GET", "/v1/plugins", m.Items[m.Plugin])
+
+    @route
+    def get(self, name: str) -> Call[m.Plugin]:
+        return call("GET", f"/v1/plugins/{_seg(name)}", m.Plugin)
+
+    @route
+    def install(
+        self, package: str, *, sha256: str | None = None, index_url: str | None = None
+    ) -> Call[m.PluginChange]:
+        body = _package(package, sha256, index_url)
+        return call("POST", "/v1/plugins", m.PluginChange, json=body)
+
+    @route
+    def upgrade(
+        self, name: str, package: str, *, sha256: str | None = None, index_url: str | None = None
+    ) -> Call[m.PluginChange]:
+        body = _package(package, sha256, index_url)
+        return call("PATCH", f"/v1/plugins/{_seg(name)}", m.PluginChange, json=body)
+
+    @route
+    def remove(self, name: str, *, purge: bool = False) -> Call[m.PluginChange]:
+        path = f"/v1/plugins/{_seg(name)}"
+        return call("DELETE", path, m.PluginChange, purge="true" if purge else None)
+
+
+def _package(package: str, sha256: str | None, index_url: str | None) -> dict[str, str]:
+    given = {"package": package, "sha256": sha256, "index_url": index_url}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 class Projects(Group[S]):
     @route
     def create(self, name: str, description: str = "") -> Call[m.Project]:

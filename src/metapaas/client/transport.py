@@ -38,6 +38,10 @@ class _Routes(Generic[S]):
         return routes.Operations(self._sender())
 
     @functools.cached_property
+    def plugins(self) -> routes.Plugins[S]:
+        return routes.Plugins(self._sender())
+
+    @functools.cached_property
     def projects(self) -> routes.Projects[S]:
         return routes.Projects(self._sender())
 

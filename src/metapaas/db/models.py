@@ -405,6 +405,7 @@ class Plugin(Base):
     wheelhouse: Mapped[str] = mapped_column(String(64), default="")  # served; "" = none yet
     types: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
     purge: Mapped[bool] = mapped_column(default=False)
+    claimed_by: Mapped[str] = mapped_column(String(300), default="")  # "<host>:<pid>"
     claimed_until: Mapped[datetime | None]
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -9,7 +9,6 @@ lease simply runs out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from metapaas.db import models
+from metapaas.db import claims, models
 
 MAX_BACKOFF = 60.0
 
@@ -146,7 +145,7 @@ def depth(session: Session, now: datetime) -> int:
     )
 
 
-def release_stale(session: Session, host: str, alive: Callable[[int], bool]) -> int:
+def release_stale(session: Session, host: str) -> int:
     """Free the claims of workers on ``host`` whose process is gone (a crash, a SIGKILL).
 
     Claims of other hosts wait for their lease to run out.
@@ -155,8 +154,7 @@ def release_stale(session: Session, host: str, alive: Callable[[int], bool]) -> 
     for item in session.scalars(
         select(models.WorkItem).where(models.WorkItem.claimed_by.startswith(f"{host}:"))
     ):
-        pid = item.claimed_by.rsplit(":", 1)[1]
-        if pid.isdigit() and not alive(int(pid)):
+        if claims.held_by_the_dead(item.claimed_by, host):
             item.claimed_by = ""
             item.claimed_until = None
             released += 1

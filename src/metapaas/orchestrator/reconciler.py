@@ -485,6 +485,10 @@ class Reconciler:
             public = views.public_view(view, loaded.declaration)
             instance.endpoints = dict(loaded.declaration.endpoints(public, node_views))
         for op in self._open_operations(session, instance.id):
+            if op.state != O.RUNNING or op.kind == "delete":
+                # Sent during this pass (the next one takes it up), or ended by deletion
+                # alone: an ACTIVE verdict must not end a delete it never acted on.
+                continue
             op.progress = verdict.progress
             if verdict.status == S.ERROR:
                 op.state = O.FAILED

@@ -69,7 +69,7 @@ def waiting_on(node: models.Node, generation: int, init_state: str | None) -> st
 
 def outdated(node: models.Node, wheelhouse: str) -> str:
     """Why ``node`` waits in a rollout to ``wheelhouse``, or '' when it runs it."""
-    if node.wheelhouse == wheelhouse:
+    if (node.wheelhouse or "") == wheelhouse:  # None until the row is first written
         return ""
     return f"runs {node.software or 'another plugin version'}; rolls to the new one in turn"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
 import time
@@ -16,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from metapaas import db, providers, sdk
-from metapaas.db import models
+from metapaas.db import claims, models
 from metapaas.orchestrator import queue
 from metapaas.orchestrator.reconciler import Reconciler
 
@@ -64,7 +63,7 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.clock = clock
         self.host = socket.gethostname()
-        self.worker_id = worker_id or f"{self.host}:{os.getpid()}"
+        self.worker_id = worker_id or claims.holder_id()
         self.wakeup = wakeup or threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -78,7 +77,7 @@ class Worker:
     def recover(self) -> int:
         """Free the claims of crashed workers on this host, so their work goes on at once."""
         with self.sessions.begin() as session:
-            return queue.release_stale(session, self.host, _process_alive)
+            return queue.release_stale(session, self.host)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -213,7 +212,3 @@ def _log_failure(what: str, exc: Exception) -> None:
         log.warning("%s, the database is unavailable: %s", what, db.summary(exc))
     else:
         log.exception(what)
-
-
-def _process_alive(pid: int) -> bool:
-    return os.path.exists(f"/proc/{pid}")

@@ -40,7 +40,7 @@ from pathlib import Path
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from metapaas.db import models
+from metapaas.db import claims, models
 from metapaas.plugins import wheelhouse
 from metapaas.plugins.probe import ProbeOutcome
 from metapaas.plugins.registry import Registry
@@ -79,6 +79,7 @@ class Installer:
         clock: Callable[[], datetime] = models.utcnow,
         poll_seconds: float = 1.0,
         wakeup: threading.Event | None = None,
+        installer_id: str | None = None,
     ) -> None:
         self.sessions = sessions
         self.readers = readers
@@ -88,14 +89,28 @@ class Installer:
         self.clock = clock
         self.poll_seconds = poll_seconds
         self.wakeup = wakeup or threading.Event()
+        self.installer_id = installer_id or claims.holder_id()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- the loop ---------------------------------------------------------------------
 
     def start(self) -> None:
+        self.recover()
         self._thread = threading.Thread(target=self._run, name="plugin-installer", daemon=True)
         self._thread.start()
+
+    def recover(self) -> int:
+        """Free the claims of installers on this host that died (a crash, a SIGKILL), so
+        their plugins go on now rather than when the lease runs out."""
+        released = 0
+        with self.sessions.begin() as session:
+            held = select(models.Plugin).where(models.Plugin.claimed_by != "")
+            for plugin in session.scalars(held):
+                if claims.held_by_the_dead(plugin.claimed_by):
+                    plugin.claimed_by, plugin.claimed_until = "", None
+                    released += 1
+        return released
 
     def stop(self) -> None:
         self._stopping.set()
@@ -156,6 +171,7 @@ class Installer:
             plugin = session.scalars(stmt).first()
             if plugin is None:
                 return None
+            plugin.claimed_by = self.installer_id
             plugin.claimed_until = now + timedelta(seconds=LEASE_SECONDS)
             return plugin.name
 
@@ -163,7 +179,7 @@ class Installer:
         with self.sessions.begin() as session:
             plugin = session.get(models.Plugin, name)
             if plugin is not None:
-                plugin.claimed_until = None
+                plugin.claimed_by, plugin.claimed_until = "", None
                 plugin.due_at = self.clock() + timedelta(seconds=delay)
 
     # -- steps ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from metapaas.api.deps import Context, Ctx
 from metapaas.api.instances import operation_view
@@ -47,11 +47,13 @@ class PackageBody(BaseModel):
     )
     sha256: str | None = Field(
         default=None,
+        title="SHA-256",
         pattern=r"^[0-9a-fA-F]{64}$",
         description="The SHA-256 the plugin's own wheel must have.",
     )
     index_url: str | None = Field(
         default=None,
+        title="Index URL",
         max_length=2000,
         pattern=r"^(https?|file)://",
         description="The package index to resolve from instead of the configured one.",
@@ -75,7 +77,8 @@ class PackageBody(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
-def plugin_view(plugin: models.Plugin, op: models.Operation | None) -> dict[str, Any]:
+def plugin_view(ctx: Context, plugin: models.Plugin) -> dict[str, Any]:
+    op = _latest_operation(ctx, plugin.name)
     return {
         "name": plugin.name,
         "bundled": False,
@@ -88,9 +91,22 @@ def plugin_view(plugin: models.Plugin, op: models.Operation | None) -> dict[str,
         "types": plugin.types,
         "request": plugin.request,
         "operation_id": op.id if op is not None else None,
+        "rollout": _rollout(ctx, plugin),
         "created_at": rfc3339(plugin.created_at),
         "updated_at": rfc3339(plugin.updated_at),
     }
+
+
+def _rollout(ctx: Context, plugin: models.Plugin) -> dict[str, int]:
+    """How many nodes of its types' live instances run the served version, of how many."""
+    stmt = (
+        select(models.Node.wheelhouse, func.count())
+        .join(models.Instance, models.Node.instance_id == models.Instance.id)
+        .where(models.Instance.type_slug.in_(plugin.types), models.Instance.deleted_at.is_(None))
+        .group_by(models.Node.wheelhouse)
+    )
+    counts = {wheelhouse: int(count) for wheelhouse, count in ctx.session.execute(stmt)}
+    return {"nodes": sum(counts.values()), "on_served_version": counts.get(plugin.wheelhouse, 0)}
 
 
 def bundled_views(ctx: Context) -> dict[str, dict[str, Any]]:
@@ -114,6 +130,7 @@ def bundled_views(ctx: Context) -> dict[str, dict[str, Any]]:
             "types": [t.slug for t in types],
             "request": {},
             "operation_id": None,
+            "rollout": None,
             "created_at": None,
             "updated_at": None,
         }
@@ -137,10 +154,11 @@ def _accepted(ctx: Context, plugin: models.Plugin, kind: str) -> JSONResponse:
     ctx.session.add(op)
     ctx.session.flush()
     ctx.audit(kind, "plugin", plugin.name, request=plugin.request, operation_id=op.id)
+    view = plugin_view(ctx, plugin) | {"operation": operation_view(op)}
     ctx.session.commit()
     ctx.state.wake_installer()
     return JSONResponse(
-        plugin_view(plugin, op) | {"operation": operation_view(op)},
+        view,
         status_code=202,
         headers={"Location": f"/v1/operations/{op.id}"},
     )
@@ -172,7 +190,7 @@ def _idle(plugin: models.Plugin) -> None:
 def list_plugins(ctx: Ctx) -> dict[str, Any]:
     ctx.principal.require_admin()
     rows = ctx.session.scalars(select(models.Plugin).order_by(models.Plugin.name))
-    installed = [plugin_view(p, _latest_operation(ctx, p.name)) for p in rows]
+    installed = [plugin_view(ctx, p) for p in rows]
     return {"items": sorted([*installed, *bundled_views(ctx).values()], key=lambda v: v["name"])}
 
 
@@ -181,7 +199,7 @@ def show_plugin(ctx: Ctx, name: str) -> dict[str, Any]:
     ctx.principal.require_admin()
     plugin = ctx.session.get(models.Plugin, canonical(name))
     if plugin is not None:
-        return plugin_view(plugin, _latest_operation(ctx, plugin.name))
+        return plugin_view(ctx, plugin)
     bundled = bundled_views(ctx).get(canonical(name))
     if bundled is None:
         raise NotFound(f"no plugin {name!r} is installed")

@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("wheelhouse", sa.String(length=64), nullable=False),
         sa.Column("types", JSON, nullable=False),
         sa.Column("purge", sa.Boolean(), nullable=False),
+        sa.Column("claimed_by", sa.String(length=300), nullable=False),
         sa.Column("claimed_until", WHEN, nullable=True),
         sa.Column("due_at", WHEN, nullable=False),
         sa.Column("created_at", WHEN, nullable=False),

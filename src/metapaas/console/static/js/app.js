@@ -9,6 +9,7 @@ import { typePage, typesPage } from "./pages/types.js";
 import { instancesPage, newInstancePage } from "./pages/instances.js";
 import { instancePage } from "./pages/instance.js";
 import { membersPage, projectsPage, tokensPage, usersPage } from "./pages/admin.js";
+import { pluginsPage } from "./pages/plugins.js";
 
 /** The navigation bar, in order; a new page adds a line here and a route below. */
 const NAV = [
@@ -16,6 +17,7 @@ const NAV = [
   { href: "#/instances", label: "Instances" },
   { href: "#/projects", label: "Projects", admin: true },
   { href: "#/users", label: "Users", admin: true },
+  { href: "#/plugins", label: "Plugins", admin: true },
   { href: "#/tokens/me", label: "My tokens" },
 ];
 
@@ -30,6 +32,7 @@ const ROUTES = [
   [/^#\/projects\/([^/]+)\/members$/, membersPage],
   [/^#\/users$/, usersPage],
   [/^#\/tokens\/([^/]+)$/, tokensPage],
+  [/^#\/plugins$/, pluginsPage],
 ];
 
 const POLL_SECONDS = 2;

@@ -10,7 +10,7 @@ import { projectPicker } from "./instances.js";
 let openapi = null;
 
 /** A request schema of /openapi.json, its references resolvable as `$defs`. */
-async function requestSchema(name) {
+export async function requestSchema(name) {
   openapi = openapi || (await get("/openapi.json"));
   return { ...openapi.components.schemas[name], $defs: openapi.components.schemas };
 }
