@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from metapaas.agent.health import HealthMonitor, probe_for
+from metapaas.agent.health import STARTUP_PROBE_SECONDS, HealthMonitor, probe_for
 from metapaas.agent.render import node_context
 from metapaas.sdk import HealthCheck
 
@@ -58,6 +58,47 @@ def test_a_check_runs_once_per_interval(clock: FakeClock) -> None:
         monitor.tick()
         clock.advance(1.0)
     assert calls == [1000.0, 1005.0, 1010.0]
+
+
+STEP = 0.0625
+"""The agent loop's pace in these tests: above STARTUP_PROBE_SECONDS, exact in binary."""
+
+
+def test_a_check_runs_quickly_until_it_first_passes(clock: FakeClock) -> None:
+    """A service still starting is probed at every tick of the loop, not once per
+    interval, and is healthy at the first probe it answers."""
+    assert STEP > STARTUP_PROBE_SECONDS
+    outcomes = iter([False] * 5 + [True, True])
+    calls: list[float] = []
+
+    def probe() -> bool:
+        calls.append(clock() - 1000.0)
+        return next(outcomes)
+
+    check = HealthCheck(kind="tcp", interval=1.0, failure_threshold=2)
+    monitor = HealthMonitor([(check, probe)], clock=clock)
+    seen = []
+    for _ in range(30):
+        seen.append(monitor.tick())
+        clock.advance(STEP)
+
+    assert calls[:6] == [step * STEP for step in range(6)]
+    assert seen[5] == "healthy"
+    assert "unhealthy" not in seen  # five failures within an interval count as one
+    assert calls[6] == 5 * STEP + 1.0  # once it passed, once per interval
+
+
+def test_a_service_that_never_answers_turns_unhealthy_after_its_threshold(
+    clock: FakeClock,
+) -> None:
+    check = HealthCheck(kind="tcp", interval=1.0, failure_threshold=3)
+    monitor = HealthMonitor([(check, lambda: False)], clock=clock)
+    statuses = {}
+    for step in range(40):
+        statuses[step * STEP] = monitor.tick()
+        clock.advance(STEP)
+    assert statuses[2.0 - STEP] == "unknown"  # failures counted at 0 s and 1 s
+    assert statuses[2.0] == "unhealthy"  # and at 2 s: the threshold, as without quick probes
 
 
 @pytest.mark.parametrize(

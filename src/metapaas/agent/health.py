@@ -3,6 +3,11 @@
 A check turns ``unhealthy`` after ``failure_threshold`` failures in a row and
 ``healthy`` after one success; before its first result it is ``unknown``.
 The node is as healthy as its worst check. Time comes from an injected clock.
+
+Until a check first passes it runs every ``STARTUP_PROBE_SECONDS`` (at most
+its interval), so a node is healthy as soon as its service answers rather than
+an interval later; its failures still count once per interval, so a slow start
+is not taken for an unhealthy service sooner than before.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ Probe = Callable[[], bool]
 Clock = Callable[[], float]
 
 _WORST_FIRST: tuple[Health, ...] = ("unhealthy", "unknown", "healthy")
+STARTUP_PROBE_SECONDS = 0.05
 
 
 @dataclass
@@ -35,13 +41,26 @@ class _Tracked:
     next_due: float = 0.0
     failures: int = 0
     status: Health = "unknown"
+    passed_once: bool = False
+    counted_at: float | None = None  # when a failure last counted toward the threshold
 
-    def record(self, passed: bool) -> None:
-        self.failures = 0 if passed else self.failures + 1
+    def record(self, passed: bool, now: float) -> None:
         if passed:
-            self.status = "healthy"
-        elif self.failures >= self.check.failure_threshold:
+            self.failures, self.status, self.passed_once = 0, "healthy", True
+            return
+        last = self.counted_at
+        if not self.passed_once and last is not None and now - last < self.check.interval:
+            return  # a quick startup probe: the failure counts once per interval
+        self.failures += 1
+        self.counted_at = now
+        if self.failures >= self.check.failure_threshold:
             self.status = "unhealthy"
+
+    @property
+    def interval(self) -> float:
+        if self.passed_once:
+            return self.check.interval
+        return min(self.check.interval, STARTUP_PROBE_SECONDS)
 
 
 class HealthMonitor:
@@ -64,9 +83,15 @@ class HealthMonitor:
         for tracked in self._tracked:
             now = self._clock()
             if now >= tracked.next_due:
-                tracked.record(tracked.probe())
-                tracked.next_due = now + tracked.check.interval
+                tracked.record(tracked.probe(), now)
+                tracked.next_due = now + tracked.interval
         return self.status
+
+    def seconds_to_next_check(self) -> float | None:
+        """How long until a check is due (None without checks): the agent's loop wakes then."""
+        if not self._tracked:
+            return None
+        return max(0.0, min(t.next_due for t in self._tracked) - self._clock())
 
 
 def monitor_for(

@@ -127,6 +127,10 @@ class Node:
         for command_id, result in list(self._unsent_results.items()):
             self._send_command_result(command_id, result)
 
+    def seconds_to_next_check(self) -> float | None:
+        """When a health check is next due, so the agent's loop wakes for it."""
+        return None if self._health is None else self._health.seconds_to_next_check()
+
     def stop(self) -> None:
         """Stop every service (SIGTERM, then SIGKILL after its ``stop_timeout``)."""
         if self._supervisor is not None:

@@ -73,7 +73,10 @@ def run_agent(url: str, node_dir: Path, stop: threading.Event) -> int:
         poller = MetadataPoller(client, stop)
         poller.start()
         while not stop.is_set():
-            document = poller.newest(timeout=TICK_SECONDS)
+            due = node.seconds_to_next_check()
+            document = poller.newest(
+                timeout=TICK_SECONDS if due is None else min(due, TICK_SECONDS)
+            )
             if document is not None:
                 node.handle(document)
             node.tick()
