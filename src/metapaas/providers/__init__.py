@@ -1,13 +1,16 @@
 """Compute back ends that create, find and delete nodes.
 
-The orchestrator asks :func:`make_provider` for one by name and uses only the
-:class:`Provider` protocol, so a new back end (``ssh``, libvirt) is added here
-without touching the orchestrator.
+Providers are plugins, like types: a distribution registers a factory
+(``home: Path -> Provider``) in the ``metapaas.providers`` entry-point group,
+and the orchestrator asks :func:`make_provider` for one by name and uses only
+the :class:`Provider` protocol. The bundled ``local`` provider is registered
+the same way (``pyproject.toml``), so an OpenStack or libvirt provider is one
+more distribution against the same contract.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from metapaas.providers.base import (
@@ -38,13 +41,15 @@ __all__ = [
     "user_data",
 ]
 
-_FACTORIES: dict[str, Callable[[Path], Provider]] = {"local": LocalProvider}
+ENTRY_POINT_GROUP = "metapaas.providers"
 
 
 def make_provider(name: str, home: Path) -> Provider:
-    """The provider called ``name``, keeping its state under ``home``."""
-    factory = _FACTORIES.get(name)
-    if factory is None:
-        known = ", ".join(sorted(_FACTORIES))
+    """The provider registered as ``name``, keeping its state under ``home``."""
+    found = {point.name: point for point in entry_points(group=ENTRY_POINT_GROUP)}
+    point = found.get(name)
+    if point is None:
+        known = ", ".join(sorted(found))
         raise PermanentError(f"unknown provider {name!r}; known providers: {known}")
-    return factory(home)
+    provider: Provider = point.load()(home)
+    return provider
