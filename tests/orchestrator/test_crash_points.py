@@ -18,7 +18,7 @@ import socket
 import subprocess
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -32,28 +32,15 @@ from metapaas.orchestrator import node_name
 from metapaas.testing.agents import SimulatedAgents
 from metapaas.testing.memory import MemoryProvider
 from tests.conftest import SharedDatabase
+from tests.crashing import Crash, CrashPoints
 from tests.orchestrator.rig import Rig
 
 CLUSTERS = "/v1/types/clusters/instances"
 ROUNDS_TO_CONVERGE = 60
 
 
-class Crash(BaseException):
-    """The orchestrator stops where it stands. A BaseException: no ``except Exception``
-    in the code under test may swallow it, as nothing survives a SIGKILL."""
-
-
-@dataclass
-class CrashPoints:
-    """Counts the points as they are reached and crashes at the ``crash_at``-th."""
-
-    crash_at: int | None
-    labels: list[str] = field(default_factory=list)
-
-    def reached(self, label: str) -> None:
-        self.labels.append(label)
-        if len(self.labels) - 1 == self.crash_at:
-            raise Crash(label)
+class OrchestratorCrashPoints(CrashPoints):
+    """Crash points named by the orchestrator's code that reached them."""
 
     def on_commit(self, _session: Session) -> None:
         self.reached(f"commit in {_orchestrator_caller()}")
@@ -215,7 +202,7 @@ def _run(rig: Rig, scenario: Scenario, crash_at: int | None, dead_id: str) -> Cr
     """One run: prepare, act, crash at the point (if any), restart, converge, check."""
     instance_id = scenario.prepare(rig)
     instance_id = scenario.act(rig, instance_id)
-    points = CrashPoints(crash_at)
+    points = OrchestratorCrashPoints(crash_at)
     sessions: sessionmaker[Session] = sessionmaker(rig.api.state.engine, expire_on_commit=False)
     event.listen(sessions, "after_commit", points.on_commit)
     rig.worker = rig.new_worker(

@@ -99,77 +99,50 @@ class Handler(BaseHTTPRequestHandler):
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 '''
 
-MIGRATION_1 = '''\
-"""hello: notes table
-
-Revision ID: hello001
-Revises:
-"""
+MIGRATION = '''\
+"""hello: {title}"""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "hello001"
-down_revision = None
+revision = "{revision}"
+down_revision = {down!r}
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table("hello_notes", sa.Column("id", sa.Integer(), primary_key=True))
+    {upgrade}
 
 
 def downgrade() -> None:
-    op.drop_table("hello_notes")
+    {downgrade}
 '''
 
-MIGRATION_2 = '''\
-"""hello: notes get a text
-
-Revision ID: hello002
-Revises: hello001
-"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "hello002"
-down_revision = "hello001"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.add_column("hello_notes", sa.Column("text", sa.Text(), nullable=True))
-
-
-def downgrade() -> None:
-    with op.batch_alter_table("hello_notes") as batch:
-        batch.drop_column("text")
-'''
-
-FAILING_MIGRATION = '''\
-"""hello: a migration that fails
-
-Revision ID: hello002
-Revises: hello001
-"""
-
-from alembic import op
-
-revision = "hello002"
-down_revision = "hello001"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.execute("ALTER TABLE hello_no_such_table ADD COLUMN x INTEGER")
-
-
-def downgrade() -> None:
-    pass
-'''
+MIGRATIONS = {
+    "hello001": MIGRATION.format(
+        title="notes table",
+        revision="hello001",
+        down=None,
+        upgrade='op.create_table("hello_notes", sa.Column("id", sa.Integer(), primary_key=True))',
+        downgrade='op.drop_table("hello_notes")',
+    ),
+    "hello002": MIGRATION.format(
+        title="notes get a text",
+        revision="hello002",
+        down="hello001",
+        upgrade='op.add_column("hello_notes", sa.Column("text", sa.Text(), nullable=True))',
+        downgrade='with op.batch_alter_table("hello_notes") as batch:\n'
+        '        batch.drop_column("text")',
+    ),
+    "failing": MIGRATION.format(
+        title="a migration that fails",
+        revision="hello002",
+        down="hello001",
+        upgrade='op.execute("ALTER TABLE hello_no_such_table ADD COLUMN x INTEGER")',
+        downgrade="pass",
+    ),
+}
 
 
 def write(
@@ -198,11 +171,11 @@ def write(
     (package / "__init__.py").write_text(source)
     (package / "server.py").write_text(SERVER.format())
     (package / "greeting.txt.j2").write_text(template)
-    (versions / "hello001.py").write_text(MIGRATION_1)
+    (versions / "hello001.py").write_text(MIGRATIONS["hello001"])
     if broken == "migration":
-        (versions / "hello002.py").write_text(FAILING_MIGRATION)
+        (versions / "hello002.py").write_text(MIGRATIONS["failing"])
     elif version != "1.0.0":
-        (versions / "hello002.py").write_text(MIGRATION_2)
+        (versions / "hello002.py").write_text(MIGRATIONS["hello002"])
     return project
 
 

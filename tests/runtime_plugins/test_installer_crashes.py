@@ -17,7 +17,7 @@ from __future__ import annotations
 import socket
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,7 @@ from metapaas.plugins import Registry
 from metapaas.plugins.installer import Installer
 from metapaas.plugins.probe import ProbeOutcome
 from metapaas.testing.fixtures import DatabaseFactory
+from tests.crashing import Crash, CrashPoints
 
 NAME = "metapaas-hello"
 STEPS = 20
@@ -36,26 +37,11 @@ STEPS = 20
 Request = Callable[[Session, dict[str, Path]], None]
 
 
-class Crash(Exception):
-    pass
-
-
 def dead_id() -> str:
     """The claim name of a process of this host that is gone, as a crashed installer's is."""
     finished = subprocess.Popen(["true"])
     finished.wait()
     return f"{socket.gethostname()}:{finished.pid}"
-
-
-@dataclass
-class CrashPoints:
-    crash_at: int | None
-    labels: list[str] = field(default_factory=list)
-
-    def reached(self, label: str) -> None:
-        self.labels.append(label)
-        if len(self.labels) - 1 == self.crash_at:
-            raise Crash(label)
 
 
 class CrashingInstaller(Installer):

@@ -164,6 +164,16 @@ def _accepted(ctx: Context, plugin: models.Plugin, kind: str) -> JSONResponse:
     )
 
 
+def _request(
+    ctx: Context, plugin: models.Plugin, request: dict[str, Any], kind: str
+) -> JSONResponse:
+    """Record a new request of an installed plugin for the installer to take up."""
+    plugin.request = request
+    plugin.request_id += 1
+    plugin.due_at = ctx.state.clock()
+    return _accepted(ctx, plugin, kind)
+
+
 def _installed(ctx: Context, name: str) -> models.Plugin:
     """The plugin installed at run time, locked for a change; 404 or 409 otherwise."""
     plugin = ctx.session.get(models.Plugin, canonical(name), with_for_update=True)
@@ -246,10 +256,7 @@ def upgrade_plugin(ctx: Ctx, name: str, body: PackageBody) -> JSONResponse:
             "package", "same_distribution", f"must be a version of {plugin.name}, not another one"
         )
     _idle(plugin)
-    plugin.request = body.request()
-    plugin.request_id += 1
-    plugin.due_at = ctx.state.clock()
-    return _accepted(ctx, plugin, "plugin.upgrade")
+    return _request(ctx, plugin, body.request(), "plugin.upgrade")
 
 
 @router.delete(
@@ -274,7 +281,4 @@ def remove_plugin(
         counted = f"{live} instance of" if live == 1 else f"{live} instances of"
         verb = "exists" if live == 1 else "exist"
         raise Conflict(f"{counted} {', '.join(plugin.types)} {verb}: delete them first")
-    plugin.request = {"remove": True, "purge": purge}
-    plugin.request_id += 1
-    plugin.due_at = ctx.state.clock()
-    return _accepted(ctx, plugin, "plugin.remove")
+    return _request(ctx, plugin, {"remove": True, "purge": purge}, "plugin.remove")
