@@ -251,6 +251,7 @@ def _check(rig: Rig, instance_id: str, scenario: Scenario) -> None:
     assert ops[-1].state == "SUCCEEDED", (ops[-1].kind, ops[-1].error)
     every_row = {n.name for n in rig.rows(models.Node)}
     assert set(rig.provider.nodes) == every_row, "a node without a row, or a row without one"
+    assert set(rig.provider.volumes) == every_row, "a volume left behind, or a node without one"
     if scenario.replicas < 0:
         assert every_row == set()
         assert rig.rows(models.MetadataDocument, instance_id=instance_id) == []

@@ -294,3 +294,47 @@ def test_an_agent_started_but_never_recorded_before_a_crash_is_stopped_by_the_ne
     else:
         restarted.delete_node("n-0")
     assert not alive(stray, stray_start)
+
+
+def test_the_volume_outlives_the_node_and_is_attached_again(
+    make_local: MakeProvider, home: Path
+) -> None:
+    provider = make_local()
+    provider.create_node(spec("v-0", instance="a"))
+    data = home / "nodes" / "v-0" / "data"
+    (data / "dump.rdb").write_text("kept")
+
+    provider.delete_node("v-0")  # as a replacement does
+    assert not (home / "nodes" / "v-0").exists()
+    assert [v.name for v in provider.list_volumes({INSTANCE: "a"})] == ["v-0"]
+    provider.create_node(spec("v-0", instance="a"))
+
+    assert (data / "dump.rdb").read_text() == "kept"
+
+
+def test_delete_volume_removes_the_node_and_its_data(make_local: MakeProvider, home: Path) -> None:
+    provider = make_local()
+    provider.create_node(spec("v-0", instance="a"))
+    provider.create_node(spec("w-0", instance="b"))
+    (home / "nodes" / "v-0" / "data" / "dump.rdb").write_text("gone")
+
+    provider.delete_volume("v-0")
+    provider.delete_volume("v-0")  # absent is no error
+
+    assert provider.get_node("v-0") is None
+    assert [v.name for v in provider.list_volumes({})] == ["w-0"]
+    provider.create_node(spec("v-0", instance="a"))
+    assert list((home / "nodes" / "v-0" / "data").iterdir()) == []
+
+
+def test_a_node_made_before_volumes_moves_its_data_onto_a_volume(
+    make_local: MakeProvider, home: Path
+) -> None:
+    legacy = home / "nodes" / "v-0" / "data"
+    legacy.mkdir(parents=True)
+    (legacy / "dump.rdb").write_text("old")
+
+    make_local().create_node(spec("v-0"))
+
+    assert legacy.is_symlink()
+    assert (home / "volumes" / "v-0" / "data" / "dump.rdb").read_text() == "old"

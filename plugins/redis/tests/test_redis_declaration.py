@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 import pytest
-from metapaas_redis import Redis
+from metapaas_redis import SERVER_OVERHEAD_MB, Redis
 from metapaas_redis.acl import acl_entries, user_rules
 from metapaas_redis.settings import RUNTIME_SETTINGS, runtime_settings
 from metapaas_redis.specs import RedisSpec, UserSpec
@@ -145,7 +145,9 @@ def test_credentials_before_the_node_has_a_port_ask_for_a_retry() -> None:
 
 
 def test_one_node_with_a_redis_port_and_the_engine_binary_required() -> None:
-    assert REDIS.node_plan(_view()) == (sdk.NodeGroup("main", ports=("redis",)),)
+    (group,) = REDIS.node_plan(_view())
+    assert (group.role, group.count, group.ports) == ("main", 1, ("redis",))
+    assert group.memory_mb == _view().spec.memory_mb + SERVER_OVERHEAD_MB  # reserved on a host
     plane = REDIS.data_plane("main", REDIS.versions[0])
     assert plane.required_binaries == ("redis-server",)
     assert plane.services[0].argv[-2:] == ("serve", "redis-server")

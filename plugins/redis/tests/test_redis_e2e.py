@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +89,47 @@ def test_redis_instance_serves_users_resizes_live_and_keeps_aof_data(
         assert restarted.config_get("maxmemory") == {"maxmemory": str(48 * MIB)}
         plane.wait_status(api, path, "ACTIVE", timeout=60)
         _rotate_password(plane, api, path, credentials)
+
+
+def test_a_frozen_node_is_replaced_on_its_volume_and_keeps_its_data(
+    control_plane: ControlPlane,
+) -> None:
+    """The agent is frozen: the node is replaced (a new node directory, a new agent and
+    redis-server) on the same volume, so what was written is still there; deleting the
+    instance deletes the volume."""
+    plane = control_plane
+    with plane.client() as api:
+        body = {"name": "kept", "memory_mb": 32, "persistence": "aof"}
+        instance = plane.create_instance(api, "redis", body, timeout=60)
+        path = f"{TYPE}/{instance['id']}"
+        credentials = api.get(f"{path}/credentials").json()
+        connect(credentials).set("greeting", "still here")
+        (node,) = plane.node_names()
+        frozen = plane.node_pid(node)
+        os.kill(frozen, signal.SIGSTOP)
+        try:
+            wait_for(lambda: _replaced(plane, node, frozen), 90, "the frozen node's replacement")
+            plane.wait_status(api, path, "ACTIVE", timeout=60)
+        finally:
+            _resume(frozen)
+        moved = api.get(f"{path}/credentials").json()  # a new node: its port may be new
+        assert connect(moved).get("greeting") == b"still here"
+        assert (plane.home / "volumes" / node).is_dir()
+
+        assert api.delete(path).status_code == 202
+        wait_for(lambda: not (plane.home / "volumes" / node).exists(), 60, "the volume's removal")
+
+
+def _replaced(plane: ControlPlane, node: str, old_pid: int) -> bool:
+    try:
+        return plane.node_pid(node) != old_pid
+    except FileNotFoundError:  # between the old node's removal and the new one's record
+        return False
+
+
+def _resume(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGCONT)
 
 
 def _create_user(plane: ControlPlane, api: httpx.Client, path: str) -> str:

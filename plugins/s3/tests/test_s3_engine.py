@@ -21,6 +21,7 @@ from botocore.config import Config
 from metapaas_s3 import S3
 from metapaas_s3.engines.seaweedfs import PORTS
 
+from metapaas import sdk
 from metapaas.testing import free_port, instance_view, render_argv, write_node
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ def node(tmp_path: Path) -> Iterator[Node]:
         buckets=[{"name": "logs", "versioning": True}],
     )
     (service,) = started.plane.services
+    (tmp_path / sdk.VOLUME_DIR).mkdir()  # the volume's mount point, which the agent makes
     with (tmp_path / "weed.log").open("wb") as log:
         weed = subprocess.Popen(
             started.argv(service.argv), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT

@@ -25,6 +25,7 @@ from metapaas.agent.plugin import load_declaration
 from metapaas.agent.render import node_context
 from metapaas.agent.supervisor import Clock, Supervisor
 from metapaas.sdk import (
+    VOLUME_DIR,
     DataPlane,
     PaasType,
     PermanentError,
@@ -68,6 +69,8 @@ class Node:
         clock: Clock = time.monotonic,
     ) -> None:
         self._dir = node_dir
+        # The volume's mount point; a provider without volumes leaves a plain directory.
+        (node_dir / VOLUME_DIR).mkdir(mode=0o700, parents=True, exist_ok=True)
         self._control_plane = control_plane
         self._load = functools.cache(load)
         self._clock = clock

@@ -62,7 +62,7 @@ class Outcome:
 @dataclass
 class _Plan:
     loaded: LoadedType
-    groups: dict[str, tuple[str, int, tuple[str, ...]]]  # node name -> (role, ordinal, ports)
+    groups: dict[str, tuple[sdk.NodeGroup, int]]  # node name -> (its role's group, ordinal)
     tokens: dict[str, str] = field(default_factory=dict)  # nodes to (re)create now
     replace: set[str] = field(default_factory=set)
     retire: set[str] = field(default_factory=set)
@@ -168,20 +168,20 @@ class Reconciler:
             raise sdk.PermanentError(f"type {loaded.slug} is in ERROR: {loaded.reason}")
         view = views.instance_view(session, instance, loaded, self.sealer)
         groups = {
-            node_name(instance.id, group.role, ordinal): (group.role, ordinal, group.ports)
+            node_name(instance.id, group.role, ordinal): (group, ordinal)
             for group in loaded.declaration.node_plan(view)
             for ordinal in range(group.count)
         }
         plan = _Plan(loaded=loaded, groups=groups)
         rows = {n.name: n for n in self._nodes(session, instance.id)}
         now = self.clock()
-        for name, (role, ordinal, _ports) in groups.items():
+        for name, (group, ordinal) in groups.items():
             row = rows.get(name)
             if row is None:
                 row = models.Node(
                     name=name,
                     instance_id=instance.id,
-                    role=role,
+                    role=group.role,
                     ordinal=ordinal,
                     started_at=now,
                     software=loaded.software,
@@ -287,7 +287,7 @@ class Reconciler:
     def _act(self, instance_id: str, plan: _Plan) -> dict[str, providers.NodeInfo]:
         """Make the provider match the plan; returns every planned node that now runs."""
         found: dict[str, providers.NodeInfo] = {}
-        for name, (role, _ordinal, ports) in plan.groups.items():
+        for name, (group, _ordinal) in plan.groups.items():
             if name in plan.replace:
                 self.provider.delete_node(name)
             info = None
@@ -306,17 +306,18 @@ class Reconciler:
                     providers.MANAGED: "true",
                     providers.INSTANCE: instance_id,
                     providers.TYPE: plan.loaded.slug,
-                    providers.ROLE: role,
+                    providers.ROLE: group.role,
                 },
-                ports=ports,
+                ports=group.ports,
+                memory_mb=group.memory_mb,
                 bootstrap_token=token,
                 control_plane_url=self.control_plane_url,
                 software=software,
             )
             start = self.provider.restart_node if rolling else self.provider.create_node
             found[name] = start(spec)
-        for name in sorted(plan.retire):
-            self.provider.delete_node(name)
+        for name in sorted(plan.retire):  # scaled away: its data goes with it
+            self.provider.delete_volume(name)
         return found
 
     def _restart(self, instance_id: str, name: str, *, rolling: bool = False) -> str:
@@ -533,9 +534,11 @@ class Reconciler:
     def _delete(self, instance_id: str) -> Outcome:
         with self.sessions() as session:
             names = {n.name for n in self._nodes(session, instance_id)}
-        names |= {n.name for n in self.provider.list_nodes({providers.INSTANCE: instance_id})}
+        owned = {providers.INSTANCE: instance_id}
+        names |= {n.name for n in self.provider.list_nodes(owned)}
+        names |= {v.name for v in self.provider.list_volumes(owned)}
         for name in sorted(names):
-            self.provider.delete_node(name)
+            self.provider.delete_volume(name)  # the node first, then its data
         with self.sessions.begin() as tx:
             row = tx.get(models.Instance, instance_id, with_for_update=True)
             assert row is not None

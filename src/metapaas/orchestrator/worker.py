@@ -181,9 +181,13 @@ class Worker:
         self.wakeup.set()
 
     def collect_garbage(self) -> int:
-        """Delete provider nodes labelled as ours whose instance is gone."""
-        nodes = self.reconciler.provider.list_nodes({providers.MANAGED: "true"})
-        if not nodes:
+        """Delete provider nodes and volumes labelled as ours whose instance is gone or
+        which no node row plans."""
+        provider = self.reconciler.provider
+        ours = {providers.MANAGED: "true"}
+        owners = {n.name: n.labels for n in provider.list_nodes(ours)}
+        owners |= {v.name: v.labels for v in provider.list_volumes(ours)}
+        if not owners:
             return 0
         with self.sessions() as session:
             live = set(
@@ -195,12 +199,13 @@ class Worker:
             )
             planned = set(session.scalars(select(models.Node.name)))
         removed = 0
-        for node in nodes:
-            owner = node.labels.get(providers.INSTANCE, "")
-            # Rows are written before the provider is asked, so a node without a row is stray.
-            if owner not in live or node.name not in planned:
-                log.info("removing orphaned node %s (instance %s)", node.name, owner)
-                self.reconciler.provider.delete_node(node.name)
+        for name, labels in sorted(owners.items()):
+            owner = labels.get(providers.INSTANCE, "")
+            # Rows are written before the provider is asked and deleted after the node and
+            # its volume, so a node or volume without a row is stray.
+            if owner not in live or name not in planned:
+                log.info("removing orphaned node %s and its volume (instance %s)", name, owner)
+                provider.delete_volume(name)
                 removed += 1
         return removed
 

@@ -21,6 +21,7 @@ from metapaas.providers.base import (
     NodeInfo,
     NodeSpec,
     Provider,
+    VolumeInfo,
     matches,
 )
 from metapaas.providers.cloudinit import user_data
@@ -36,6 +37,7 @@ __all__ = [
     "NodeInfo",
     "NodeSpec",
     "Provider",
+    "VolumeInfo",
     "make_provider",
     "matches",
     "user_data",

@@ -30,6 +30,7 @@ class NodeSpec:
     ``software`` is the address of the wheelhouse whose plugin version the node's
     agent runs ("" for a plugin bundled with the runtime): the node runs that
     version's data-plane code, whatever the control plane has loaded since.
+    ``memory_mb`` is what the type says the node uses at most (0: not said).
     """
 
     name: str
@@ -38,11 +39,16 @@ class NodeSpec:
     bootstrap_token: str
     control_plane_url: str
     software: str = ""
+    memory_mb: int = 0
 
 
 @dataclass(frozen=True)
 class NodeInfo:
-    """What exists: where peers reach the node and whether its agent tree is alive."""
+    """What exists: where peers reach the node and whether its agent tree is alive.
+
+    ``location`` names where the node and its volume live ("" on a provider with one
+    place, such as ``local``; the host's name on ``ssh``).
+    """
 
     name: str
     labels: Mapping[str, str]
@@ -50,10 +56,28 @@ class NodeInfo:
     ports: Mapping[str, int]
     running: bool
     software: str = ""  # the wheelhouse its agent runs, as in the spec it was started with
+    location: str = ""
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """A node's volume: its durable data, named like its node and labelled like it.
+
+    It outlives the node: deleting a node keeps it, and creating the node again
+    where it lives re-attaches it. Only :meth:`Provider.delete_volume` removes it.
+    """
+
+    name: str
+    labels: Mapping[str, str]
+    location: str = ""
 
 
 class Provider(Protocol):
-    """A compute back end: ``local`` today; ``ssh``, libvirt, OpenStack later."""
+    """A compute back end: ``local``, ``ssh``; libvirt, OpenStack as other distributions.
+
+    A node's volume is mounted at ``<node dir>/data`` (``sdk.VOLUME_DIR``): what a type
+    keeps there survives a restart and a replacement of the node where the volume lives.
+    """
 
     def create_node(self, spec: NodeSpec) -> NodeInfo:
         """Create the node, or return the existing one of that name (restarted if it died)."""
@@ -65,7 +89,16 @@ class Provider(Protocol):
         ...
 
     def delete_node(self, name: str) -> None:
-        """Stop and remove the node; a node that does not exist is no error."""
+        """Stop and remove the node, keeping its volume; a node that does not exist is no
+        error."""
+        ...
+
+    def delete_volume(self, name: str) -> None:
+        """Remove the volume of node ``name`` and its data; absent is no error."""
+        ...
+
+    def list_volumes(self, labels: Mapping[str, str]) -> list[VolumeInfo]:
+        """Volumes whose labels include every pair of ``labels``: finds those to remove."""
         ...
 
     def get_node(self, name: str) -> NodeInfo | None:

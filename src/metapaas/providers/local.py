@@ -6,23 +6,35 @@ Node ``N`` lives in ``<home>/nodes/N/``:
   URL), the allocated ports by name, the agent's pid and its start time;
 - ``bootstrap.token`` (0600): read once by the agent;
 - ``logs/agent.log``: the agent's stdout and stderr;
-- whatever the agent itself keeps there (its credential, rendered config, data).
+- ``data``: a link to the node's volume, ``<home>/volumes/N/data``;
+- whatever the agent itself keeps there (its credential, rendered config).
+
+The volume outlives the node: deleting the node keeps ``<home>/volumes/N/``
+(its labels in ``volume.json``), and the node created again under that name
+finds its data where it left it. ``delete_volume`` removes it.
 
 The agent runs in a session of its own, so it outlives the control plane
-process that started it. Creating, allocating and recording happen under an
-exclusive ``flock`` on ``<home>/nodes/.lock``, so two control-plane processes
-sharing a home never give one port twice nor start one node twice.
+process that started it. With ``node_users`` (how the ``ssh`` provider runs
+it on a host, as root) each node gets a system user of its own, owning its
+node directory and volume (mode 0700), and its agent runs as that user: two
+tenants' nodes on one machine cannot read each other's files.
 
-Network namespaces are not in scope: every node shares the loopback
-interface, address 127.0.0.1, and is told apart by its ports alone.
+Creating, allocating and recording happen under an exclusive ``flock`` on
+``<home>/nodes/.lock``, so two control-plane processes sharing a home never
+give one port twice nor start one node twice.
+
+Network namespaces are not in scope: every node shares the machine's
+``address`` (127.0.0.1 by default), and is told apart by its ports alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -34,13 +46,14 @@ from typing import Any
 
 from metapaas.plugins.wheelhouse import environment_dir
 from metapaas.providers import _ports, _procs
-from metapaas.providers.base import NodeInfo, NodeSpec, check_name, matches
-from metapaas.sdk import TemporaryError, write_private
+from metapaas.providers.base import NodeInfo, NodeSpec, VolumeInfo, check_name, matches
+from metapaas.sdk import VOLUME_DIR, TemporaryError, write_private
 
 ADDRESS = "127.0.0.1"
 NODE_FILE = "node.json"
 BOOTSTRAP_FILE = "bootstrap.token"
 LOG_FILE = Path("logs") / "agent.log"
+VOLUME_FILE = "volume.json"
 NAME_ENV = "METAPAAS_NODE_NAME"
 
 AgentArgv = Callable[[str, Path], list[str]]
@@ -69,7 +82,7 @@ class _Record:
 
 
 class LocalProvider:
-    """Nodes as process trees under ``home``, reached on 127.0.0.1 at allocated ports.
+    """Nodes as process trees under ``home``, reached on ``address`` at allocated ports.
 
     ``agent_argv`` replaces ``<python> -m <agent_module> --url U --dir D``;
     tests use it to run a stand-in for the agent.
@@ -83,13 +96,18 @@ class LocalProvider:
         *,
         grace: float = 10.0,
         agent_argv: AgentArgv | None = None,
+        address: str = ADDRESS,
+        node_users: bool = False,
     ) -> None:
         self._nodes = home / "nodes"
         self._trash = self._nodes / ".trash"
+        self._volumes = home / "volumes"
         self._python = python
         self._agent_module = agent_module
         self._grace = grace
         self._agent_argv = agent_argv or self._default_argv
+        self._address = address
+        self._users = _NodeUsers() if node_users else None
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     def create_node(self, spec: NodeSpec) -> NodeInfo:
@@ -98,8 +116,8 @@ class LocalProvider:
         with self._locked():
             record = _Record.load(self._nodes / spec.name / NODE_FILE)
             if record is not None and self._running(record):
-                return _info(record, running=True)
-            return _info(self._start(spec, record), running=True)
+                return _info(record, self._address, running=True)
+            return _info(self._start(spec, record), self._address, running=True)
 
     def restart_node(self, spec: NodeSpec) -> NodeInfo:
         """Stop the node's agent tree and start it again with ``spec``; its directory (its
@@ -107,7 +125,7 @@ class LocalProvider:
         check_name(spec.name)
         with self._locked():
             record = _Record.load(self._nodes / spec.name / NODE_FILE)
-            return _info(self._start(spec, record), running=True)
+            return _info(self._start(spec, record), self._address, running=True)
 
     def delete_node(self, name: str) -> None:
         """Stop the node's process tree and remove its directory; absent is a no-op.
@@ -124,15 +142,39 @@ class LocalProvider:
                 node_dir.rename(self._trash / f"{name}.{uuid.uuid4().hex}")
         self._empty_trash()
 
+    def delete_volume(self, name: str) -> None:
+        """Remove the node's volume (and its user), and the node first if it still exists."""
+        self.delete_node(name)
+        with self._locked():
+            volume = self._volumes / name
+            if volume.exists():
+                trash = self._volumes / ".trash"
+                trash.mkdir(exist_ok=True)
+                volume.rename(trash / f"{name}.{uuid.uuid4().hex}")
+            if self._users is not None:
+                self._users.remove(name)
+        shutil.rmtree(self._volumes / ".trash", ignore_errors=True)
+
+    def list_volumes(self, labels: Mapping[str, str]) -> list[VolumeInfo]:
+        found = []
+        for path in self._node_dirs(self._volumes):
+            with contextlib.suppress(FileNotFoundError):
+                volume_labels = json.loads((path / VOLUME_FILE).read_text(encoding="utf-8"))
+                if matches(volume_labels, labels):
+                    found.append(VolumeInfo(path.name, volume_labels))
+        return found
+
     def get_node(self, name: str) -> NodeInfo | None:
         check_name(name)
         record = _Record.load(self._nodes / name / NODE_FILE)
-        return None if record is None else _info(record, running=self._running(record))
+        return (
+            None if record is None else _info(record, self._address, running=self._running(record))
+        )
 
     def list_nodes(self, labels: Mapping[str, str]) -> list[NodeInfo]:
         records = (_Record.load(path / NODE_FILE) for path in self._node_dirs(self._nodes))
         return [
-            _info(record, running=self._running(record))
+            _info(record, self._address, running=self._running(record))
             for record in records
             if record is not None and matches(record.labels, labels)
         ]
@@ -144,7 +186,10 @@ class LocalProvider:
         # just before a crash of this provider's process may live unrecorded.
         self._stop(previous, node_dir)
         (node_dir / LOG_FILE).parent.mkdir(parents=True, exist_ok=True)
+        self._attach_volume(spec, node_dir)
         write_private(node_dir / BOOTSTRAP_FILE, spec.bootstrap_token)
+        if self._users is not None:
+            self._users.give(spec.name, node_dir, self._volumes / spec.name)
         have = {} if previous is None else previous.ports
         ports = _ports.allocate(spec.ports, have, self._taken(excluding=node_dir))
         reserved = _Record(
@@ -155,6 +200,24 @@ class LocalProvider:
         started = replace(reserved, pid=pid, start_time=start_time)
         write_private(node_dir / NODE_FILE, json.dumps(asdict(started), indent=2))
         return started
+
+    def _attach_volume(self, spec: NodeSpec, node_dir: Path) -> None:
+        """Link the node's volume at ``<node dir>/data``, making the volume on first use.
+
+        A node made before volumes existed kept its data in the node directory
+        itself: that directory becomes the volume's data, once.
+        """
+        volume = self._volumes / spec.name
+        data = volume / VOLUME_DIR
+        mount = node_dir / VOLUME_DIR
+        if not (volume / VOLUME_FILE).exists():
+            volume.mkdir(parents=True, exist_ok=True)
+            if mount.is_dir() and not mount.is_symlink() and not data.exists():
+                mount.rename(data)
+            data.mkdir(mode=0o700, exist_ok=True)
+            write_private(volume / VOLUME_FILE, json.dumps(dict(spec.labels), indent=2))
+        if not mount.is_symlink():
+            mount.symlink_to(data, target_is_directory=True)
 
     def _spawn(self, spec: NodeSpec, node_dir: Path) -> tuple[int, int]:
         argv = self._agent_argv(spec.control_plane_url, node_dir)
@@ -167,7 +230,8 @@ class LocalProvider:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     cwd=node_dir,
-                    env=self._agent_env(spec),
+                    env=self._agent_env(spec, node_dir),
+                    **self._identity(spec.name),
                 )
         except OSError as exc:
             raise TemporaryError(f"cannot start the agent of node {spec.name}: {exc}") from exc
@@ -177,10 +241,19 @@ class LocalProvider:
             raise TemporaryError(f"the agent of node {spec.name} vanished as it started")
         return child.pid, found.start_time
 
-    def _agent_env(self, spec: NodeSpec) -> dict[str, str]:
+    def _identity(self, name: str) -> dict[str, Any]:
+        """Popen's arguments that run the agent as the node's own user, if nodes have one."""
+        if self._users is None:
+            return {}
+        user = self._users.get(name)
+        return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+    def _agent_env(self, spec: NodeSpec, node_dir: Path) -> dict[str, str]:
         """The agent's environment: the plugin version it runs comes first on its path (this
         process loads plugins with ``sys.path``, never ``PYTHONPATH``, so none leaks here)."""
         env = {**os.environ, NAME_ENV: spec.name}
+        if self._users is not None:
+            env |= {"HOME": str(node_dir), "USER": self._users.get(spec.name).pw_name}
         if spec.software:
             site = environment_dir(self._nodes.parent, spec.software)
             if not site.is_dir():
@@ -243,7 +316,55 @@ class LocalProvider:
             yield
 
 
-def _info(record: _Record, *, running: bool) -> NodeInfo:
+class _NodeUsers:
+    """A system user per node (``mpn-`` and a digest of its name: user names are short),
+    made with its volume and removed with it."""
+
+    PREFIX = "mpn-"
+
+    @classmethod
+    def name_of(cls, node: str) -> str:
+        return cls.PREFIX + hashlib.sha256(node.encode()).hexdigest()[:16]
+
+    def get(self, node: str) -> pwd.struct_passwd:
+        return pwd.getpwnam(self.name_of(node))
+
+    def give(self, node: str, *directories: Path) -> None:
+        """Make the node's user if it has none, and make ``directories`` (and all in them)
+        its own and private to it."""
+        try:
+            user = self.get(node)
+        except KeyError:
+            self._run(
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                self.name_of(node),
+            )
+            user = self.get(node)
+        for directory in directories:
+            for path in (directory, *directory.rglob("*")):
+                os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
+            directory.chmod(0o700)
+
+    def remove(self, node: str) -> None:
+        with contextlib.suppress(KeyError):
+            self.get(node)
+            self._run("userdel", self.name_of(node))
+
+    @staticmethod
+    def _run(*argv: str) -> None:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise TemporaryError(f"{argv[0]} failed: {done.stderr.strip() or done.returncode}")
+
+
+def _info(record: _Record, address: str, *, running: bool) -> NodeInfo:
     return NodeInfo(
-        record.name, dict(record.labels), ADDRESS, dict(record.ports), running, record.software
+        record.name, dict(record.labels), address, dict(record.ports), running, record.software
     )

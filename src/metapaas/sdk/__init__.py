@@ -42,9 +42,16 @@ from metapaas.sdk._declaration import (
 )
 from metapaas.sdk._errors import Invalid, PermanentError, PluginError, TemporaryError
 from metapaas.sdk._fields import immutable, secret, token
-from metapaas.sdk._node import NotReady, create_private, wait_until_ready, write_private
+from metapaas.sdk._node import (
+    VOLUME_DIR,
+    NotReady,
+    create_private,
+    wait_until_ready,
+    write_private,
+)
 
 __all__ = [
+    "VOLUME_DIR",
     "ChildResource",
     "Command",
     "DataPlane",

@@ -19,11 +19,14 @@ class NodeGroup:
 
     ``ports`` names the ports the provider allocates on every node of the role
     (e.g. ``("redis",)``); the metadata gives them as ``node.ports.redis``.
+    ``memory_mb`` is what a node of the role uses at most: a provider placing
+    nodes on hosts reserves it there (0: not declared, nothing reserved).
     """
 
     role: str
     count: int = 1
     ports: tuple[str, ...] = ()
+    memory_mb: int = 0
 
 
 @dataclass(frozen=True)

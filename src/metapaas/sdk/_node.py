@@ -21,6 +21,15 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+VOLUME_DIR = "data"
+"""The node's volume, mounted at ``<node dir>/data`` (``{{ node.dir }}/data`` in a template).
+
+What a type keeps there (a database's cluster, a cache's dump, stored objects)
+survives a restart of the node and its replacement where the volume lives; the
+rest of the node directory (rendered config, the agent's files) is made anew.
+Deleting the instance (or scaling the node away) deletes the volume.
+"""
+
 
 def stage(dest: Path, data: bytes, mode: int = 0o600) -> Path:
     """Write ``data`` to a new hidden file beside ``dest`` with ``mode``, fsynced."""

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from metapaas.providers import NodeInfo, NodeSpec, matches
+from metapaas.providers import NodeInfo, NodeSpec, VolumeInfo, matches
 from metapaas.providers.base import check_name
 
 ADDRESS = "127.0.0.1"
@@ -45,6 +45,8 @@ class MemoryProvider:
 
     def __init__(self) -> None:
         self.nodes: dict[str, MemoryNode] = {}
+        #: Each node's volume (its labels), kept when the node is deleted.
+        self.volumes: dict[str, dict[str, str]] = {}
         #: Raised by every create, restart and delete while set: a provider that refuses or
         #: is away.
         self.failure: Exception | None = None
@@ -65,6 +67,7 @@ class MemoryProvider:
             else:
                 node.spec, node.running = spec, True
             self.nodes[spec.name] = node
+            self.volumes.setdefault(spec.name, dict(spec.labels))
             return node.info()
 
     def restart_node(self, spec: NodeSpec) -> NodeInfo:
@@ -77,6 +80,7 @@ class MemoryProvider:
                 node = MemoryNode(spec, {name: next(self._ports) for name in spec.ports})
             node.spec, node.running = spec, True
             self.nodes[spec.name] = node
+            self.volumes.setdefault(spec.name, dict(spec.labels))
             return node.info()
 
     def delete_node(self, name: str) -> None:
@@ -84,6 +88,15 @@ class MemoryProvider:
         self._maybe_fail()
         with self._lock:
             self.nodes.pop(name, None)
+
+    def delete_volume(self, name: str) -> None:
+        self.delete_node(name)
+        with self._lock:
+            self.volumes.pop(name, None)
+
+    def list_volumes(self, labels: Mapping[str, str]) -> list[VolumeInfo]:
+        with self._lock:
+            return [VolumeInfo(n, dict(v)) for n, v in self.volumes.items() if matches(v, labels)]
 
     def get_node(self, name: str) -> NodeInfo | None:
         check_name(name)

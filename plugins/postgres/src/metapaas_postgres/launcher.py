@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 def ensure_cluster(layout: NodeLayout, bindir: Path) -> None:
     """Run initdb unless the node already has a complete cluster."""
+    for before, now in layout.files_before_volumes:
+        if before.exists() and not now.exists():
+            shutil.move(before, now)
     if layout.data_dir.exists():
         return
     shutil.rmtree(layout.staging_dir, ignore_errors=True)

@@ -23,6 +23,11 @@ PORT = "redis"
 NODE_TOOL = (sys.executable, "-m", "metapaas_redis.node")
 
 
+SERVER_OVERHEAD_MB = 16
+"""What redis-server takes beyond ``maxmemory`` (its own code, buffers): a host reserves
+``memory_mb`` plus this for a node."""
+
+
 class Redis(sdk.PaasType[RedisSpec]):
     slug = "redis"
     title = "Redis"
@@ -37,7 +42,8 @@ class Redis(sdk.PaasType[RedisSpec]):
     node_secrets = False
 
     def node_plan(self, instance: sdk.InstanceView[RedisSpec]) -> Sequence[sdk.NodeGroup]:
-        return (sdk.NodeGroup(ROLE, ports=(PORT,)),)
+        memory = instance.spec.memory_mb + SERVER_OVERHEAD_MB
+        return (sdk.NodeGroup(ROLE, ports=(PORT,), memory_mb=memory),)
 
     def node_metadata(self, instance: sdk.InstanceView[RedisSpec]) -> Mapping[str, Any]:
         spec = instance.spec

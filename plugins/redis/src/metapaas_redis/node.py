@@ -31,7 +31,7 @@ CONFIG = "redis.conf"
 USERS = "users.acl"
 SERVER_ACL = "server.acl"
 ADMIN_SECRET = "admin.secret"  # noqa: S105 (a file name)
-DATA = "data"
+DATA = sdk.VOLUME_DIR  # the node's volume: the dump and the AOF outlive the node
 ADMIN_USER = "metapaas-admin"
 ADMIN_RULES = "resetkeys resetchannels -@all +ping +acl|load +config|set"
 """Only what the reloads send."""

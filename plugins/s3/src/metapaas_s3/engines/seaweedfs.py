@@ -4,9 +4,10 @@ Pitfalls handled here, as measured on this machine:
 
 - every HTTP and gRPC port is allocated and passed (gRPC would default to
   HTTP port + 10000, colliding between nodes);
-- the engine's config files and its data share ``<node dir>/seaweedfs/``
-  (the agent creates it when it writes the first file; weed needs it to
-  exist), logs go to
+- the engine's config files are in ``<node dir>/seaweedfs/`` (the agent
+  creates it when it writes the first file; weed needs it to exist), its data
+  (master, volumes, filer store) on the node's volume ``<node dir>/data``, so a
+  replaced node keeps the stored objects; logs go to
   the service log (``-logtostderr``), unix sockets stay in the node directory
   where a flag allows it (the gRPC sockets are always
   ``/tmp/seaweedfs-*-<port>.sock``: :mod:`.seaweedfs_run` removes this node's);
@@ -126,7 +127,7 @@ def _server_argv(weed: str) -> tuple[str, ...]:
         "-logtostderr",
         "-config_dir={{ node.dir }}/seaweedfs",
         "server",
-        "-dir={{ node.dir }}/seaweedfs",
+        "-dir={{ node.dir }}/data",
         f"-ip={address}",
         f"-ip.bind={address}",
         f"-master.port={port('master')}",

@@ -1,0 +1,88 @@
+"""The half of the ``ssh`` provider that runs on a host: one request on stdin, one answer.
+
+``python3 -s -m metapaas.providers.hostside`` with the runtime bundle on
+``PYTHONPATH``, as root (or under ``sudo``), reads a JSON :class:`Request` and
+writes a JSON :class:`Answer`. Nodes are the :class:`LocalProvider`'s, kept
+under ``/var/lib/metapaas`` (:data:`HOME`), reached at the host's ``address``,
+each under a system user of its own. The bootstrap token travels in the
+request on stdin, never on a command line another user could read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from metapaas.providers.base import NodeInfo, NodeSpec, VolumeInfo
+from metapaas.providers.local import LocalProvider
+from metapaas.sdk import PermanentError, TemporaryError
+
+HOME = Path("/var/lib/metapaas")
+
+Operation = Literal[
+    "create_node",
+    "restart_node",
+    "delete_node",
+    "delete_volume",
+    "get_node",
+    "list_nodes",
+    "list_volumes",
+]
+
+
+class Request(BaseModel):
+    op: Operation
+    address: str  # where the host's nodes listen and are reached
+    spec: dict[str, Any] | None = None  # a NodeSpec, for create and restart
+    name: str = ""  # the node, for delete, delete_volume and get
+    labels: dict[str, str] = {}  # the selector, for the lists
+
+
+class Answer(BaseModel):
+    result: Any = None
+    error: str = ""
+    temporary: bool = True
+
+
+def handle(request: Request, home: Path = HOME) -> Answer:
+    provider = LocalProvider(home, sys.executable, address=request.address, node_users=True)
+    try:
+        return Answer(result=_call(provider, request))
+    except TemporaryError as exc:
+        return Answer(error=str(exc))
+    except PermanentError as exc:
+        return Answer(error=str(exc), temporary=False)
+
+
+def _call(provider: LocalProvider, request: Request) -> Any:
+    match request.op:
+        case "create_node" | "restart_node":
+            spec = NodeSpec(**(request.spec or {}))
+            return _plain(getattr(provider, request.op)(spec))
+        case "delete_node" | "delete_volume":
+            getattr(provider, request.op)(request.name)
+            return None
+        case "get_node":
+            found = provider.get_node(request.name)
+            return None if found is None else _plain(found)
+        case "list_nodes":
+            return [_plain(info) for info in provider.list_nodes(request.labels)]
+        case "list_volumes":
+            return [_plain(volume) for volume in provider.list_volumes(request.labels)]
+
+
+def _plain(found: NodeInfo | VolumeInfo) -> dict[str, Any]:
+    return dataclasses.asdict(found)
+
+
+def main() -> None:
+    request = Request.model_validate_json(sys.stdin.buffer.read())
+    sys.stdout.write(handle(request).model_dump_json())
+
+
+if __name__ == "__main__":
+    main()
