@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     provider: str = "local"
     workers: int = Field(default=2, ge=1, le=32, description="Reconciles run at once.")
     resync_seconds: float = Field(default=10.0, gt=0)
+    host_check_seconds: float = Field(
+        default=10.0, gt=0, description="How often each host of the ssh pool is checked."
+    )
     threads: int = Field(
         default=8,
         ge=2,

@@ -12,7 +12,7 @@ from metapaas import __version__, console
 from metapaas.api import problems, typed_routes
 from metapaas.api.admission import Admission
 from metapaas.api.deps import AppState, RequestIds
-from metapaas.api.routes import agent, health, iam, metrics, operations, plugins, types
+from metapaas.api.routes import agent, health, hosts, iam, metrics, operations, plugins, types
 from metapaas.api.routes.metrics import metrics_registry
 from metapaas.config import Settings
 from metapaas.db import CORE_STREAM, Sealer, make_engine, make_sessionmaker, migrate
@@ -21,7 +21,7 @@ from metapaas.metadata import PostgresListener
 from metapaas.orchestrator import Reconciler, Worker
 from metapaas.plugins import Registry, served, wheelhouse
 from metapaas.plugins.installer import Installer
-from metapaas.providers import make_provider
+from metapaas.providers import ProviderContext, make_provider, ssh
 
 
 def build_state(settings: Settings, registry: Registry | None = None) -> AppState:
@@ -78,10 +78,11 @@ def prepare(state: AppState) -> str | None:
 def start_orchestrator(state: AppState) -> Callable[[], None]:
     """Run the reconcile workers and the plugin installer here; returns what stops them."""
     settings = state.settings
+    context = ProviderContext(settings.resolved_home, state.sessions, state.sealer)
     reconciler = Reconciler(
         state.sessions,
         state.registry,
-        make_provider(settings.provider, settings.resolved_home),
+        make_provider(settings.provider, context),
         state.sealer,
         settings.resolved_public_url,
         notify=state.notifier.notify,
@@ -102,10 +103,13 @@ def start_orchestrator(state: AppState) -> Callable[[], None]:
         state.engine.url.render_as_string(hide_password=False),
         wakeup=state.plugin_wakeup,
     )
+    hosts = ssh.monitor(context, settings.host_check_seconds, wakeup=state.host_wakeup)
     worker.start()
     installer.start()
+    hosts.start()
 
     def stop() -> None:
+        hosts.stop()
         installer.stop()
         worker.stop()
 
@@ -150,6 +154,7 @@ def create_app(state: AppState) -> FastAPI:
         iam.router,
         operations.router,
         plugins.router,
+        hosts.router,
         agent.router,
     ):
         app.include_router(router)

@@ -37,6 +37,7 @@ class AppState:
     notifier: Notifier = field(default_factory=Notifier)
     wakeup: threading.Event = field(default_factory=threading.Event)
     plugin_wakeup: threading.Event = field(default_factory=threading.Event)
+    host_wakeup: threading.Event = field(default_factory=threading.Event)
     #: The wheelhouses of the plugins installed at run time that this process loaded.
     wheelhouses: list[str] = field(default_factory=list)
     metrics: Any = None  # this app's prometheus CollectorRegistry, set by create_app
@@ -50,6 +51,11 @@ class AppState:
     def wake_installer(self) -> None:
         """Tell this process's plugin installer that a plugin change was requested."""
         self.plugin_wakeup.set()
+
+    def wake_host_monitor(self) -> None:
+        """Tell this process's host monitor that a host was registered or changed (a
+        monitor of another process finds it at its next check)."""
+        self.host_wakeup.set()
 
 
 async def app_state(request: Request) -> AppState:

@@ -300,6 +300,7 @@ class Node(Base):
     software: Mapped[str] = mapped_column(String(300), default="")
     wheelhouse: Mapped[str] = mapped_column(String(64), default="")
     location: Mapped[str] = mapped_column(String(63), default="")  # the provider's: a host
+    evicted: Mapped[bool] = mapped_column(default=False)  # its provider wants it elsewhere
 
 
 class MetadataDocument(Base):

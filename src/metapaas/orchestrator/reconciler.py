@@ -198,7 +198,9 @@ class Reconciler:
                 plan.replace.add(name)
             plan.software[name] = row.wheelhouse
         plan.retire = set(rows) - set(groups)
-        self._roll(session, instance, loaded, [rows[n] for n in groups if n in rows], plan)
+        planned = [rows[n] for n in groups if n in rows]
+        if not self._roll(session, instance, loaded, planned, plan):
+            self._evict(session, instance, planned, plan, now)
         return plan
 
     def _roll(
@@ -208,8 +210,9 @@ class Reconciler:
         loaded: LoadedType,
         nodes: list[models.Node],
         plan: _Plan,
-    ) -> None:
-        """Move the nodes to the plugin version now loaded, one at a time, health-gated.
+    ) -> bool:
+        """Move the nodes to the plugin version now loaded, one at a time, health-gated;
+        returns whether a rollout is under way.
 
         The first outdated node is given the new version only when every node serves;
         the next one only once it serves too. A rollout is a change of the instance
@@ -217,7 +220,7 @@ class Reconciler:
         """
         outdated = sorted(n.name for n in nodes if n.wheelhouse != loaded.wheelhouse)
         if not outdated:
-            return
+            return False
         if instance.observed_generation == instance.generation:
             instance.generation += 1
             events.record(
@@ -228,7 +231,7 @@ class Reconciler:
             )
         busy = [n for n in nodes if status.waiting_on(n, instance.observed_generation, None)]
         if plan.tokens or busy:
-            return
+            return True
         node = next(n for n in nodes if n.name == outdated[0])
         node.wheelhouse, node.software = loaded.wheelhouse, loaded.software
         plan.software[node.name] = loaded.wheelhouse
@@ -239,6 +242,26 @@ class Reconciler:
             f"node {node.name} restarts on {loaded.software}",
             node.name,
         )
+        return True
+
+    def _evict(
+        self,
+        session: Session,
+        instance: models.Instance,
+        nodes: list[models.Node],
+        plan: _Plan,
+        now: datetime,
+    ) -> None:
+        """Replace a node its provider wants elsewhere (its host drains): one at a time, and
+        only while every other node serves, so a drain never takes two down at once."""
+        evicted = sorted(n.name for n in nodes if n.evicted)
+        busy = [n for n in nodes if status.waiting_on(n, instance.observed_generation, None)]
+        if not evicted or plan.tokens or busy:
+            return
+        node = next(n for n in nodes if n.name == evicted[0])
+        why = "its host is draining"
+        plan.tokens[node.name] = self._reset_for_replacement(session, instance, node, now, why)
+        plan.replace.add(node.name)
 
     def _needs_replacement(self, node: models.Node, loaded: LoadedType, now: datetime) -> bool:
         declaration = loaded.declaration
@@ -247,14 +270,19 @@ class Reconciler:
         )
 
     def _reset_for_replacement(
-        self, session: Session, instance: models.Instance, node: models.Node, now: datetime
+        self,
+        session: Session,
+        instance: models.Instance,
+        node: models.Node,
+        now: datetime,
+        why: str = "",
     ) -> str:
         """Forget the old node: its credential is revoked, its commands run again.
 
         The instance stops being ``ACTIVE`` in the same commit: between this decision and
         the next observation, readers must not see it serving from the old node.
         """
-        why = "unhealthy too long" if node.unhealthy_since else "unreachable"
+        why = why or ("unhealthy too long" if node.unhealthy_since else "unreachable")
         events.record(
             session, node.instance_id, "node_replaced", f"node {node.name} {why}", node.name
         )
@@ -392,6 +420,14 @@ class Reconciler:
         if info is not None:
             node.address = info.address
             node.ports = dict(info.ports)
+            if node.location and info.location != node.location:
+                moved = (
+                    f"node {node.name} moved from {node.location} to {info.location}: it starts "
+                    f"with an empty volume (its data stayed on {node.location})"
+                )
+                events.record(session, node.instance_id, "node_moved", moved, node.name)
+            node.location = info.location
+            node.evicted = info.evicted
             if node.state in (N.PLANNED, N.REPLACING):
                 node.state = N.STARTING
                 started = f"node {node.name} started"

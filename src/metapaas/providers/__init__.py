@@ -1,7 +1,7 @@
 """Compute back ends that create, find and delete nodes.
 
 Providers are plugins, like types: a distribution registers a factory
-(``home: Path -> Provider``) in the ``metapaas.providers`` entry-point group,
+(``ProviderContext -> Provider``) in the ``metapaas.providers`` entry-point group,
 and the orchestrator asks :func:`make_provider` for one by name and uses only
 the :class:`Provider` protocol. The bundled ``local`` provider is registered
 the same way (``pyproject.toml``), so an OpenStack or libvirt provider is one
@@ -11,7 +11,6 @@ more distribution against the same contract.
 from __future__ import annotations
 
 from importlib.metadata import entry_points
-from pathlib import Path
 
 from metapaas.providers.base import (
     INSTANCE,
@@ -21,6 +20,7 @@ from metapaas.providers.base import (
     NodeInfo,
     NodeSpec,
     Provider,
+    ProviderContext,
     VolumeInfo,
     matches,
 )
@@ -37,6 +37,7 @@ __all__ = [
     "NodeInfo",
     "NodeSpec",
     "Provider",
+    "ProviderContext",
     "VolumeInfo",
     "make_provider",
     "matches",
@@ -46,12 +47,12 @@ __all__ = [
 ENTRY_POINT_GROUP = "metapaas.providers"
 
 
-def make_provider(name: str, home: Path) -> Provider:
-    """The provider registered as ``name``, keeping its state under ``home``."""
+def make_provider(name: str, context: ProviderContext) -> Provider:
+    """The provider registered as ``name``, made from ``context``."""
     found = {point.name: point for point in entry_points(group=ENTRY_POINT_GROUP)}
     point = found.get(name)
     if point is None:
         known = ", ".join(sorted(found))
         raise PermanentError(f"unknown provider {name!r}; known providers: {known}")
-    provider: Provider = point.load()(home)
+    provider: Provider = point.load()(context)
     return provider

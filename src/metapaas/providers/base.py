@@ -11,8 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from metapaas.db import Sealer
 from metapaas.sdk import PermanentError
 
 MANAGED = "metapaas.io/managed"
@@ -21,6 +25,16 @@ TYPE = "metapaas.io/type"
 ROLE = "metapaas.io/role"
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """What a provider's factory is given: the control plane's home (for state kept on its
+    machine), and its database and sealer (for state kept there, secrets sealed)."""
+
+    home: Path
+    sessions: sessionmaker[Session]
+    sealer: Sealer
 
 
 @dataclass(frozen=True)
@@ -47,7 +61,9 @@ class NodeInfo:
     """What exists: where peers reach the node and whether its agent tree is alive.
 
     ``location`` names where the node and its volume live ("" on a provider with one
-    place, such as ``local``; the host's name on ``ssh``).
+    place, such as ``local``; the host's name on ``ssh``). ``evicted``: the provider
+    wants the node elsewhere (its host drains); the orchestrator replaces such nodes
+    one at a time, while the others serve.
     """
 
     name: str
@@ -57,6 +73,7 @@ class NodeInfo:
     running: bool
     software: str = ""  # the wheelhouse its agent runs, as in the spec it was started with
     location: str = ""
+    evicted: bool = False
 
 
 @dataclass(frozen=True)

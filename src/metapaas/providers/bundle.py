@@ -59,6 +59,7 @@ from email.message import Message
 from email.parser import Parser
 from importlib.metadata import Distribution
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
@@ -104,6 +105,18 @@ class _File:
 def runtime_bundle(home: Path) -> Bundle:
     """The bundle of this runtime, built under ``home`` at the first call for an install."""
     return bundle_of(runtime_distributions(), home / BUNDLES_DIR)
+
+
+def tree_bundle(source: Path, directory: Path) -> Bundle:
+    """The immutable directory ``source`` (a plugin version's environment, named by the
+    address of its content) as ``<directory>/<name>.tar.gz``, built at the first call."""
+    path = directory / f"{source.name}.tar.gz"
+    if not path.is_file():
+        with _build_lock(directory):
+            if not path.is_file():
+                contents: dict[str, Path | bytes] = {f.name: f.source for f in _tree(source, "")}
+                _write_atomically(path, _archive_bytes(contents))
+    return Bundle(_sha256_file(path), path)
 
 
 def runtime_distributions(site: Sequence[str] = RUNTIME_SITE) -> list[Distribution]:
@@ -280,7 +293,7 @@ def _tree(directory: Path, name: str) -> list[_File]:
         dirs[:] = [d for d in dirs if d not in LEFT_OUT_DIRS]
         inside = Path(root).relative_to(directory).parts
         files += [
-            _File("/".join((name, *inside, file)), Path(root, file))
+            _File(PurePosixPath(name, *inside, file).as_posix(), Path(root, file))
             for file in names
             if _kept((file,)) and Path(root, file).is_file()
         ]
@@ -339,7 +352,13 @@ def _record(dist_info: str, files: Sequence[_File]) -> bytes:
     return text.getvalue().encode()
 
 
-def _write_archive(out: io.BufferedWriter, contents: dict[str, Path | bytes]) -> None:
+def _archive_bytes(contents: dict[str, Path | bytes]) -> bytes:
+    buffer = io.BytesIO()
+    _write_archive(buffer, contents)
+    return buffer.getvalue()
+
+
+def _write_archive(out: BinaryIO, contents: dict[str, Path | bytes]) -> None:
     # filename="" and mtime=0 keep this machine's file name and time out of the header.
     with (
         gzip.GzipFile(

@@ -46,7 +46,14 @@ from typing import Any
 
 from metapaas.plugins.wheelhouse import environment_dir
 from metapaas.providers import _ports, _procs
-from metapaas.providers.base import NodeInfo, NodeSpec, VolumeInfo, check_name, matches
+from metapaas.providers.base import (
+    NodeInfo,
+    NodeSpec,
+    ProviderContext,
+    VolumeInfo,
+    check_name,
+    matches,
+)
 from metapaas.sdk import VOLUME_DIR, TemporaryError, write_private
 
 ADDRESS = "127.0.0.1"
@@ -316,15 +323,35 @@ class LocalProvider:
             yield
 
 
+def from_context(context: ProviderContext) -> LocalProvider:
+    """The ``local`` provider of the ``metapaas.providers`` entry points."""
+    return LocalProvider(context.home)
+
+
 class _NodeUsers:
-    """A system user per node (``mpn-`` and a digest of its name: user names are short),
-    made with its volume and removed with it."""
+    """A user per node, made with its volume and removed with it.
+
+    Its name is ``mpn-`` and a digest of the node's (user names are short); its uid
+    comes from the same digest, in a range no distribution allocates from
+    (``FIRST_UID`` up), so a node has one uid on every machine and two machines'
+    nodes never share one by chance of allocation order.
+    """
 
     PREFIX = "mpn-"
+    FIRST_UID = 1 << 30
+    UID_SPAN = 1 << 28
 
     @classmethod
     def name_of(cls, node: str) -> str:
-        return cls.PREFIX + hashlib.sha256(node.encode()).hexdigest()[:16]
+        return cls.PREFIX + cls._digest(node)[:16]
+
+    @classmethod
+    def uid_of(cls, node: str) -> int:
+        return cls.FIRST_UID + int(cls._digest(node)[16:23], 16) % cls.UID_SPAN
+
+    @staticmethod
+    def _digest(node: str) -> str:
+        return hashlib.sha256(node.encode()).hexdigest()
 
     def get(self, node: str) -> pwd.struct_passwd:
         return pwd.getpwnam(self.name_of(node))
@@ -335,15 +362,11 @@ class _NodeUsers:
         try:
             user = self.get(node)
         except KeyError:
+            uid = str(self.uid_of(node))
             self._run(
                 "useradd",
-                "--system",
-                "--user-group",
-                "--no-create-home",
-                "--home-dir",
-                "/nonexistent",
-                "--shell",
-                "/usr/sbin/nologin",
+                *("--uid", uid, "--user-group", "--no-create-home", "--no-log-init"),
+                *("--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin"),
                 self.name_of(node),
             )
             user = self.get(node)

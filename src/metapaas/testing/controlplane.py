@@ -42,17 +42,28 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: 
 class ControlPlane:
     """Starts, kills and restarts `metapaas server` (or `api`, `worker`); keeps its home and
     database. The server runs in a session of its own: its supervisor and the generations
-    it runs are one process group, killed together as a crash of the machine would."""
+    it runs are one process group, killed together as a crash of the machine would.
+
+    ``netns`` runs it in that network namespace, listening on ``address`` there (where
+    hosts of a :class:`~metapaas.testing.hosts.HostLab` reach it)."""
 
     def __init__(
-        self, home: Path, database_url: str, *, command: str = "server", **env: str
+        self,
+        home: Path,
+        database_url: str,
+        *,
+        command: str = "server",
+        netns: str = "",
+        address: str = "127.0.0.1",
+        **env: str,
     ) -> None:
         self.home = home
         self.database_url = database_url
         self.command = command
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.extra_env = env
+        self.url = f"http://{address}:{self.port}"
+        self.netns = netns
+        self.extra_env = {"METAPAAS_HOST": address, **env}
         self.process: subprocess.Popen[bytes] | None = None
         self.token = ""
 
@@ -67,8 +78,9 @@ class ControlPlane:
         }
         self.home.mkdir(parents=True, exist_ok=True)
         log = (self.home / "server.log").open("ab")
+        inside = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "metapaas.cli", self.command],
+            [*inside, sys.executable, "-m", "metapaas.cli", self.command],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -73,10 +73,14 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("location", sa.String(length=63), nullable=False, server_default="")
         )
+        batch.add_column(
+            sa.Column("evicted", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("nodes") as batch:
+        batch.drop_column("evicted")
         batch.drop_column("location")
     for table in ("host_volumes", "host_nodes"):
         op.drop_index(op.f(f"ix_{table}_host_name"), table_name=table)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import shlex
 import threading
 from collections.abc import Coroutine, Sequence
@@ -81,6 +82,9 @@ class Remotes:
     """Open SSH connections by host; every call blocks its caller until done or timed out."""
 
     def __init__(self, connect_seconds: float = CONNECT_SECONDS) -> None:
+        # asyncssh logs every channel at INFO with its whole command line (the unpacker's
+        # source, for one): its warnings are what an operator needs.
+        logging.getLogger("asyncssh").setLevel(logging.WARNING)
         self._connect_seconds = connect_seconds
         self._loop = asyncio.new_event_loop()
         self._connections: dict[Target, asyncssh.SSHClientConnection] = {}

@@ -1,0 +1,274 @@
+"""The ``ssh`` provider: nodes on a pool of registered hosts, reached over SSH.
+
+Where each node and each volume is lives in the database (``host_nodes``,
+``host_volumes``), written *before* a host is asked, so a crash between the
+two never leaves a node on a host that no row names; the host monitor removes
+what a host holds that no row places there (:mod:`.monitor`).
+
+On the host, the node is the local provider's, run by
+:mod:`metapaas.providers.hostside` under the runtime bundle: its own system
+user, its directory and volume under ``/var/lib/metapaas``, its services on
+the host's address. An ``UNREACHABLE`` host is not asked: its nodes read as
+they were last seen (their heartbeats tell whether they serve), and deleting
+one only forgets it (the host removes it when it returns).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from metapaas.db import Sealer, models
+from metapaas.providers.base import INSTANCE, NodeInfo, NodeSpec, VolumeInfo, check_name, matches
+from metapaas.providers.hostside import Answer, Request
+from metapaas.providers.ssh import placement
+from metapaas.providers.ssh.remote import Remotes, SshFailure, Target
+from metapaas.providers.ssh.software import Software
+from metapaas.sdk import PermanentError, TemporaryError
+
+log = logging.getLogger(__name__)
+
+READY = models.HostState.READY
+HOSTSIDE = "metapaas.providers.hostside"
+
+
+def target_of(host: models.Host, sealer: Sealer) -> Target:
+    key = sealer.unseal(host.sealed_private_key)["private_key"]
+    return Target(host.name, host.address, host.port, host.user, key, host.host_key)
+
+
+class HostSide:
+    """Runs the host-side node manager on a host: one request, one answer."""
+
+    def __init__(self, remotes: Remotes, software: Software) -> None:
+        self.remotes = remotes
+        self.software = software
+
+    def call(self, target: Target, python: str, request: Request) -> Any:
+        runtime = self.software.runtime(target, python)
+        argv = ["env", f"PYTHONPATH={runtime}", python, "-s", "-m", HOSTSIDE]
+        try:
+            done = self.remotes.run(target, argv, stdin=request.model_dump_json().encode())
+        except SshFailure as exc:
+            raise TemporaryError(str(exc)) from exc
+        if done.exit_status != 0:
+            error = done.stderr.decode(errors="replace").strip()[-800:]
+            raise TemporaryError(f"host {target.name}: {request.op} failed: {error}")
+        answer = Answer.model_validate_json(done.stdout)
+        if answer.error:
+            raise (TemporaryError if answer.temporary else PermanentError)(answer.error)
+        return answer.result
+
+
+class SshProvider:
+    """Nodes on the hosts of ``hosts``; see the module docstring."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], sealer: Sealer, host_side: HostSide
+    ) -> None:
+        self._sessions = sessions
+        self._sealer = sealer
+        self._host_side = host_side
+
+    def create_node(self, spec: NodeSpec) -> NodeInfo:
+        return self._start("create_node", spec)
+
+    def restart_node(self, spec: NodeSpec) -> NodeInfo:
+        return self._start("restart_node", spec)
+
+    def delete_node(self, name: str) -> None:
+        check_name(name)
+        with self._sessions.begin() as session:
+            row = session.get(models.HostNode, name, with_for_update=True)
+            if row is None:
+                return
+            host = session.get(models.Host, row.host_name)
+        if host is not None and host.state == READY:
+            self._ask(host, Request(op="delete_node", address=host.address, name=name))
+        with self._sessions.begin() as session:  # forgotten: an absent host removes it later
+            found = session.get(models.HostNode, name, with_for_update=True)
+            if found is not None and found.host_name == row.host_name:
+                session.delete(found)
+
+    def delete_volume(self, name: str) -> None:
+        self.delete_node(name)
+        with self._sessions.begin() as session:
+            row = session.get(models.HostVolume, name, with_for_update=True)
+            if row is None:
+                return
+            host = session.get(models.Host, row.host_name)
+        if host is not None and host.state == READY:
+            self._ask(host, Request(op="delete_volume", address=host.address, name=name))
+        with self._sessions.begin() as session:
+            found = session.get(models.HostVolume, name, with_for_update=True)
+            if found is not None and found.host_name == row.host_name:
+                session.delete(found)
+
+    def get_node(self, name: str) -> NodeInfo | None:
+        check_name(name)
+        with self._sessions() as session:
+            row = session.get(models.HostNode, name)
+            if row is None:
+                return None
+            host = session.get(models.Host, row.host_name)
+            assert host is not None  # a host with nodes cannot be removed
+            if host.state == models.HostState.UNREACHABLE:
+                # Unknown, not dead: the node may serve behind a broken link. Its heartbeats
+                # tell, and a silent node is replaced after its type's unreachable_after.
+                return _info(row, host, running=True)
+        found = self._ask(host, Request(op="get_node", address=host.address, name=name))
+        if found is None:
+            return None
+        return _info(row, host, running=bool(found["running"]))
+
+    def list_nodes(self, labels: Mapping[str, str]) -> list[NodeInfo]:
+        """The nodes the pool's rows place, as last recorded (running: their host is READY)."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(models.HostNode, models.Host)
+                .join(models.Host, models.HostNode.host_name == models.Host.name)
+                .order_by(models.HostNode.node_name)
+            ).all()
+            return [
+                _info(row, host, running=host.state == READY)
+                for row, host in rows
+                if matches(row.labels, labels)
+            ]
+
+    def list_volumes(self, labels: Mapping[str, str]) -> list[VolumeInfo]:
+        with self._sessions() as session:
+            rows = session.scalars(select(models.HostVolume).order_by(models.HostVolume.node_name))
+            return [
+                VolumeInfo(row.node_name, dict(row.labels), row.host_name)
+                for row in rows
+                if matches(row.labels, labels)
+            ]
+
+    # -- starting a node ----------------------------------------------------------
+
+    def _start(self, op: str, spec: NodeSpec) -> NodeInfo:
+        check_name(spec.name)
+        host = self._place(spec)
+        if spec.software:
+            self._host_side.software.plugin(self._target(host), _python(host), spec.software)
+        request = Request(op=op, address=host.address, spec=dataclasses.asdict(spec))
+        found = self._ask(host, request)
+        with self._sessions.begin() as session:
+            row = session.get(models.HostNode, spec.name, with_for_update=True)
+            if row is None or row.host_name != host.name:
+                raise TemporaryError(f"node {spec.name} was moved while it started; trying again")
+            row.ports = dict(found["ports"])
+            row.software = spec.software
+            return _info(row, host, running=True)
+
+    def _place(self, spec: NodeSpec) -> models.Host:
+        """The node's host: where its row places it, else a new choice, recorded first."""
+        with self._sessions.begin() as session:
+            row = session.get(models.HostNode, spec.name, with_for_update=True)
+            if row is not None:
+                host = session.get(models.Host, row.host_name)
+                assert host is not None
+                if host.state != READY:
+                    raise TemporaryError(
+                        f"node {spec.name} is on host {host.name}, which is {host.state}: "
+                        f"{host.state_reason}"
+                    )
+                session.expunge(host)
+                return host
+            volume = session.get(models.HostVolume, spec.name, with_for_update=True)
+            wanted = placement.Wanted(
+                instance_id=spec.labels.get(INSTANCE, ""),
+                memory_mb=spec.memory_mb,
+                volume_host=volume.host_name if volume is not None else "",
+            )
+            chosen = placement.choose(_loads(session), wanted)
+            session.add(
+                models.HostNode(
+                    node_name=spec.name,
+                    host_name=chosen,
+                    labels=dict(spec.labels),
+                    memory_mb=spec.memory_mb,
+                )
+            )
+            if volume is None:
+                session.add(
+                    models.HostVolume(
+                        node_name=spec.name, host_name=chosen, labels=dict(spec.labels)
+                    )
+                )
+            elif volume.host_name != chosen:
+                # A new, empty volume: the old one stays on its host, which removes it (when
+                # it is back) as no row places it there any more.
+                log.warning(
+                    "node %s leaves its volume on %s for %s", spec.name, volume.host_name, chosen
+                )
+                volume.host_name = chosen
+            host = session.get(models.Host, chosen)
+            assert host is not None
+            session.expunge(host)
+            return host
+
+    def _ask(self, host: models.Host, request: Request) -> Any:
+        return self._host_side.call(self._target(host), _python(host), request)
+
+    def _target(self, host: models.Host) -> Target:
+        return target_of(host, self._sealer)
+
+
+def _python(host: models.Host) -> str:
+    return str(host.facts.get("python", "python3"))
+
+
+def _info(row: models.HostNode, host: models.Host, *, running: bool) -> NodeInfo:
+    return NodeInfo(
+        row.node_name,
+        dict(row.labels),
+        host.address,
+        dict(row.ports),
+        running,
+        row.software,
+        host.name,
+        evicted=host.draining,
+    )
+
+
+def _loads(session: Session) -> list[placement.HostLoad]:
+    """Every host with what it holds: its nodes, their memory, and nodes per instance.
+
+    The hosts' rows are locked first, so two placements never both take a host's
+    last room (on SQLite, writing transactions run one at a time already).
+    """
+    hosts = list(session.scalars(select(models.Host).order_by(models.Host.name).with_for_update()))
+    per_instance: dict[str, dict[str, int]] = {}
+    totals: dict[str, tuple[int, int]] = {}
+    for row in session.scalars(select(models.HostNode)):
+        instance = str(row.labels.get(INSTANCE, ""))
+        counts = per_instance.setdefault(row.host_name, {})
+        counts[instance] = counts.get(instance, 0) + 1
+        nodes, memory = totals.get(row.host_name, (0, 0))
+        totals[row.host_name] = (nodes + 1, memory + row.memory_mb)
+    return [
+        placement.HostLoad(
+            name=host.name,
+            state=host.state,
+            draining=host.draining,
+            capacity_nodes=host.capacity_nodes,
+            capacity_memory_mb=host.capacity_memory_mb,
+            labels=dict(host.labels),
+            nodes=totals.get(host.name, (0, 0))[0],
+            memory_mb=totals.get(host.name, (0, 0))[1],
+            instance_nodes=per_instance.get(host.name, {}),
+        )
+        for host in hosts
+    ]
+
+
+def node_counts(session: Session) -> dict[str, int]:
+    """How many nodes each host holds."""
+    stmt = select(models.HostNode.host_name, func.count()).group_by(models.HostNode.host_name)
+    return {name: int(count) for name, count in session.execute(stmt)}
