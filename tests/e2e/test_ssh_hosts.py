@@ -308,3 +308,19 @@ def _undrain(pool: Pool, name: str) -> None:
     answer = pool.api.post(f"/v1/hosts/{name}/actions/resume")
     assert answer.status_code == 200, answer.text
     assert not answer.json()["draining"]
+
+
+def test_a_type_pinned_to_a_pool_lands_there(pool: Pool) -> None:
+    api = pool.api
+    roomiest = min(
+        (h for h in api.get("/v1/hosts").json()["items"] if h["state"] == "READY"),
+        key=lambda h: len(h["nodes"]),
+    )
+    pin = {"provider": "ssh", "host_labels": {"zone": roomiest["name"]}}
+    assert api.put("/v1/placement/pins/type/demo", json=pin).status_code == 200
+    try:
+        lone = pool.plane.create_instance(api, "demo", {"name": "lone"}, timeout=120)
+        (node,) = [n for n in pool.where() if n.startswith(lone["id"].replace("-", ""))]
+        assert pool.where()[node] == roomiest["name"]
+    finally:
+        assert api.delete("/v1/placement/pins/type/demo").status_code == 204

@@ -12,7 +12,17 @@ from metapaas import __version__, console
 from metapaas.api import problems, typed_routes
 from metapaas.api.admission import Admission
 from metapaas.api.deps import AppState, RequestIds
-from metapaas.api.routes import agent, health, hosts, iam, metrics, operations, plugins, types
+from metapaas.api.routes import (
+    agent,
+    health,
+    hosts,
+    iam,
+    metrics,
+    operations,
+    placement,
+    plugins,
+    types,
+)
 from metapaas.api.routes.metrics import metrics_registry
 from metapaas.config import Settings
 from metapaas.db import CORE_STREAM, Sealer, make_engine, make_sessionmaker, migrate
@@ -21,7 +31,7 @@ from metapaas.metadata import PostgresListener
 from metapaas.orchestrator import Reconciler, Worker
 from metapaas.plugins import Registry, served, wheelhouse
 from metapaas.plugins.installer import Installer
-from metapaas.providers import ProviderContext, make_provider, ssh
+from metapaas.providers import ProviderContext, RoutingProvider, ssh
 
 
 def build_state(settings: Settings, registry: Registry | None = None) -> AppState:
@@ -82,7 +92,7 @@ def start_orchestrator(state: AppState) -> Callable[[], None]:
     reconciler = Reconciler(
         state.sessions,
         state.registry,
-        make_provider(settings.provider, context),
+        RoutingProvider.of_installed(context, settings.provider),
         state.sealer,
         settings.resolved_public_url,
         notify=state.notifier.notify,
@@ -155,6 +165,7 @@ def create_app(state: AppState) -> FastAPI:
         operations.router,
         plugins.router,
         hosts.router,
+        placement.router,
         agent.router,
     ):
         app.include_router(router)

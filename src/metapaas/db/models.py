@@ -511,3 +511,17 @@ class HostVolume(Base):
     host_name: Mapped[str] = mapped_column(ForeignKey("hosts.name"), index=True)
     labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PlacementPin(Base):
+    """An admin's pin of a project's or a type's new nodes to a provider, and on a provider
+    with hosts to a pool of them (hosts with every one of ``host_labels``). A project's pin
+    wins over its type's; with neither, the server's default provider places."""
+
+    __tablename__ = "placement_pins"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)  # "project" | "type"
+    target: Mapped[str] = mapped_column(String(63), primary_key=True)  # project id, type slug
+    provider: Mapped[str] = mapped_column(String(63))
+    host_labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

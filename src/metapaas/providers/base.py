@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -45,6 +45,8 @@ class NodeSpec:
     agent runs ("" for a plugin bundled with the runtime): the node runs that
     version's data-plane code, whatever the control plane has loaded since.
     ``memory_mb`` is what the type says the node uses at most (0: not said).
+    ``host_labels``: a provider with hosts places the node on one having all of them
+    (an admin's pin of the project or type to a pool).
     """
 
     name: str
@@ -54,6 +56,7 @@ class NodeSpec:
     control_plane_url: str
     software: str = ""
     memory_mb: int = 0
+    host_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""hosts of the ssh provider, where its nodes and volumes are
+"""hosts of the ssh provider, where its nodes and volumes are, placement pins
 
 Revision ID: 0005
 Revises: 0004
@@ -6,7 +6,8 @@ Create Date: 2026-11-27 17:00:00
 
 The ``ssh`` provider's pool of hosts (sealed private key, pinned host key,
 capacity, labels, the state its monitor found), where it placed each node and
-each node's volume; a node records where it is (its provider's location).
+each node's volume; a node records where it is (its provider's location);
+admins' pins of a project's or a type's nodes to a provider and a pool of hosts.
 """
 
 import sqlalchemy as sa
@@ -69,6 +70,15 @@ def upgrade() -> None:
     )
     for table in ("host_nodes", "host_volumes"):
         op.create_index(op.f(f"ix_{table}_host_name"), table, ["host_name"], unique=False)
+    op.create_table(
+        "placement_pins",
+        sa.Column("scope", sa.String(length=16), nullable=False),
+        sa.Column("target", sa.String(length=63), nullable=False),
+        sa.Column("provider", sa.String(length=63), nullable=False),
+        sa.Column("host_labels", JSON, nullable=False),
+        sa.Column("created_at", WHEN, nullable=False),
+        sa.PrimaryKeyConstraint("scope", "target", name=op.f("pk_placement_pins")),
+    )
     with op.batch_alter_table("nodes") as batch:
         batch.add_column(
             sa.Column("location", sa.String(length=63), nullable=False, server_default="")
@@ -82,6 +92,7 @@ def downgrade() -> None:
     with op.batch_alter_table("nodes") as batch:
         batch.drop_column("evicted")
         batch.drop_column("location")
+    op.drop_table("placement_pins")
     for table in ("host_volumes", "host_nodes"):
         op.drop_index(op.f(f"ix_{table}_host_name"), table_name=table)
         op.drop_table(table)

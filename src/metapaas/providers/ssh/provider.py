@@ -184,6 +184,7 @@ class SshProvider:
             wanted = placement.Wanted(
                 instance_id=spec.labels.get(INSTANCE, ""),
                 memory_mb=spec.memory_mb,
+                selector=spec.host_labels,
                 volume_host=volume.host_name if volume is not None else "",
             )
             chosen = placement.choose(_loads(session), wanted)

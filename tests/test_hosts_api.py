@@ -1,0 +1,125 @@
+"""The host pool and placement pins over the API: admins only, bad input named, keys sealed,
+every change audited. (Hosts stay PENDING here: no host monitor runs in these tests; the
+end-to-end tests with real sshd are tests/e2e/test_ssh_hosts.py.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncssh
+import pytest
+from sqlalchemy import select
+
+from metapaas.db import models
+from tests.helpers import Api, field_rules, problem
+
+PRIVATE_KEY = asyncssh.generate_private_key("ssh-ed25519")
+HOST_KEY = asyncssh.generate_private_key("ssh-ed25519")
+
+
+def body(**changes: Any) -> dict[str, Any]:
+    return {
+        "name": "h1",
+        "address": "10.0.0.11",
+        "private_key": PRIVATE_KEY.export_private_key().decode(),
+        "host_key": HOST_KEY.export_public_key().decode(),
+        "capacity": {"nodes": 4, "memory_mb": 4096},
+        "labels": {"pool": "fast"},
+    } | changes
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"private_key": "not a key"}, ("private_key", "value_error")),
+        ({"host_key": "ssh-ed25519 nope"}, ("host_key", "value_error")),
+        ({"name": "Bad_Name"}, ("name", "string_pattern_mismatch")),
+        ({"address": "a b"}, ("address", "string_pattern_mismatch")),
+        ({"port": 0}, ("port", "greater_than_equal")),
+        ({"capacity": {"nodes": 0, "memory_mb": 64}}, ("capacity.nodes", "greater_than_equal")),
+        ({"labels": {"Bad Key": "x"}}, ("labels.Bad Key.[key]", "string_pattern_mismatch")),
+    ],
+)
+def test_bad_input_is_a_422_naming_the_field(
+    api: Api, changes: dict[str, Any], expected: tuple[str, str]
+) -> None:
+    refused = problem(api.post("/v1/hosts", json=body(**changes)), 422)
+    assert expected in field_rules(refused)
+    assert api.count(models.Host) == 0
+
+
+def test_a_host_is_registered_pending_with_its_key_sealed_and_never_shown(api: Api) -> None:
+    created = api.post("/v1/hosts", json=body())
+    assert created.status_code == 201, created.text
+    key_text = body()["private_key"]
+    for shown in (created, api.get("/v1/hosts"), api.get("/v1/hosts/h1")):
+        assert "private_key" not in shown.text
+        assert key_text.splitlines()[1] not in shown.text
+    view = api.get("/v1/hosts/h1").json()
+    assert (view["state"], view["state_reason"]) == ("PENDING", "not checked yet")
+    assert view["host_key"] == " ".join(body()["host_key"].split()[:2])
+    assert view["used"] == {"nodes": 0, "memory_mb": 0}
+    with api.session() as session:
+        sealed = session.scalars(select(models.Host.sealed_private_key)).one()
+    assert key_text.splitlines()[1] not in sealed
+    problem(api.post("/v1/hosts", json=body()), 409)
+
+
+def test_drain_resume_and_remove(api: Api) -> None:
+    api.post("/v1/hosts", json=body())
+    drained = api.post("/v1/hosts/h1/actions/drain")
+    assert drained.status_code == 202
+    assert drained.json()["draining"] is True
+    resumed = api.post("/v1/hosts/h1/actions/resume")
+    assert resumed.status_code == 200
+    assert resumed.json()["draining"] is False
+    with api.session() as session, session.begin():
+        session.add(models.HostNode(node_name="n-0", host_name="h1", labels={}))
+    assert "1 node(s)" in problem(api.delete("/v1/hosts/h1"), 409)["detail"]
+    with api.session() as session, session.begin():
+        session.delete(session.get(models.HostNode, "n-0"))
+    assert api.delete("/v1/hosts/h1").status_code == 204
+    problem(api.get("/v1/hosts/h1"), 404)
+    actions = [e["action"] for e in api.get("/v1/audit", params={"limit": 100}).json()["items"]]
+    for action in ("host.register", "host.drain", "host.resume", "host.remove"):
+        assert actions.count(action) == 1, action
+
+
+def test_pins_choose_a_provider_and_a_pool(api: Api) -> None:
+    project = api.make_project("team-a")
+    pinned = api.put(
+        f"/v1/placement/pins/project/{project}",
+        json={"provider": "ssh", "host_labels": {"pool": "fast"}},
+    )
+    assert pinned.status_code == 200, pinned.text
+    assert api.put("/v1/placement/pins/type/demo", json={"provider": "local"}).status_code == 200
+    listed = api.get("/v1/placement/pins").json()["items"]
+    assert [(p["scope"], p["target"], p["provider"]) for p in listed] == [
+        ("project", project, "ssh"),
+        ("type", "demo", "local"),
+    ]
+    unknown = problem(api.put("/v1/placement/pins/type/demo", json={"provider": "nope"}), 422)
+    assert ("provider", "installed") in field_rules(unknown)
+    problem(api.put("/v1/placement/pins/project/nope", json={"provider": "ssh"}), 404)
+    problem(api.put("/v1/placement/pins/type/nope", json={"provider": "ssh"}), 404)
+    problem(api.put("/v1/placement/pins/planet/x", json={"provider": "ssh"}), 422)
+    assert api.delete("/v1/placement/pins/type/demo").status_code == 204
+    problem(api.delete("/v1/placement/pins/type/demo"), 404)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/hosts"),
+        ("POST", "/v1/hosts"),
+        ("POST", "/v1/hosts/h1/actions/drain"),
+        ("DELETE", "/v1/hosts/h1"),
+        ("GET", "/v1/placement/pins"),
+        ("PUT", "/v1/placement/pins/type/demo"),
+    ],
+)
+def test_only_admins(api: Api, method: str, path: str) -> None:
+    member = api.make_user("bob", api.make_project("team-b"))
+    payload = {"provider": "local"} if path.startswith("/v1/placement") else body()
+    answer = api.request(method, path, json=payload, token=member.token)
+    problem(answer, 403)
