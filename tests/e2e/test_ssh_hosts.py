@@ -141,6 +141,7 @@ def test_registered_hosts_are_checked_and_ready(pool: Pool) -> None:
     for host in pool.lab.hosts:
         ready = pool.wait_host(host.name, "READY", timeout=120)
         assert ready["facts"]["python_version"].startswith("3.11")
+        assert ready["facts"]["types"] == {"demo": "", "postgres": "", "redis": "", "s3": ""}
         assert ready["capacity"] == CAPACITY
     assert register(pool.api, pool.lab.hosts[0]).status_code == 409
 

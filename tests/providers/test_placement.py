@@ -40,6 +40,12 @@ CASES = [
         id="elsewhere when the volume's host is away",
     ),
     pytest.param(
+        [host("a", unsuitable_types={"redis": "missing redis-server"}), host("b", nodes=3)],
+        Wanted("i", type_slug="redis"),
+        "b",
+        id="not where the type cannot run",
+    ),
+    pytest.param(
         [host("a", labels={"pool": "slow"}), host("b", labels={"pool": "fast"})],
         Wanted("i", selector={"pool": "fast"}),
         "b",

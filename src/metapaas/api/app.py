@@ -113,7 +113,8 @@ def start_orchestrator(state: AppState) -> Callable[[], None]:
         state.engine.url.render_as_string(hide_password=False),
         wakeup=state.plugin_wakeup,
     )
-    hosts = ssh.monitor(context, settings.host_check_seconds, wakeup=state.host_wakeup)
+    packages = {t.slug: t.declaration.debian_packages for t in state.registry.usable()}
+    hosts = ssh.monitor(context, settings.host_check_seconds, state.host_wakeup, packages)
     worker.start()
     installer.start()
     hosts.start()

@@ -478,6 +478,7 @@ class Host(Base):
     capacity_nodes: Mapped[int] = mapped_column(Integer)
     capacity_memory_mb: Mapped[int] = mapped_column(Integer)
     labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    install_packages: Mapped[bool] = mapped_column(default=False)  # the host's policy
     state: Mapped[str] = mapped_column(String(16), default=HostState.PENDING)
     state_reason: Mapped[str] = mapped_column(Text, default="not checked yet")
     facts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what the last check found

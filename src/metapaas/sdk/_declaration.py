@@ -143,6 +143,10 @@ class PaasType(Generic[SpecT]):
     spec: type[SpecT]
     resources: ClassVar[Sequence[ChildResource[Any]]] = ()
     migrations: ClassVar[Path | None] = None
+    #: Debian packages a node of the type needs on its machine (e.g. ``redis-server``): a
+    #: host without them runs no node of the type, unless its policy lets the control
+    #: plane install them.
+    debian_packages: ClassVar[Sequence[str]] = ()
     #: Seconds without a heartbeat before a node is UNREACHABLE and replaced.
     unreachable_after: ClassVar[float] = 20.0
     #: Seconds a node may stay UNHEALTHY (its agent restarting the service) before it is replaced.

@@ -35,6 +35,7 @@ class Postgres(sdk.PaasType[PostgresSpec]):
     versions = catalog.machine_versions()
     spec = PostgresSpec
     resources = (DATABASES, ROLES)
+    debian_packages = ("postgresql",)
     # Nodes get password hashes through node_metadata, never a plaintext password.
     node_secrets = False
 

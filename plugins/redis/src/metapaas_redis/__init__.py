@@ -38,6 +38,7 @@ class Redis(sdk.PaasType[RedisSpec]):
     versions = (sdk.Version("7", engine={"server": "redis-server"}, default=True),)
     spec = RedisSpec
     resources = (USERS,)
+    debian_packages = ("redis-server",)
     # Nodes get password hashes through node_metadata, never a plaintext password.
     node_secrets = False
 

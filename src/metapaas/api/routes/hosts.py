@@ -71,6 +71,12 @@ class HostBody(BaseModel):
     )
     capacity: Capacity
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=64)
+    install_packages: bool = Field(
+        default=False,
+        description="The host's policy: whether the control plane may install (apt-get) "
+        "the Debian packages a type's nodes need. Without it, a host missing them runs no "
+        "node of that type.",
+    )
 
     @field_validator("private_key")
     @classmethod
@@ -101,6 +107,7 @@ def host_view(session: Any, host: models.Host) -> dict[str, Any]:
         "capacity": {"nodes": host.capacity_nodes, "memory_mb": host.capacity_memory_mb},
         "used": {"nodes": len(placed), "memory_mb": sum(n.memory_mb for n in placed)},
         "labels": host.labels,
+        "install_packages": host.install_packages,
         "state": host.state,
         "state_reason": host.state_reason,
         "draining": host.draining,
@@ -163,6 +170,7 @@ def register_host(ctx: Ctx, body: HostBody) -> JSONResponse:
         capacity_nodes=body.capacity.nodes,
         capacity_memory_mb=body.capacity.memory_mb,
         labels=body.labels,
+        install_packages=body.install_packages,
     )
     ctx.session.add(host)
     ctx.session.flush()

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("capacity_nodes", sa.Integer(), nullable=False),
         sa.Column("capacity_memory_mb", sa.Integer(), nullable=False),
         sa.Column("labels", JSON, nullable=False),
+        sa.Column("install_packages", sa.Boolean(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("state_reason", sa.Text(), nullable=False),
         sa.Column("facts", JSON, nullable=False),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from metapaas.providers.base import ProviderContext
@@ -43,9 +44,19 @@ def from_context(context: ProviderContext) -> SshProvider:
     return SshProvider(context.sessions, context.sealer, host_side(context.home))
 
 
-def monitor(context: ProviderContext, interval: float, wakeup: threading.Event) -> HostMonitor:
+def monitor(
+    context: ProviderContext,
+    interval: float,
+    wakeup: threading.Event,
+    packages: Mapping[str, Sequence[str]],
+) -> HostMonitor:
     """The monitor of the pool's hosts, checking each every ``interval`` seconds and at once
-    when ``wakeup`` is set."""
+    when ``wakeup`` is set; ``packages`` are the Debian packages of each type's nodes."""
     return HostMonitor(
-        context.sessions, context.sealer, host_side(context.home), interval=interval, wakeup=wakeup
+        context.sessions,
+        context.sealer,
+        host_side(context.home),
+        interval=interval,
+        wakeup=wakeup,
+        packages=packages,
     )

@@ -5,7 +5,9 @@ it checks each host over SSH with its pinned key and records what it found:
 
 - ``READY``: the session works and the host can run nodes (a Python of the
   control plane's minor version and machine type, for the runtime bundle's
-  compiled modules; ``useradd``, ``userdel`` and ``setpriv``);
+  compiled modules; ``useradd``, ``userdel`` and ``setpriv``); its facts say,
+  per type, whether it has the Debian packages the type needs (installing
+  them first where the host's policy allows it, :mod:`.packages`);
 - ``UNSUITABLE`` with the reason when it cannot;
 - ``UNREACHABLE`` with the reason when no session opens (down, refused, a host
   key other than the pinned one).
@@ -23,7 +25,7 @@ import logging
 import platform
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,8 +36,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from metapaas.db import Sealer, models
 from metapaas.providers.base import MANAGED
 from metapaas.providers.hostside import Request
+from metapaas.providers.ssh import packages
 from metapaas.providers.ssh.provider import HostSide, target_of
-from metapaas.providers.ssh.remote import HostKeyRefused, SshFailure, Target
+from metapaas.providers.ssh.remote import Completed, HostKeyRefused, SshFailure, Target
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +97,11 @@ class HostMonitor:
         *,
         interval: float = INTERVAL_SECONDS,
         wakeup: threading.Event | None = None,
+        packages: Mapping[str, Sequence[str]] | None = None,
         clock: Callable[[], datetime] = models.utcnow,
     ) -> None:
         self._sessions = sessions
+        self._packages = dict(packages or {})  # type slug -> the Debian packages it needs
         self._sealer = sealer
         self._host_side = host_side
         self._interval = interval
@@ -134,7 +139,8 @@ class HostMonitor:
             if host is None:
                 return None
             before, target = host.state, target_of(host, self._sealer)
-        finding = self._inspect(target)
+            may_install = host.install_packages
+        finding = self._inspect(target, may_install)
         if finding.state == H.READY and before != H.READY:
             self._host_side.software.forget(name)  # it may have been rebuilt meanwhile
         count = self._checks[name] = self._checks.get(name, 0) + 1
@@ -152,7 +158,7 @@ class HostMonitor:
             self.wakeup.wait(self._interval)
             self.wakeup.clear()
 
-    def _inspect(self, target: Target) -> Finding:
+    def _inspect(self, target: Target, may_install: bool) -> Finding:
         remotes = self._host_side.remotes
         try:
             done = remotes.run(target, ["python3", "-I", "-c", FACTS_SCRIPT], timeout=20)
@@ -167,7 +173,17 @@ class HostMonitor:
             return Finding(H.UNSUITABLE, f"the check failed: {error}")
         facts: dict[str, Any] = json.loads(done.stdout)
         reason = suitability(facts)
-        return Finding(H.UNSUITABLE if reason else H.READY, reason, facts)
+        if reason:
+            return Finding(H.UNSUITABLE, reason, facts)
+
+        def run(argv: Sequence[str], timeout: float) -> Completed:
+            return remotes.run(target, argv, timeout=timeout)
+
+        try:
+            facts["types"] = packages.type_findings(run, self._packages, may_install=may_install)
+        except SshFailure as exc:
+            return Finding(H.UNREACHABLE, str(exc))
+        return Finding(H.READY, "", facts)
 
     def _sweep(self, target: Target, finding: Finding) -> None:
         """Remove from the host the nodes and volumes no row places there."""

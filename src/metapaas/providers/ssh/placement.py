@@ -33,6 +33,7 @@ class HostLoad:
     nodes: int = 0
     memory_mb: int = 0
     instance_nodes: Mapping[str, int] = field(default_factory=dict)  # instance id -> its nodes
+    unsuitable_types: Mapping[str, str] = field(default_factory=dict)  # type -> why not
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Wanted:
     holding its volume (if any)."""
 
     instance_id: str
+    type_slug: str = ""
     memory_mb: int = 0
     selector: Mapping[str, str] = field(default_factory=dict)
     volume_host: str = ""
@@ -77,6 +79,8 @@ def refusal(host: HostLoad, wanted: Wanted) -> str | None:
         return host.state
     if host.draining:
         return "draining"
+    if wanted.type_slug in host.unsuitable_types:
+        return f"cannot run {wanted.type_slug}: {host.unsuitable_types[wanted.type_slug]}"
     unmatched = {k: v for k, v in wanted.selector.items() if host.labels.get(k) != v}
     if unmatched:
         return "labels do not match " + ",".join(f"{k}={v}" for k, v in sorted(unmatched.items()))

@@ -24,7 +24,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from metapaas.db import Sealer, models
-from metapaas.providers.base import INSTANCE, NodeInfo, NodeSpec, VolumeInfo, check_name, matches
+from metapaas.providers.base import (
+    INSTANCE,
+    TYPE,
+    NodeInfo,
+    NodeSpec,
+    VolumeInfo,
+    check_name,
+    matches,
+)
 from metapaas.providers.hostside import Answer, Request
 from metapaas.providers.ssh import placement
 from metapaas.providers.ssh.remote import Remotes, SshFailure, Target
@@ -183,6 +191,7 @@ class SshProvider:
             volume = session.get(models.HostVolume, spec.name, with_for_update=True)
             wanted = placement.Wanted(
                 instance_id=spec.labels.get(INSTANCE, ""),
+                type_slug=spec.labels.get(TYPE, ""),
                 memory_mb=spec.memory_mb,
                 selector=spec.host_labels,
                 volume_host=volume.host_name if volume is not None else "",
@@ -264,6 +273,9 @@ def _loads(session: Session) -> list[placement.HostLoad]:
             nodes=totals.get(host.name, (0, 0))[0],
             memory_mb=totals.get(host.name, (0, 0))[1],
             instance_nodes=per_instance.get(host.name, {}),
+            unsuitable_types={
+                slug: why for slug, why in host.facts.get("types", {}).items() if why
+            },
         )
         for host in hosts
     ]
