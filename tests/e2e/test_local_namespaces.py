@@ -171,3 +171,20 @@ def test_two_redis_nodes_listen_on_6379_each_at_its_own_address(setup: Setup) ->
     for credential in credentials:
         with pytest.raises((redis.ConnectionError, redis.TimeoutError)):
             redis.Redis(host=credential["host"], port=6379, socket_connect_timeout=1).ping()
+
+
+def test_demo_web_nodes_serve_on_port_80_each_at_its_own_address(setup: Setup) -> None:
+    plane = setup.plane
+    with plane.client() as api:
+        body = {"name": "web", "replicas": 2, "message": "from a namespace"}
+        web = plane.create_instance(api, "demo", body, 180)
+        nodes = api.get(f"/v1/types/demo/instances/{web['id']}/nodes").json()["items"]
+        addresses = sorted(node["address"] for node in nodes)
+        assert len(set(addresses)) == 2, nodes
+        assert [node["ports"] for node in nodes] == [{"http": 80}, {"http": 80}]
+        for address in addresses:
+            assert httpx.get(f"http://{address}/", timeout=5).text == "from a namespace"
+        assert api.delete(f"/v1/types/demo/instances/{web['id']}").status_code == 202
+        path = f"/v1/types/demo/instances/{web['id']}"
+        wait_for(lambda: api.get(path).status_code == 404, 60, "the instance to go")
+    assert setup.node_namespaces() == []
