@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +27,17 @@ class Settings(BaseSettings):
     public_url: str | None = None
     secret_key: str | None = None
     provider: str = "local"
+    local_network: Literal["loopback", "namespaces"] = Field(
+        default="loopback",
+        description="How the local provider's nodes are reached: all on the machine's "
+        "loopback at allocated ports, or each in a network namespace of its own at its own "
+        "address and standard ports (root and `ip netns` only).",
+    )
+    local_subnet: IPv4Network = Field(
+        default=IPv4Network("10.233.0.0/16"),
+        description="The local provider's node addresses in namespaces mode; its first "
+        "address is the control plane's, on the bridge.",
+    )
     workers: int = Field(default=2, ge=1, le=32, description="Reconciles run at once.")
     resync_seconds: float = Field(default=10.0, gt=0)
     host_check_seconds: float = Field(

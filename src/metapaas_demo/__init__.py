@@ -46,6 +46,8 @@ class Demo(sdk.PaasType[DemoSpec]):
                         sys.executable,
                         "-m",
                         "metapaas_demo.server",
+                        "--host",
+                        "{{ node.address }}",
                         "--port",
                         port,
                         "--config",
@@ -54,6 +56,8 @@ class Demo(sdk.PaasType[DemoSpec]):
                 ),
             ),
             health=(
-                sdk.HealthCheck("http", target=f"http://127.0.0.1:{port}/healthz", interval=1.0),
+                sdk.HealthCheck(
+                    "http", target=f"http://{{{{ node.address }}}}:{port}/healthz", interval=1.0
+                ),
             ),
         )

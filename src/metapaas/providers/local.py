@@ -23,8 +23,23 @@ Creating, allocating and recording happen under an exclusive ``flock`` on
 ``<home>/nodes/.lock``, so two control-plane processes sharing a home never
 give one port twice nor start one node twice.
 
-Network namespaces are not in scope: every node shares the machine's
-``address`` (127.0.0.1 by default), and is told apart by its ports alone.
+The network of a node is one of two (``METAPAAS_LOCAL_NETWORK``):
+
+``loopback`` (the default)
+    Every node shares the machine's ``address`` (127.0.0.1 by default) and is
+    told apart by its ports alone, allocated under the lock (``_ports``).
+``namespaces``
+    Every node has a network namespace of its own with an address on a bridge
+    of the control plane's (``_netns``), recorded in ``node.json`` and
+    allocated under the same lock; its agent, and all the agent starts, run
+    in it (``nsenter --net``), and each port name gets its standard port
+    (``redis`` 6379, ``postgres`` 5432, ...), as on a machine of its own.
+    Refused where the machine cannot do it (not root, no ``ip netns``). The
+    namespace and veth go with the node, under the lock, before its processes
+    are stopped, so the name is free for a new node at once; namespaces no
+    node owns are removed by the next create or delete.
+
+A type sees the difference only through ``node.address`` and ``node.ports``.
 """
 
 from __future__ import annotations
@@ -44,8 +59,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from metapaas.config import Settings
 from metapaas.plugins.wheelhouse import environment_dir
-from metapaas.providers import _ports, _procs
+from metapaas.providers import _netns, _ports, _procs
+from metapaas.providers._netns import NamespaceNetwork
 from metapaas.providers.base import (
     NodeInfo,
     NodeSpec,
@@ -54,7 +71,7 @@ from metapaas.providers.base import (
     check_name,
     matches,
 )
-from metapaas.sdk import VOLUME_DIR, TemporaryError, write_private
+from metapaas.sdk import VOLUME_DIR, PermanentError, TemporaryError, write_private
 
 ADDRESS = "127.0.0.1"
 NODE_FILE = "node.json"
@@ -78,6 +95,7 @@ class _Record:
     pid: int | None = None
     start_time: int | None = None
     software: str = ""  # the wheelhouse the agent runs; kept so a restart runs the same
+    address: str = ""  # the node's own, in a namespace; "" when it shares the provider's
 
     @classmethod
     def load(cls, path: Path) -> _Record | None:
@@ -89,7 +107,8 @@ class _Record:
 
 
 class LocalProvider:
-    """Nodes as process trees under ``home``, reached on ``address`` at allocated ports.
+    """Nodes as process trees under ``home``, reached on ``address`` at allocated ports, or
+    with ``network`` each in a namespace of its own at its own address and standard ports.
 
     ``agent_argv`` replaces ``<python> -m <agent_module> --url U --dir D``;
     tests use it to run a stand-in for the agent.
@@ -105,7 +124,11 @@ class LocalProvider:
         agent_argv: AgentArgv | None = None,
         address: str = ADDRESS,
         node_users: bool = False,
+        network: NamespaceNetwork | None = None,
     ) -> None:
+        if network is not None and node_users:
+            # Popen would drop root before nsenter could enter the namespace.
+            raise PermanentError("node users and network namespaces do not go together yet")
         self._nodes = home / "nodes"
         self._trash = self._nodes / ".trash"
         self._volumes = home / "volumes"
@@ -115,6 +138,7 @@ class LocalProvider:
         self._agent_argv = agent_argv or self._default_argv
         self._address = address
         self._users = _NodeUsers() if node_users else None
+        self._network = network
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     def create_node(self, spec: NodeSpec) -> NodeInfo:
@@ -123,8 +147,8 @@ class LocalProvider:
         with self._locked():
             record = _Record.load(self._nodes / spec.name / NODE_FILE)
             if record is not None and self._running(record):
-                return _info(record, self._address, running=True)
-            return _info(self._start(spec, record), self._address, running=True)
+                return self._info(record, running=True)
+            return self._info(self._start(spec, record), running=True)
 
     def restart_node(self, spec: NodeSpec) -> NodeInfo:
         """Stop the node's agent tree and start it again with ``spec``; its directory (its
@@ -132,7 +156,7 @@ class LocalProvider:
         check_name(spec.name)
         with self._locked():
             record = _Record.load(self._nodes / spec.name / NODE_FILE)
-            return _info(self._start(spec, record), self._address, running=True)
+            return self._info(self._start(spec, record), running=True)
 
     def delete_node(self, name: str) -> None:
         """Stop the node's process tree and remove its directory; absent is a no-op.
@@ -147,6 +171,7 @@ class LocalProvider:
             if node_dir.exists():
                 self._trash.mkdir(exist_ok=True)
                 node_dir.rename(self._trash / f"{name}.{uuid.uuid4().hex}")
+            self._sweep_network()
         self._empty_trash()
 
     def delete_volume(self, name: str) -> None:
@@ -174,14 +199,12 @@ class LocalProvider:
     def get_node(self, name: str) -> NodeInfo | None:
         check_name(name)
         record = _Record.load(self._nodes / name / NODE_FILE)
-        return (
-            None if record is None else _info(record, self._address, running=self._running(record))
-        )
+        return None if record is None else self._info(record, running=self._running(record))
 
     def list_nodes(self, labels: Mapping[str, str]) -> list[NodeInfo]:
         records = (_Record.load(path / NODE_FILE) for path in self._node_dirs(self._nodes))
         return [
-            _info(record, self._address, running=self._running(record))
+            self._info(record, running=self._running(record))
             for record in records
             if record is not None and matches(record.labels, labels)
         ]
@@ -197,16 +220,54 @@ class LocalProvider:
         write_private(node_dir / BOOTSTRAP_FILE, spec.bootstrap_token)
         if self._users is not None:
             self._users.give(spec.name, node_dir, self._volumes / spec.name)
-        have = {} if previous is None else previous.ports
-        ports = _ports.allocate(spec.ports, have, self._taken(excluding=node_dir))
-        reserved = _Record(
-            spec.name, dict(spec.labels), spec.control_plane_url, ports, software=spec.software
-        )
+        reserved = self._reserve(spec, previous, node_dir)
         write_private(node_dir / NODE_FILE, json.dumps(asdict(reserved), indent=2))
+        if self._network is not None:
+            # Recorded first: a crash from here on leaves a namespace its node's name finds.
+            self._network.attach(spec.name, reserved.address)
+            self._sweep_network()
         pid, start_time = self._spawn(spec, node_dir)
         started = replace(reserved, pid=pid, start_time=start_time)
         write_private(node_dir / NODE_FILE, json.dumps(asdict(started), indent=2))
         return started
+
+    def _reserve(self, spec: NodeSpec, previous: _Record | None, node_dir: Path) -> _Record:
+        """The node's record before its agent runs: its address and ports, the ones it had
+        if it had any."""
+        others = self._records(excluding=node_dir)
+        if self._network is None:
+            # Ports a node had in a namespace are standard ones, which loopback never gives.
+            have = {} if previous is None or previous.address else previous.ports
+            taken = [port for record in others for port in record.ports.values()]
+            ports, address = _ports.allocate(spec.ports, have, taken), ""
+        else:
+            self._network.check_reachable(spec.control_plane_url)
+            ports = _netns.standard_ports(spec.ports)
+            address = previous.address if previous is not None else ""
+            address = address or self._network.allocate({record.address for record in others})
+        return _Record(
+            spec.name,
+            dict(spec.labels),
+            spec.control_plane_url,
+            ports,
+            software=spec.software,
+            address=address,
+        )
+
+    def _sweep_network(self) -> None:
+        """Remove the namespaces no node owns (a crash's leftovers, a deleted node's)."""
+        if self._network is not None:
+            self._network.sweep({path.name for path in self._node_dirs(self._nodes)})
+
+    def _info(self, record: _Record, *, running: bool) -> NodeInfo:
+        return NodeInfo(
+            record.name,
+            dict(record.labels),
+            record.address or self._address,
+            dict(record.ports),
+            running,
+            record.software,
+        )
 
     def _attach_volume(self, spec: NodeSpec, node_dir: Path) -> None:
         """Link the node's volume at ``<node dir>/data``, making the volume on first use.
@@ -228,6 +289,8 @@ class LocalProvider:
 
     def _spawn(self, spec: NodeSpec, node_dir: Path) -> tuple[int, int]:
         argv = self._agent_argv(spec.control_plane_url, node_dir)
+        if self._network is not None:
+            argv = [*self._network.enter(spec.name), *argv]
         try:
             with (node_dir / LOG_FILE).open("ab") as log:
                 child = subprocess.Popen(
@@ -303,11 +366,12 @@ class LocalProvider:
             self._stop(_Record.load(path / NODE_FILE), path)
             shutil.rmtree(path, ignore_errors=True)
 
-    def _taken(self, *, excluding: Path) -> list[int]:
-        """Every port recorded by another node, including nodes still being deleted."""
+    def _records(self, *, excluding: Path) -> list[_Record]:
+        """Every other node's record, including nodes still being deleted: what they hold
+        (ports, addresses) stays theirs until their directory is gone."""
         dirs = [*self._node_dirs(self._nodes), *self._node_dirs(self._trash)]
         records = (_Record.load(path / NODE_FILE) for path in dirs if path != excluding)
-        return [port for record in records if record is not None for port in record.ports.values()]
+        return [record for record in records if record is not None]
 
     @staticmethod
     def _node_dirs(parent: Path) -> list[Path]:
@@ -324,8 +388,16 @@ class LocalProvider:
 
 
 def from_context(context: ProviderContext) -> LocalProvider:
-    """The ``local`` provider of the ``metapaas.providers`` entry points."""
-    return LocalProvider(context.home)
+    """The ``local`` provider of the ``metapaas.providers`` entry points, its network as
+    ``METAPAAS_LOCAL_NETWORK`` says."""
+    settings = Settings()
+    if settings.local_network == "loopback":
+        return LocalProvider(context.home)
+    reason = _netns.unavailable_reason()
+    if reason is not None:
+        raise PermanentError(f"METAPAAS_LOCAL_NETWORK=namespaces is refused: {reason}")
+    network = NamespaceNetwork(context.home, settings.local_subnet)
+    return LocalProvider(context.home, network=network)
 
 
 class _NodeUsers:
@@ -385,9 +457,3 @@ class _NodeUsers:
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise TemporaryError(f"{argv[0]} failed: {done.stderr.strip() or done.returncode}")
-
-
-def _info(record: _Record, address: str, *, running: bool) -> NodeInfo:
-    return NodeInfo(
-        record.name, dict(record.labels), address, dict(record.ports), running, record.software
-    )
