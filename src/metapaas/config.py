@@ -10,6 +10,12 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def environment_dir(home: Path, wheelhouse: str) -> Path:
+    """Where the environment of a plugin version (its wheelhouse, by content address) is
+    installed under a home: the control plane's, or a host's ``/var/lib/metapaas``."""
+    return home / "plugins" / wheelhouse
+
+
 class Settings(BaseSettings):
     """Where MetaPaaS keeps its state and how it serves.
 

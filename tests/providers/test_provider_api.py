@@ -10,16 +10,8 @@ from cryptography.fernet import Fernet
 from sqlalchemy.orm import sessionmaker
 
 from metapaas.db import Sealer
-from metapaas.providers import (
-    INSTANCE,
-    LocalProvider,
-    NodeSpec,
-    ProviderContext,
-    RoutingProvider,
-    make_provider,
-    matches,
-)
-from metapaas.providers.routing import Pin
+from metapaas.providers import INSTANCE, LocalProvider, NodeSpec, ProviderContext, matches
+from metapaas.providers.routing import Pin, RoutingProvider, make_provider
 from metapaas.sdk import PermanentError
 from metapaas.testing.memory import MemoryProvider
 

@@ -24,14 +24,15 @@ from metapaas.api.routes import (
     types,
 )
 from metapaas.api.routes.metrics import metrics_registry
-from metapaas.config import Settings
+from metapaas.config import Settings, environment_dir
 from metapaas.db import CORE_STREAM, Sealer, make_engine, make_sessionmaker, migrate
 from metapaas.iam import ensure_admin
 from metapaas.metadata import PostgresListener
 from metapaas.orchestrator import Reconciler, Worker
-from metapaas.plugins import Registry, served, wheelhouse
+from metapaas.plugins import Registry, served
 from metapaas.plugins.installer import Installer
-from metapaas.providers import ProviderContext, RoutingProvider, ssh
+from metapaas.providers import ProviderContext, ssh
+from metapaas.providers.routing import RoutingProvider
 
 
 def build_state(settings: Settings, registry: Registry | None = None) -> AppState:
@@ -54,7 +55,7 @@ def build_state(settings: Settings, registry: Registry | None = None) -> AppStat
         migrate.upgrade(engine, CORE_STREAM)
         with sessions() as session:
             loaded = served.activate(session, home)
-        environments = {str(wheelhouse.environment_dir(home, h)): h for h in loaded}
+        environments = {str(environment_dir(home, h)): h for h in loaded}
         registry = Registry.discover(environments=environments)
     return AppState(
         settings=settings,

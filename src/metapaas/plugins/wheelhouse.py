@@ -27,6 +27,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from metapaas.config import environment_dir
 from metapaas.db import models
 
 PIP_TIMEOUT_SECONDS = 600.0
@@ -92,10 +93,6 @@ def distributions(session: Session, hash_: str) -> dict[str, str]:
     if row is None:
         raise WheelhouseError(f"no wheelhouse {hash_}")
     return names_and_versions(entry["filename"] for entry in row.files)
-
-
-def environment_dir(home: Path, hash_: str) -> Path:
-    return home / "plugins" / hash_
 
 
 def materialize(session: Session, home: Path, hash_: str) -> Path:

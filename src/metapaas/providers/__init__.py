@@ -2,11 +2,14 @@
 
 Providers are plugins, like types: a distribution registers a factory
 (``ProviderContext -> Provider``) in the ``metapaas.providers`` entry-point group,
-and the orchestrator uses only the :class:`Provider` protocol, through a
-:class:`RoutingProvider` over every installed one (admins' pins choose where
-new nodes go). The bundled ``local`` and ``ssh`` providers are registered the
-same way (``pyproject.toml``), so an OpenStack or libvirt provider is one more
-distribution against the same contract.
+and the orchestrator uses only the :class:`Provider` protocol, through
+:class:`~metapaas.providers.routing.RoutingProvider` over every installed one
+(admins' pins choose where new nodes go). The bundled ``local`` and ``ssh``
+providers are registered the same way (``pyproject.toml``), so an OpenStack or
+libvirt provider is one more distribution against the same contract.
+
+This package's own face stays light: a host's side of a provider imports it
+(no database, no web framework).
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from metapaas.providers.base import (
 )
 from metapaas.providers.cloudinit import user_data
 from metapaas.providers.local import LocalProvider
-from metapaas.providers.routing import RoutingProvider, installed, make_provider
 
 __all__ = [
     "INSTANCE",
@@ -37,10 +39,7 @@ __all__ = [
     "NodeSpec",
     "Provider",
     "ProviderContext",
-    "RoutingProvider",
     "VolumeInfo",
-    "installed",
-    "make_provider",
     "matches",
     "user_data",
 ]

@@ -12,12 +12,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from metapaas.db import Sealer
 from metapaas.sdk import PermanentError
+
+if TYPE_CHECKING:  # a host's side imports this module: it must not pull in the database
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from metapaas.db import Sealer
 
 MANAGED = "metapaas.io/managed"
 INSTANCE = "metapaas.io/instance"

@@ -59,8 +59,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from metapaas.config import Settings
-from metapaas.plugins.wheelhouse import environment_dir
+from metapaas.config import Settings, environment_dir
 from metapaas.providers import _netns, _ports, _procs
 from metapaas.providers._netns import NamespaceNetwork
 from metapaas.providers.base import (

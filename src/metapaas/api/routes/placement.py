@@ -20,7 +20,7 @@ from metapaas.api.problems import problem_responses
 from metapaas.api.timestamps import rfc3339
 from metapaas.db import models
 from metapaas.errors import Invalid, NotFound
-from metapaas.providers import installed
+from metapaas.providers.routing import installed
 
 router = APIRouter(
     prefix="/v1/placement/pins", tags=["placement"], responses=problem_responses(401, 403, 503)

@@ -16,6 +16,7 @@ one only forgets it (the host removes it when it returns).
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -33,7 +34,8 @@ from metapaas.providers.base import (
     check_name,
     matches,
 )
-from metapaas.providers.hostside import Answer, Request
+from metapaas.providers.hostside import HOME, LIVENESS_SCRIPT, Answer, Request
+from metapaas.providers.local import NODE_FILE
 from metapaas.providers.ssh import placement
 from metapaas.providers.ssh.remote import Remotes, SshFailure, Target
 from metapaas.providers.ssh.software import Software
@@ -56,6 +58,25 @@ class HostSide:
     def __init__(self, remotes: Remotes, software: Software) -> None:
         self.remotes = remotes
         self.software = software
+
+    def alive(self, target: Target, python: str, node: str) -> bool | None:
+        """Whether the node's agent runs on the host (None: the host has no such node)."""
+        runtime = self.software.runtime(target, python)
+        argv = [
+            python,
+            *("-I", "-S", "-c", LIVENESS_SCRIPT),
+            f"{runtime}/metapaas/providers/_procs.py",
+            f"{HOME}/nodes/{node}/{NODE_FILE}",
+        ]
+        try:
+            done = self.remotes.run(target, argv, timeout=30)
+        except SshFailure as exc:
+            raise TemporaryError(str(exc)) from exc
+        if done.exit_status != 0:
+            error = done.stderr.decode(errors="replace").strip()[-800:]
+            raise TemporaryError(f"host {target.name}: cannot tell whether {node} runs: {error}")
+        found: bool | None = json.loads(done.stdout)
+        return found
 
     def call(self, target: Target, python: str, request: Request) -> Any:
         runtime = self.software.runtime(target, python)
@@ -129,10 +150,8 @@ class SshProvider:
                 # Unknown, not dead: the node may serve behind a broken link. Its heartbeats
                 # tell, and a silent node is replaced after its type's unreachable_after.
                 return _info(row, host, running=True)
-        found = self._ask(host, Request(op="get_node", address=host.address, name=name))
-        if found is None:
-            return None
-        return _info(row, host, running=bool(found["running"]))
+        running = self._host_side.alive(self._target(host), _python(host), name)
+        return None if running is None else _info(row, host, running=running)
 
     def list_nodes(self, labels: Mapping[str, str]) -> list[NodeInfo]:
         """The nodes the pool's rows place, as last recorded (running: their host is READY)."""

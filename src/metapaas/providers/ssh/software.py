@@ -18,7 +18,7 @@ import inspect
 import threading
 from pathlib import Path
 
-from metapaas.plugins.wheelhouse import environment_dir
+from metapaas.config import environment_dir
 from metapaas.providers import bundle, unpack
 from metapaas.providers.ssh.remote import Remotes, SshFailure, Target
 from metapaas.sdk import TemporaryError
@@ -78,6 +78,10 @@ class Software:
             unpacked = [python, "-I", "-c", UNPACK_SOURCE, incoming, remote]
             self._check(target, unpacked, f"unpack {archive.name}")
             self._check(target, ["rm", "-f", incoming], "remove the archive")
+            # Node users cannot write bytecode into it: compiled once here, every agent and
+            # host-side call starts from .pyc instead of compiling its imports each time.
+            compiled = [python, "-m", "compileall", "-q", "-j", "0", remote]
+            self._check(target, compiled, f"compile {archive.name}")
         except SshFailure as exc:
             raise TemporaryError(f"cannot send software to host {target.name}: {exc}") from exc
 
