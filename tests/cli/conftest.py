@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncssh
 import pytest
 
 from metapaas.testing import ControlPlane
+from metapaas.testing.fixtures import CLEANUP_SECONDS
+from metapaas.testing.hosts import HostLab
 
 METAPAAS = Path(sys.executable).with_name("metapaas")
 COMMAND_SECONDS = 180
@@ -64,3 +69,47 @@ def served_cli(cli: Cli, control_plane: ControlPlane) -> Cli:
     """The command pointed at a live control plane by METAPAAS_URL / METAPAAS_TOKEN."""
     cli.env.update(METAPAAS_URL=control_plane.url, METAPAAS_TOKEN=control_plane.token)
     return cli
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    private_file: Path
+    public_file: Path
+
+    @property
+    def private(self) -> str:
+        return self.private_file.read_text()
+
+    @property
+    def public(self) -> str:
+        return self.public_file.read_text().strip()
+
+
+def key_pair(directory: Path, name: str) -> KeyPair:
+    """A new ed25519 key pair in ``directory``: ``<name>`` and ``<name>.pub``."""
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    private_file, public_file = directory / name, directory / f"{name}.pub"
+    private_file.write_bytes(key.export_private_key("openssh"))
+    private_file.chmod(0o600)
+    public_file.write_bytes(key.export_public_key("openssh"))
+    return KeyPair(private_file, public_file)
+
+
+@contextlib.contextmanager
+def pool_control_plane(lab: HostLab, database_url: str, home: Path) -> Iterator[ControlPlane]:
+    """A control plane with the ``ssh`` provider in the lab's control-plane namespace, checking
+    its hosts every second; every instance is deleted before it stops."""
+    plane = ControlPlane(
+        home,
+        database_url,
+        netns=lab.control_plane_netns,
+        address=lab.control_plane_address,
+        METAPAAS_PROVIDER="ssh",
+        METAPAAS_HOST_CHECK_SECONDS="1",
+    )
+    plane.start()
+    try:
+        yield plane
+        plane.delete_all_instances(CLEANUP_SECONDS)
+    finally:
+        plane.stop()

@@ -6,6 +6,7 @@ the ``dev`` extra Playwright); Playwright's own browser downloads are never used
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,12 +34,12 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture
-def console(browser: Browser, control_plane: ControlPlane) -> Iterator[Page]:
-    """A fresh browser tab (its own sessionStorage) on the control plane's console, not
-    logged in. A script error on any page fails the test, and so does any error the
-    browser logs (a refused Content-Security-Policy, say) but the failed requests the
-    test makes on purpose."""
+@contextlib.contextmanager
+def console_tab(browser: Browser, url: str) -> Iterator[Page]:
+    """A fresh browser tab (its own sessionStorage) on the console of the control plane at
+    ``url``, not logged in. A script error on any page fails the test, and so does any
+    error the browser logs (a refused Content-Security-Policy, say) but the failed requests
+    the test makes on purpose."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
@@ -50,10 +51,19 @@ def console(browser: Browser, control_plane: ControlPlane) -> Iterator[Page]:
 
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", logged)
-    page.goto(f"{control_plane.url}/ui/")
-    yield page
-    context.close()
+    try:
+        page.goto(f"{url}/ui/")
+        yield page
+    finally:
+        context.close()
     assert errors == [], f"the console's scripts failed: {errors}"
+
+
+@pytest.fixture
+def console(browser: Browser, control_plane: ControlPlane) -> Iterator[Page]:
+    """A :func:`console_tab` on the ``control_plane`` fixture's console."""
+    with console_tab(browser, control_plane.url) as page:
+        yield page
 
 
 @pytest.fixture

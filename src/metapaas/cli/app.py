@@ -2,9 +2,8 @@
 
 Client commands import no part of the server (``metapaas.cli.main`` loads it
 only inside its commands), so ``metapaas list`` starts fast. Each group of
-commands lives in its own module with a ``register(app)``; the plugin and
-host commands (``metapaas plugins …``, ``metapaas hosts …``) join the list in
-:func:`build` the same way once their routes exist.
+commands lives in its own module with a ``register(app)``, listed in
+:func:`build`.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from metapaas.cli import admin, catalog, instances, plugins, profiles, resources
+from metapaas.cli import admin, catalog, hosts, instances, plugins, profiles, resources
 from metapaas.cli import main as serving
 from metapaas.cli.output import UserError, print_error
 from metapaas.client import ApiError, Client
@@ -46,7 +45,7 @@ def build() -> typer.Typer:
     """The command tree without the per-type groups."""
     app = serving.app
     app.callback()(_root)
-    for module in (profiles, instances, admin, plugins):
+    for module in (profiles, instances, admin, plugins, hosts):
         module.register(app)
     app.add_typer(catalog.app, name="types")
     return app

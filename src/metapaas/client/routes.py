@@ -194,6 +194,59 @@ def _package(package: str, sha256: str | None, index_url: str | None) -> dict[st
     return {k: v for k, v in given.items() if v is not None}
 
 
+class Hosts(Group[S]):
+    """Hosts of the ``ssh`` provider's pool (admins): registered, drained, resumed, removed."""
+
+    @route
+    def list(self) -> Call[m.Items[m.Host]]:
+        return call("GET", "/v1/hosts", m.Items[m.Host])
+
+    @route
+    def get(self, name: str) -> Call[m.Host]:
+        return call("GET", f"/v1/hosts/{_seg(name)}", m.Host)
+
+    @route
+    def register(
+        self,
+        name: str,
+        *,
+        address: str,
+        private_key: str,
+        host_key: str,
+        nodes: int,
+        memory_mb: int,
+        port: int | None = None,
+        user: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> Call[m.Host]:
+        """The host, ``PENDING`` until the host monitor checked it; ``private_key`` (the
+        login's, unencrypted) is sealed by the server and never shown again."""
+        given = {"port": port, "user": user, "labels": labels}
+        body = {
+            "name": name,
+            "address": address,
+            "private_key": private_key,
+            "host_key": host_key,
+            "capacity": {"nodes": nodes, "memory_mb": memory_mb},
+        } | {k: v for k, v in given.items() if v is not None}
+        return call("POST", "/v1/hosts", m.Host, json=body)
+
+    @route
+    def drain(self, name: str) -> Call[m.Host]:
+        """Its nodes move to other hosts, one at a time; it takes no new ones."""
+        return call("POST", f"/v1/hosts/{_seg(name)}/actions/drain", m.Host)
+
+    @route
+    def resume(self, name: str) -> Call[m.Host]:
+        """End a drain: the host takes new nodes again."""
+        return call("POST", f"/v1/hosts/{_seg(name)}/actions/resume", m.Host)
+
+    @route
+    def remove(self, name: str) -> Call[None]:
+        """Refused (409) while the host holds a node or a volume."""
+        return no_answer("DELETE", f"/v1/hosts/{_seg(name)}")
+
+
 class Projects(Group[S]):
     @route
     def create(self, name: str, description: str = "") -> Call[m.Project]:

@@ -42,6 +42,10 @@ class _Routes(Generic[S]):
         return routes.Plugins(self._sender())
 
     @functools.cached_property
+    def hosts(self) -> routes.Hosts[S]:
+        return routes.Hosts(self._sender())
+
+    @functools.cached_property
     def projects(self) -> routes.Projects[S]:
         return routes.Projects(self._sender())
 

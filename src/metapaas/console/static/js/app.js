@@ -10,6 +10,7 @@ import { instancesPage, newInstancePage } from "./pages/instances.js";
 import { instancePage } from "./pages/instance.js";
 import { membersPage, projectsPage, tokensPage, usersPage } from "./pages/admin.js";
 import { pluginsPage } from "./pages/plugins.js";
+import { hostsPage } from "./pages/hosts.js";
 
 /** The navigation bar, in order; a new page adds a line here and a route below. */
 const NAV = [
@@ -18,6 +19,7 @@ const NAV = [
   { href: "#/projects", label: "Projects", admin: true },
   { href: "#/users", label: "Users", admin: true },
   { href: "#/plugins", label: "Plugins", admin: true },
+  { href: "#/hosts", label: "Hosts", admin: true },
   { href: "#/tokens/me", label: "My tokens" },
 ];
 
@@ -33,6 +35,7 @@ const ROUTES = [
   [/^#\/users$/, usersPage],
   [/^#\/tokens\/([^/]+)$/, tokensPage],
   [/^#\/plugins$/, pluginsPage],
+  [/^#\/hosts$/, hostsPage],
 ];
 
 const POLL_SECONDS = 2;

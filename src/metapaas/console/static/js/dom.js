@@ -65,14 +65,22 @@ export function fill(el, ...children) {
 export const errorLine = (error) =>
   h("p", { class: "error", role: "alert" }, String(error.message));
 
-/** Ask the user to type `name` before deleting it; resolves true when they did. */
-export function confirmByName(what, name) {
+/**
+ * Ask the user to type `name` before deleting `what` (or doing `verb` to it, with another
+ * `warning`); resolves true when they did.
+ */
+export function confirmByName(
+  what,
+  name,
+  { verb = "Delete", warning = "This cannot be undone." } = {},
+) {
   const dialog = document.getElementById("confirm");
   const input = document.getElementById("confirm-input");
   const ok = document.getElementById("confirm-ok");
-  document.getElementById("confirm-text").textContent = `Delete ${what}? This cannot be undone.`;
+  document.getElementById("confirm-text").textContent = `${verb} ${what}? ${warning}`;
   document.getElementById("confirm-name").textContent = name;
   input.value = "";
+  ok.textContent = verb;
   ok.disabled = true;
   input.oninput = () => (ok.disabled = input.value !== name);
   return new Promise((resolve) => {

@@ -68,6 +68,9 @@ function control(name, id, schema, value) {
   return ["text", input];
 }
 
+/** A field's value as the request sends it; undefined leaves it out. */
+const valueOf = (field) => (field.read ? field.read() : parse(field.kind, field.input));
+
 function parse(kind, el) {
   switch (kind) {
     case "boolean":
@@ -91,12 +94,17 @@ function parse(kind, el) {
   }
 }
 
+/** A caller's control: an element whose value is read as text, or `{ element, read }`. */
+const replacement = (given) => (given instanceof Element ? { element: given, read: null } : given);
+
 /**
  * A form for `schema`. Options: `values` (current values: the form then sends only what
  * changed, for a PATCH), `omit` (properties not shown), `replace` (name → a control of the
- * caller's, e.g. a project picker, with the id `${prefix}-${name}`), `prefix` (of the
- * inputs' ids, unique on the page), `submit` (button label), `onSubmit(body)` (may throw an
- * ApiError, whose field errors are placed next to their fields).
+ * caller's, e.g. a project picker, with the id `${prefix}-${name}`; or `{ element, read }`
+ * for a control made of several inputs, `read()` giving the property's value or undefined),
+ * `prefix` (of the inputs' ids, unique on the page), `submit` (button label),
+ * `onSubmit(body)` (may throw an ApiError, whose field errors are placed next to their
+ * fields).
  */
 export function schemaForm(
   schema,
@@ -111,8 +119,9 @@ export function schemaForm(
     if (omit.includes(name)) continue;
     const prop = resolve(schema, raw);
     const initial = updating ? values[name] : prop.default;
-    const [kind, input] = replace[name]
-      ? ["text", replace[name]]
+    const custom = replace[name] && replacement(replace[name]);
+    const [kind, input] = custom
+      ? ["text", custom.element]
       : control(name, `${prefix}-${name}`, prop, initial);
     if (updating && prop["x-immutable"]) input.disabled = true;
     if (updating && prop["x-secret"]) input.placeholder = "unchanged";
@@ -130,14 +139,9 @@ export function schemaForm(
       prop.description && h("span", { class: "help" }, prop.description),
       error,
     );
-    fields.push({
-      name,
-      kind,
-      input,
-      error,
-      field,
-      before: updating ? parse(kind, input) : undefined,
-    });
+    const f = { name, kind, input, read: custom?.read, error, field };
+    f.before = updating ? valueOf(f) : undefined;
+    fields.push(f);
     rows.push(field);
   }
   const button = h("button", { type: "submit" }, submit);
@@ -153,7 +157,7 @@ export function schemaForm(
     const body = {};
     for (const f of fields) {
       if (f.input.disabled) continue;
-      let value = parse(f.kind, f.input);
+      let value = valueOf(f);
       if (updating && JSON.stringify(value) === JSON.stringify(f.before)) continue;
       if (value === undefined && updating) value = f.kind === "text" ? "" : null; // emptied
       if (value === undefined) continue;
@@ -189,7 +193,7 @@ export function schemaForm(
       await onSubmit(read());
       showErrors(null);
       // An update's values are the new baseline: the next one sends only what changes then.
-      if (updating) fields.forEach((f) => (f.before = parse(f.kind, f.input)));
+      if (updating) fields.forEach((f) => (f.before = valueOf(f)));
       else form.reset();
     } catch (error) {
       showErrors(error);
