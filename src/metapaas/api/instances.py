@@ -166,7 +166,7 @@ def create_instance(
         **common,
     )
     ctx.session.add(instance)
-    _flush_unique(ctx, "name")
+    flush_unique(ctx, "name")
     ctx.audit(f"{slug}.instances.create", "instance", instance.id, project_id, name=instance.name)
     _add_initial_resources(ctx, loaded, instance)
     _admit(ctx, loaded, instance)
@@ -293,7 +293,7 @@ def _add_resource(
         sealed_secrets=ctx.state.sealer.seal(secrets),
     )
     ctx.session.add(resource)
-    _flush_unique(ctx, "name")
+    flush_unique(ctx, "name")
     ctx.audit(
         f"{loaded.slug}.{collection}.create",
         collection,
@@ -462,7 +462,7 @@ def _ensure_unique_name(ctx: Context, slug: str, project_id: str, name: str) -> 
         raise Conflict.field("name", "unique", f"a {slug} instance named {name!r} exists")
 
 
-def _flush_unique(ctx: Context, field: str) -> None:
+def flush_unique(ctx: Context, field: str) -> None:
     """Flush now so a concurrent duplicate surfaces as 409, not as a failed commit."""
     try:
         ctx.session.flush()

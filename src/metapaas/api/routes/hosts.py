@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from sqlalchemy import func, select
 
 from metapaas.api.deps import Context, Ctx
+from metapaas.api.instances import flush_unique
 from metapaas.api.problems import problem_responses
 from metapaas.api.timestamps import rfc3339
 from metapaas.db import models
@@ -173,7 +174,7 @@ def register_host(ctx: Ctx, body: HostBody) -> JSONResponse:
         install_packages=body.install_packages,
     )
     ctx.session.add(host)
-    ctx.session.flush()
+    flush_unique(ctx, "name")
     ctx.audit("host.register", "host", host.name, address=host.address, user=host.user)
     view = host_view(ctx.session, host)
     ctx.session.commit()
