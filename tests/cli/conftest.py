@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +14,6 @@ import asyncssh
 import pytest
 
 from metapaas.testing import ControlPlane
-from metapaas.testing.fixtures import CLEANUP_SECONDS
-from metapaas.testing.hosts import HostLab
 
 METAPAAS = Path(sys.executable).with_name("metapaas")
 COMMAND_SECONDS = 180
@@ -93,23 +89,3 @@ def key_pair(directory: Path, name: str) -> KeyPair:
     private_file.chmod(0o600)
     public_file.write_bytes(key.export_public_key("openssh"))
     return KeyPair(private_file, public_file)
-
-
-@contextlib.contextmanager
-def pool_control_plane(lab: HostLab, database_url: str, home: Path) -> Iterator[ControlPlane]:
-    """A control plane with the ``ssh`` provider in the lab's control-plane namespace, checking
-    its hosts every second; every instance is deleted before it stops."""
-    plane = ControlPlane(
-        home,
-        database_url,
-        netns=lab.control_plane_netns,
-        address=lab.control_plane_address,
-        METAPAAS_PROVIDER="ssh",
-        METAPAAS_HOST_CHECK_SECONDS="1",
-    )
-    plane.start()
-    try:
-        yield plane
-        plane.delete_all_instances(CLEANUP_SECONDS)
-    finally:
-        plane.stop()

@@ -17,8 +17,8 @@ import pytest
 from metapaas.client import ApiError, AsyncClient
 from metapaas.testing import ControlPlane, free_port
 from metapaas.testing.fixtures import DatabaseFactory
-from metapaas.testing.hosts import Host, HostLab, unavailable_reason
-from tests.cli.conftest import Cli, KeyPair, key_pair, pool_control_plane
+from metapaas.testing.hosts import Host, HostLab, pool_control_plane, unavailable_reason
+from tests.cli.conftest import Cli, KeyPair, key_pair
 
 
 @dataclass(frozen=True)

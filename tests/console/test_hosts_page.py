@@ -11,8 +11,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from metapaas.testing import ControlPlane, free_port
 from metapaas.testing.fixtures import DatabaseFactory
-from metapaas.testing.hosts import HostLab, unavailable_reason
-from tests.cli.conftest import key_pair, pool_control_plane
+from metapaas.testing.hosts import HostLab, pool_control_plane, unavailable_reason
+from tests.cli.conftest import key_pair
 from tests.console.conftest import ARTIFACTS, console_tab, log_in
 
 pytestmark = pytest.mark.e2e

@@ -26,7 +26,7 @@ from sqlalchemy import make_url
 
 from metapaas.testing import ControlPlane, wait_for
 from metapaas.testing.fixtures import DatabaseFactory, backends
-from metapaas.testing.hosts import Host, HostLab, unavailable_reason
+from metapaas.testing.hosts import Host, HostLab, pool_control_plane, unavailable_reason
 
 pytestmark = [
     pytest.mark.e2e,
@@ -102,22 +102,13 @@ def pool(
     if request.param not in backends(request.config):
         pytest.skip(f"backend {request.param} is not configured")
     url = database_factory.new(request.param)
-    with HostLab(count=3, prefix="mpssh") as lab:
-        plane = ControlPlane(
-            tmp_path_factory.mktemp("ssh") / "home",
-            through_socket(url),
-            netns=lab.control_plane_netns,
-            address=lab.control_plane_address,
-            METAPAAS_PROVIDER="ssh",
-            METAPAAS_HOST_CHECK_SECONDS="1",
-        )
-        plane.start()
-        try:
-            with plane.client() as api:
-                yield Pool(lab, plane, api)
-                plane.delete_all_instances(120)
-        finally:
-            plane.stop()
+    home = tmp_path_factory.mktemp("ssh") / "home"
+    with (
+        HostLab(count=3, prefix="mpssh") as lab,
+        pool_control_plane(lab, through_socket(url), home) as plane,
+        plane.client() as api,
+    ):
+        yield Pool(lab, plane, api)
     database_factory.drop(url)
 
 

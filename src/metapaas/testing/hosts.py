@@ -58,7 +58,7 @@ import socket
 import stat
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -71,6 +71,8 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     PublicFormat,
 )
+
+from metapaas.testing.controlplane import ControlPlane
 
 SSHD = Path("/usr/sbin/sshd")
 NETNS_DIR = Path("/run/netns")
@@ -604,3 +606,25 @@ def _write(path: Path, text: str, mode: int) -> None:
     with os.fdopen(fd, "w") as file:
         file.write(text)
     os.chmod(path, mode)  # the umask may have taken bits off
+
+
+@contextlib.contextmanager
+def pool_control_plane(
+    lab: HostLab, database_url: str, home: Path, *, cleanup_seconds: float = 120.0, **env: str
+) -> Iterator[ControlPlane]:
+    """A control plane with the ``ssh`` provider in the lab's control-plane namespace (where
+    its hosts reach it), checking its hosts every second; every instance is deleted before it
+    stops. ``env`` adds settings."""
+    plane = ControlPlane(
+        home,
+        database_url,
+        netns=lab.control_plane_netns,
+        address=lab.control_plane_address,
+        **{"METAPAAS_PROVIDER": "ssh", "METAPAAS_HOST_CHECK_SECONDS": "1", **env},
+    )
+    plane.start()
+    try:
+        yield plane
+        plane.delete_all_instances(cleanup_seconds)
+    finally:
+        plane.stop()

@@ -19,7 +19,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,6 +44,7 @@ from metapaas.sdk import PermanentError, TemporaryError
 log = logging.getLogger(__name__)
 
 READY = models.HostState.READY
+Placed = TypeVar("Placed", models.HostNode, models.HostVolume)
 HOSTSIDE = "metapaas.providers.hostside"
 
 
@@ -112,30 +113,31 @@ class SshProvider:
 
     def delete_node(self, name: str) -> None:
         check_name(name)
-        with self._sessions.begin() as session:
-            row = session.get(models.HostNode, name, with_for_update=True)
-            if row is None:
-                return
-            host = session.get(models.Host, row.host_name)
-        if host is not None and host.state == READY:
-            self._ask(host, Request(op="delete_node", address=host.address, name=name))
-        with self._sessions.begin() as session:  # forgotten: an absent host removes it later
-            found = session.get(models.HostNode, name, with_for_update=True)
-            if found is not None and found.host_name == row.host_name:
-                session.delete(found)
+        self._remove(models.HostNode, "delete_node", name)
 
     def delete_volume(self, name: str) -> None:
         self.delete_node(name)
-        with self._sessions.begin() as session:
-            row = session.get(models.HostVolume, name, with_for_update=True)
+        self._remove(models.HostVolume, "delete_volume", name)
+
+    def _remove(
+        self,
+        placed: type[Placed],
+        op: Literal["delete_node", "delete_volume"],
+        name: str,
+    ) -> None:
+        """Ask the host holding the node (or its volume) to remove it, then forget where it
+        was. A host that is not READY is not asked: it removes it when it is back."""
+        with self._sessions() as session:
+            row = session.get(placed, name)
             if row is None:
                 return
-            host = session.get(models.Host, row.host_name)
+            where = row.host_name
+            host = session.get(models.Host, where)
         if host is not None and host.state == READY:
-            self._ask(host, Request(op="delete_volume", address=host.address, name=name))
+            self._ask(host, Request(op=op, address=host.address, name=name))
         with self._sessions.begin() as session:
-            found = session.get(models.HostVolume, name, with_for_update=True)
-            if found is not None and found.host_name == row.host_name:
+            found = session.get(placed, name, with_for_update=True)
+            if found is not None and found.host_name == where:
                 session.delete(found)
 
     def get_node(self, name: str) -> NodeInfo | None:
