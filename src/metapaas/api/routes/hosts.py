@@ -28,6 +28,7 @@ from metapaas.providers import INSTANCE, TYPE, ssh
 router = APIRouter(prefix="/v1/hosts", tags=["hosts"], responses=problem_responses(401, 403, 503))
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$"
+# A host's labels, and the labels a placement pin asks a host to have.
 LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9./-]{0,62}$")]
 LabelValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{0,63}$")]
 

@@ -9,14 +9,15 @@ made or replaced after it (:mod:`metapaas.providers.routing`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from metapaas.api.deps import Context, Ctx
 from metapaas.api.problems import problem_responses
+from metapaas.api.routes.hosts import LabelKey, LabelValue
 from metapaas.api.timestamps import rfc3339
 from metapaas.db import models
 from metapaas.errors import Invalid, NotFound
@@ -27,8 +28,6 @@ router = APIRouter(
 )
 
 Scope = Literal["project", "type"]
-LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9./-]{0,62}$")]
-LabelValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{0,63}$")]
 
 
 class PinBody(BaseModel):
