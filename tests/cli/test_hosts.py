@@ -216,3 +216,28 @@ def _add(host: Host, directory: Path) -> list[str]:
         *("--private-key-file", str(key_file), "--host-key", host.host_key),
         *("--nodes", "2", "--memory-mb", "2048"),
     ]
+
+
+def test_an_admin_pins_a_type_to_a_pool_and_removes_the_pin(served_cli: Cli, pool: Pool) -> None:
+    cli = served_cli
+    assert cli.json("pins", "list") == []
+    added = cli.json(*pool.add("host1", "--host-key-file", str(pool.host.public_file)))
+    assert added["install_packages"] is False
+
+    pinned = cli.json("pins", "set", "type", "demo", "--provider", "ssh", "--host-label", "zone=a")
+    assert (pinned["scope"], pinned["target"], pinned["provider"]) == ("type", "demo", "ssh")
+    assert pinned["host_labels"] == {"zone": "a"}
+    assert [p["target"] for p in cli.json("pins", "list")] == ["demo"]
+
+    unknown = cli.run("pins", "set", "type", "demo", "--provider", "openstack")
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("error: 422 provider: must be an installed provider")
+    bad_label = cli.run("pins", "set", "type", "demo", "--provider", "ssh", "--host-label", "a")
+    assert bad_label.returncode == 2
+    assert "'a' is not key=value" in bad_label.stderr
+
+    removed = cli.run("pins", "remove", "type", "demo")
+    assert removed.returncode == 0, removed.stderr
+    assert "the pin of type demo is removed" in removed.stderr
+    assert cli.json("pins", "list") == []
+    assert cli.run("pins", "remove", "type", "demo").returncode == 1

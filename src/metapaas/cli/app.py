@@ -15,7 +15,16 @@ from typing import Annotated
 import httpx
 import typer
 
-from metapaas.cli import admin, catalog, hosts, instances, plugins, profiles, resources
+from metapaas.cli import (
+    admin,
+    catalog,
+    hosts,
+    instances,
+    pins,
+    plugins,
+    profiles,
+    resources,
+)
 from metapaas.cli import main as serving
 from metapaas.cli.output import UserError, print_error
 from metapaas.client import ApiError, Client
@@ -45,7 +54,7 @@ def build() -> typer.Typer:
     """The command tree without the per-type groups."""
     app = serving.app
     app.callback()(_root)
-    for module in (profiles, instances, admin, plugins, hosts):
+    for module in (profiles, instances, admin, plugins, hosts, pins):
         module.register(app)
     app.add_typer(catalog.app, name="types")
     return app

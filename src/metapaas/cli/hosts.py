@@ -121,6 +121,13 @@ def add(
         list[str] | None,
         typer.Option(help="A label placement can ask for, key=value (repeat it)."),
     ] = None,
+    install_packages: Annotated[
+        bool,
+        typer.Option(
+            "--install-packages",
+            help="Let the control plane apt-install the Debian packages a type's nodes need.",
+        ),
+    ] = False,
     wait: Annotated[
         bool,
         typer.Option(
@@ -137,7 +144,7 @@ def add(
     """
     private_key = _read(private_key_file, "the private key")
     pinned = _host_key(host_key, host_key_file)
-    labels = _labels(label or ())
+    labels = labels_of(label or ())
     with connect() as api:
         host = api.hosts.register(
             name,
@@ -149,6 +156,7 @@ def add(
             port=port,
             user=user,
             labels=labels or None,
+            install_packages=install_packages or None,
         )
         if wait:
             host = _wait_checked(api, host, timeout)
@@ -255,12 +263,13 @@ def _host_key(given: str | None, file: Path | None) -> str:
     raise typer.BadParameter("give one of --host-key and --host-key-file")
 
 
-def _labels(pairs: Iterable[str]) -> dict[str, str]:
+def labels_of(pairs: Iterable[str], option: str = "--label") -> dict[str, str]:
+    """``key=value`` options as a mapping; anything else is a usage error naming ``option``."""
     labels = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(f"{pair!r} is not key=value", param_hint="--label")
+            raise typer.BadParameter(f"{pair!r} is not key=value", param_hint=option)
         labels[key] = value
     return labels
 

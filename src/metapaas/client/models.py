@@ -174,6 +174,9 @@ class Host(Answer):
     capacity: HostAmounts
     used: HostAmounts
     labels: dict[str, str] = Field(default_factory=dict)
+    install_packages: bool = Field(
+        default=False, description="Whether the control plane may apt-install what types need."
+    )
     state: str = Field(description="PENDING until checked, then READY, UNREACHABLE or UNSUITABLE.")
     state_reason: str = ""
     draining: bool
@@ -182,6 +185,16 @@ class Host(Answer):
     )
     nodes: list[HostNode] = Field(default_factory=list)
     checked_at: datetime | None = None
+    created_at: datetime
+
+
+class Pin(Answer):
+    """Where a project's or a type's new nodes go: a provider, and a pool of its hosts."""
+
+    scope: str = Field(description="project or type")
+    target: str = Field(description="The project's id or the type's slug.")
+    provider: str
+    host_labels: dict[str, str] = Field(default_factory=dict)
     created_at: datetime
 
 

@@ -218,10 +218,16 @@ class Hosts(Group[S]):
         port: int | None = None,
         user: str | None = None,
         labels: dict[str, str] | None = None,
+        install_packages: bool | None = None,
     ) -> Call[m.Host]:
         """The host, ``PENDING`` until the host monitor checked it; ``private_key`` (the
         login's, unencrypted) is sealed by the server and never shown again."""
-        given = {"port": port, "user": user, "labels": labels}
+        given = {
+            "port": port,
+            "user": user,
+            "labels": labels,
+            "install_packages": install_packages,
+        }
         body = {
             "name": name,
             "address": address,
@@ -245,6 +251,26 @@ class Hosts(Group[S]):
     def remove(self, name: str) -> Call[None]:
         """Refused (409) while the host holds a node or a volume."""
         return no_answer("DELETE", f"/v1/hosts/{_seg(name)}")
+
+
+class Pins(Group[S]):
+    """Placement pins (admins): where a project's or a type's new nodes go."""
+
+    @route
+    def list(self) -> Call[m.Items[m.Pin]]:
+        return call("GET", "/v1/placement/pins", m.Items[m.Pin])
+
+    @route
+    def set(
+        self, scope: str, target: str, *, provider: str, host_labels: dict[str, str] | None = None
+    ) -> Call[m.Pin]:
+        """Pin the project (``scope="project"``, its id) or the type (its slug)."""
+        body = {"provider": provider, "host_labels": host_labels or {}}
+        return call("PUT", f"/v1/placement/pins/{_seg(scope)}/{_seg(target)}", m.Pin, json=body)
+
+    @route
+    def remove(self, scope: str, target: str) -> Call[None]:
+        return no_answer("DELETE", f"/v1/placement/pins/{_seg(scope)}/{_seg(target)}")
 
 
 class Projects(Group[S]):

@@ -46,6 +46,10 @@ class _Routes(Generic[S]):
         return routes.Hosts(self._sender())
 
     @functools.cached_property
+    def pins(self) -> routes.Pins[S]:
+        return routes.Pins(self._sender())
+
+    @functools.cached_property
     def projects(self) -> routes.Projects[S]:
         return routes.Projects(self._sender())
 

@@ -127,12 +127,15 @@ async function route() {
   for (const [pattern, render] of ROUTES) {
     const match = hash.match(pattern);
     if (!match) continue;
-    fill(view, h("p", { class: "muted" }, "Loading…"));
+    // Each page renders into a box of its own: a page left while it still loads (its
+    // requests answer after the next page is shown) fills a box no longer on screen.
+    const box = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+    fill(view, box);
     const params = match.slice(1).map((p) => p && decodeURIComponent(p)); // unmatched: undefined
     try {
-      await render(view, params, current);
+      await render(box, params, current);
     } catch (error) {
-      fill(view, errorLine(error));
+      fill(box, errorLine(error));
     }
     return;
   }
