@@ -229,8 +229,7 @@ class Reconciler:
                 "rollout",
                 f"rolling {len(outdated)} node(s) to {loaded.software}",
             )
-        busy = [n for n in nodes if status.waiting_on(n, instance.observed_generation, None)]
-        if plan.tokens or busy:
+        if plan.tokens or not _all_serve(instance, nodes):
             return True
         node = next(n for n in nodes if n.name == outdated[0])
         node.wheelhouse, node.software = loaded.wheelhouse, loaded.software
@@ -255,8 +254,7 @@ class Reconciler:
         """Replace a node its provider wants elsewhere (its host drains): one at a time, and
         only while every other node serves, so a drain never takes two down at once."""
         evicted = sorted(n.name for n in nodes if n.evicted)
-        busy = [n for n in nodes if status.waiting_on(n, instance.observed_generation, None)]
-        if not evicted or plan.tokens or busy:
+        if not evicted or plan.tokens or not _all_serve(instance, nodes):
             return
         node = next(n for n in nodes if n.name == evicted[0])
         why = "its host is draining"
@@ -629,3 +627,9 @@ class Reconciler:
                 .order_by(models.Operation.created_at)
             )
         )
+
+
+def _all_serve(instance: models.Instance, nodes: list[models.Node]) -> bool:
+    """Whether every node serves the instance's observed generation: the gate of a rollout's
+    and a drain's next step, so neither takes a second node down."""
+    return not any(status.waiting_on(n, instance.observed_generation, None) for n in nodes)

@@ -427,12 +427,20 @@ class _NodeUsers:
     def get(self, node: str) -> pwd.struct_passwd:
         return pwd.getpwnam(self.name_of(node))
 
-    def give(self, node: str, *directories: Path) -> None:
-        """Make the node's user if it has none, and make ``directories`` (and all in them)
-        its own and private to it."""
+    def give(self, node: str, node_dir: Path, volume: Path) -> None:
+        """Make the node's user if it has none, and make its directory and volume its own and
+        private to it.
+
+        The node directory is small and the provider writes into it at each start: all of
+        it is given. The volume can hold a database: what the node wrote there is its
+        user's already, so only its top (made by the provider) is given, and its whole
+        content only when the user is new (data moved there from before users).
+        """
+        new = False
         try:
             user = self.get(node)
         except KeyError:
+            new = True
             uid = str(self.uid_of(node))
             self._run(
                 "useradd",
@@ -441,9 +449,10 @@ class _NodeUsers:
                 self.name_of(node),
             )
             user = self.get(node)
-        for directory in directories:
-            for path in (directory, *directory.rglob("*")):
-                os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
+        inside = volume.rglob("*") if new else volume.iterdir()
+        for path in (node_dir, *node_dir.rglob("*"), volume, *inside):
+            os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
+        for directory in (node_dir, volume):
             directory.chmod(0o700)
 
     def remove(self, node: str) -> None:

@@ -38,7 +38,7 @@ from metapaas.providers.base import MANAGED
 from metapaas.providers.hostside import Request
 from metapaas.providers.ssh import packages
 from metapaas.providers.ssh.provider import HostSide, target_of
-from metapaas.providers.ssh.remote import Completed, HostKeyRefused, SshFailure, Target
+from metapaas.providers.ssh.remote import Completed, SshFailure, Target
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +162,7 @@ class HostMonitor:
         remotes = self._host_side.remotes
         try:
             done = remotes.run(target, ["python3", "-I", "-c", FACTS_SCRIPT], timeout=20)
-        except HostKeyRefused as exc:
-            return Finding(H.UNREACHABLE, str(exc))
-        except SshFailure as exc:
+        except SshFailure as exc:  # a refused host key too: the reason names it
             return Finding(H.UNREACHABLE, str(exc))
         if done.exit_status == 127:
             return Finding(H.UNSUITABLE, "python3 is not installed")

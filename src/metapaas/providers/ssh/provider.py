@@ -21,7 +21,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from metapaas.db import Sealer, models
@@ -69,30 +69,31 @@ class HostSide:
             f"{runtime}/metapaas/providers/_procs.py",
             f"{HOME}/nodes/{node}/{NODE_FILE}",
         ]
-        try:
-            done = self.remotes.run(target, argv, timeout=30)
-        except SshFailure as exc:
-            raise TemporaryError(str(exc)) from exc
-        if done.exit_status != 0:
-            error = done.stderr.decode(errors="replace").strip()[-800:]
-            raise TemporaryError(f"host {target.name}: cannot tell whether {node} runs: {error}")
-        found: bool | None = json.loads(done.stdout)
+        output = self._run(target, argv, f"tell whether {node} runs", timeout=30)
+        found: bool | None = json.loads(output)
         return found
 
     def call(self, target: Target, python: str, request: Request) -> Any:
         runtime = self.software.runtime(target, python)
         argv = ["env", f"PYTHONPATH={runtime}", python, "-s", "-m", HOSTSIDE]
+        stdin = request.model_dump_json().encode()
+        answer = Answer.model_validate_json(self._run(target, argv, request.op, stdin=stdin))
+        if answer.error:
+            raise (TemporaryError if answer.temporary else PermanentError)(answer.error)
+        return answer.result
+
+    def _run(
+        self, target: Target, argv: list[str], what: str, *, stdin: bytes = b"", timeout: float = 60
+    ) -> bytes:
+        """The command's output; a failed session or command is a ``TemporaryError``."""
         try:
-            done = self.remotes.run(target, argv, stdin=request.model_dump_json().encode())
+            done = self.remotes.run(target, argv, stdin=stdin, timeout=timeout)
         except SshFailure as exc:
             raise TemporaryError(str(exc)) from exc
         if done.exit_status != 0:
             error = done.stderr.decode(errors="replace").strip()[-800:]
-            raise TemporaryError(f"host {target.name}: {request.op} failed: {error}")
-        answer = Answer.model_validate_json(done.stdout)
-        if answer.error:
-            raise (TemporaryError if answer.temporary else PermanentError)(answer.error)
-        return answer.result
+            raise TemporaryError(f"host {target.name}: cannot {what}: {error}")
+        return done.stdout
 
 
 class SshProvider:
@@ -300,9 +301,3 @@ def _loads(session: Session) -> list[placement.HostLoad]:
         )
         for host in hosts
     ]
-
-
-def node_counts(session: Session) -> dict[str, int]:
-    """How many nodes each host holds."""
-    stmt = select(models.HostNode.host_name, func.count()).group_by(models.HostNode.host_name)
-    return {name: int(count) for name, count in session.execute(stmt)}
