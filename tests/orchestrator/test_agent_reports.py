@@ -8,9 +8,11 @@ import pytest
 
 from metapaas.db import models
 from metapaas.orchestrator import node_name
+from metapaas.orchestrator.reconciler import CONVERGING_POLL
 from tests.helpers import field_rules, problem
 from tests.orchestrator.rig import Rig
 
+CLUSTERS = "/v1/types/clusters/instances"
 READY: dict[str, Any] = {
     "applied_revision": 1,
     "applied_generation": 1,
@@ -54,3 +56,113 @@ def test_out_of_range_reports_are_refused(
     answer = rig.api.client.post(path.format(command=command), json=body, headers=headers)
 
     assert (field, "less_than_equal") in field_rules(problem(answer, 422))
+
+
+OK = {"state": "ready", "health": "healthy"}
+"""A node that applied the generation and serves it."""
+
+
+@pytest.mark.parametrize(
+    ("reports", "wakes"),
+    [
+        pytest.param([("replica-0", OK)], False, id="one of three converged: waits for the poll"),
+        pytest.param([("replica-0", OK), ("replica-1", OK)], False, id="two of three: still waits"),
+        pytest.param(
+            [("replica-0", OK), ("replica-1", OK), ("primary-0", OK)],
+            True,
+            id="the last node converged: a pass now",
+        ),
+        pytest.param(
+            [("replica-0", {**OK, "health": "unhealthy"})], True, id="a node unhealthy: a pass now"
+        ),
+        pytest.param([("replica-0", {**OK, "state": "failed"})], True, id="a failure: a pass now"),
+    ],
+)
+def test_a_report_wakes_a_pass_when_it_can_change_the_verdict(
+    rig: Rig, reports: list[tuple[str, dict[str, str]]], wakes: bool
+) -> None:
+    """While other nodes of a converging instance lag, one node's progress waits for the
+    instance's periodic pass (a pass per report is a thousand passes for a thousand
+    nodes); a setback or the last node's news wakes one at once."""
+    instance_id = rig.create("clusters", "c1", replicas=2)
+    rig.settle_status(instance_id, "ACTIVE")
+    assert rig.api.patch(f"{CLUSTERS}/{instance_id}", json={"setting": "b"}).status_code == 202
+    rig.run_queue()  # the change is published; the instance waits for its nodes
+    updating = rig.instance(instance_id)
+    assert updating.status == "UPDATING"
+    (document,) = rig.rows(models.MetadataDocument, instance_id=instance_id)
+
+    for role_ordinal, state in reports:
+        role, ordinal = role_ordinal.split("-")
+        name = node_name(instance_id, role, int(ordinal))
+        body = {
+            "applied_revision": document.revision,
+            "applied_generation": updating.generation,
+            **state,
+        }
+        headers = {"Authorization": f"Bearer {rig.agents.credential(name)}"}
+        assert rig.api.client.post("/v1/agent/report", json=body, headers=headers).is_success
+
+    (item,) = rig.rows(models.WorkItem, instance_id=instance_id)
+    assert (item.due_at <= rig.clock()) is wakes
+    rig.clock.advance(CONVERGING_POLL)
+    assert rig.run_queue() == 1  # woken or not, the instance is looked at within the poll
+
+
+def test_an_active_instance_wakes_for_a_node_s_progress(rig: Rig) -> None:
+    """Only a converging instance has a periodic pass to wait for: for an active one (here,
+    its node recovering health), every change of a node wakes a pass."""
+    instance_id = rig.create("clusters", "c1", replicas=0)
+    active = rig.settle_status(instance_id, "ACTIVE")
+    name = node_name(instance_id, "primary", 0)
+    (document,) = rig.rows(models.MetadataDocument, instance_id=instance_id)
+    headers = {"Authorization": f"Bearer {rig.agents.credential(name)}"}
+    body = {"applied_revision": document.revision, "applied_generation": active.generation}
+
+    for health in ("unknown", "healthy"):
+        report = {**body, "state": "ready", "health": health}
+        assert rig.api.client.post("/v1/agent/report", json=report, headers=headers).is_success
+        (item,) = rig.rows(models.WorkItem, instance_id=instance_id)
+        assert item.due_at <= rig.clock()
+        rig.run_queue()
+
+
+def test_a_node_reads_each_revision_as_stored_even_when_a_revision_number_comes_again(
+    rig: Rig,
+) -> None:
+    """The encoded document is kept per revision, for every node of the instance to share;
+    a revision number written anew (a restored database counting again) is read anew."""
+    instance_id = rig.create("clusters", "c1", replicas=1)
+    rig.settle_status(instance_id, "ACTIVE")
+    primary, replica = (node_name(instance_id, role, 0) for role in ("primary", "replica"))
+
+    def read(name: str, after: int = 0) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {rig.agents.credential(name)}"}
+        answer = rig.api.client.get(f"/v1/agent/metadata?after={after}&wait=0", headers=headers)
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    first = read(primary)
+    assert read(replica)["node"]["name"] == replica  # one document, each node's own part
+    assert (first["node"]["name"], first["extra"], first["reset"]) == (
+        primary,
+        {"setting": "a"},
+        False,
+    )
+    assert rig.api.patch(f"{CLUSTERS}/{instance_id}", json={"setting": "b"}).status_code == 202
+    rig.run_queue()
+    assert read(primary, after=first["revision"])["extra"] == {"setting": "b"}
+
+    with rig.api.session() as session:  # the store goes back to the first revision's number
+        row = session.get(models.MetadataDocument, instance_id)
+        assert row is not None
+        row.revision = first["revision"]
+        row.document = {**row.document, "extra": {"setting": "restored"}}
+        session.commit()
+    again = read(primary, after=first["revision"] + 1)
+    assert (again["revision"], again["extra"], again["reset"]) == (
+        first["revision"],
+        {"setting": "restored"},
+        True,
+    )

@@ -7,6 +7,10 @@ change that caused it. A node's view adds itself and its pending commands.
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -52,18 +56,26 @@ def _next_revision(session: Session, row: models.MetadataDocument) -> int:
     return row.revision
 
 
-def node_view(session: Session, node: models.Node, after: int) -> dict[str, Any] | None:
-    """What ``node`` reads: None when nothing is newer than ``after``.
+def node_view(session: Session, node: models.Node, after: int) -> bytes | None:
+    """What ``node`` reads, as JSON: None when nothing is newer than ``after``.
 
     An ``after`` ahead of the store (a node that outlived a restored database)
-    gets the full view marked as a reset.
+    gets the full view marked as a reset. The revision is read first, so a
+    long-poll that finds nothing new never loads the document; the document is
+    encoded once per revision and process (every node of the instance reads the
+    same one: a thousand nodes, one encoding), and the node's own part joined to it.
     """
-    row = session.get(models.MetadataDocument, node.instance_id)
-    if row is None or not row.document:
+    stored = models.MetadataDocument
+    head = session.execute(
+        select(stored.revision, stored.updated_at).where(stored.instance_id == node.instance_id)
+    ).one_or_none()
+    if head is None or head.revision == after:
         return None
-    if row.revision == after:
+    revision, document = _encoded_document(
+        session, node.instance_id, head.revision, head.updated_at
+    )
+    if document == b"{}":  # a revision without a document yet: nothing to read
         return None
-    reset = after > row.revision
     commands = session.scalars(
         select(models.NodeCommand)
         .where(
@@ -74,10 +86,9 @@ def node_view(session: Session, node: models.Node, after: int) -> dict[str, Any]
         )
         .order_by(models.NodeCommand.created_at)
     )
-    return {
-        **row.document,
-        "revision": row.revision,
-        "reset": reset,
+    own = {
+        "revision": revision,
+        "reset": after > revision,
         "node": {
             "name": node.name,
             "role": node.role,
@@ -87,3 +98,45 @@ def node_view(session: Session, node: models.Node, after: int) -> dict[str, Any]
         },
         "commands": [{"id": c.id, "name": c.name, "timeout": c.timeout} for c in commands],
     }
+    # Both are JSON objects with keys of their own (the document's are fixed by
+    # ``metadata_document``): one object is the two joined.
+    return document[:-1] + b"," + _encode(own)[1:]
+
+
+_documents: OrderedDict[tuple[str, int, datetime], bytes] = OrderedDict()
+_documents_lock = threading.Lock()
+DOCUMENTS_KEPT = 64
+"""Encoded documents kept per process: the instances whose nodes read now, most recent first."""
+
+
+def _encoded_document(
+    session: Session, instance_id: str, revision: int, updated_at: datetime
+) -> tuple[int, bytes]:
+    """The instance's stored document, encoded, with its revision.
+
+    ``revision`` and ``updated_at`` are what the caller read; a revision's
+    document never changes, and ``updated_at`` tells a revision written anew (a
+    restored database counting again) from the one kept. Not kept yet, the
+    document is read with its own revision in one statement: under PostgreSQL's
+    read committed, a second statement may see a newer revision than the first.
+    """
+    with _documents_lock:
+        if (kept := _documents.get((instance_id, revision, updated_at))) is not None:
+            _documents.move_to_end((instance_id, revision, updated_at))
+            return revision, kept
+    stored = models.MetadataDocument
+    revision, updated_at, document = session.execute(
+        select(stored.revision, stored.updated_at, stored.document).where(
+            stored.instance_id == instance_id
+        )
+    ).one()
+    encoded = _encode(document)
+    with _documents_lock:
+        _documents[(instance_id, revision, updated_at)] = encoded
+        while len(_documents) > DOCUMENTS_KEPT:
+            _documents.popitem(last=False)
+    return revision, encoded
+
+
+def _encode(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()

@@ -629,6 +629,32 @@ class Reconciler:
         )
 
 
+def news_may_wait(session: Session, node: models.Node) -> bool:
+    """Whether news from ``node`` that brings it nearer to serving (it registered, it
+    applied a revision, it turned healthy) may wait for its instance's next pass instead
+    of waking one now.
+
+    A converging instance is looked at every ``CONVERGING_POLL`` anyway, and while
+    another of its nodes has not applied the instance's generation, one node's progress
+    cannot end the wait. A pass for each such report would be, for one change of a
+    thousand-node instance, a thousand passes over a thousand nodes. The last node's news
+    wakes a pass at once, so a converged instance turns ``ACTIVE`` without delay.
+    """
+    instance = session.get(models.Instance, node.instance_id)
+    if instance is None or instance.status not in (S.IN_PROGRESS, S.UPDATING):
+        return False
+    lagging = (
+        select(models.Node.name)
+        .where(
+            models.Node.instance_id == node.instance_id,
+            models.Node.name != node.name,
+            models.Node.applied_generation < instance.generation,
+        )
+        .limit(1)
+    )
+    return session.scalar(lagging) is not None
+
+
 def _all_serve(instance: models.Instance, nodes: list[models.Node]) -> bool:
     """Whether every node serves the instance's observed generation: the gate of a rollout's
     and a drain's next step, so neither takes a second node down."""

@@ -18,7 +18,7 @@ from metapaas.api.problems import problem_responses
 from metapaas.db import models
 from metapaas.errors import NotFound, Unauthorized
 from metapaas.iam import tokens
-from metapaas.orchestrator import events, queue
+from metapaas.orchestrator import events, news_may_wait, queue
 
 # Every route checks a node token against the database.
 router = APIRouter(prefix="/v1/agent", tags=["agent"], responses=problem_responses(401, 503))
@@ -82,6 +82,15 @@ def _wake(state: AppState, session: Session, instance_id: str) -> None:
     state.wake()
 
 
+def _tell(state: AppState, session: Session, node: models.Node, *, setback: bool) -> None:
+    """Commit a node's news and wake the orchestrator, unless it is progress that its
+    instance's next pass takes up anyway (``news_may_wait``)."""
+    if not setback and news_may_wait(session, node):
+        session.commit()
+    else:
+        _wake(state, session, node.instance_id)
+
+
 @router.post("/register", summary="Exchange a one-time bootstrap token for a node credential")
 def register(state: State, body: Registration) -> dict[str, str]:
     with state.sessions() as session:
@@ -106,11 +115,11 @@ def register(state: State, body: Registration) -> dict[str, str]:
             node.name,
         )
         name = node.name
-        _wake(state, session, node.instance_id)
+        _tell(state, session, node, setback=False)
     return {"node": name, "credential": credential}
 
 
-def _read(state: AppState, bearer: Any, after: int) -> tuple[str, dict[str, Any] | None]:
+def _read(state: AppState, bearer: Any, after: int) -> tuple[str, bytes | None]:
     """The node's view, read without waiting for any writer."""
     with state.readers() as session:
         node = _node(session, bearer)
@@ -130,7 +139,7 @@ async def watch(
 ) -> Any:
     instance_id, view = await run_in_threadpool(_read, state, bearer, after)
     if view is not None:
-        return view
+        return _json(view)
     future = state.notifier.subscribe(instance_id)
     try:
         # Read again after subscribing: a change between the two reads is not lost.
@@ -143,7 +152,12 @@ async def watch(
             _, view = await run_in_threadpool(_read, state, bearer, after)
     finally:
         state.notifier.unsubscribe(instance_id, future)
-    return view if view is not None else Response(status_code=204)
+    return _json(view) if view is not None else Response(status_code=204)
+
+
+def _json(view: bytes) -> Response:
+    """The view as encoded: one encoding serves every node of the instance."""
+    return Response(view, media_type="application/json")
 
 
 @router.post("/report", status_code=204, summary="Report applied state and health; a heartbeat")
@@ -173,10 +187,21 @@ def report(state: State, bearer: Bearer, body: Report) -> Response:
                 node.name,
             )
         if before != (body.state, body.health, body.applied_generation, body.message):
-            _wake(state, session, node.instance_id)
+            _tell(state, session, node, setback=_setback(before[1], before[2], body))
         else:
             session.commit()
     return Response(status_code=204)
+
+
+def _setback(health: str, applied_generation: int, body: Report) -> bool:
+    """Whether a report takes its node further from serving: it failed, turned unhealthy,
+    stopped being healthy, or went back a generation (a reset)."""
+    return (
+        body.state == "failed"
+        or body.health == "unhealthy"
+        or (health == "healthy" and body.health != "healthy")
+        or body.applied_generation < applied_generation
+    )
 
 
 @router.post(
