@@ -15,9 +15,10 @@ from sqlalchemy import delete
 
 from metapaas import providers, sdk
 from metapaas.db import models
-from metapaas.orchestrator import node_name, status
+from metapaas.orchestrator import node_name, queue, status
 from metapaas.testing.simulation import RESYNC_SECONDS
 from tests.orchestrator.rig import Rig
+from tests.sample_plugins.clusters import Clusters
 
 CLUSTERS = "/v1/types/clusters/instances"
 
@@ -118,7 +119,7 @@ def test_a_node_whose_processes_died_is_restarted_on_its_ports(rig: Rig) -> None
     ports = rig.provider.nodes[primary].ports
 
     rig.provider.stop(primary)
-    rig.clock.advance(RESYNC_SECONDS)  # an active instance is looked at again
+    rig.clock.advance(RESYNC_SECONDS)  # the resync finds it
     rig.run_queue()
 
     degraded = rig.instance(instance_id)
@@ -179,7 +180,7 @@ def test_an_instance_is_not_active_while_a_node_of_it_is_being_replaced(rig: Rig
 
 
 def test_a_delete_sent_while_a_pass_runs_is_carried_out_by_the_next(rig: Rig) -> None:
-    """A resync pass running when the DELETE comes judges the instance ACTIVE; it must
+    """A pass running when the DELETE comes judges the instance ACTIVE; it must
     leave the delete to the next pass (it once marked it SUCCEEDED, and the instance
     stayed for good)."""
     instance_id = rig.create("clusters", "c1", replicas=1)
@@ -194,7 +195,8 @@ def test_a_delete_sent_while_a_pass_runs_is_carried_out_by_the_next(rig: Rig) ->
         return get_node(name)
 
     rig.provider.get_node = delete_during_the_pass  # type: ignore[method-assign]
-    rig.clock.advance(RESYNC_SECONDS)  # an active instance is looked at again
+    with rig.api.session() as session, session.begin():  # any news wakes a pass
+        queue.enqueue(session, instance_id, rig.clock())
     rig.settle_status(instance_id, "DELETED")
 
     assert sent == [202]
@@ -256,18 +258,53 @@ def test_a_delete_refused_for_good_turns_error_and_can_be_asked_again(rig: Rig) 
 
 
 def test_resync_queues_a_live_instance_that_lost_its_work_item_and_only_that(rig: Rig) -> None:
-    kept = rig.create("clusters", "c1")
-    lost = rig.create("clusters", "c2")
-    rig.settle(lambda: {s for _, s, _ in rig.statuses()} == {"ACTIVE"}, "both ACTIVE")
-    (item,) = rig.rows(models.WorkItem, instance_id=kept)
+    converging = rig.create("clusters", "c1")
+    rig.run_queue()
     with rig.api.session() as session, session.begin():
-        session.execute(delete(models.WorkItem).where(models.WorkItem.instance_id == lost))
+        session.execute(delete(models.WorkItem).where(models.WorkItem.instance_id == converging))
 
     rig.worker.resync()
 
-    assert len(rig.rows(models.WorkItem, instance_id=lost)) == 1
-    (unchanged,) = rig.rows(models.WorkItem, instance_id=kept)
-    assert (unchanged.due_at, unchanged.requested) == (item.due_at, item.requested)
+    assert rig.instance(converging).status == "IN_PROGRESS"
+    assert len(rig.rows(models.WorkItem, instance_id=converging)) == 1
+
+
+def kill(rig: Rig, name: str) -> None:
+    rig.provider.stop(name)
+
+
+def freeze(rig: Rig, name: str) -> None:
+    rig.agents.silence(name)
+    rig.clock.advance(Clusters.unreachable_after + 1)
+
+
+def upgrade(rig: Rig, _name: str) -> None:
+    rig.upgrade("clusters", "clusters-2.0")
+
+
+@pytest.mark.parametrize(
+    ("news", "looked_at"),
+    [
+        pytest.param(None, False, id="nothing happened: no pass"),
+        pytest.param(kill, True, id="its node's processes died: a pass"),
+        pytest.param(freeze, True, id="its node's agent fell silent: a pass"),
+        pytest.param(upgrade, True, id="its type was upgraded: a pass to roll it"),
+    ],
+)
+def test_an_active_instance_is_looked_at_only_when_one_of_its_nodes_needs_it(
+    rig: Rig, news: Callable[[Rig, str], None] | None, looked_at: bool
+) -> None:
+    """No pass runs for an active instance nothing happened to: an idle control plane
+    costs its nodes' heartbeats, not a pass per instance and interval."""
+    instance_id = rig.create("clusters", "c1", replicas=0)
+    rig.settle_status(instance_id, "ACTIVE")
+    assert rig.rows(models.WorkItem, instance_id=instance_id) == []
+    if news is not None:
+        news(rig, node_name(instance_id, "primary", 0))
+
+    rig.worker.resync()
+
+    assert len(rig.rows(models.WorkItem, instance_id=instance_id)) == int(looked_at)
 
 
 def serving_on(rig: Rig, instance_id: str, wheelhouse: str) -> tuple[int, int]:

@@ -97,7 +97,6 @@ def start_orchestrator(state: AppState) -> Callable[[], None]:
         state.sealer,
         settings.resolved_public_url,
         notify=state.notifier.notify,
-        resync_seconds=settings.resync_seconds,
     )
     worker = Worker(
         reconciler,

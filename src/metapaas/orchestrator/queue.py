@@ -52,14 +52,19 @@ def due(session: Session, now: datetime) -> bool:
 
 
 def unqueued(session: Session) -> list[str]:
-    """Live instances not in ``ERROR`` that have no work item."""
+    """Converging instances (live, neither ``ACTIVE`` nor in ``ERROR``) without a work item:
+    each pass of one requeues it, so these lost theirs."""
     stmt = (
         select(models.Instance.id)
         .outerjoin(models.WorkItem, models.WorkItem.instance_id == models.Instance.id)
         .where(
             models.WorkItem.instance_id.is_(None),
             models.Instance.status.not_in(
-                [models.InstanceStatus.DELETED, models.InstanceStatus.ERROR]
+                [
+                    models.InstanceStatus.ACTIVE,
+                    models.InstanceStatus.DELETED,
+                    models.InstanceStatus.ERROR,
+                ]
             ),
         )
     )

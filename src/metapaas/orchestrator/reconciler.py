@@ -83,7 +83,6 @@ class Reconciler:
         *,
         clock: Callable[[], datetime] = models.utcnow,
         notify: Notify = lambda _instance_id: None,
-        resync_seconds: float = 10.0,
     ) -> None:
         self.sessions = sessions
         self.registry = registry
@@ -92,7 +91,6 @@ class Reconciler:
         self.control_plane_url = control_plane_url
         self.clock = clock
         self.notify = notify
-        self.resync_seconds = resync_seconds
 
     # -- entry points -------------------------------------------------------------
 
@@ -402,9 +400,9 @@ class Reconciler:
             session.commit()
         if changed:
             self.notify(instance_id)
-        if verdict.status == S.ACTIVE:
-            return Outcome(self.resync_seconds)
-        if verdict.status == S.ERROR:
+        if verdict.status in (S.ACTIVE, S.ERROR):
+            # Only news wakes it: a request, a node's report, or the worker's resync
+            # finding a node that needs a look.
             return Outcome(None)
         return Outcome(CONVERGING_POLL)
 

@@ -12,11 +12,12 @@ from datetime import datetime
 
 from prometheus_client import Histogram
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from metapaas import db, providers, sdk
 from metapaas.db import claims, models
-from metapaas.orchestrator import queue
+from metapaas.errors import NotFound
+from metapaas.orchestrator import queue, status
 from metapaas.orchestrator.reconciler import Reconciler
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,15 @@ RECONCILE_SECONDS = Histogram(
     "metapaas_reconcile_seconds", "Duration of one reconcile pass", ["type", "outcome"]
 )
 LEASE_SECONDS = 30.0
+_SWEPT_COLUMNS = load_only(
+    models.Node.name,
+    models.Node.instance_id,
+    models.Node.last_seen_at,
+    models.Node.started_at,
+    models.Node.created_at,
+    models.Node.wheelhouse,
+)
+"""What the resync reads of each active node: what ``_needs_a_look`` judges by."""
 
 
 @dataclass(frozen=True)
@@ -164,21 +174,63 @@ class Worker:
             self._stop.wait(1.0)
 
     def resync(self) -> None:
-        """Queue every live instance that has no work item, so none is forgotten.
+        """Queue the instances that need a look no request or report asked for.
 
-        Every other one is queued already: converging and active instances requeue
-        themselves after each pass. An instance in ``ERROR`` waits for news instead (a
-        request, an agent's report): retrying on a timer cannot help what a
-        ``PermanentError`` said.
+        A converging instance requeues itself after each pass; one that lost its work
+        item is queued again. An ``ACTIVE`` one is looked at only when one of its nodes
+        needs it (``_needs_a_look``). Any other ``ACTIVE`` instance is left alone: no pass
+        runs for an instance nothing happened to, so an idle control plane costs its
+        nodes' heartbeats and this sweep (one provider listing, one read of the active
+        nodes), not a pass per instance and interval. An instance in ``ERROR`` waits for
+        news instead (a request, an agent's report): retrying on a timer cannot help
+        what a ``PermanentError`` said.
         """
+        listed = {
+            node.name: node
+            for node in self.reconciler.provider.list_nodes({providers.MANAGED: "true"})
+        }
+        now = self.clock()
         with self.readers() as session:
-            forgotten = queue.unqueued(session)
-        if not forgotten:
+            wanted = set(queue.unqueued(session))
+            active = session.execute(
+                select(models.Node, models.Instance.type_slug)
+                .join(models.Instance, models.Instance.id == models.Node.instance_id)
+                .outerjoin(models.WorkItem, models.WorkItem.instance_id == models.Instance.id)
+                .where(
+                    models.Instance.status == models.InstanceStatus.ACTIVE,
+                    models.WorkItem.instance_id.is_(None),
+                )
+                .options(_SWEPT_COLUMNS)
+            )
+            for node, slug in active:
+                if node.instance_id not in wanted and self._needs_a_look(
+                    node, slug, listed.get(node.name), now
+                ):
+                    wanted.add(node.instance_id)
+        if not wanted:
             return
         with self.sessions.begin() as session:
-            for instance_id in forgotten:
+            for instance_id in sorted(wanted):
                 queue.enqueue(session, instance_id, self.clock())
         self.wakeup.set()
+
+    def _needs_a_look(
+        self, node: models.Node, slug: str, listed: providers.NodeInfo | None, now: datetime
+    ) -> bool:
+        """Whether a node of an ``ACTIVE`` instance needs a pass: its provider no longer runs
+        it or wants it elsewhere (a dead agent, a draining host), its agent fell silent past
+        its type's ``unreachable_after``, or it runs another plugin version than the one
+        loaded (a rollout to start)."""
+        if listed is None or not listed.running or listed.evicted:
+            return True
+        try:
+            loaded = self.reconciler.registry.get(slug)
+        except NotFound:  # the type is gone: nothing to heal it with
+            return False
+        declaration = loaded.declaration
+        return status.unreachable(node, now, declaration.unreachable_after) or bool(
+            status.outdated(node, loaded.wheelhouse)
+        )
 
     def collect_garbage(self) -> int:
         """Delete provider nodes and volumes labelled as ours whose instance is gone or

@@ -195,7 +195,7 @@ class PaasType(Generic[SpecT]):
         """Return the nodes the instance needs: roles, counts and named ports.
 
         Called by the orchestrator at the start of every reconcile pass (after
-        a request, an agent's report, or the periodic resync), with the view
+        a request, an agent's report, or the resync finding a node that needs it), with the view
         nodes get (node-only secrets included). It creates the nodes that are
         missing and removes the ones no longer planned, keyed by
         ``<instance>-<role>-<ordinal>``. The default is one ``main`` node with

@@ -15,6 +15,7 @@ Each pass is checked for one rule the orchestrator keeps: an instance that is
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import select
@@ -33,8 +34,8 @@ S = models.InstanceStatus
 WAITING = (S.IN_PROGRESS, S.UPDATING, S.DELETING)
 MAX_PASSES_PER_ROUND = 50
 RESYNC_SECONDS = 3.0
-"""How soon an active instance is looked at again: short, so a stopped node is restarted
-within a few simulated seconds."""
+"""How often the worker's resync looks for nodes that need a pass: short, so a stopped node
+is restarted within a few simulated seconds."""
 
 
 class Simulation:
@@ -60,6 +61,7 @@ class Simulation:
         self.agents = SimulatedAgents(client, self.provider)
         self.worker = self.new_worker()
         self.seen: list[tuple[str, str]] = []  # (status, reason) of every instance after passes
+        self._resynced_at: datetime | None = None
 
     def new_worker(
         self,
@@ -77,12 +79,18 @@ class Simulation:
             "http://testserver",
             clock=self.clock,
             notify=self.state.notifier.notify,
-            resync_seconds=RESYNC_SECONDS,
         )
         return Worker(reconciler, clock=self.clock, worker_id=worker_id, readers=self.state.readers)
 
     def run_queue(self) -> int:
-        """Run every due pass (bounded); returns how many ran."""
+        """Run every due pass (bounded), after the worker's resync when one is due on the
+        clock; returns how many passes ran."""
+        now = self.clock()
+        last = self._resynced_at
+        # A clock set back (a test starting over) counts as due, as a restarted worker would.
+        if last is None or not last <= now < last + timedelta(seconds=RESYNC_SECONDS):
+            self.worker.resync()
+            self._resynced_at = now
         for passes in range(MAX_PASSES_PER_ROUND):
             if not self.worker.run_once():
                 self._note_statuses()
