@@ -73,12 +73,15 @@ def timed_start(argv: list[str], ready: Callable[[], bool], **kwargs: Any) -> fl
 
 
 def demo_start(tmp: Path) -> float:
-    config = tmp / "site.json"
-    config.write_text(json.dumps({"message": "x", "pages": {}}))
+    """The service's command line as the demo type declares it."""
+    from metapaas_demo import Demo
+
+    (tmp / "site.json").write_text(json.dumps({"message": "x", "pages": {}}))
     port = free_port()
-    argv = [sys.executable, "-m", "metapaas_demo.server", "--port", str(port)]
-    url = f"http://127.0.0.1:{port}/"
-    return timed_start([*argv, "--config", str(config)], lambda: _answers(url))
+    (service,) = Demo().data_plane("web", Demo.versions[0]).services
+    node = {"address": "127.0.0.1", "dir": str(tmp), "ports": {"http": port}}
+    argv = render_argv(service.argv, {"node": node}, where="the demo baseline")
+    return timed_start(list(argv), lambda: _answers(f"http://127.0.0.1:{port}/"))
 
 
 def redis_start(tmp: Path) -> float:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from metapaas_demo import Demo
+
 from .helpers import ControlPlane, metadata
 
 StartAgent = Callable[[], subprocess.Popen[str]]
@@ -93,3 +95,18 @@ def test_the_agent_starts_without_httpx_s_command_line_client() -> None:
     ).stdout.split()
     assert "httpx" in loaded
     assert not {name.split(".")[0] for name in loaded} & {"rich", "click", "pygments"}
+
+
+def test_the_demo_service_starts_on_the_standard_library_alone() -> None:
+    """Its start is on every demo node's way to ACTIVE: loading the type's declaration
+    (pydantic, the SDK) would be half of it."""
+    (service,) = Demo().data_plane("web", Demo.versions[0]).services
+    started = subprocess.run(
+        [service.argv[0], "-X", "importtime", service.argv[1], "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in started.stderr.splitlines()}
+    assert "http.server" in imported
+    assert not {name.split(".")[0] for name in imported} & {"pydantic", "metapaas"}
