@@ -285,6 +285,20 @@ def test_heartbeats_repeat_the_state_every_few_seconds(
     assert last(recorder)["state"] == "ready"
 
 
+def test_a_started_service_is_probed_at_once_and_its_health_reported_without_a_heartbeat(
+    make_node: MakeNode, clock: FakeClock
+) -> None:
+    """A new node is ACTIVE when its control plane hears ``healthy``: neither the first
+    check nor the report may wait for an interval or the heartbeat (4 s)."""
+    answers = HealthCheck("command", argv=python("pass"), interval=30.0)
+    node, recorder = make_node(DataPlane(services=(SLEEPER,), health=(answers,)))
+    node.handle(metadata())
+    assert last(recorder)["health"] == "unknown"
+    node.tick()  # the loop's first tick after the document, at the same instant
+    assert len(recorder.reports) == 2
+    assert last(recorder)["health"] == "healthy"
+
+
 class Refusing(Recorder):
     """A control plane that answers every call with ``error``."""
 
