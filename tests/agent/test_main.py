@@ -85,8 +85,8 @@ def test_the_demo_plugin_becomes_healthy_and_its_service_stops_with_the_agent(
 
 
 def test_the_agent_starts_without_httpx_s_command_line_client() -> None:
-    """httpx imports its CLI (rich, click, pygments) when they are installed: about a third
-    of the agent's import time, paid before a new node can register."""
+    """httpx imports its CLI (rich, click, pygments) when they are installed: 10-20 % of
+    the agent's import time, paid before a new node can register."""
     loaded = subprocess.run(
         [sys.executable, "-c", "import sys, metapaas.agent.__main__; print(*sorted(sys.modules))"],
         capture_output=True,

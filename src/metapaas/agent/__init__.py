@@ -8,8 +8,8 @@ reports back. Run it as ``python -m metapaas.agent --url URL --dir DIR``.
 
 import sys
 
-# httpx imports its command-line client (rich, click, pygments: about a third of the
-# agent's import time) whenever they are installed; a new node waits for that before it
+# httpx imports its command-line client (rich, click, pygments: 10-20 % of the agent's
+# import time) whenever they are installed; a new node waits for that before it
 # can register. A None entry makes that import fail, which httpx expects and handles.
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None is import's "absent"
 
