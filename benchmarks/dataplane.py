@@ -1,13 +1,20 @@
-"""Data-plane figures: POST → ACTIVE per type, and metadata propagation.
+"""Data-plane figures: POST → ACTIVE per type against its engine's own start-up, and
+metadata propagation.
 
 Runs a real control plane (`metapaas server`, embedded SQLite unless
 ``METAPAAS_DATABASE_URL`` is set) with the local provider, and prints:
 
 - POST → ACTIVE of a one-node instance of each type in ``--types`` (those
   installed; the reference plugins' default bodies are below), median of
-  ``--runs`` creates, against a baseline measured in the same run: starting
-  the demo's web service process directly until it answers (what a node must
-  do at least);
+  ``--runs`` creates, polled every 20 ms, against the type's engine floor
+  measured in the same run (what a node must do at least):
+
+  - demo: its web service process spawned until it answers;
+  - redis: ``redis-server`` spawned until it answers PING;
+  - postgres: ``initdb --no-sync`` plus the server's start until ``pg_isready``;
+  - s3: ``weed server`` (the plugin's own command line) until its S3 port answers;
+
+  with ``--timeline``, each create's events, in seconds after the POST;
 - metadata propagation: PATCH of the message → every node of an N-node
   demo instance serves the new message, median of ``--runs`` changes, for
   each N.
@@ -18,56 +25,150 @@ Runs a real control plane (`metapaas server`, embedded SQLite unless
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from metapaas.agent.render import render_argv
 from metapaas.testing import ControlPlane, free_port, wait_for
 
+POLL_SECONDS = 0.02
+"""How often a create's status is read: finer than any step being measured."""
 
-def baseline_process_start(runs: int) -> list[float]:
-    """Seconds from spawning the demo service to its first answer."""
+
+@contextlib.contextmanager
+def spawned(argv: list[str], **kwargs: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """A process for one baseline run, stopped (and its group killed) afterwards."""
+    process = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, **kwargs
+    )
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
+def timed_start(argv: list[str], ready: Callable[[], bool], **kwargs: Any) -> float:
+    """Seconds from spawning ``argv`` until ``ready()``."""
+    started = time.perf_counter()
+    with spawned(argv, **kwargs):
+        wait_for(ready, 60, f"{argv[0]} to answer", 0.005)
+        return time.perf_counter() - started
+
+
+def demo_start(tmp: Path) -> float:
+    """The service's command line as the demo type declares it."""
+    from metapaas_demo import Demo
+
+    (tmp / "site.json").write_text(json.dumps({"message": "x", "pages": {}}))
+    port = free_port()
+    (service,) = Demo().data_plane("web", Demo.versions[0]).services
+    node = {"address": "127.0.0.1", "dir": str(tmp), "ports": {"http": port}}
+    argv = render_argv(service.argv, {"node": node}, where="the demo baseline")
+    return timed_start(list(argv), lambda: _answers(f"http://127.0.0.1:{port}/"))
+
+
+def redis_start(tmp: Path) -> float:
+    port = free_port()
+    argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
+    return timed_start([*argv, "--appendonly", "no", "--dir", str(tmp)], lambda: _pongs(port))
+
+
+def postgres_start(tmp: Path) -> float:
+    """``initdb --no-sync`` then the server until it accepts connections (the launcher's
+    own initdb options; unprivileged as the node runs it)."""
+    from metapaas_postgres import catalog
+    from metapaas_postgres.privileges import as_unprivileged
+
+    bindir = Path(next(v for v in catalog.machine_versions() if v.default).engine["bindir"])
+    data = tmp / "pgdata"
+    shutil.rmtree(data, ignore_errors=True)
+    port = free_port()
+    initdb = [str(bindir / "initdb"), f"--pgdata={data}", "--username=postgres", "--auth=trust"]
+    server = [str(bindir / "postgres"), "-D", str(data), "-k", str(tmp), "-p", str(port)]
+    ready = [str(bindir / "pg_isready"), "-q", "--host=127.0.0.1", f"--port={port}"]
+    started = time.perf_counter()
+    subprocess.run(
+        as_unprivileged([*initdb, "--no-sync", "--encoding=UTF8", "--locale=C.UTF-8"]),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    with spawned(as_unprivileged([*server, "-c", "listen_addresses=127.0.0.1"])):
+        wait_for(lambda: subprocess.run(ready).returncode == 0, 60, "postgres", 0.005)
+        return time.perf_counter() - started
+
+
+def s3_start(tmp: Path) -> float:
+    """The plugin's own ``weed server`` command line (without its socket-cleaning runner)."""
+    from metapaas_s3 import S3
+
+    plane = S3().data_plane("main", S3.versions[0])
+    argv = list(plane.services[0].argv)
+    weed = argv[argv.index("--") + 1 :]
+    ports = {name: free_port() for name in ("s3", "s3_grpc", "master", "master_grpc")}
+    ports |= {name: free_port() for name in ("volume", "volume_grpc", "filer", "filer_grpc")}
+    node = {"address": "127.0.0.1", "dir": str(tmp), "ports": ports}
+    (tmp / "seaweedfs").mkdir(exist_ok=True)
+    (tmp / "data").mkdir(exist_ok=True)
+    (tmp / "seaweedfs" / "identities.json").write_text('{"identities": []}')
+    rendered = render_argv(weed, {"node": node}, where="the s3 baseline")
+    url = f"http://127.0.0.1:{ports['s3']}/"
+    try:
+        return timed_start(list(rendered), lambda: _answers(url, status=None), cwd=tmp)
+    finally:
+        for path in Path("/tmp").glob("seaweedfs-*.sock"):  # noqa: S108 (weed's own)
+            if any(path.name.endswith(f"-{port}.sock") for port in ports.values()):
+                path.unlink(missing_ok=True)
+
+
+ENGINE_FLOORS: dict[str, tuple[str, Callable[[Path], float]]] = {
+    "demo": ("demo service process start -> first answer", demo_start),
+    "redis": ("redis-server start -> PING", redis_start),
+    "postgres": ("initdb --no-sync + postgres start -> pg_isready", postgres_start),
+    "s3": ("weed server start -> first S3 answer", s3_start),
+}
+
+
+def engine_floor(slug: str, runs: int) -> list[float]:
+    _, measure = ENGINE_FLOORS[slug]
     times = []
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "site.json"
-        config.write_text(json.dumps({"message": "x", "pages": {}}))
-        for _ in range(runs):
-            port = free_port()
-            started = time.perf_counter()
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "metapaas_demo.server",
-                    "--port",
-                    str(port),
-                    "--config",
-                    str(config),
-                ]
-            )
-            try:
-                url = f"http://127.0.0.1:{port}/"
-                wait_for(lambda u=url: _answers(u), 30, "baseline", 0.01)
-                times.append(time.perf_counter() - started)
-            finally:
-                process.terminate()
-                process.wait(10)
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            times.append(measure(Path(tmp)))
     return times
 
 
-def _answers(url: str, text: str | None = None) -> bool:
+def _answers(url: str, text: str | None = None, status: int | None = 200) -> bool:
     try:
         response = httpx.get(url, timeout=2)
     except httpx.HTTPError:
         return False
-    return response.status_code == 200 and (text is None or response.text == text)
+    return status in (None, response.status_code) and (text is None or response.text == text)
+
+
+def _pongs(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 BODIES: dict[str, dict[str, object]] = {
@@ -76,26 +177,58 @@ BODIES: dict[str, dict[str, object]] = {
 """What a create sends besides its name; a type not listed gets its defaults."""
 
 
-def post_to_active(plane: ControlPlane, client: httpx.Client, slug: str, runs: int) -> list[float]:
+def post_to_active(client: httpx.Client, slug: str, runs: int, timeline: bool) -> list[float]:
     times = []
     for index in range(runs):
         body = {"name": f"bench-{index}", **BODIES.get(slug, {})}
+        posted_at = time.time()
         started = time.perf_counter()
         created = client.post(f"/v1/types/{slug}/instances", json=body)
         assert created.status_code == 202, created.text
         path = f"/v1/types/{slug}/instances/{created.json()['id']}"
-        plane.wait_status(client, path, "ACTIVE", timeout=180)
+        _wait_active(client, path, 180)
         times.append(time.perf_counter() - started)
+        if timeline:
+            _print_timeline(client, path, posted_at, times[-1])
         _delete(client, path)
     return times
 
 
-def propagation(plane: ControlPlane, client: httpx.Client, nodes: int, runs: int) -> list[float]:
+def _wait_active(client: httpx.Client, path: str, timeout: float) -> None:
+    wait_for(lambda: _status(client, path) == "ACTIVE", timeout, f"{path} ACTIVE", POLL_SECONDS)
+
+
+def _status(client: httpx.Client, path: str) -> str:
+    status = str(client.get(path).json()["status"])
+    if status == "ERROR":
+        raise AssertionError(f"{path} went ERROR")
+    return status
+
+
+def _print_timeline(client: httpx.Client, path: str, posted_at: float, took: float) -> None:
+    """The events of one create, in seconds after its POST (server and client share a clock)."""
+    events = reversed(client.get(f"{path}/events").json()["items"])
+    steps = [
+        f"{_step(event)} +{datetime.fromisoformat(event['at']).timestamp() - posted_at:.3f}"
+        for event in events
+    ]
+    print(f"  {path.rsplit('/', 1)[1]}: {', '.join(steps)}, ACTIVE seen +{took:.3f}", flush=True)
+
+
+def _step(event: dict[str, Any]) -> str:
+    """An event's kind; a health change also says to what."""
+    if event["kind"] == "health_changed":
+        return f"health({event['message']})"
+    return str(event["kind"])
+
+
+def propagation(client: httpx.Client, nodes: int, runs: int) -> list[float]:
     created = client.post(
         "/v1/types/demo/instances", json={"name": f"fanout-{nodes}", "replicas": nodes}
     )
     path = f"/v1/types/demo/instances/{created.json()['id']}"
-    active = plane.wait_status(client, path, "ACTIVE", timeout=120)
+    _wait_active(client, path, 120)
+    active = client.get(path).json()
     urls = [f"http://{address}/" for address in active["endpoints"].values()]
     times = []
     for index in range(runs):
@@ -113,44 +246,63 @@ def _delete(client: httpx.Client, path: str) -> None:
     wait_for(lambda: client.get(path).status_code == 404, 60, "delete")
 
 
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}"
+
+
 def _summary(times: list[float]) -> str:
     return (
-        f"median {statistics.median(times) * 1000:.0f} ms "
-        f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}, n={len(times)})"
+        f"median {_ms(statistics.median(times))} ms "
+        f"(min {_ms(min(times))}, max {_ms(max(times))}, n={len(times)})"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--nodes", type=int, nargs="+", default=[1, 3])
-    parser.add_argument("--types", nargs="+", default=["demo"])
+    parser.add_argument("--nodes", type=int, nargs="*", default=[1, 3])
+    parser.add_argument("--types", nargs="+", default=["demo"], choices=sorted(ENGINE_FLOORS))
+    parser.add_argument("--timeline", action="store_true", help="print each create's events")
     args = parser.parse_args()
     database = os.environ.get("METAPAAS_DATABASE_URL", "")
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         url = database or f"sqlite:///{home / 'metapaas.db'}"
+        print(
+            f"machine: {os.cpu_count()} cores, {memory:.0f} GiB; Python {sys.version.split()[0]};"
+        )
+        print(f"database: {url.split(':')[0]}; runs: {args.runs}; command: {' '.join(sys.argv)}")
         plane = ControlPlane(home, url)
         plane.start()
         try:
             with plane.client() as client:
                 installed = {t["slug"] for t in client.get("/v1/types/").json()["items"]}
-                baseline = baseline_process_start(args.runs)
-                active = {
-                    slug: post_to_active(plane, client, slug, args.runs)
-                    for slug in args.types
-                    if slug in installed
-                }
-                fanout = {n: propagation(plane, client, n, args.runs) for n in args.nodes}
+                for slug in (s for s in args.types if s in installed):
+                    floor = engine_floor(slug, args.runs)
+                    active = post_to_active(client, slug, args.runs, args.timeline)
+                    _report(slug, floor, active)
+                for nodes in args.nodes:
+                    times = propagation(client, nodes, args.runs)
+                    print(
+                        f"metadata propagation, PATCH -> all {nodes} node(s) serve it: "
+                        f"{_summary(times)}",
+                        flush=True,
+                    )
         finally:
             plane.stop()
-    print(f"machine: {os.cpu_count()} cores; database: {url.split(':')[0]}; runs: {args.runs}")
-    print(f"baseline, demo service process start to first answer: {_summary(baseline)}")
-    for slug, times in active.items():
-        ratio = statistics.median(times) / statistics.median(baseline)
-        print(f"POST -> ACTIVE, one {slug} node: {_summary(times)}; {ratio:.1f}x the baseline")
-    for nodes, times in fanout.items():
-        print(f"metadata propagation, PATCH -> all {nodes} node(s) serve it: {_summary(times)}")
+
+
+def _report(slug: str, floor: list[float], active: list[float]) -> None:
+    what, _ = ENGINE_FLOORS[slug]
+    over = statistics.median(active) - statistics.median(floor)
+    ratio = statistics.median(active) / statistics.median(floor)
+    print(f"{slug}: engine floor, {what}: {_summary(floor)}")
+    print(
+        f"{slug}: POST -> ACTIVE, one node: {_summary(active)}; "
+        f"floor + {_ms(over)} ms, {ratio:.1f}x the floor",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

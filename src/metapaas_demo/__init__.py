@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from metapaas import sdk
+
+SERVER = Path(__file__).with_name("server.py")
+"""The node's web service; it needs nothing but the standard library."""
 
 
 class DemoSpec(BaseModel):
@@ -42,10 +46,11 @@ class Demo(sdk.PaasType[DemoSpec]):
             services=(
                 sdk.Service(
                     "web",
+                    # The file, not ``-m metapaas_demo.server``: the package would load
+                    # this declaration (pydantic, the SDK), half of the service's start.
                     argv=(
                         sys.executable,
-                        "-m",
-                        "metapaas_demo.server",
+                        str(SERVER),
                         "--host",
                         "{{ node.address }}",
                         "--port",

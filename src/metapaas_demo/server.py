@@ -1,6 +1,7 @@
 """The demo node's web service: answers from ``site.json``, re-read when it changes.
 
-Run by the agent as ``python -m metapaas_demo.server --port P --config FILE``.
+Run by the agent as ``python .../metapaas_demo/server.py --port P --config FILE``: a
+script of the standard library alone, so it starts without loading the type's declaration.
 A config change needs no restart: the file's mtime is checked per request.
 """
 

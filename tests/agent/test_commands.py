@@ -131,3 +131,19 @@ def test_commands_that_cannot_succeed_report_failed(
     assert result.state == "failed"
     assert explained in result.output
     assert not (tmp_path / "runs.txt").exists()
+
+
+def test_a_long_command_lets_the_agent_tick_as_often_as_a_starting_service_is_probed(
+    tmp_path: Path, context: dict[str, Any]
+) -> None:
+    """An ``init`` waiting for its engine must not hold back the health report: the
+    agent's tick (probes, reports) runs every 50 ms during the command, not every 0.5 s."""
+    ticks: list[float] = []
+    CommandRunner(tmp_path).run(
+        "c1",
+        "init",
+        [Command("init", python("import time; time.sleep(0.6)"))],
+        context,
+        while_waiting=lambda: ticks.append(time.monotonic()),
+    )
+    assert len(ticks) >= 4

@@ -178,7 +178,7 @@ def test_a_restarted_agent_reloads_once_its_services_serve(
 
 
 def test_a_tick_during_a_command_does_not_reenter_the_apply(
-    make_node: MakeNode, tmp_path: Path
+    make_node: MakeNode, tmp_path: Path, clock: FakeClock
 ) -> None:
     """The reload owed by a restarted agent waits for the running command to end."""
     journal = tmp_path / "order.txt"
@@ -205,6 +205,9 @@ def test_a_tick_during_a_command_does_not_reenter_the_apply(
     second, _ = make_node(plane)
     second.handle({**metadata(revision=1), "commands": [{"id": "c1", "name": "init"}]})
     assert journal.read_text().split() == ["init-start", "init-end"]
+    # The check is due again, whether a tick during the command ran it before or after
+    # the command made the service healthy.
+    clock.advance(healthy.interval)
     second.tick()
     assert journal.read_text().split() == ["init-start", "init-end", "reload"]
 
@@ -283,6 +286,20 @@ def test_heartbeats_repeat_the_state_every_few_seconds(
     node.tick()
     assert len(recorder.reports) == 2
     assert last(recorder)["state"] == "ready"
+
+
+def test_a_started_service_is_probed_at_once_and_its_health_reported_without_a_heartbeat(
+    make_node: MakeNode, clock: FakeClock
+) -> None:
+    """A new node is ACTIVE when its control plane hears ``healthy``: neither the first
+    check nor the report may wait for an interval or the heartbeat (4 s)."""
+    answers = HealthCheck("command", argv=python("pass"), interval=30.0)
+    node, recorder = make_node(DataPlane(services=(SLEEPER,), health=(answers,)))
+    node.handle(metadata())
+    assert last(recorder)["health"] == "unknown"
+    node.tick()  # the loop's first tick after the document, at the same instant
+    assert len(recorder.reports) == 2
+    assert last(recorder)["health"] == "healthy"
 
 
 class Refusing(Recorder):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,14 +78,36 @@ class Node:
         )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The cluster templates of this module's nodes (see ``metapaas_postgres.template``),
+    out of the user's own cache."""
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(cache))
+        yield cache / "metapaas-postgres"
+
+
 @pytest.fixture
-def node(tmp_path: Path) -> Iterator[Node]:
-    node = Node(NodeLayout(tmp_path / "node"), free_port())
-    node.layout.node_dir.mkdir()
-    yield node
-    if node.launcher is not None and node.launcher.poll() is None:
-        node.launcher.send_signal(signal.SIGTERM)
-        node.launcher.wait(30)
+def new_node(tmp_path: Path) -> Iterator[Callable[[str], Node]]:
+    """Makes node directories; stops their launchers afterwards."""
+    made: list[Node] = []
+
+    def make(name: str) -> Node:
+        made.append(Node(NodeLayout(tmp_path / name), free_port()))
+        made[-1].layout.node_dir.mkdir()
+        return made[-1]
+
+    yield make
+    for node in made:
+        if node.launcher is not None and node.launcher.poll() is None:
+            node.launcher.send_signal(signal.SIGTERM)
+            node.launcher.wait(30)
+
+
+@pytest.fixture
+def node(new_node: Callable[[str], Node]) -> Node:
+    return new_node("node")
 
 
 WRITER = {
@@ -178,3 +200,40 @@ def test_a_setting_that_needs_a_restart_shuts_the_server_down_fast(node: Node) -
     with node.superuser("postgres") as conn:
         assert conn.execute("SHOW max_connections").fetchone() == ("60",)
     assert node.apply() == 0, "nothing is pending after the restart"
+
+
+def test_nodes_copied_from_one_template_have_their_own_clusters_and_passwords(
+    new_node: Callable[[str], Node], templates: Path
+) -> None:
+    first, second = new_node("first"), new_node("second")
+    for node in (first, second):
+        node.write(databases=["shop"])
+        node.start()
+        assert node.apply() == 0
+    assert len(list(templates.iterdir())) == 1, "one initdb, copied for both nodes"
+    passwords = {node.layout.superuser_password_file.read_text() for node in (first, second)}
+    assert len(passwords) == 2
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        applier.connector(first.layout, "127.0.0.1", second.port)("postgres")
+    with first.connect("admin", ADMIN_PASSWORD, "shop") as admin:
+        admin.execute("CREATE TABLE only_here (id int)")
+    with second.connect("admin", ADMIN_PASSWORD, "shop") as admin:
+        assert admin.execute("SELECT to_regclass('only_here')").fetchone() == (None,)
+    with second.superuser("postgres") as conn:
+        port = conn.execute("SHOW port").fetchone()
+        hba = conn.execute("SHOW hba_file").fetchone()
+    assert port == (str(second.port),)
+    assert hba == (str(second.layout.node_dir / "conf" / "pg_hba.conf"),)
+
+
+def test_without_a_place_for_templates_a_node_runs_initdb_itself(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_a_directory = tmp_path / "cache"
+    not_a_directory.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(not_a_directory))
+    node.write()
+    node.start()
+    assert node.apply() == 0
+    with node.superuser("postgres") as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)

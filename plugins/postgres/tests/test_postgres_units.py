@@ -7,15 +7,19 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from unittest.mock import MagicMock
 
+import psycopg
 import pytest
-from metapaas_postgres import Postgres, catalog, scram
+from metapaas_postgres import Postgres, applier, catalog, scram
 from metapaas_postgres.desired import DesiredState, desired_state
 from metapaas_postgres.layout import CONFIG_FILE
 from metapaas_postgres.models import DatabaseSpec, PostgresSpec, RoleSpec
+from metapaas_postgres.reconcile import Connection
 from pydantic import ValidationError
 
 from metapaas import sdk
@@ -196,3 +200,21 @@ def test_rendered_config_has_the_spec_and_no_socket(tmp_path: Path) -> None:
     assert settings["shared_buffers"] == "64MB"
     assert settings["unix_socket_directories"] == "''"
     assert settings["hba_file"] == f"'{tmp_path.resolve()}/conf/pg_hba.conf'"
+
+
+def test_the_applier_tries_a_starting_server_twenty_times_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new node's init waits for its server: a try every 0.25 s cost it 0.125 s on average."""
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    refusals = iter([psycopg.OperationalError(), psycopg.OperationalError()])
+
+    def connect(database: str) -> Connection:
+        error = next(refusals, None)
+        if error is not None:
+            raise error
+        return MagicMock()
+
+    applier.wait_for_server(connect, 30)
+    assert waits == [0.05, 0.05]

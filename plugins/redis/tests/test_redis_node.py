@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,3 +157,15 @@ def test_the_launcher_keeps_the_admin_password_it_made_first(tmp_path: Path) -> 
     assert len(first) >= 32
     assert admin_password(tmp_path) == first
     assert [p.name for p in tmp_path.iterdir()] == ["admin.secret"]
+
+
+def test_serve_starts_redis_without_loading_the_redis_client() -> None:
+    """Every new node waits for ``serve``; only the reloads talk to Redis."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, metapaas_redis.node; print(*sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "metapaas_redis.node" in loaded
+    assert not [name for name in loaded if name.split(".")[0] == "redis"]

@@ -7,14 +7,17 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import BotoCoreError
 from metapaas_s3 import S3
 from metapaas_s3.engines import engine_for
-from metapaas_s3.engines.seaweedfs import PORTS
+from metapaas_s3.engines.seaweedfs import PORTS, RUNNER
+from metapaas_s3.node.s3client import until_done
 
 from metapaas import sdk
 from metapaas.testing import free_port, instance_view, render_argv, write_node
@@ -152,7 +155,7 @@ def test_the_runner_removes_this_nodes_sockets_before_and_after_the_engine(
         f" if pathlib.Path({str(made)!r}).touch() else None"
     )
     try:
-        runner = (sys.executable, "-m", "metapaas_s3.engines.seaweedfs_run", f"--port={mine}")
+        runner = (sys.executable, str(RUNNER), f"--port={mine}")
         done = subprocess.run(
             [*runner, "--", sys.executable, "-c", engine],
             timeout=30,
@@ -164,3 +167,36 @@ def test_the_runner_removes_this_nodes_sockets_before_and_after_the_engine(
     finally:
         for path in (stale, foreign, made):
             path.unlink(missing_ok=True)
+
+
+def test_the_applier_retries_an_engine_still_starting_ten_times_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new node's init waits for SeaweedFS: a retry a second cost it 0.5 s on average."""
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    outcomes = iter([BotoCoreError(), BotoCoreError(), "applied"])
+
+    def apply() -> str:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert until_done(apply, seconds=10, what="applying") == "applied"
+    assert waits == [0.1, 0.1]
+
+
+def test_the_runner_starts_weed_on_the_standard_library_alone() -> None:
+    """It is on every new node's way to its first S3 answer."""
+    (service,) = S3().data_plane("main", S3.versions[0]).services
+    assert service.argv[:2] == (sys.executable, str(RUNNER))
+    started = subprocess.run(
+        [sys.executable, "-X", "importtime", str(RUNNER), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in started.stderr.splitlines()}
+    assert "subprocess" in imported
+    assert not {name.split(".")[0] for name in imported} & {"pydantic", "metapaas", "boto3"}

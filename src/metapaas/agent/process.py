@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import IO
 
 OUTPUT_TAIL_BYTES = 4096
-_POLL_SECONDS = 0.5
+_POLL_SECONDS = 0.05
+"""How often ``while_waiting`` runs during a command: as often as a health check probes a
+service that is starting (``health.STARTUP_PROBE_SECONDS``), so a long ``init`` does not
+hold back the report that the service answers."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ def run(
 ) -> Outcome:
     """Run ``argv`` to completion or ``timeout``, then kill its whole process group.
 
-    ``while_waiting`` is called about twice a second while the command runs,
+    ``while_waiting`` is called every ``_POLL_SECONDS`` while the command runs,
     so a long command does not stop the caller's own periodic work.
     """
     with tempfile.TemporaryFile() as output:

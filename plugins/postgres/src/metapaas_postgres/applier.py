@@ -35,7 +35,8 @@ from metapaas_postgres.reconcile import Connect, Connection, reconcile
 
 NEEDS_RESTART = "setting could not be applied"
 """What ``pg_file_settings.error`` says of a changed setting that only a restart applies."""
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.05
+"""The init of a new node waits for the server: a connection attempt is cheap, a late one is not."""
 
 log = logging.getLogger(__name__)
 

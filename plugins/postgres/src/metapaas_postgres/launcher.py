@@ -2,8 +2,9 @@
 
 ``python -m metapaas_postgres.launcher --bindir B --node-dir D``
 
-- The first start runs ``initdb`` into a staging directory that is renamed
-  into place only when complete, so a crash mid-initdb never leaves a
+- The first start copies the machine's cluster template (made by ``initdb``
+  once, :mod:`metapaas_postgres.template`) into a staging directory that is
+  renamed into place only when complete, so a crash mid-copy never leaves a
   half-made cluster that a later start would refuse to touch. The bootstrap
   superuser gets a password made here, kept in a 0600 file of the node.
 - The server runs as a child, in the launcher's process group, with a
@@ -29,15 +30,17 @@ from pathlib import Path
 from types import FrameType
 
 from metapaas import sdk
+from metapaas_postgres import template
 from metapaas_postgres.layout import NodeLayout
-from metapaas_postgres.models import SUPERUSER_ROLE
 from metapaas_postgres.privileges import as_unprivileged
 
 log = logging.getLogger(__name__)
 
 
 def ensure_cluster(layout: NodeLayout, bindir: Path) -> None:
-    """Run initdb unless the node already has a complete cluster."""
+    """Make the node's cluster unless it has a complete one: a copy of the machine's
+    template (see :mod:`metapaas_postgres.template`), or initdb's own when no template
+    can be kept."""
     for before, now in layout.files_before_volumes:
         if before.exists() and not now.exists():
             shutil.move(before, now)
@@ -46,17 +49,15 @@ def ensure_cluster(layout: NodeLayout, bindir: Path) -> None:
     shutil.rmtree(layout.staging_dir, ignore_errors=True)
     password = layout.superuser_password_file
     sdk.write_private(password, secrets.token_urlsafe(32) + "\n")
-    command = [
-        str(bindir / "initdb"),
-        f"--pgdata={layout.staging_dir}",
-        f"--username={SUPERUSER_ROLE}",
-        f"--pwfile={password}",
-        "--auth=scram-sha-256",
-        "--encoding=UTF8",
-        "--locale=C.UTF-8",
-    ]
-    log.info("initialising the cluster")
-    subprocess.run(as_unprivileged(command), check=True, stdout=sys.stderr)
+    try:
+        source = template.template(bindir, template.templates_root())
+    except OSError as exc:
+        log.warning("no cluster template (%s); initialising the cluster", exc)
+        template.initdb(bindir, layout.staging_dir, password)
+    else:
+        log.info("copying the cluster template %s", source)
+        password_text = password.read_text(encoding="utf-8").strip()
+        template.copy_cluster(source, layout.staging_dir, bindir, password_text)
     layout.staging_dir.rename(layout.data_dir)
 
 

@@ -28,4 +28,4 @@ def as_unprivileged(argv: list[str]) -> list[str]:
 
 def binaries_needed() -> tuple[str, ...]:
     """What :func:`as_unprivileged` and the launcher run besides PostgreSQL's own programs."""
-    return ("unshare", "setpriv") if os.geteuid() == 0 else ("setpriv",)
+    return ("unshare", "setpriv", "sync") if os.geteuid() == 0 else ("setpriv", "sync")

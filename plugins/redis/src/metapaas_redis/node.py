@@ -20,12 +20,14 @@ import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-
-import redis
+from typing import TYPE_CHECKING
 
 from metapaas import sdk
 from metapaas_redis.acl import password_hash
 from metapaas_redis.settings import RUNTIME_SETTINGS
+
+if TYPE_CHECKING:
+    import redis
 
 CONFIG = "redis.conf"
 USERS = "users.acl"
@@ -86,6 +88,8 @@ def read_config(path: Path) -> dict[str, list[str]]:
 
 @contextlib.contextmanager
 def admin_connection(node_dir: Path) -> Iterator[redis.Redis]:
+    import redis  # here, not at the top: ``serve``, which every new node waits for, needs none
+
     config = read_config(node_dir / CONFIG)
     connection = redis.Redis(
         host=config["bind"][0],
@@ -110,10 +114,15 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("reload-config")
     args = parser.parse_args(argv)
     node_dir = args.node_dir.resolve()
-    try:
-        if args.command == "serve":
+    if args.command == "serve":
+        try:
             serve(node_dir, args.server)
-        elif args.command == "reload-users":
+        except OSError as exc:
+            sys.exit(f"serve failed: {exc}")
+    import redis  # see admin_connection
+
+    try:
+        if args.command == "reload-users":
             reload_users(node_dir)
         else:
             reload_config(node_dir)

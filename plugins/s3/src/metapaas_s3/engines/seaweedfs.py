@@ -40,6 +40,9 @@ PORTS = (
     "filer",
     "filer_grpc",
 )
+RUNNER = Path(__file__).with_name("seaweedfs_run.py")
+"""Run as its file, not with ``-m``: the package would load the type's declaration
+(pydantic, the SDK) before weed starts; the runner needs the standard library alone."""
 VOLUME_SIZE_LIMIT_MB = 1024
 """Each bucket gets its own volumes; 1 GiB ones keep a small disk from running out of slots."""
 STOP_SECONDS = 5.0
@@ -115,7 +118,7 @@ def _port(name: str) -> str:
 def _run_argv(weed: str) -> tuple[str, ...]:
     """``weed server`` under the runner that removes the sockets it leaves in /tmp."""
     ports = tuple(f"--port={_port(name)}" for name in PORTS)
-    runner = (sys.executable, "-m", "metapaas_s3.engines.seaweedfs_run")
+    runner = (sys.executable, str(RUNNER))
     return (*runner, *ports, "--", *_server_argv(weed))
 
 

@@ -1,6 +1,6 @@
 """Run ``weed`` as the node's service, and keep its unix sockets from piling up in /tmp.
 
-    python -m metapaas_s3.engines.seaweedfs_run --port P [--port P ...] -- WEED ARGS...
+    python .../seaweedfs_run.py --port P [--port P ...] -- WEED ARGS...
 
 SeaweedFS always makes some gRPC unix sockets as
 ``/tmp/seaweedfs-<component>-<port>.sock`` (no flag moves them) and leaves them
