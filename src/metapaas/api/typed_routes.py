@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from metapaas.api import instances as svc
-from metapaas.api.deps import Ctx
+from metapaas.api.deps import Ctx, InContext
 from metapaas.api.listing import Limit, Marker, Page, page
 from metapaas.api.problems import problem_responses
 from metapaas.db import models
@@ -56,7 +56,10 @@ def router_for(loaded: LoadedType) -> APIRouter:
     slug = loaded.slug
     # Every route reads the caller's token from the database.
     router = APIRouter(
-        prefix=f"/v1/types/{slug}", tags=[f"type: {slug}"], responses=problem_responses(401, 503)
+        route_class=InContext,
+        prefix=f"/v1/types/{slug}",
+        tags=[f"type: {slug}"],
+        responses=problem_responses(401, 503),
     )
     _instance_routes(router, loaded)
     _extra_routes(router, loaded)

@@ -63,10 +63,16 @@ class Principal:
         return project_id
 
 
-def authenticate(session: Session, bearer: str | None) -> Principal:
-    """Who ``bearer`` acts for; only reads, so a read-only request may authenticate."""
+def given_bearer(bearer: str | None) -> str:
+    """The token a request sent; without one it is refused before anything else."""
     if not bearer:
         raise Unauthorized("send 'Authorization: Bearer <token>'")
+    return bearer
+
+
+def authenticate(session: Session, bearer: str | None) -> Principal:
+    """Who ``bearer`` acts for; only reads, so a read-only request may authenticate."""
+    bearer = given_bearer(bearer)
     # One round trip for the token and its user: this runs on every request.
     found = session.execute(
         select(models.ApiToken, models.User)
