@@ -103,18 +103,28 @@ class Context:
 
     @contextmanager
     def opened(self) -> Iterator[None]:
-        """Authenticate, then hold a session (read-only for GET and HEAD) until the handler
-        returns. Handlers commit; anything else rolls back when the session closes."""
+        """Authenticate, then hold a session until the handler returns: for GET and HEAD
+        the read-only one that found the token (one transaction for both), else a
+        writing one, opened once the reading one is closed. Handlers commit; anything
+        else rolls back when the session closes."""
         state = self.state
         with state.readers() as reading:
             principal = authenticate(reading, self.bearer)
-        note_use(state.sessions, principal)
-        with (state.readers if self.read_only else state.sessions)() as session:
-            self._opened = (session, principal)
-            try:
-                yield
-            finally:
-                self._opened = None
+            note_use(state.sessions, principal)
+            if self.read_only:
+                with self._serving(reading, principal):
+                    yield
+                return
+        with state.sessions() as session, self._serving(session, principal):
+            yield
+
+    @contextmanager
+    def _serving(self, session: Session, principal: Principal) -> Iterator[None]:
+        self._opened = (session, principal)
+        try:
+            yield
+        finally:
+            self._opened = None
 
     @property
     def registry(self) -> Registry:
