@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from metapaas.config import Settings
 from metapaas.db import Sealer, models
-from metapaas.iam import Principal, audit, authenticate, note_use
+from metapaas.iam import Principal, audit, authenticate, given_bearer, note_use
 from metapaas.metadata import Notifier
 from metapaas.plugins import Registry
 
@@ -72,13 +75,56 @@ _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization
 
 @dataclass
 class Context:
-    """The caller and the means to act for it, in one transaction."""
+    """The caller and the means to act for it, in one transaction.
 
-    session: Session
-    principal: Principal
-    request_id: str
+    Made by the :data:`Ctx` dependency without any I/O; its route (:class:`InContext`)
+    opens it in the handler's own thread, so that authentication, the handler's session
+    and the handler cost one trip to a request thread.
+    """
+
     state: AppState
+    request_id: str
+    bearer: str
     read_only: bool = False
+    _opened: tuple[Session, Principal] | None = field(default=None, repr=False)
+
+    @property
+    def session(self) -> Session:
+        return self._open()[0]
+
+    @property
+    def principal(self) -> Principal:
+        return self._open()[1]
+
+    def _open(self) -> tuple[Session, Principal]:
+        if self._opened is None:  # a handler on a router without InContext: refused
+            raise RuntimeError("the request's context is opened by its route (InContext)")
+        return self._opened
+
+    @contextmanager
+    def opened(self) -> Iterator[None]:
+        """Authenticate, then hold a session until the handler returns: for GET and HEAD
+        the read-only one that found the token (one transaction for both), else a
+        writing one, opened once the reading one is closed. Handlers commit; anything
+        else rolls back when the session closes."""
+        state = self.state
+        with state.readers() as reading:
+            principal = authenticate(reading, self.bearer)
+            note_use(state.sessions, principal)
+            if self.read_only:
+                with self._serving(reading, principal):
+                    yield
+                return
+        with state.sessions() as session, self._serving(session, principal):
+            yield
+
+    @contextmanager
+    def _serving(self, session: Session, principal: Principal) -> Iterator[None]:
+        self._opened = (session, principal)
+        try:
+            yield
+        finally:
+            self._opened = None
 
     @property
     def registry(self) -> Registry:
@@ -120,32 +166,50 @@ class Context:
             yield session
 
 
-def context(
+async def context(
     request: Request,
     state: Annotated[AppState, Depends(app_state)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Iterator[Context]:
-    """The caller's context, with a session read-only for GET and HEAD. Handlers commit,
-    anything else rolls back; the session closes when the handler returns.
-
-    Authentication reads in a short session of its own, closed before the handler's
-    thread is had: a request waiting for a thread holds no connection.
-    """
-    with state.readers() as reading:
-        principal = authenticate(reading, credentials.credentials if credentials else None)
-    note_use(state.sessions, principal)
-    read_only = request.method in READ_METHODS
-    with (state.readers if read_only else state.sessions)() as session:
-        yield Context(
-            session=session,
-            principal=principal,
-            request_id=request.state.request_id,
-            state=state,
-            read_only=read_only,
-        )
+) -> Context:
+    """The caller's context, not yet opened. Async and without I/O: a sync dependency
+    would cost a trip to a request thread to enter and another to exit, and its session
+    would hold a connection while the request waits for the handler's thread. A request
+    without a token is refused here, before its parameters are validated."""
+    return Context(
+        state=state,
+        request_id=request.state.request_id,
+        bearer=given_bearer(credentials.credentials if credentials else None),
+        read_only=request.method in READ_METHODS,
+    )
 
 
-Ctx = Annotated[Context, Depends(context, scope="function")]
+Ctx = Annotated[Context, Depends(context)]
+
+
+class InContext(APIRoute):
+    """A route whose sync handler opens the :class:`Context` it is given in its own thread
+    (every router of the API uses this class)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, _opening_contexts(endpoint), **kwargs)
+
+
+def _opening_contexts(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """``endpoint``, opening each :class:`Context` argument around it; FastAPI reads the
+    wrapped signature. An async handler is left alone: it would open a session on the
+    event loop, so a context given to one stays closed and refuses to be used."""
+    if inspect.iscoroutinefunction(endpoint):
+        return endpoint
+
+    @functools.wraps(endpoint)
+    def handle(*args: Any, **kwargs: Any) -> Any:
+        with ExitStack() as stack:
+            for value in kwargs.values():
+                if isinstance(value, Context):
+                    stack.enter_context(value.opened())
+            return endpoint(*args, **kwargs)
+
+    return handle
 
 
 class RequestIds:

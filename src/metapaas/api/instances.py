@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute
 
 from metapaas import orchestrator, sdk
 from metapaas.api.deps import Context
@@ -93,18 +94,20 @@ def find_instance(
     """An instance by uuid or by name, checked against the caller's roles.
 
     A name is looked up in ``project_id`` when given, else among the projects
-    the caller can see; a name found in several of them must be qualified.
+    the caller can see; a name found in several of them must be qualified. The
+    id is looked up first, alone: one condition on either column would read
+    every instance of the type (no index serves ``id = ? OR name = ?``).
     """
-    stmt = live_instances(slug).where((models.Instance.id == ref) | (models.Instance.name == ref))
-    if project_id is not None:
-        stmt = stmt.where(models.Instance.project_id == project_id)
     visible = ctx.principal.visible_projects()
-    candidates = [
-        i for i in ctx.session.scalars(stmt) if visible is None or i.project_id in visible
-    ]
-    by_id = [i for i in candidates if i.id == ref]
-    if by_id:
-        candidates = by_id
+
+    def seen(column: InstrumentedAttribute[str]) -> list[models.Instance]:
+        stmt = live_instances(slug).where(column == ref)
+        if project_id is not None:
+            stmt = stmt.where(models.Instance.project_id == project_id)
+        found = ctx.session.scalars(stmt)
+        return [i for i in found if visible is None or i.project_id in visible]
+
+    candidates = seen(models.Instance.id) or seen(models.Instance.name)
     if not candidates:
         raise NotFound(f"{slug} instance {ref!r} not found")
     if len(candidates) > 1:

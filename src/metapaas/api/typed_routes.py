@@ -16,8 +16,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from metapaas.api import instances as svc
-from metapaas.api.deps import Ctx
-from metapaas.api.listing import Limit, Marker, Page, page
+from metapaas.api.deps import Ctx, InContext
+from metapaas.api.listing import Limit, Marker, Page, page, page_response
 from metapaas.api.problems import problem_responses
 from metapaas.db import models
 from metapaas.plugins import LoadedType
@@ -56,7 +56,10 @@ def router_for(loaded: LoadedType) -> APIRouter:
     slug = loaded.slug
     # Every route reads the caller's token from the database.
     router = APIRouter(
-        prefix=f"/v1/types/{slug}", tags=[f"type: {slug}"], responses=problem_responses(401, 503)
+        route_class=InContext,
+        prefix=f"/v1/types/{slug}",
+        tags=[f"type: {slug}"],
+        responses=problem_responses(401, 503),
     )
     _instance_routes(router, loaded)
     _extra_routes(router, loaded)
@@ -107,7 +110,7 @@ def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
         name: str | None = None,
         status_: Annotated[models.InstanceStatus | None, Query(alias="status")] = None,
         project_id: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         stmt = svc.live_instances(slug)
         visible = ctx.principal.visible_projects()
         if visible is not None:
@@ -120,7 +123,7 @@ def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
         if status_ is not None:
             stmt = stmt.where(models.Instance.status == status_)
         rows, next_marker = page(ctx.session, stmt, models.Instance, limit, marker)
-        return {"items": [svc.instance_view(i) for i in rows], "next_marker": next_marker}
+        return page_response([svc.instance_view(i) for i in rows], next_marker)
 
     @router.get(
         "/instances/{ref}",
@@ -212,13 +215,13 @@ def _resource_routes(router: APIRouter, loaded: LoadedType, collection: str) -> 
         marker: Marker = None,
         name: str | None = None,
         project_id: ProjectQuery = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         instance = svc.find_instance(ctx, slug, ref, f"{perm}.list", project_id)
         stmt = svc.resources_of(instance, collection)
         if name is not None:
             stmt = stmt.where(models.Resource.name == name)
         rows, next_marker = page(ctx.session, stmt, models.Resource, limit, marker)
-        return {"items": [svc.resource_view(r, {}) for r in rows], "next_marker": next_marker}
+        return page_response([svc.resource_view(r, {}) for r in rows], next_marker)
 
     @router.get(
         f"{base}/{{child}}",

@@ -63,31 +63,36 @@ class Principal:
         return project_id
 
 
-def authenticate(session: Session, bearer: str | None) -> Principal:
-    """Who ``bearer`` acts for; only reads, so a read-only request may authenticate."""
+def given_bearer(bearer: str | None) -> str:
+    """The token a request sent; without one it is refused before anything else."""
     if not bearer:
         raise Unauthorized("send 'Authorization: Bearer <token>'")
-    # One round trip for the token and its user: this runs on every request.
+    return bearer
+
+
+def authenticate(session: Session, bearer: str | None) -> Principal:
+    """Who ``bearer`` acts for; only reads, so a read-only request may authenticate."""
+    bearer = given_bearer(bearer)
+    # One round trip for the token, its user and the user's roles (a row per role, or
+    # one without): this runs on every request.
     found = session.execute(
-        select(models.ApiToken, models.User)
+        select(models.ApiToken, models.User, models.RoleBinding)
         .join(models.User, models.User.id == models.ApiToken.user_id)
+        .outerjoin(models.RoleBinding, models.RoleBinding.user_id == models.User.id)
         .where(models.ApiToken.token_hash == tokens.digest(bearer))
-    ).first()
+    ).all()
     now = models.utcnow()
-    if found is None:
+    if not found:
         raise Unauthorized("the token is unknown, revoked or expired")
-    token, user = found
+    token, user, _ = found[0]
     if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
         raise Unauthorized("the token is unknown, revoked or expired")
-    bindings = session.scalars(
-        select(models.RoleBinding).where(models.RoleBinding.user_id == user.id)
-    )
     return Principal(
         user_id=user.id,
         name=user.name,
         is_admin=user.is_admin,
         default_project_id=token.project_id or user.default_project_id,
-        roles={b.project_id: models.Role(b.role) for b in bindings},
+        roles={b.project_id: models.Role(b.role) for _, _, b in found if b is not None},
         token_id=token.id,
         token_last_used_at=token.last_used_at,
     )

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import func, select
 
-from metapaas.api.deps import Context, Ctx
+from metapaas.api.deps import Context, Ctx, InContext
 from metapaas.api.instances import flush_unique
 from metapaas.api.problems import problem_responses
 from metapaas.api.timestamps import rfc3339
@@ -25,7 +25,12 @@ from metapaas.errors import Conflict, NotFound
 from metapaas.orchestrator import queue
 from metapaas.providers import INSTANCE, TYPE, ssh
 
-router = APIRouter(prefix="/v1/hosts", tags=["hosts"], responses=problem_responses(401, 403, 503))
+router = APIRouter(
+    route_class=InContext,
+    prefix="/v1/hosts",
+    tags=["hosts"],
+    responses=problem_responses(401, 403, 503),
+)
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$"
 # A host's labels, and the labels a placement pin asks a host to have.

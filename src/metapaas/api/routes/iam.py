@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select
 
-from metapaas.api.deps import Ctx
+from metapaas.api.deps import Ctx, InContext
 from metapaas.api.listing import Limit, Marker, page
 from metapaas.api.problems import problem_responses
 from metapaas.api.timestamps import rfc3339
@@ -18,7 +18,9 @@ from metapaas.errors import Conflict, Invalid, NotFound
 from metapaas.iam import issue_token, permissions
 
 # Every route reads the caller's token from the database.
-router = APIRouter(prefix="/v1", tags=["iam"], responses=problem_responses(401, 503))
+router = APIRouter(
+    route_class=InContext, prefix="/v1", tags=["iam"], responses=problem_responses(401, 503)
+)
 
 NAME = Field(pattern=r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$", description="lowercase, digits, '-'")
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from metapaas.api.deps import Ctx
+from metapaas.api.deps import Ctx, InContext
 from metapaas.api.instances import operation_view
 from metapaas.api.listing import Limit
 from metapaas.api.problems import problem_responses
@@ -16,7 +16,9 @@ from metapaas.db import models
 from metapaas.errors import NotFound
 
 # Every route reads the caller's token from the database.
-router = APIRouter(prefix="/v1", tags=["operations"], responses=problem_responses(401, 503))
+router = APIRouter(
+    route_class=InContext, prefix="/v1", tags=["operations"], responses=problem_responses(401, 503)
+)
 
 
 @router.get(

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from metapaas.api.deps import Context, Ctx
+from metapaas.api.deps import Context, Ctx, InContext
 from metapaas.api.problems import problem_responses
 from metapaas.api.routes.hosts import LabelKey, LabelValue
 from metapaas.api.timestamps import rfc3339
@@ -24,7 +24,10 @@ from metapaas.errors import Invalid, NotFound
 from metapaas.providers.routing import installed
 
 router = APIRouter(
-    prefix="/v1/placement/pins", tags=["placement"], responses=problem_responses(401, 403, 503)
+    route_class=InContext,
+    prefix="/v1/placement/pins",
+    tags=["placement"],
+    responses=problem_responses(401, 403, 503),
 )
 
 Scope = Literal["project", "type"]

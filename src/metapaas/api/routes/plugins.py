@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from metapaas.api.deps import Context, Ctx
+from metapaas.api.deps import Context, Ctx, InContext
 from metapaas.api.instances import operation_view
 from metapaas.api.problems import problem_responses
 from metapaas.api.timestamps import rfc3339
@@ -29,7 +29,10 @@ from metapaas.plugins.wheelhouse import canonical
 
 # Every route reads the caller's token from the database, and needs an admin.
 router = APIRouter(
-    prefix="/v1/plugins", tags=["plugins"], responses=problem_responses(401, 403, 503)
+    route_class=InContext,
+    prefix="/v1/plugins",
+    tags=["plugins"],
+    responses=problem_responses(401, 403, 503),
 )
 
 

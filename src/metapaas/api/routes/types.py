@@ -6,12 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from metapaas.api.deps import Ctx
+from metapaas.api.deps import Ctx, InContext
 from metapaas.api.problems import problem_responses
 from metapaas.plugins import describe
 
 # Every route reads the caller's token from the database.
-router = APIRouter(prefix="/v1/types", tags=["types"], responses=problem_responses(401, 503))
+router = APIRouter(
+    route_class=InContext, prefix="/v1/types", tags=["types"], responses=problem_responses(401, 503)
+)
 
 
 @router.get("/", summary="List installed PaaS types, working or not")
