@@ -179,6 +179,16 @@ class Instance(Base):
             sqlite_where=text("deleted_at IS NULL"),
             postgresql_where=text("deleted_at IS NULL"),
         ),
+        # A page of a type's live instances in list order is read off this index, not
+        # sorted from every instance of the type.
+        Index(
+            "ix_instances_live_list_order",
+            "type_slug",
+            "created_at",
+            "id",
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
