@@ -9,12 +9,13 @@ lease simply runs out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from metapaas.db import claims, models
@@ -31,18 +32,33 @@ class Claim:
 
 
 def enqueue(session: Session, instance_id: str, now: datetime, delay: float = 0.0) -> None:
-    """Ask for a reconcile no later than ``now + delay``; an earlier request stands."""
+    """Ask for a reconcile no later than ``now + delay``; an earlier request stands.
+
+    One statement, an insert that counts the request on the item when there is one:
+    every request and report that wakes the orchestrator runs it inside its own
+    transaction (on SQLite, holding the write lock).
+    """
+    item = models.WorkItem
     due = now + timedelta(seconds=delay)
-    item = session.get(models.WorkItem, instance_id, with_for_update=True, populate_existing=True)
-    if item is not None:
-        item.requested += 1
-        item.due_at = min(item.due_at, due)
-        return
-    try:
-        with session.begin_nested():
-            session.add(models.WorkItem(instance_id=instance_id, due_at=due))
-    except IntegrityError:  # another writer inserted it first
-        enqueue(session, instance_id, now, delay)
+    upsert = _insert_of(session)(item).values(instance_id=instance_id, due_at=due)
+    session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[item.instance_id],
+            set_={
+                "requested": item.requested + 1,
+                "due_at": case(
+                    (upsert.excluded.due_at < item.due_at, upsert.excluded.due_at),
+                    else_=item.due_at,
+                ),
+            },
+        )
+    )
+
+
+def _insert_of(session: Session) -> Callable[..., Any]:
+    """The database's own insert, which has ``ON CONFLICT`` (SQLite's and PostgreSQL's)."""
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def due(session: Session, now: datetime) -> bool:
