@@ -19,9 +19,12 @@ import contextlib
 import multiprocessing
 import os
 import platform
+import signal
+import subprocess
 import sys
 import time
 import zlib
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -114,6 +117,74 @@ def group_cpu_seconds(pgid: int) -> float:
 def group_rss_bytes(pgid: int) -> int:
     """Resident memory of the live processes of a group."""
     return sum(int(f[21]) for f in _group_stats(pgid)) * os.sysconf("SC_PAGE_SIZE")
+
+
+def generation_pids(plane: ControlPlane) -> list[int]:
+    """The control plane's serving processes: its group without the supervisor."""
+    assert plane.process is not None
+    supervisor = plane.process.pid
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == supervisor and int(entry) != supervisor:
+                found.append(int(entry))
+    return found
+
+
+SPY = (str(Path(sys.executable).with_name("py-spy")), "record", "--gil", "--nonblocking")
+
+
+class Profile:
+    """py-spy on processes while a stretch runs: only samples holding the GIL (the
+    process's Python work; the rest is waiting for a core, the database or a request),
+    as collapsed stacks in ``<out>-<pid>.txt``. :meth:`summary` is the share of samples
+    in which each of the busiest MetaPaaS functions is on the stack."""
+
+    def __init__(self, out: Path, pids: list[int], rate: int = 50) -> None:
+        self.files = [out.with_name(f"{out.name}-{pid}.txt") for pid in pids]
+        self.spies = [
+            subprocess.Popen(
+                [*SPY, "-r", str(rate), "-f", "raw", "-o", str(file), "-p", str(pid)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for pid, file in zip(pids, self.files, strict=True)
+        ]
+
+    def stop(self) -> None:
+        for spy in self.spies:
+            spy.send_signal(signal.SIGINT)  # py-spy writes what it has, then exits
+        for spy in self.spies:
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+                spy.wait(5)
+
+    def summary(self, top: int = 25) -> list[str]:
+        samples, inclusive = 0, Counter[str]()
+        for file in self.files:
+            if not file.exists():
+                continue
+            for line in file.read_text().splitlines():
+                stack, _, count = line.rpartition(" ")
+                samples += int(count)
+                frames = {_frame(f) for f in stack.split(";") if "metapaas" in f}
+                for frame in frames:
+                    inclusive[frame] += int(count)
+        return [f"{samples} samples holding the GIL"] + [
+            f"{share / max(1, samples):6.1%}  {frame}"
+            for frame, share in inclusive.most_common(top)
+        ]
+
+
+def _frame(frame: str) -> str:
+    """``function (path/to/metapaas/module.py:line)`` without the line and the path's
+    head: the same function at another line is one entry."""
+    function, _, where = frame.partition(" (")
+    path = where.rsplit(":", 1)[0]
+    return f"{function} ({path[path.rfind('metapaas') :]})"
 
 
 def machine() -> str:
