@@ -51,10 +51,13 @@ class Posts:
     refused: list[str]  # answers other than 202, or no answer
 
 
-async def post_instances(urls: Sequence[str], token: str, count: int, clients: int) -> Posts:
-    """``count`` instances of one node each, POSTed by ``clients`` clients (each its own
-    connection, client ``i`` to ``urls[i % len(urls)]``), as fast as they are answered."""
-    names = iter(range(count))
+async def post_instances(
+    urls: Sequence[str], token: str, count: int, clients: int, first: int = 0
+) -> Posts:
+    """``count`` instances of one node each (numbered from ``first``), POSTed by ``clients``
+    clients (each its own connection, client ``i`` to ``urls[i % len(urls)]``), as fast
+    as they are answered."""
+    names = iter(range(first, first + count))
     refused: list[str] = []
     headers = {"Authorization": f"Bearer {token}"}
 
@@ -106,17 +109,18 @@ def converge(
     pool: simkit.NodePool,
     count: int,
     clients: int,
+    already: int = 0,
 ) -> Converge:
     """POST ``count`` instances and wait until all are ``ACTIVE``; ``pool`` plays their
-    nodes. The database must hold no other instance."""
+    nodes. The database holds ``already`` other instances, all ``ACTIVE``."""
     started = time.monotonic()
     halfway = 0.0
     with contextlib.ExitStack() as stack:
         counts = active_instances(database_url)
         stack.callback(counts.close)
-        posting = asyncio.run(post_instances(urls, token, count, clients))
+        posting = asyncio.run(post_instances(urls, token, count, clients, already))
         deadline = started + CONVERGE_SECONDS
-        while (active := next(counts)) < count:
+        while (active := next(counts) - already) < count:
             if active >= count / 2 and not halfway:
                 halfway = time.monotonic() - started
             if time.monotonic() > deadline:
