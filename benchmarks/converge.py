@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -100,6 +101,8 @@ class Converge:
     halfway: float  # ... until half of them are
     retries: int  # agent requests answered 5xx or cut, sent again
     failures: list[str]
+    passes: float = 0.0  # reconcile passes the server ran (when known)
+    server_cpu: float = 0.0  # seconds of CPU the server's processes used (when known)
 
 
 def converge(
@@ -182,7 +185,14 @@ def converge_run(
         pool = simkit.NodePool([plane.url], simkit.tokens_dir(plane), args.processes)
         if profile is not None:
             spy = simkit.Profile(profile / "converge", simkit.generation_pids(plane))
-        return converge([plane.url], plane.token, url, pool, args.instances, args.clients)
+        assert plane.process is not None
+        cpu = simkit.group_cpu_seconds(plane.process.pid)
+        made = converge([plane.url], plane.token, url, pool, args.instances, args.clients)
+        cpu = simkit.group_cpu_seconds(plane.process.pid) - cpu
+        with plane.client() as client:
+            text = client.get("/metrics").text
+        passes = simkit.metric_total(text, "metapaas_reconcile_seconds_count")
+        return dataclasses.replace(made, passes=passes, server_cpu=cpu)
     finally:
         if spy is not None:
             spy.stop()
@@ -205,6 +215,12 @@ def report(runs: Sequence[tuple[Posts, Converge]], count: int) -> Iterator[str]:
             f"agent retries {run.retries}; refused creates {len(run.posts.refused)} / "
             f"{len(base.refused)} {(run.posts.refused + base.refused)[:2]}; "
             f"agents that stopped {len(run.failures)} {run.failures[:2]}"
+        )
+        yield (
+            f"    reconcile passes: {run.passes:.0f} ({run.passes / count:.1f} per instance, "
+            f"{run.passes / run.seconds:.0f}/s); server CPU {run.server_cpu:.0f} s "
+            f"({run.server_cpu / run.seconds:.2f} cores, "
+            f"{run.server_cpu / max(run.passes, 1) * 1e3:.1f} ms per pass)"
         )
     rate, base_rate = statistics.median(rates), statistics.median(base_rates)
     yield f"median converge rate: {rate:.0f} instances/s (goal: >= 200/s)"

@@ -87,9 +87,9 @@ def measure_step(
         spy = simkit.Profile(spy_out, simkit.generation_pids(plane))
     try:
         for _ in range(WINDOWS):
-            before = pool.heartbeat(True).heartbeats
+            pool.heartbeat(True)
             time.sleep(HEARTBEAT_SECONDS)  # every agent's heartbeat is back in its rhythm
-            started = time.monotonic()
+            before, started = pool.tally().heartbeats, time.monotonic()
             heartbeating.append(cpu_share(plane, window))
             rates.append((pool.tally().heartbeats - before) / (time.monotonic() - started))
             pool.heartbeat(False)

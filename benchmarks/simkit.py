@@ -95,6 +95,16 @@ def metrics(text: str) -> dict[str, float]:
     return found
 
 
+def metric_total(text: str, name: str) -> float:
+    """The sum of every sample of ``name`` in Prometheus text, whatever its labels."""
+    total = 0.0
+    for line in text.splitlines():
+        sample, _, value = line.rpartition(" ")
+        if sample == name or sample.startswith(name + "{"):
+            total += float(value)
+    return total
+
+
 # -- measuring processes --------------------------------------------------------------
 
 
