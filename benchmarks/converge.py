@@ -204,25 +204,30 @@ def converge_run(
         drop_database(base_url, url)
 
 
+def run_line(index: int, base: Posts, run: Converge, count: int) -> Iterator[str]:
+    """One run's figures, printed as soon as it ends."""
+    yield (
+        f"  run {index}: all ACTIVE in {run.seconds:.1f} s ({count / run.seconds:.0f}/s), "
+        f"half in {run.halfway:.1f} s; its POSTs answered in {run.posts.seconds:.1f} s; "
+        f"baseline POSTs (API alone) {base.seconds:.1f} s ({count / base.seconds:.0f}/s); "
+        f"agent retries {run.retries}; refused creates {len(run.posts.refused)} / "
+        f"{len(base.refused)} {(run.posts.refused + base.refused)[:2]}; "
+        f"agents that stopped {len(run.failures)} {run.failures[:2]}"
+    )
+    yield (
+        f"    reconcile passes: {run.passes:.0f} ({run.passes / count:.1f} per instance, "
+        f"{run.passes / run.seconds:.0f}/s); server CPU {run.server_cpu:.0f} s "
+        f"({run.server_cpu / run.seconds:.2f} cores, "
+        f"{run.server_cpu / max(run.passes, 1) * 1e3:.1f} ms per pass)"
+    )
+
+
 def report(runs: Sequence[tuple[Posts, Converge]], count: int) -> Iterator[str]:
     rates = [count / c.seconds for _, c in runs]
     base_rates = [count / b.seconds for b, _ in runs]
     yield f"{count} instances of one simulated node each, {len(runs)} runs"
     for index, (base, run) in enumerate(runs, 1):
-        yield (
-            f"  run {index}: all ACTIVE in {run.seconds:.1f} s ({count / run.seconds:.0f}/s), "
-            f"half in {run.halfway:.1f} s; its POSTs answered in {run.posts.seconds:.1f} s; "
-            f"baseline POSTs (API alone) {base.seconds:.1f} s ({count / base.seconds:.0f}/s); "
-            f"agent retries {run.retries}; refused creates {len(run.posts.refused)} / "
-            f"{len(base.refused)} {(run.posts.refused + base.refused)[:2]}; "
-            f"agents that stopped {len(run.failures)} {run.failures[:2]}"
-        )
-        yield (
-            f"    reconcile passes: {run.passes:.0f} ({run.passes / count:.1f} per instance, "
-            f"{run.passes / run.seconds:.0f}/s); server CPU {run.server_cpu:.0f} s "
-            f"({run.server_cpu / run.seconds:.2f} cores, "
-            f"{run.server_cpu / max(run.passes, 1) * 1e3:.1f} ms per pass)"
-        )
+        yield from run_line(index, base, run, count)
     rate, base_rate = statistics.median(rates), statistics.median(base_rates)
     yield f"median converge rate: {rate:.0f} instances/s (goal: >= 200/s)"
     yield f"median baseline (POSTs to the API alone): {base_rate:.0f} instances/s"
@@ -253,6 +258,7 @@ def main() -> None:
                 profile.mkdir(parents=True, exist_ok=True)
             base = baseline(tmp, args.database_url, args.instances, args.clients)
             runs.append((base, converge_run(tmp, args.database_url, args, profile)))
+            print("\n".join(run_line(index + 1, *runs[-1], args.instances)), flush=True)
     for line in report(runs, args.instances):
         print(line)
     database = "postgresql" if args.database_url else "sqlite"
