@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import multiprocessing
 import os
 import platform
@@ -427,8 +428,19 @@ async def _scan(
                 http = clients[len(tasks) % len(clients)]
                 agent = run_agent(http, Path(entry.path), tally, _ignore, loop.create_future())
                 task = tasks[name] = asyncio.create_task(agent)
-                task.add_done_callback(lambda t: tally.failures.append(task_failure(t)))
+                task.add_done_callback(functools.partial(_ended, tasks, name, tally))
         await asyncio.sleep(SCAN_SECONDS)
+
+
+def _ended(
+    tasks: dict[str, asyncio.Task[None]], name: str, tally: AgentTally, task: asyncio.Task[None]
+) -> None:
+    """An agent that stopped (its credential revoked when the orchestrator replaced the
+    node, say) is started again at the next scan, with the token file's newest token, as
+    a provider starts a new agent on a replaced node."""
+    tally.failures.append(task_failure(task))
+    if not task.cancelled() and tasks.get(name) is task:
+        del tasks[name]
 
 
 @dataclass
