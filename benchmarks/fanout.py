@@ -53,25 +53,23 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+import simkit
 
-from metapaas.agent.client import FIRST_RETRY_DELAY, MAX_WAIT
-from metapaas.testing import ControlPlane, free_port, wait_for
+from metapaas.testing import free_port, wait_for
 
 HERE = Path(__file__).resolve().parent
-SET_UP_SECONDS = 300.0
+SET_UP_SECONDS = simkit.SET_UP_SECONDS
 """Longest wait for the watchers to be in place (1,000 registrations and first reports)."""
 CHANGE_SECONDS = 90.0
 """Longest wait for one change to reach every watcher; those still without it are counted."""
 AT_REST_SECONDS = 60.0
-RETRY_DELAY_CAP = 4.0
 ETCD_PAUSE = 0.5
-INSTANCES = "/v1/types/fanout/instances"
+INSTANCES = simkit.INSTANCES
 System = Literal["metapaas", "etcd"]
 
 
@@ -85,7 +83,7 @@ class Tally:
         self.watchers = watchers
         self.arrivals: dict[str, list[float]] = defaultdict(list)
         self._everyone: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
-        self.retries = 0  # requests answered 5xx or cut, sent again
+        self.agents = simkit.AgentTally()  # its retries: requests answered 5xx or cut
         self.answer_bytes = 0  # the size of the last answer holding a change
 
     def record(self, changes: set[str], arrived: float, size: int) -> None:
@@ -117,83 +115,18 @@ class Job:
 Watch = Callable[[httpx.AsyncClient, str, Tally, asyncio.Future[None]], Coroutine[Any, Any, None]]
 
 
-async def _call(
-    http: httpx.AsyncClient, tally: Tally, method: str, path: str, **kwargs: Any
-) -> httpx.Response:
-    """Send until answered below 500: a real agent retries refusals and cut connections.
-    The answer's status is the caller's to judge."""
-    delay = FIRST_RETRY_DELAY
-    deadline = time.monotonic() + SET_UP_SECONDS
-    while True:
-        try:
-            response = await http.request(method, path, **kwargs)
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-        else:
-            if not response.is_server_error:
-                return response
-            if time.monotonic() > deadline:
-                response.raise_for_status()
-        tally.retries += 1
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, RETRY_DELAY_CAP)
-
-
 async def metapaas_agent(
     http: httpx.AsyncClient, token_file: str, tally: Tally, ready: asyncio.Future[None]
 ) -> None:
-    """Register, then long-poll and report every new revision, as ``metapaas.agent`` does."""
-    headers = {"Authorization": f"Bearer {await _register(http, Path(token_file), tally)}"}
-    revision = 0
+    """A node's agent (``simkit.run_agent``), recording when each new entry arrived."""
     known: set[str] = set()
-    while True:
-        answer = await _call(
-            http,
-            tally,
-            "GET",
-            "/v1/agent/metadata",
-            params={"after": revision, "wait": MAX_WAIT},
-            headers=headers,
-            timeout=MAX_WAIT + 10,
-        )
-        arrived = time.monotonic()
-        answer.raise_for_status()
-        if answer.status_code == httpx.codes.NO_CONTENT:
-            continue
-        document = answer.json()
+
+    def record(document: dict[str, Any], arrived: float, size: int) -> None:
         entries = {entry["name"] for entry in document["resources"]["entries"]}
-        tally.record(entries - known, arrived, len(answer.content))
-        known |= entries
-        revision = document["revision"]
-        report = {
-            "applied_revision": revision,
-            "applied_generation": document["instance"]["generation"],
-            "state": "ready",
-            "health": "healthy",
-            "message": "",
-            "events": [],
-        }
-        path = "/v1/agent/report"
-        (await _call(http, tally, "POST", path, headers=headers, json=report)).raise_for_status()
-        if not ready.done():
-            ready.set_result(None)
+        tally.record(entries - known, arrived, size)
+        known.update(entries)
 
-
-async def _register(http: httpx.AsyncClient, token_file: Path, tally: Tally) -> str:
-    """The node's credential. A node whose agent did not register within the orchestrator's
-    deadline is started again with a new token (the provider's file has it), as a real
-    provider would start a new agent."""
-    deadline = time.monotonic() + SET_UP_SECONDS
-    while True:
-        body = {"bootstrap_token": token_file.read_text()}
-        answer = await _call(http, tally, "POST", "/v1/agent/register", json=body)
-        if answer.status_code != httpx.codes.UNAUTHORIZED or time.monotonic() > deadline:
-            answer.raise_for_status()
-            credential: str = answer.json()["credential"]
-            return credential
-        tally.retries += 1
-        await asyncio.sleep(RETRY_DELAY_CAP)
+    await simkit.run_agent(http, Path(token_file), tally.agents, record, ready)
 
 
 async def etcd_watcher(
@@ -223,8 +156,7 @@ def watcher_process(job: Job, parent: Connection) -> None:
 
 async def _serve(job: Job, parent: Connection) -> None:
     tally = Tally(len(job.identities))
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(base_url=job.url, limits=limits, timeout=30) as http:
+    async with simkit.http_client(job.url) as http:
         loop = asyncio.get_running_loop()
         readies = [loop.create_future() for _ in job.identities]
         watch = WATCHES[job.system]
@@ -234,26 +166,19 @@ async def _serve(job: Job, parent: Connection) -> None:
         ]
         failures: list[str] = []
         for task in tasks:
-            task.add_done_callback(lambda t: failures.append(_failure(t)))
+            task.add_done_callback(lambda t: failures.append(simkit.task_failure(t)))
         try:
             await asyncio.wait_for(asyncio.gather(*readies), SET_UP_SECONDS)
             parent.send(("ready", failures))
             while (question := await asyncio.to_thread(parent.recv)) is not None:
                 arrivals = await tally.collect(question, CHANGE_SECONDS)
-                parent.send((arrivals, tally.retries, tally.answer_bytes, failures))
+                parent.send((arrivals, tally.agents.retries, tally.answer_bytes, failures))
         except TimeoutError:
             parent.send(("not ready", failures))
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _failure(task: asyncio.Task[None]) -> str:
-    if task.cancelled():
-        return "cancelled"
-    error = task.exception()
-    return f"{type(error).__name__}: {error}"
 
 
 @dataclass
@@ -360,17 +285,8 @@ class MetaPaaS:
 
     def __init__(self, home: Path, database_url: str, watchers: int) -> None:
         site = home.parent / "site"
-        _register_kit(site)
-        self.plane = ControlPlane(
-            home,
-            database_url,
-            METAPAAS_PROVIDER="fanout",
-            METAPAAS_RESYNC_SECONDS="10",  # the default; ControlPlane's tests want 2
-            PYTHONDONTWRITEBYTECODE="1",  # fanout_kit is imported from this directory
-            PYTHONPATH=os.pathsep.join(
-                filter(None, [str(site), str(HERE), os.environ.get("PYTHONPATH", "")])
-            ),
-        )
+        simkit.register_kit(site)
+        self.plane = simkit.control_plane(home, database_url, site)
         self.client = httpx.Client(base_url=self.plane.url, timeout=30)
         self.count = watchers
         self.path = ""
@@ -383,7 +299,7 @@ class MetaPaaS:
         created = self.client.post(INSTANCES, json={"name": "fanout", "nodes": self.count})
         assert created.status_code == 202, created.text
         self.path = f"{INSTANCES}/{created.json()['id']}"
-        tokens = self.plane.home / "fanout-tokens"
+        tokens = simkit.tokens_dir(self.plane)
         wait_for(lambda: len(list(tokens.glob("[!.]*"))) >= self.count, SET_UP_SECONDS, "the nodes")
         identities = [str(p) for p in sorted(tokens.glob("[!.]*"))]
         self.watchers = Watchers.start("metapaas", self.plane.url, identities, processes)
@@ -408,7 +324,7 @@ class MetaPaaS:
         wait_for(self._at_rest, AT_REST_SECONDS, "every agent long-polling, nothing queued", 0.1)
 
     def _at_rest(self) -> bool:
-        figures = _metrics(self.client.get("/metrics").text)
+        figures = simkit.metrics(self.client.get("/metrics").text)
         return (
             figures.get("metapaas_watchers", 0) >= self.count
             and figures.get("metapaas_queue_depth", 1) == 0
@@ -419,29 +335,6 @@ class MetaPaaS:
             self.watchers.stop()
         self.client.close()
         self.plane.stop()
-
-
-def _metrics(text: str) -> dict[str, float]:
-    """Prometheus text, unlabelled samples only."""
-    found = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if line and not line.startswith("#") and "{" not in name:
-            found[name] = float(value)
-    return found
-
-
-def _register_kit(site: Path) -> None:
-    """A ``.dist-info`` naming ``fanout_kit``'s type and provider as entry points."""
-    dist_info = site / "metapaas_fanout_bench-0.dist-info"
-    dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: metapaas-fanout-bench\nVersion: 0\n"
-    )
-    (dist_info / "entry_points.txt").write_text(
-        "[metapaas.plugins]\nfanout = fanout_kit:Fanout\n\n"
-        "[metapaas.providers]\nfanout = fanout_kit:from_context\n"
-    )
 
 
 class Etcd:
@@ -593,16 +486,6 @@ def report(runs: Sequence[Run], watchers: int, changes: int) -> Iterator[str]:
         yield f"  ratio metapaas / etcd: p50 {p50_ratio:.1f}x  p99 {p99_ratio:.1f}x"
 
 
-def machine() -> str:
-    meminfo = Path("/proc/meminfo").read_text().split()
-    ram_gib = int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores, {ram_gib:.0f} GiB RAM, "
-        f"load average {load} at the end"
-    )
-
-
 def versions(etcd: str) -> str:
     said = subprocess.run([etcd, "--version"], capture_output=True, text=True, check=False)
     etcd_version = said.stdout.splitlines()[0] if said.stdout else "etcd (version unknown)"
@@ -654,8 +537,8 @@ def main() -> None:
     print(f"watchers that stopped: {len(failures)} {failures[:3]}")
     print(f"set-up {set_up:.0f} s, whole run {time.monotonic() - started:.0f} s")
     print(f"database: {url.split(':')[0]}; {versions(etcd_path)}")
-    print(f"machine: {machine()}")
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"machine: {simkit.machine()}")
+    print(f"command: {simkit.command()}")
 
 
 if __name__ == "__main__":

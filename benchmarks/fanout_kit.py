@@ -2,25 +2,31 @@
 a provider whose nodes are records (no process runs), each node's one-time bootstrap token
 left in a file for the benchmark's simulated agents to register with.
 
-``fanout.py`` registers both under the name ``fanout`` through a hand-made ``.dist-info``
-on the server's ``PYTHONPATH`` (the way another distribution would register them), so the
-server is the real ``metapaas server`` and plans the nodes with its real orchestrator.
+``simkit.register_kit`` registers both under the name ``fanout`` through a hand-made
+``.dist-info`` on the server's ``PYTHONPATH`` (the way another distribution would register
+them), so the server is the real ``metapaas server`` and plans the nodes with its real
+orchestrator. ``fanout-shared`` is the same provider for several worker processes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
-from collections.abc import Sequence
+import pickle
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from metapaas import sdk
-from metapaas.providers import NodeInfo, NodeSpec, ProviderContext
+from metapaas.providers import NodeInfo, NodeSpec, ProviderContext, VolumeInfo
 from metapaas.testing.memory import MemoryProvider
 
 TOKENS = "fanout-tokens"
 """Under the control plane's home: one file per node, named as the node, holding its token."""
+SHARED = "fanout-nodes"
+"""Under the control plane's home: the nodes of the ``fanout-shared`` provider."""
 
 
 class FanoutSpec(BaseModel):
@@ -76,3 +82,60 @@ class TokenFileProvider(MemoryProvider):
 def from_context(context: ProviderContext) -> TokenFileProvider:
     """The ``fanout`` provider of the ``metapaas.providers`` entry points."""
     return TokenFileProvider(context.home / TOKENS)
+
+
+class SharedTokenFileProvider(TokenFileProvider):
+    """The token-file provider for several worker processes on one machine: its nodes
+    live in one file (read and written under an exclusive lock around every call), so
+    that a node one worker created is the same node to another, as a cloud's machines
+    are to every control-plane replica."""
+
+    def __init__(self, tokens: Path, shared: Path) -> None:
+        super().__init__(tokens)
+        self.shared = shared
+        shared.parent.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def _machine(self) -> Iterator[None]:
+        with (self.shared.with_suffix(".lock")).open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.shared.exists():
+                state = self.shared.read_bytes()
+                self.nodes, self.volumes, self._ports = pickle.loads(state)  # noqa: S301 (ours)
+            yield
+            scratch = self.shared.with_suffix(".new")
+            scratch.write_bytes(pickle.dumps((self.nodes, self.volumes, self._ports)))
+            os.replace(scratch, self.shared)
+
+    def create_node(self, spec: NodeSpec) -> NodeInfo:
+        with self._machine():
+            return super().create_node(spec)
+
+    def restart_node(self, spec: NodeSpec) -> NodeInfo:
+        with self._machine():
+            return super().restart_node(spec)
+
+    def delete_node(self, name: str) -> None:
+        with self._machine():
+            super().delete_node(name)
+
+    def delete_volume(self, name: str) -> None:
+        with self._machine():
+            super().delete_volume(name)
+
+    def list_volumes(self, labels: Mapping[str, str]) -> list[VolumeInfo]:
+        with self._machine():
+            return super().list_volumes(labels)
+
+    def get_node(self, name: str) -> NodeInfo | None:
+        with self._machine():
+            return super().get_node(name)
+
+    def list_nodes(self, labels: Mapping[str, str]) -> list[NodeInfo]:
+        with self._machine():
+            return super().list_nodes(labels)
+
+
+def shared_from_context(context: ProviderContext) -> SharedTokenFileProvider:
+    """The ``fanout-shared`` provider of the ``metapaas.providers`` entry points."""
+    return SharedTokenFileProvider(context.home / TOKENS, context.home / SHARED / "nodes")

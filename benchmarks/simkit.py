@@ -1,0 +1,523 @@
+"""Simulated nodes for the benchmarks: a real control plane whose node side is played.
+
+The control plane is the real ``metapaas server`` (or ``api`` and ``worker``), loading
+``fanout_kit``'s type and in-memory provider through a hand-made ``.dist-info`` on its
+``PYTHONPATH`` (:func:`control_plane`); the provider leaves each node's bootstrap token in
+a file under the plane's home. Each node's agent is a coroutine speaking the real agent
+protocol over HTTP (:func:`run_agent`): register with the token, long-poll
+``GET /v1/agent/metadata`` and report every revision it gets, and, when asked, heartbeat
+as ``metapaas.agent`` does. :class:`NodePool` runs the agents of every token file that
+appears, in processes of their own, and answers questions about them.
+
+Used by ``fanout.py`` (its watchers), ``converge.py``, ``idle.py`` and ``replicas.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import multiprocessing
+import os
+import platform
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import zlib
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+from fanout_kit import TOKENS
+
+from metapaas.agent.client import FIRST_RETRY_DELAY, MAX_WAIT
+from metapaas.agent.node import HEARTBEAT_SECONDS
+from metapaas.testing import ControlPlane
+
+HERE = Path(__file__).resolve().parent
+SET_UP_SECONDS = 300.0
+"""Longest an agent keeps retrying a refused or cut request, and keeps registering."""
+RETRY_DELAY_CAP = 4.0
+INSTANCES = "/v1/types/fanout/instances"
+"""The benchmark type's instances; its spec is ``{"name": ..., "nodes": N}``."""
+
+
+# -- the control plane --------------------------------------------------------------
+
+
+def register_kit(site: Path) -> None:
+    """A ``.dist-info`` in ``site`` naming ``fanout_kit``'s type and provider as entry
+    points, as another distribution would register them."""
+    dist_info = site / "metapaas_fanout_bench-0.dist-info"
+    dist_info.mkdir(parents=True, exist_ok=True)
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: metapaas-fanout-bench\nVersion: 0\n"
+    )
+    (dist_info / "entry_points.txt").write_text(
+        "[metapaas.plugins]\nfanout = fanout_kit:Fanout\n\n"
+        "[metapaas.providers]\nfanout = fanout_kit:from_context\n"
+        "fanout-shared = fanout_kit:shared_from_context\n"
+    )
+
+
+def control_plane(home: Path, database_url: str, site: Path, **env: str) -> ControlPlane:
+    """A control plane (not started) with the kit's type and provider, ``site`` (made by
+    :func:`register_kit`) and this directory first on its path. ``env`` as
+    :class:`ControlPlane`'s (``command=`` too)."""
+    settings: dict[str, Any] = {
+        "METAPAAS_PROVIDER": "fanout",
+        "METAPAAS_RESYNC_SECONDS": "10",  # the default; ControlPlane's tests want 2
+        "PYTHONDONTWRITEBYTECODE": "1",  # fanout_kit is imported from this directory
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(site), str(HERE), os.environ.get("PYTHONPATH", "")])
+        ),
+        **env,
+    }
+    return ControlPlane(home, database_url, **settings)
+
+
+def tokens_dir(plane: ControlPlane) -> Path:
+    """Where the kit's provider leaves the nodes' bootstrap tokens."""
+    return plane.home / TOKENS
+
+
+def metrics(text: str) -> dict[str, float]:
+    """Prometheus text, unlabelled samples only."""
+    found = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if line and not line.startswith("#") and "{" not in name:
+            found[name] = float(value)
+    return found
+
+
+def metric_total(text: str, name: str) -> float:
+    """The sum of every sample of ``name`` in Prometheus text, whatever its labels."""
+    total = 0.0
+    for line in text.splitlines():
+        sample, _, value = line.rpartition(" ")
+        if sample == name or sample.startswith(name + "{"):
+            total += float(value)
+    return total
+
+
+# -- measuring processes --------------------------------------------------------------
+
+
+def _group_stats(pgid: int) -> Iterable[list[str]]:
+    """The ``/proc/<pid>/stat`` fields (after the command name) of every live process in
+    the process group ``pgid``: a control plane's supervisor and its generations."""
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                yield fields
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User and system CPU time so far of the live processes of a group."""
+    ticks = sum(int(f[11]) + int(f[12]) for f in _group_stats(pgid))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def group_rss_bytes(pgid: int) -> int:
+    """Resident memory of the live processes of a group."""
+    return sum(int(f[21]) for f in _group_stats(pgid)) * os.sysconf("SC_PAGE_SIZE")
+
+
+def generation_pids(plane: ControlPlane) -> list[int]:
+    """The control plane's serving processes: its group without the supervisor."""
+    assert plane.process is not None
+    supervisor = plane.process.pid
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == supervisor and int(entry) != supervisor:
+                found.append(int(entry))
+    return found
+
+
+SPY = (str(Path(sys.executable).with_name("py-spy")), "record", "--gil", "--nonblocking")
+
+
+class Profile:
+    """py-spy on processes while a stretch runs: only samples holding the GIL (the
+    process's Python work; the rest is waiting for a core, the database or a request),
+    as collapsed stacks in ``<out>-<pid>.txt``. :meth:`summary` is the share of samples
+    in which each of the busiest MetaPaaS functions is on the stack."""
+
+    def __init__(self, out: Path, pids: list[int], rate: int = 50) -> None:
+        self.files = [out.with_name(f"{out.name}-{pid}.txt") for pid in pids]
+        self.spies = [
+            subprocess.Popen(
+                [*SPY, "-r", str(rate), "-f", "raw", "-o", str(file), "-p", str(pid)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for pid, file in zip(pids, self.files, strict=True)
+        ]
+
+    def stop(self) -> None:
+        for spy in self.spies:
+            spy.send_signal(signal.SIGINT)  # py-spy writes what it has, then exits
+        for spy in self.spies:
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+                spy.wait(5)
+
+    def summary(self, top: int = 25) -> list[str]:
+        samples, inclusive = 0, Counter[str]()
+        for file in self.files:
+            if not file.exists():
+                continue
+            for line in file.read_text().splitlines():
+                stack, _, count = line.rpartition(" ")
+                samples += int(count)
+                frames = {_frame(f) for f in stack.split(";") if "metapaas" in f}
+                for frame in frames:
+                    inclusive[frame] += int(count)
+        return [f"{samples} samples holding the GIL"] + [
+            f"{share / max(1, samples):6.1%}  {frame}"
+            for frame, share in inclusive.most_common(top)
+        ]
+
+
+def _frame(frame: str) -> str:
+    """``function (path/to/metapaas/module.py:line)`` without the line and the path's
+    head: the same function at another line is one entry."""
+    function, _, where = frame.partition(" (")
+    path = where.rsplit(":", 1)[0]
+    return f"{function} ({path[path.rfind('metapaas') :]})"
+
+
+def machine() -> str:
+    meminfo = Path("/proc/meminfo").read_text().split()
+    ram_gib = int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores, {ram_gib:.0f} GiB RAM, "
+        f"load average {load} at the end; {platform.python_implementation()} "
+        f"{platform.python_version()}, httpx {httpx.__version__}"
+    )
+
+
+def command() -> str:
+    return " ".join([Path(sys.executable).name, *sys.argv])
+
+
+# -- one agent ------------------------------------------------------------------------
+
+
+class Retries(Protocol):
+    retries: int  # requests answered 5xx or cut, sent again
+
+
+async def call(
+    http: httpx.AsyncClient, tally: Retries, method: str, path: str, **kwargs: Any
+) -> httpx.Response:
+    """Send until answered below 500: a real agent retries refusals and cut connections.
+    The answer's status is the caller's to judge."""
+    delay = FIRST_RETRY_DELAY
+    deadline = time.monotonic() + SET_UP_SECONDS
+    while True:
+        try:
+            response = await http.request(method, path, **kwargs)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+        else:
+            if not response.is_server_error:
+                return response
+            if time.monotonic() > deadline:
+                response.raise_for_status()
+        tally.retries += 1
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, RETRY_DELAY_CAP)
+
+
+async def register(http: httpx.AsyncClient, token_file: Path, tally: Retries) -> str:
+    """The node's credential. A node whose agent did not register within the orchestrator's
+    deadline is started again with a new token (the provider's file has it), as a real
+    provider would start a new agent."""
+    deadline = time.monotonic() + SET_UP_SECONDS
+    while True:
+        body = {"bootstrap_token": token_file.read_text()}
+        answer = await call(http, tally, "POST", "/v1/agent/register", json=body)
+        if answer.status_code != httpx.codes.UNAUTHORIZED or time.monotonic() > deadline:
+            answer.raise_for_status()
+            credential: str = answer.json()["credential"]
+            return credential
+        tally.retries += 1
+        await asyncio.sleep(RETRY_DELAY_CAP)
+
+
+OnDocument = Callable[[dict[str, Any], float, int], None]
+"""Called with each new metadata document an agent gets, when it arrived
+(``time.monotonic()``) and the answer's size in bytes."""
+
+
+@dataclass
+class AgentTally:
+    """What the agents of one process did; ``heartbeat`` switches their heartbeats."""
+
+    retries: int = 0
+    reports: int = 0  # reports of a new revision
+    heartbeats: int = 0
+    ready: int = 0  # agents that reported their first revision
+    heartbeat: bool = False
+    failures: list[str] = field(default_factory=list)  # agents that stopped, and why
+
+
+async def run_agent(
+    http: httpx.AsyncClient,
+    token_file: Path,
+    tally: AgentTally,
+    on_document: OnDocument,
+    ready: asyncio.Future[None] | None = None,
+) -> None:
+    """Register, then long-poll and report every new revision, as ``metapaas.agent`` does;
+    while ``tally.heartbeat`` is on, also resend the last report every
+    ``HEARTBEAT_SECONDS``. ``ready`` is set once the first revision is reported."""
+    headers = {"Authorization": f"Bearer {await register(http, token_file, tally)}"}
+    last_report: dict[str, Any] = {}
+    heartbeats = asyncio.create_task(_heartbeat(http, headers, tally, last_report))
+    try:
+        revision = 0
+        while True:
+            answer = await call(
+                http,
+                tally,
+                "GET",
+                "/v1/agent/metadata",
+                params={"after": revision, "wait": MAX_WAIT},
+                headers=headers,
+                timeout=MAX_WAIT + 10,
+            )
+            arrived = time.monotonic()
+            answer.raise_for_status()
+            if answer.status_code == httpx.codes.NO_CONTENT:
+                continue
+            document = answer.json()
+            on_document(document, arrived, len(answer.content))
+            revision = document["revision"]
+            last_report.update(
+                applied_revision=revision,
+                applied_generation=document["instance"]["generation"],
+                state="ready",
+                health="healthy",
+                message="",
+                events=[],
+            )
+            path = "/v1/agent/report"
+            answer = await call(http, tally, "POST", path, headers=headers, json=last_report)
+            answer.raise_for_status()
+            tally.reports += 1
+            if ready is not None and not ready.done():
+                ready.set_result(None)
+                tally.ready += 1
+    finally:
+        heartbeats.cancel()
+
+
+async def _heartbeat(
+    http: httpx.AsyncClient, headers: dict[str, str], tally: AgentTally, report: dict[str, Any]
+) -> None:
+    # Each agent starts at its own phase within the period, as agents started apart do.
+    await asyncio.sleep(HEARTBEAT_SECONDS * (zlib.crc32(headers["Authorization"].encode()) / 2**32))
+    while True:
+        if tally.heartbeat and report:
+            answer = await call(
+                http, tally, "POST", "/v1/agent/report", headers=headers, json=report
+            )
+            answer.raise_for_status()
+            tally.heartbeats += 1
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
+def task_failure(task: asyncio.Task[Any]) -> str:
+    if task.cancelled():
+        return "cancelled"
+    error = task.exception()
+    return f"{type(error).__name__}: {error}"
+
+
+TLS = ssl.create_default_context()
+"""One TLS context for every client the benchmarks make: httpx would make one per client,
+tens of milliseconds of CPU each (they speak plain HTTP, but the client is made with it)."""
+
+
+def http_client(url: str) -> httpx.AsyncClient:
+    """One connection per agent, as every agent has its own."""
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    return httpx.AsyncClient(base_url=url, limits=limits, timeout=30, verify=TLS)
+
+
+# -- agents of every node, in processes of their own -----------------------------------
+
+
+@dataclass(frozen=True)
+class PoolJob:
+    """One process's share of the nodes: the token files whose name hashes to ``share`` of
+    ``shares``; its agents use ``urls`` in turn (one per API replica)."""
+
+    urls: tuple[str, ...]
+    tokens: Path
+    share: int
+    shares: int
+
+
+SCAN_SECONDS = 0.05
+"""How often a pool process looks for new token files: a real node's agent starts when
+its machine does, which the provider's answer precedes."""
+
+
+def pool_process(job: PoolJob, parent: Connection) -> None:
+    """Runs in a process of its own: agents for the job's token files as they appear, and
+    the parent's orders (``("heartbeat", bool)``, ``("tally", None)``; ``None`` ends)."""
+    asyncio.run(_run_pool(job, parent))
+
+
+async def _run_pool(job: PoolJob, parent: Connection) -> None:
+    tally = AgentTally()
+    clients = [http_client(url) for url in job.urls]
+    tasks: dict[str, asyncio.Task[None]] = {}
+    scanner = asyncio.create_task(_scan(job, clients, tally, tasks))
+    try:
+        while (order := await asyncio.to_thread(parent.recv)) is not None:
+            what, value = order
+            if what == "heartbeat":
+                tally.heartbeat = value
+            parent.send((len(tasks), tally))
+    finally:
+        scanner.cancel()
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(scanner, *tasks.values(), return_exceptions=True)
+        for client in clients:
+            await client.aclose()
+
+
+def _ignore(document: dict[str, Any], arrived: float, size: int) -> None:
+    del document, arrived, size
+
+
+async def _scan(
+    job: PoolJob,
+    clients: list[httpx.AsyncClient],
+    tally: AgentTally,
+    tasks: dict[str, asyncio.Task[None]],
+) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(job.tokens):
+                name = entry.name
+                mine = zlib.crc32(name.encode()) % job.shares == job.share
+                if name.startswith(".") or not mine or name in tasks:
+                    continue
+                http = clients[len(tasks) % len(clients)]
+                agent = run_agent(http, Path(entry.path), tally, _ignore, loop.create_future())
+                task = tasks[name] = asyncio.create_task(agent)
+                task.add_done_callback(functools.partial(_ended, tasks, name, tally))
+        await asyncio.sleep(SCAN_SECONDS)
+
+
+def _ended(
+    tasks: dict[str, asyncio.Task[None]], name: str, tally: AgentTally, task: asyncio.Task[None]
+) -> None:
+    """An agent that stopped (its credential revoked when the orchestrator replaced the
+    node, say) is started again at the next scan, with the token file's newest token, as
+    a provider starts a new agent on a replaced node."""
+    tally.failures.append(task_failure(task))
+    if not task.cancelled() and tasks.get(name) is task:
+        del tasks[name]
+
+
+@dataclass
+class PoolTally:
+    agents: int  # agents started (token files seen)
+    ready: int
+    reports: int
+    heartbeats: int
+    retries: int
+    failures: list[str]
+
+
+class NodePool:
+    """The agents of every node whose token appears under ``tokens``, in ``processes``
+    processes, started before the nodes are so that each registers as its node appears."""
+
+    def __init__(self, urls: list[str], tokens: Path, processes: int) -> None:
+        spawn = multiprocessing.get_context("spawn")
+        self.processes: list[multiprocessing.process.BaseProcess] = []
+        self.pipes: list[Connection] = []
+        for share in range(processes):
+            mine, theirs = spawn.Pipe()
+            job = PoolJob(tuple(urls), tokens, share, processes)
+            process = spawn.Process(target=pool_process, args=(job, theirs), daemon=True)
+            process.start()
+            theirs.close()  # a dead process then ends our reads instead of leaving them hanging
+            self.processes.append(process)
+            self.pipes.append(mine)
+
+    def _ask(self, order: tuple[str, Any]) -> PoolTally:
+        for pipe in self.pipes:
+            pipe.send(order)
+        answers: list[tuple[int, AgentTally]] = [pipe.recv() for pipe in self.pipes]
+        return PoolTally(
+            agents=sum(count for count, _ in answers),
+            ready=sum(t.ready for _, t in answers),
+            reports=sum(t.reports for _, t in answers),
+            heartbeats=sum(t.heartbeats for _, t in answers),
+            retries=sum(t.retries for _, t in answers),
+            failures=[f for _, t in answers for f in t.failures],
+        )
+
+    def tally(self) -> PoolTally:
+        return self._ask(("tally", None))
+
+    def heartbeat(self, on: bool) -> PoolTally:
+        return self._ask(("heartbeat", on))
+
+    def wait_ready(self, count: int, timeout: float) -> PoolTally:
+        """Until ``count`` agents reported their first revision."""
+        deadline = time.monotonic() + timeout
+        while (tally := self.tally()).ready < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{tally.ready} of {count} agents ready: {tally}")
+            time.sleep(0.5)
+        return tally
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes if p.pid is not None]
+
+    def stop(self) -> None:
+        for pipe in self.pipes:
+            with contextlib.suppress(OSError):
+                pipe.send(None)
+        for process in self.processes:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+
+
+async def gather_limited(jobs: Iterable[Awaitable[Any]], at_once: int) -> list[Any]:
+    """Await ``jobs`` with at most ``at_once`` of them running."""
+    gate = asyncio.Semaphore(at_once)
+
+    async def one(job: Awaitable[Any]) -> Any:
+        async with gate:
+            return await job
+
+    return await asyncio.gather(*(one(job) for job in jobs))
