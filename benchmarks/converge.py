@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import load
 import simkit
 from sqlalchemy import func, select
 
@@ -263,7 +264,7 @@ def main() -> None:
         print(line)
     database = "postgresql" if args.database_url else "sqlite"
     print(f"database: {database}; {args.clients} clients, {args.processes} agent processes")
-    print(f"machine: {simkit.machine()}")
+    print(f"machine: {load.machine()}")
     print(f"command: {simkit.command()}")
 
 

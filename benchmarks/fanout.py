@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+import load
 import simkit
 
 from metapaas.testing import free_port, wait_for
@@ -230,14 +231,7 @@ class Watchers:
         return arrivals
 
     def stop(self) -> None:
-        for pipe in self.pipes:
-            with contextlib.suppress(OSError):
-                pipe.send(None)
-        for process in self.processes:
-            process.join(10)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
+        simkit.stop_processes(self.pipes, self.processes)
 
 
 # -- the two systems ----------------------------------------------------------------
@@ -537,7 +531,7 @@ def main() -> None:
     print(f"watchers that stopped: {len(failures)} {failures[:3]}")
     print(f"set-up {set_up:.0f} s, whole run {time.monotonic() - started:.0f} s")
     print(f"database: {url.split(':')[0]}; {versions(etcd_path)}")
-    print(f"machine: {simkit.machine()}")
+    print(f"machine: {load.machine()}")
     print(f"command: {simkit.command()}")
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import converge
 import httpx
+import load
 import simkit
 
 from metapaas.agent.node import HEARTBEAT_SECONDS
@@ -188,7 +189,7 @@ def main() -> None:
         print(line)
     database = "postgresql" if args.database_url else "sqlite"
     print(f"database: {database}; {args.processes} agent processes")
-    print(f"machine: {simkit.machine()}")
+    print(f"machine: {load.machine()}")
     print(f"command: {simkit.command()}")
 
 

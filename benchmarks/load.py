@@ -171,27 +171,29 @@ def _quantile(ordered: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def drive(
-    plane: ControlPlane, world: World, clients: int, seconds: float, choose: Choose
-) -> Figures:
-    """Run ``clients`` loops of ``choose`` for ``seconds``; every answer is a sample."""
-    url, token = plane.url, plane.token
-    assert plane.process is not None
-    cpu_before = cpu_seconds(plane.process.pid)
+async def closed_loops(
+    urls: Sequence[str],
+    token: str,
+    world: World,
+    clients: int,
+    seconds: float,
+    choose: Choose,
+) -> tuple[list[tuple[float, int]], float]:
+    """``clients`` closed loops of ``choose`` for ``seconds``, client ``i`` on
+    ``urls[i % len(urls)]``: the (latency, status) samples and the elapsed time."""
     samples: list[tuple[float, int]] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    # Made before the clock starts: making a client costs tens of milliseconds of CPU.
+    https = [
+        httpx.AsyncClient(
+            base_url=urls[index % len(urls)], headers=headers, timeout=REQUEST_TIMEOUT
+        )
+        for index in range(clients)
+    ]
     deadline = time.monotonic() + seconds
 
     async def loop(index: int) -> None:
-        headers = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(
-            base_url=url, headers=headers, timeout=REQUEST_TIMEOUT
-        ) as http:
+        async with https[index] as http:
             client = Client(http, world, random.Random(index), index)  # noqa: S311 (no secret)
             while time.monotonic() < deadline:
                 started = time.perf_counter()
@@ -206,7 +208,22 @@ async def drive(
 
     started = time.monotonic()
     await asyncio.gather(*(loop(index) for index in range(clients)))
-    elapsed = time.monotonic() - started
+    return samples, time.monotonic() - started
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def drive(
+    plane: ControlPlane, world: World, clients: int, seconds: float, choose: Choose
+) -> Figures:
+    """Run ``clients`` loops of ``choose`` for ``seconds``; every answer is a sample."""
+    assert plane.process is not None
+    cpu_before = cpu_seconds(plane.process.pid)
+    samples, elapsed = await closed_loops([plane.url], plane.token, world, clients, seconds, choose)
     return Figures.of(samples, elapsed, cpu_seconds(plane.process.pid) - cpu_before)
 
 
@@ -349,7 +366,7 @@ def machine() -> str:
     return (
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores, {ram_gib:.0f} GiB RAM, "
         f"load average {load} at the end; {platform.python_implementation()} "
-        f"{platform.python_version()}"
+        f"{platform.python_version()}, httpx {httpx.__version__}"
     )
 
 

@@ -26,16 +26,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import random
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import converge
-import httpx
 import load
 import simkit
 from cryptography.fernet import Fernet
@@ -51,45 +47,6 @@ class Replicas:
     create: converge.Converge
 
 
-async def drive(
-    urls: Sequence[str], token: str, clients: int, seconds: float, choose: load.Choose
-) -> tuple[list[tuple[float, int]], float]:
-    """``clients`` loops of ``choose``, client ``i`` on ``urls[i % len(urls)]``; the
-    (latency, status) samples and the elapsed time (``load.drive``, over several URLs)."""
-    samples: list[tuple[float, int]] = []
-    world = load.World([])
-    headers = {"Authorization": f"Bearer {token}"}
-    # Made before the clock starts: making a client costs tens of milliseconds of CPU.
-    https = [
-        httpx.AsyncClient(
-            base_url=urls[index % len(urls)],
-            headers=headers,
-            timeout=load.REQUEST_TIMEOUT,
-            verify=simkit.TLS,
-        )
-        for index in range(clients)
-    ]
-    deadline = time.monotonic() + seconds
-
-    async def loop(index: int) -> None:
-        async with https[index] as http:
-            client = load.Client(http, world, random.Random(index), index)  # noqa: S311
-            while time.monotonic() < deadline:
-                started = time.perf_counter()
-                try:
-                    status = (await choose(client)).status_code
-                except httpx.HTTPError:
-                    status = 0
-                samples.append((time.perf_counter() - started, status))
-            for path in client.undo:  # leave nothing behind for the next stretch
-                with contextlib.suppress(httpx.HTTPError):
-                    await http.delete(path)
-
-    started = time.monotonic()
-    await asyncio.gather(*(loop(index) for index in range(clients)))
-    return samples, time.monotonic() - started
-
-
 def cpu(planes: Sequence[ControlPlane]) -> float:
     return sum(simkit.group_cpu_seconds(p.process.pid) for p in planes if p.process is not None)
 
@@ -102,7 +59,9 @@ def figures(
     choose: load.Choose,
 ) -> load.Figures:
     before = cpu(planes)
-    samples, seconds = asyncio.run(drive(urls, token, args.clients, args.duration, choose))
+    samples, seconds = asyncio.run(
+        load.closed_loops(urls, token, load.World([]), args.clients, args.duration, choose)
+    )
     return load.Figures.of(samples, seconds, cpu(planes) - before)
 
 
@@ -196,7 +155,7 @@ def main() -> None:
     for line in report(results, args.instances):
         print(line)
     print(f"database: postgresql; {args.clients} clients, {args.processes} agent processes")
-    print(f"machine: {simkit.machine()}")
+    print(f"machine: {load.machine()}")
     print(f"command: {simkit.command()}")
 
 

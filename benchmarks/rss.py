@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import load
 import simkit
 
 from metapaas.testing import ControlPlane
@@ -110,7 +111,7 @@ def main() -> None:
             single.append(measure(Path(name) / f"single-{run}", args.settle, args.type))
     for line in report(every, single):
         print(line)
-    print(f"machine: {simkit.machine()}")
+    print(f"machine: {load.machine()}")
     print(f"command: {simkit.command()}")
 
 

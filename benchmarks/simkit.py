@@ -19,7 +19,6 @@ import contextlib
 import functools
 import multiprocessing
 import os
-import platform
 import signal
 import ssl
 import subprocess
@@ -29,7 +28,6 @@ import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
@@ -198,17 +196,6 @@ def _frame(frame: str) -> str:
     function, _, where = frame.partition(" (")
     path = where.rsplit(":", 1)[0]
     return f"{function} ({path[path.rfind('metapaas') :]})"
-
-
-def machine() -> str:
-    meminfo = Path("/proc/meminfo").read_text().split()
-    ram_gib = int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores, {ram_gib:.0f} GiB RAM, "
-        f"load average {load} at the end; {platform.python_implementation()} "
-        f"{platform.python_version()}, httpx {httpx.__version__}"
-    )
 
 
 def command() -> str:
@@ -502,14 +489,21 @@ class NodePool:
         return [p.pid for p in self.processes if p.pid is not None]
 
     def stop(self) -> None:
-        for pipe in self.pipes:
-            with contextlib.suppress(OSError):
-                pipe.send(None)
-        for process in self.processes:
-            process.join(10)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
+        stop_processes(self.pipes, self.processes)
+
+
+def stop_processes(
+    pipes: Iterable[Connection], processes: Iterable[multiprocessing.process.BaseProcess]
+) -> None:
+    """Ask each worker process to end (``None`` on its pipe), then kill what outlives 10 s."""
+    for pipe in pipes:
+        with contextlib.suppress(OSError):
+            pipe.send(None)
+    for process in processes:
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
 
 
 async def gather_limited(jobs: Iterable[Awaitable[Any]], at_once: int) -> list[Any]:
