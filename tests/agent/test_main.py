@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from metapaas.testing import modules_loaded_by
 from metapaas_demo import Demo
 
 from .helpers import ControlPlane, metadata
@@ -87,12 +88,7 @@ def test_the_demo_plugin_becomes_healthy_and_its_service_stops_with_the_agent(
 def test_the_agent_starts_without_httpx_s_command_line_client() -> None:
     """httpx imports its CLI (rich, click, pygments) when they are installed: 10-20 % of
     the agent's import time, paid before a new node can register."""
-    loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, metapaas.agent.__main__; print(*sorted(sys.modules))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    loaded = modules_loaded_by("metapaas.agent.__main__")
     assert "httpx" in loaded
     assert not {name.split(".")[0] for name in loaded} & {"rich", "click", "pygments"}
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,14 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from metapaas import sdk
-from metapaas.testing import free_port, instance_view, render_argv, wait_for, write_node
+from metapaas.testing import (
+    free_port,
+    instance_view,
+    modules_loaded_by,
+    render_argv,
+    wait_for,
+    write_node,
+)
 
 PASSWORD = "owner-password-0123456789"
 REDIS = Redis()
@@ -161,11 +167,6 @@ def test_the_launcher_keeps_the_admin_password_it_made_first(tmp_path: Path) -> 
 
 def test_serve_starts_redis_without_loading_the_redis_client() -> None:
     """Every new node waits for ``serve``; only the reloads talk to Redis."""
-    loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, metapaas_redis.node; print(*sys.modules)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    loaded = modules_loaded_by("metapaas_redis.node")
     assert "metapaas_redis.node" in loaded
     assert not [name for name in loaded if name.split(".")[0] == "redis"]
