@@ -120,9 +120,10 @@ def _encoded_document(
     document is read with its own revision in one statement: under PostgreSQL's
     read committed, a second statement may see a newer revision than the first.
     """
+    key = (instance_id, revision, updated_at)
     with _documents_lock:
-        if (kept := _documents.get((instance_id, revision, updated_at))) is not None:
-            _documents.move_to_end((instance_id, revision, updated_at))
+        if (kept := _documents.get(key)) is not None:
+            _documents.move_to_end(key)
             return revision, kept
     stored = models.MetadataDocument
     revision, updated_at, document = session.execute(
