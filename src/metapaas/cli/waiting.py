@@ -34,18 +34,20 @@ class _Follower:
     operation: Operation
     seen: set[int] = field(default_factory=set)
 
-    def refresh(self) -> bool:
-        """Read the operation and the instance again; False once the instance is gone."""
+    def refresh(self) -> list[Event] | None:
+        """Read the operation, the instance and its events again: the events not shown
+        yet, or None once the instance is gone (found so by either read of it: a delete
+        can end between the two)."""
         self.operation = self.api.operations.get(self.operation.id)
         try:
             self.instance = self.api.instances(self.slug).get(self.instance.id)
+            return self._new_events()
         except ApiError as exc:
             if exc.status == 404:
-                return False
+                return None
             raise
-        return True
 
-    def new_events(self) -> list[Event]:
+    def _new_events(self) -> list[Event]:
         """Events since the operation began that were not shown yet, oldest first."""
         events = self.api.instances(self.slug).events(self.instance.id, limit=50).items
         fresh = [
@@ -78,9 +80,10 @@ def follow(api: Client, slug: str, accepted: InstanceView, timeout: float) -> Ou
     deadline = started + timeout
     with Live(follower.view(started), console=status_console, transient=True) as live:
         while True:
-            present = follower.refresh()
-            if present:
-                for event in follower.new_events():
+            fresh = follower.refresh()
+            present = fresh is not None
+            if fresh is not None:
+                for event in fresh:
                     node = f" {event.node}" if event.node else ""
                     live.console.print(f"  {event.at:%H:%M:%S} {event.kind}{node}: {event.message}")
                 live.update(follower.view(started))
