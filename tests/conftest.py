@@ -67,13 +67,11 @@ class SharedDatabase:
     tables: Sequence[str] = field(default_factory=list)  # children first
 
     def wipe(self) -> None:
+        """Every row gone, children first. A DELETE per table, on PostgreSQL too: a test
+        leaves a few rows, and TRUNCATE's new files cost ten times as much (80 ms)."""
         with self.engine.begin() as conn:
-            if self.backend == "postgresql":
-                names = ", ".join(f'"{t}"' for t in self.tables)
-                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            else:
-                for table in self.tables:
-                    conn.execute(text(f'DELETE FROM "{table}"'))  # noqa: S608 (reflected names)
+            for table in self.tables:
+                conn.execute(text(f'DELETE FROM "{table}"'))  # noqa: S608 (reflected names)
 
 
 def _shared(backend: str, factory: DatabaseFactory, home: Path) -> Iterator[SharedDatabase]:
