@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from metapaas.db import models
 from metapaas.plugins import Registry
@@ -41,8 +41,11 @@ class Rig(Simulation):
             return instance
 
     def rows(self, model: type[Any], **where: Any) -> list[Any]:
+        """The rows in primary-key order: the order a table's pages give is no order (on
+        PostgreSQL a new row may take a deleted one's place)."""
+        by_key = inspect(model).primary_key
         with self.api.session() as session:
-            return list(session.scalars(select(model).filter_by(**where)))
+            return list(session.scalars(select(model).filter_by(**where).order_by(*by_key)))
 
     def upgrade(self, slug: str, wheelhouse: str) -> None:
         """What a hand-over to a process that loaded a new version of ``slug`` amounts to:

@@ -246,7 +246,7 @@ def _converged(rig: Rig, instance_id: str, scenario: Scenario) -> bool:
 
 def _check(rig: Rig, instance_id: str, scenario: Scenario) -> None:
     instance = rig.instance(instance_id)
-    ops = rig.rows(models.Operation, instance_id=instance_id)
+    ops = sorted(rig.rows(models.Operation, instance_id=instance_id), key=lambda op: op.created_at)
     assert [op.kind for op in ops if op.state in models.OPEN_OPERATIONS] == []
     assert ops[-1].state == "SUCCEEDED", (ops[-1].kind, ops[-1].error)
     every_row = {n.name for n in rig.rows(models.Node)}
