@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import simkit
 
 from metapaas.testing import ControlPlane, wait_for
 
@@ -186,7 +187,10 @@ async def closed_loops(
     # Made before the clock starts: making a client costs tens of milliseconds of CPU.
     https = [
         httpx.AsyncClient(
-            base_url=urls[index % len(urls)], headers=headers, timeout=REQUEST_TIMEOUT
+            base_url=urls[index % len(urls)],
+            headers=headers,
+            timeout=REQUEST_TIMEOUT,
+            verify=simkit.TLS,
         )
         for index in range(clients)
     ]
