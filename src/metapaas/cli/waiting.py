@@ -81,13 +81,12 @@ def follow(api: Client, slug: str, accepted: InstanceView, timeout: float) -> Ou
     with Live(follower.view(started), console=status_console, transient=True) as live:
         while True:
             fresh = follower.refresh()
-            present = fresh is not None
             if fresh is not None:
                 for event in fresh:
                     node = f" {event.node}" if event.node else ""
                     live.console.print(f"  {event.at:%H:%M:%S} {event.kind}{node}: {event.message}")
                 live.update(follower.view(started))
-            outcome = _judge(follower, present)
+            outcome = _judge(follower, present=fresh is not None)
             if outcome is not None:
                 return outcome
             if time.monotonic() >= deadline:
