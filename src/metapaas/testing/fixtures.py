@@ -13,14 +13,19 @@ environment with MetaPaaS installed (a plugin's own tests included) has:
     ``postgresql``). A project whose pytest settings say
     ``metapaas_backends = "sqlite"`` (a scaffolded plugin's do) runs on SQLite
     alone until ``METAPAAS_TEST_PG_URL`` is set.
+``e2e_database_url``
+    a new, empty database per test on *one* backend, taking turns between the tests
+    that ask for it: an end-to-end flow whose database does not matter runs once,
+    and the flows together still run on both backends.
 ``control_plane``
-    a started :class:`~metapaas.testing.ControlPlane` on ``empty_database_url``;
+    a started :class:`~metapaas.testing.ControlPlane` on ``e2e_database_url``;
     afterwards every instance of every type is deleted, so no node outlives
     the test, and the server is stopped.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 from collections.abc import Iterator
@@ -100,10 +105,26 @@ def backends(config: pytest.Config) -> list[str]:
     return chosen
 
 
+_turns = itertools.count()
+"""Which backend the next test asking for ``e2e_database_url`` gets. Collection order is
+the same in every pytest-xdist worker, so every worker gives a test the same one."""
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    chosen = backends(metafunc.config)
     if "empty_database_url" in metafunc.fixturenames:
-        chosen = backends(metafunc.config)
         metafunc.parametrize("empty_database_url", chosen, ids=chosen, indirect=True)
+    elif "e2e_database_url" in metafunc.fixturenames:
+        turn = [chosen[next(_turns) % len(chosen)]]
+        metafunc.parametrize("e2e_database_url", turn, ids=turn, indirect=True)
+
+
+def _database_of(request: pytest.FixtureRequest, factory: DatabaseFactory) -> Iterator[str]:
+    """A brand-new database with no table at all on the parametrized backend, dropped after
+    the test."""
+    url = factory.new(request.param)
+    yield url
+    factory.drop(url)
 
 
 @pytest.fixture
@@ -111,15 +132,22 @@ def empty_database_url(
     request: pytest.FixtureRequest, database_factory: DatabaseFactory
 ) -> Iterator[str]:
     """A brand-new database with no table at all, dropped after the test."""
-    url = database_factory.new(request.param)
-    yield url
-    database_factory.drop(url)
+    yield from _database_of(request, database_factory)
 
 
 @pytest.fixture
-def control_plane(tmp_path: Path, empty_database_url: str) -> Iterator[ControlPlane]:
-    """A real ``metapaas server`` on each backend that leaves no node behind."""
-    plane = ControlPlane(tmp_path / "home", empty_database_url)
+def e2e_database_url(
+    request: pytest.FixtureRequest, database_factory: DatabaseFactory
+) -> Iterator[str]:
+    """The same, on the one backend this test's turn gave it."""
+    yield from _database_of(request, database_factory)
+
+
+@pytest.fixture
+def control_plane(tmp_path: Path, e2e_database_url: str) -> Iterator[ControlPlane]:
+    """A real ``metapaas server`` (on one backend: see ``e2e_database_url``) that leaves no
+    node behind."""
+    plane = ControlPlane(tmp_path / "home", e2e_database_url)
     plane.start()
     yield plane
     try:
