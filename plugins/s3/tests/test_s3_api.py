@@ -17,7 +17,8 @@ from metapaas.api import AppState, build_state, create_app, migrate_all
 from metapaas.config import Settings
 from metapaas.db import models
 from metapaas.iam import ensure_admin
-from metapaas.plugins import ENTRY_POINT_GROUP, Registry
+from metapaas.plugins import Registry
+from metapaas.sdk.introspect import ENTRY_POINT_GROUP
 
 INSTANCES = "/v1/types/s3/instances"
 PROD = f"{INSTANCES}/s3-prod"
