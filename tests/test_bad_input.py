@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Api, field_rules, problem
+from metapaas.testing import InProcessControlPlane
+from tests.helpers import field_rules, problem
 
 DEMO = "/v1/types/demo/instances"
 WIDGETS = "/v1/types/widgets/instances"
@@ -140,7 +141,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
 def test_bad_input_is_a_problem_naming_field_and_rule_and_writes_nothing(
-    api: Api, case: Case
+    api: InProcessControlPlane, case: Case
 ) -> None:
     api.create_instance("taken")
     assert (

@@ -1,7 +1,7 @@
 """The API keeps the contract its own ``/openapi.json`` states, proven by schemathesis.
 
 The control plane runs in-process (ASGI) with every installed type
-(``Registry.discover()``) on a fresh database of each backend. Its nodes are
+(``Registry.discover()``) on a fresh database (one backend per case, taking turns). Its nodes are
 cheap: a project, a member, an instance of every type and a child of every
 collection are made first, and the real orchestrator brings the instances to
 ``ACTIVE`` on the testing kit's in-memory provider with simulated agents
@@ -29,17 +29,14 @@ from typing import Any
 
 import pytest
 import schemathesis
-from fastapi.testclient import TestClient
 from hypothesis import strategies as st
 from schemathesis import engine
 from schemathesis.engine import events
 from schemathesis.engine.recorder import ScenarioRecorder
 from schemathesis.schemas import BaseSchema
 
-from metapaas.api import AppState, build_state, create_app, prepare
 from metapaas.api.routes.agent import MAX_WAIT
-from metapaas.config import Settings
-from metapaas.testing.simulation import Simulation
+from metapaas.testing import InProcessControlPlane, in_process
 
 SEED = "seeded"
 CHECKS = (
@@ -70,17 +67,17 @@ CHILDREN: dict[tuple[str, str], dict[str, Any]] = {
 class Plane:
     """The app under test, its callers' tokens and the path parameters that hit real rows."""
 
-    state: AppState
-    client: TestClient
-    admin_token: str
+    api: InProcessControlPlane
     member_token: str = ""
     node_credential: str = ""
     path_values: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def admin_token(self) -> str:
+        return self.api.admin_token
+
     def call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        response = self.client.request(
-            method, path, json=body, headers={"Authorization": f"Bearer {self.admin_token}"}
-        )
+        response = self.api.request(method, path, json=body)
         assert response.is_success, (method, path, response.text)
         return dict(response.json())
 
@@ -94,7 +91,7 @@ def _seed(plane: Plane) -> None:
     token = plane.call("POST", f"/v1/users/{member['id']}/tokens", {"name": SEED})
     plane.member_token = token["token"]
     operation = ""
-    for loaded in plane.state.registry.usable():
+    for loaded in plane.api.state.registry.usable():
         slug = loaded.slug
         created = plane.call(
             "POST", f"/v1/types/{slug}/instances", {"name": SEED, "project_id": project}
@@ -118,7 +115,7 @@ def _seed(plane: Plane) -> None:
 
 def _serve(plane: Plane) -> None:
     """Bring every seeded instance to ACTIVE on simulated nodes; keep one node's credential."""
-    simulation = Simulation(plane.state, plane.client)
+    simulation = plane.api.simulation
 
     def all_active() -> bool:
         return {status for _name, status, _ in simulation.statuses()} == {"ACTIVE"}
@@ -128,16 +125,13 @@ def _serve(plane: Plane) -> None:
 
 
 @pytest.fixture
-def plane(empty_database_url: str, tmp_path: Path) -> Iterator[Plane]:
-    """Every installed type over a fresh database, seeded and served by simulated nodes."""
-    state = build_state(Settings(home=tmp_path / "home", database_url=empty_database_url))
-    admin_token = prepare(state)
-    assert admin_token is not None
-    with TestClient(create_app(state)) as client:
-        plane = Plane(state=state, client=client, admin_token=admin_token)
+def plane(e2e_database_url: str, tmp_path: Path) -> Iterator[Plane]:
+    """Every installed type over a fresh database, seeded and served by simulated nodes (one
+    backend per case, taking turns: the document does not depend on the database)."""
+    with in_process(e2e_database_url, tmp_path / "home") as api:
+        plane = Plane(api)
         _seed(plane)
         yield plane
-    state.engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -169,7 +163,7 @@ def _schema(plane: Plane, caller: Caller) -> BaseSchema:
             },
         }
     )
-    schema = schemathesis.openapi.from_asgi("/openapi.json", plane.client.app, config=config)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", plane.api.client.app, config=config)
     if caller.paths:
         schema = schema.include(path_regex=caller.paths)
 

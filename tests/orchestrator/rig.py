@@ -14,12 +14,12 @@ from sqlalchemy import inspect, select
 
 from metapaas.db import models
 from metapaas.plugins import Registry
+from metapaas.testing import InProcessControlPlane
 from metapaas.testing.simulation import Simulation
-from tests.helpers import Api
 
 
 class Rig(Simulation):
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: InProcessControlPlane) -> None:
         super().__init__(api.state, api.client)
         self.api = api
 

@@ -18,8 +18,8 @@ import pytest
 from metapaas_postgres import Postgres, applier, catalog, scram
 from metapaas_postgres.desired import DesiredState, desired_state
 from metapaas_postgres.layout import CONFIG_FILE
-from metapaas_postgres.models import DatabaseSpec, PostgresSpec, RoleSpec
 from metapaas_postgres.reconcile import Connection
+from metapaas_postgres.spec import DatabaseSpec, PostgresSpec, RoleSpec
 from pydantic import ValidationError
 
 from metapaas import sdk

@@ -17,8 +17,8 @@ from urllib.parse import quote
 from metapaas import sdk
 from metapaas_postgres import catalog, layout
 from metapaas_postgres.desired import desired_state
-from metapaas_postgres.models import ADMIN_ROLE, DATABASES, ROLES, PostgresSpec
 from metapaas_postgres.privileges import binaries_needed
+from metapaas_postgres.spec import ADMIN_ROLE, DATABASES, ROLES, PostgresSpec
 
 PORT = "postgres"
 INIT_TIMEOUT = 120.0

@@ -27,8 +27,8 @@ import psycopg
 from metapaas import sdk
 from metapaas_postgres.desired import DesiredState
 from metapaas_postgres.layout import NodeLayout
-from metapaas_postgres.models import SUPERUSER_ROLE
 from metapaas_postgres.reconcile import Connect, Connection, reconcile
+from metapaas_postgres.spec import SUPERUSER_ROLE
 
 NEEDS_RESTART = "setting could not be applied"
 """What ``pg_file_settings.error`` says of a changed setting that only a restart applies."""
