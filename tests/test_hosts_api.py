@@ -32,8 +32,8 @@ def body(**changes: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"private_key": "not a key"}, ("private_key", "value_error")),
-        ({"host_key": "ssh-ed25519 nope"}, ("host_key", "value_error")),
+        ({"private_key": "not a key"}, ("private_key", "format")),
+        ({"host_key": "ssh-ed25519 nope"}, ("host_key", "format")),
         ({"name": "Bad_Name"}, ("name", "string_pattern_mismatch")),
         ({"address": "a b"}, ("address", "string_pattern_mismatch")),
         ({"port": 0}, ("port", "greater_than_equal")),

@@ -13,7 +13,12 @@ seeded ids or names, so requests reach real objects as well as missing ones.
 Schemathesis' engine (what ``schemathesis run`` drives) sends its coverage cases
 (boundary values, missing auth, undeclared methods) and one pass of fuzzing. Every
 answer must keep the document: no 5xx, a declared status, content type, body schema
-and headers, and a 405 that names the allowed methods. The admin's run exercises
+and headers, and a 405 that names the allowed methods. The document must also state
+every rule the server enforces, both ways: a request it says is invalid is refused
+(``negative_data_rejection``: no ``0`` taken for a boolean), and one it says is valid is
+refused only for a rule no JSON Schema can state (:data:`RULES_NO_SCHEMA_STATES`: the
+request names an object that does not exist, a name another object holds...), never
+for a pattern, a length or a type the document left out. The admin's run exercises
 every route; a project member's run, the 403 and 404 of roles; a node's run, the
 agent API with a real node credential.
 """
@@ -46,7 +51,23 @@ CHECKS = (
     "response_schema_conformance",
     "response_headers_conformance",
     "unsupported_method",  # a 405 carries ``Allow``
+    "negative_data_rejection",  # what the document forbids is refused
+    "only_unstatable_rules_refuse_valid_data",  # below
 )
+RULES_NO_SCHEMA_STATES = {
+    "not_found": "the request names an object that does not exist (a project, a user, "
+    "the database a grant names, the bucket a key names)",
+    "unknown": "a page marker that names no item",
+    "not_member": "a project the caller holds no role in",
+    "unique": "a name another object holds, or one given twice in a list",
+    "immutable": "a field that cannot change once the object exists",
+    "deprecated": "a catalog version an instance may stay on but not move to",
+    "same_distribution": "an upgrade names another distribution than the plugin's",
+    "format": "a package that is neither a requirement (PEP 508) nor a wheel or sdist; "
+    "an SSH key that does not parse",
+}
+"""What a schema-valid request may still be refused for (422), by rule: each depends on
+the state of the control plane or on a grammar no JSON Schema pattern can state."""
 # Bounds a run in time as max-examples bounds it in count; it takes 10-90 s here. A run
 # still going at the bound (a machine that busy) stops there with a warning, not a failure.
 BUDGET_SECONDS = 240.0
@@ -177,6 +198,25 @@ def _schema(plane: Plane, caller: Caller) -> BaseSchema:
         return st.sampled_from([path_parameters, {**path_parameters, **real}])
 
     return schema
+
+
+@schemathesis.check
+def only_unstatable_rules_refuse_valid_data(
+    ctx: schemathesis.CheckContext, response: Any, case: Any
+) -> bool | None:
+    """A request generated as valid by the document is refused (422) only for rules of
+    :data:`RULES_NO_SCHEMA_STATES`; any other rule is one the document must state."""
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive or response.status_code != 422:
+        return None
+    errors = response.json().get("errors", [])
+    undeclared = sorted({e["rule"] for e in errors} - set(RULES_NO_SCHEMA_STATES))
+    if undeclared or not errors:
+        raise AssertionError(
+            f"a request the document calls valid was refused for "
+            f"{', '.join(undeclared) or 'no rule named'}: {response.text[:400]}"
+        )
+    return None
 
 
 @schemathesis.hook  # global: only this module's runs exist in its process

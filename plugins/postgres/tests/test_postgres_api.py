@@ -38,10 +38,10 @@ REFUSALS = {
         "POST",
         "/roles",
         {"name": "ghost", "grants": [{"database": "nowhere"}]},
-        ("grants", "database_exists"),
+        ("grants", "not_found"),
     ),
     "a database a grant names cannot be deleted": Refusal(
-        "DELETE", "/databases/shop", None, ("grants", "database_exists")
+        "DELETE", "/databases/shop", None, ("grants", "not_found")
     ),
     "max_connections below 10 names it": Refusal(
         "PATCH", "", {"max_connections": 5}, ("max_connections", "greater_than_equal")

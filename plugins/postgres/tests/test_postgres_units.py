@@ -156,7 +156,7 @@ def test_validate_refuses_a_grant_on_a_database_that_does_not_exist() -> None:
     Postgres().validate(view([role], ["shop"]))
     with pytest.raises(sdk.Invalid) as raised:
         Postgres().validate(view([role], ["other"]))
-    assert (raised.value.field, raised.value.rule) == ("grants", "database_exists")
+    assert (raised.value.field, raised.value.rule) == ("grants", "not_found")
     assert "'shop'" in raised.value.message
 
 

@@ -210,7 +210,6 @@ def update_instance(
     secrets = ctx.state.sealer.unseal(instance.sealed_secrets)
     current = {**instance.spec, **secrets}
     _refuse_immutable(models_, given, {**current, **current_common})
-    _refuse_null(given, ("version", "description"))
     description = given.pop("description", instance.description)
     version = given.pop("version", instance.version)
     _refuse_deprecated(loaded, instance.version, version)
@@ -419,13 +418,6 @@ def _refuse_immutable(
     for field in sorted(models_.immutable & set(given)):
         if given[field] != current.get(field):
             raise Invalid.field(field, "immutable", "cannot be changed after create")
-
-
-def _refuse_null(given: Mapping[str, Any], fields: tuple[str, ...]) -> None:
-    """The partial update model lets every field be null; these columns cannot be."""
-    for field in fields:
-        if field in given and given[field] is None:
-            raise Invalid.field(field, "not_null", "cannot be null; leave it out to keep it")
 
 
 def _refuse_deprecated(loaded: LoadedType, current: str, wanted: str) -> None:

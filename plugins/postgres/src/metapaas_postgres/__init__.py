@@ -48,7 +48,7 @@ class Postgres(sdk.PaasType[PostgresSpec]):
                 if grant.database not in databases:
                     raise sdk.Invalid(
                         "grants",
-                        "database_exists",
+                        "not_found",
                         f"role {role.name!r} is granted database {grant.database!r},"
                         " which does not exist (create it first; revoke the grant before"
                         " deleting it)",

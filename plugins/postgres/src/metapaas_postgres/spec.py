@@ -100,7 +100,7 @@ class RoleSpec(BaseModel):
     def _one_grant_per_database(cls, grants: list[Grant]) -> list[Grant]:
         names = [grant.database for grant in grants]
         if len(names) != len(set(names)):
-            raise ValueError("a database may appear in one grant only")
+            raise PydanticCustomError("unique", "a database may appear in one grant only")
         return grants
 
 
