@@ -44,7 +44,10 @@ class LoadedType:
 
     @property
     def declaration(self) -> sdk.PaasType:
-        assert self.found.declaration is not None, f"type {self.slug} is not usable"
+        """The type's declaration; a type that has none (its plugin failed to load) is an
+        error of whatever needs it, which names the type and why."""
+        if self.found.declaration is None:
+            raise sdk.PermanentError(f"type {self.slug} is in ERROR: {self.reason}")
         return self.found.declaration
 
     @property
