@@ -4,7 +4,6 @@ upgrades it and removes it again while the control plane serves."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -22,19 +21,15 @@ generation that loads it: the installer's pace, not the page's."""
 
 
 @pytest.fixture(scope="module")
-def hello_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The test plugin ``metapaas-hello`` (type ``hello``), versions 1 and 2, built once."""
-    root = tmp_path_factory.mktemp("hello")
-    return {
-        version: project.build_wheel(project.write(root, f"{version}.0.0"))
-        for version in ("1", "2")
-    }
+def hello_wheels(tmp_path_factory: pytest.TempPathFactory) -> project.Wheels:
+    """The test plugin ``metapaas-hello`` (type ``hello``); versions 1 and 2 are used."""
+    return project.shared_wheels(tmp_path_factory)
 
 
 def test_an_admin_installs_upgrades_and_removes_a_plugin_and_sees_its_type(
     console: Page,
     control_plane: ControlPlane,
-    hello_wheels: dict[str, Path],
+    hello_wheels: project.Wheels,
     screenshot: Screenshot,
 ) -> None:
     log_in(console, control_plane.token)

@@ -3,13 +3,25 @@
 ``hello``: one node serving a greeting rendered from its spec, with a table of
 its own. Version 2 adds a column and changes the template, so an upgrade shows
 in the database and on the nodes.
+
+A wheel is built the first time a test asks for it (:class:`Wheels`), once for the
+whole session: the test processes share one directory of them, keyed by this file's
+content, which is all that makes a version what it is (pip's isolated build costs
+seconds a wheel).
 """
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from metapaas import sdk
 
 PYPROJECT = """\
 [build-system]
@@ -199,3 +211,42 @@ def build_wheel(project: Path) -> Path:
     )
     (wheel,) = into.glob("metapaas_hello-*.whl")
     return wheel
+
+
+VERSIONS: dict[str, dict[str, Any]] = {
+    "1": {"version": "1.0.0"},
+    "2": {"version": "2.0.0", "template": "{{ instance.spec.greeting }}, planet"},
+    "import": {"version": "2.1.0", "broken": "import"},
+    "migration": {"version": "2.2.0", "broken": "migration"},
+    "contract": {"version": "2.3.0", "broken": "contract"},
+    # The runtime has pydantic 2: a plugin needing pydantic 1 needs another runtime.
+    "conflict": {"version": "2.4.0", "extra_dependencies": ("pydantic<2",)},
+}
+"""The versions the tests install, by the name they use."""
+
+
+class Wheels(Mapping[str, Path]):
+    """The wheel of each of :data:`VERSIONS`, built on first use under ``root``, which
+    processes may share (the builds take turns under a lock)."""
+
+    def __init__(self, root: Path) -> None:
+        content = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+        self._root = root / content
+
+    def __getitem__(self, key: str) -> Path:
+        with sdk.exclusive(self._root / ".lock"):
+            built = sorted((self._root / key).glob("*/dist/metapaas_hello-*.whl"))
+            if built:
+                return built[0]
+            return build_wheel(write(self._root / key, **VERSIONS[key]))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(VERSIONS)
+
+    def __len__(self) -> int:
+        return len(VERSIONS)
+
+
+def shared_wheels(tmp_path_factory: pytest.TempPathFactory) -> Wheels:
+    """The wheels of this test session, in the directory its worker processes share."""
+    return Wheels(tmp_path_factory.getbasetemp().parent / "hello-wheels")

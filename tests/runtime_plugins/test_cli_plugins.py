@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_an_admin_installs_upgrades_and_removes_a_plugin_from_the_cli(
-    tmp_path: Path, control_plane: ControlPlane, wheels: dict[str, Path]
+    tmp_path: Path, control_plane: ControlPlane, wheels: Mapping[str, Path]
 ) -> None:
     cli = Cli(tmp_path / "config", {"METAPAAS_URL": control_plane.url})
     cli.env["METAPAAS_TOKEN"] = control_plane.token

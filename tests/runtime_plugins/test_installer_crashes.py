@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from tests.snapshots import Snapshot
 NAME = "metapaas-hello"
 STEPS = 20
 """More passes than any change takes (about five): a bound, not a wait."""
-Request = Callable[[Session, dict[str, Path]], None]
+Request = Callable[[Session, Mapping[str, Path]], None]
 
 
 def dead_id() -> str:
@@ -57,12 +57,12 @@ class CrashingInstaller(Installer):
         return outcome
 
 
-def install(session: Session, wheels: dict[str, Path]) -> None:
+def install(session: Session, wheels: Mapping[str, Path]) -> None:
     session.add(models.Plugin(name=NAME, request={"package": str(wheels["1"])}, request_id=1))
     session.add(models.Operation(kind="plugin.install", plugin_name=NAME))
 
 
-def remove(session: Session, _wheels: dict[str, Path]) -> None:
+def remove(session: Session, _wheels: Mapping[str, Path]) -> None:
     """What the API records for a removal: the request, and an operation."""
     plugin = session.get(models.Plugin, NAME)
     assert plugin is not None
@@ -109,7 +109,7 @@ class Plane:
         crashing.points = points
         return crashing
 
-    def request(self, request: Request, wheels: dict[str, Path]) -> None:
+    def request(self, request: Request, wheels: Mapping[str, Path]) -> None:
         with make_sessionmaker(self.engine).begin() as session:
             request(session, wheels)
 
@@ -140,7 +140,7 @@ class KeptPoints(CrashPoints):
 
 
 def run_keeping_points(
-    plane: Plane, scenario: Scenario, wheels: dict[str, Path], kept: Path
+    plane: Plane, scenario: Scenario, wheels: Mapping[str, Path], kept: Path
 ) -> list[Snapshot]:
     """Prepare, request and converge without a crash, keeping the state at every point."""
     for request in scenario.before:
@@ -195,7 +195,7 @@ def test_a_crash_at_any_step_of_the_installer_converges(
     tmp_path: Path,
     empty_database_url: str,
     database_factory: DatabaseFactory,
-    wheels: dict[str, Path],
+    wheels: Mapping[str, Path],
     scenario: Scenario,
 ) -> None:
     plane = Plane(empty_database_url, tmp_path / "home-0")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,7 +114,7 @@ def columns(plane: ControlPlane, table: str) -> set[str]:
 
 
 def test_install_upgrade_remove_while_clients_see_no_failed_request(
-    control_plane: ControlPlane, wheels: dict[str, Path]
+    control_plane: ControlPlane, wheels: Mapping[str, Path]
 ) -> None:
     plane = control_plane
     with plane.client() as client, client_loop(plane) as loop:
@@ -160,7 +160,7 @@ def test_install_upgrade_remove_while_clients_see_no_failed_request(
 
 
 def test_a_broken_version_ends_in_error_and_the_last_good_one_keeps_serving(
-    control_plane: ControlPlane, wheels: dict[str, Path]
+    control_plane: ControlPlane, wheels: Mapping[str, Path]
 ) -> None:
     plane = control_plane
     expected = {

@@ -8,7 +8,7 @@ loaded it, and both replicas then serve the new type's routes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ def replicas(tmp_path: Path, empty_database_url: str) -> Iterator[list[ControlPl
 
 
 def test_every_replica_serves_a_type_installed_through_one(
-    replicas: list[ControlPlane], wheels: dict[str, Path]
+    replicas: list[ControlPlane], wheels: Mapping[str, Path]
 ) -> None:
     first, second = replicas
     with first.client() as client:
