@@ -65,25 +65,17 @@ def run_steps(steps: list[str], cwd: Path, **env: str) -> str:
     return done.stdout
 
 
-def test_the_guide_makes_tests_and_builds_a_plugin_from_an_empty_directory(
-    tmp_path: Path,
-) -> None:
-    python = author_venv(tmp_path / "venv")
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    make, test, build, _install, _use = guide_steps()
-    output = run_steps([make, test, build], workdir, PYTHON=str(python))
-    assert "4 passed" in output, output
-    assert (workdir / WHEEL).is_file()
-
-
-def test_the_guide_installs_the_wheel_into_a_running_control_plane(
+def test_the_guide_runs_from_an_empty_directory_to_an_instance_of_the_installed_type(
     tmp_path: Path, control_plane: ControlPlane
 ) -> None:
+    """Steps 1-3 make the project, pass its tests and build the wheel; 4 and 5 install it
+    into the running control plane and make an instance."""
     python = author_venv(tmp_path / "venv")
     workdir = tmp_path / "work"
     workdir.mkdir()
     env = {"PYTHON": str(python), "METAPAAS_URL": control_plane.url, "TOKEN": control_plane.token}
     output = run_steps(guide_steps(), workdir, **env)
+    assert "4 passed" in output, output
+    assert (workdir / WHEEL).is_file()
     assert '"slug":"hello"' in output
     assert '"api_key"' in output
