@@ -35,7 +35,7 @@ from metapaas.config import Settings
 from metapaas.db import models
 from metapaas.iam import tokens
 from metapaas.iam.permissions import role_grants
-from metapaas.orchestrator.reconciler import BOOTSTRAP_TTL
+from metapaas.orchestrator.plan import BOOTSTRAP_TTL
 from metapaas.plugins import Registry
 from metapaas.testing.fixtures import BACKENDS, DatabaseFactory
 from tests.conftest import standard_registry
@@ -461,8 +461,8 @@ def test_a_report_changes_only_the_reporting_nodes_instance(
     assert {row.get("instance_id") for row in changed} == {reporter.instance_id}
     with plane.session() as session:
         node = session.get(models.Node, reporter.name)
-        assert node is not None
-        assert (node.agent_state, node.health) == ("ready", "healthy")
+        assert node is not None and node.report is not None
+        assert (node.report.state, node.report.health) == ("ready", "healthy")
 
 
 def test_a_command_result_for_another_nodes_command_is_404_and_changes_nothing(
@@ -488,10 +488,13 @@ def test_a_command_result_for_another_nodes_command_is_404_and_changes_nothing(
 
 
 def _revoked(api: Api, node: Node) -> str:
-    """The node's credential after the reconciler replaced the node (which clears it)."""
+    """The node's credential after the reconciler restarted or replaced the node (a new
+    incarnation of it, whose agent registers anew)."""
     with api.session() as session:
         session.execute(
-            update(models.Node).where(models.Node.name == node.name).values(credential_hash="")
+            update(models.Node)
+            .where(models.Node.name == node.name)
+            .values(incarnation=models.Node.incarnation + 1)
         )
         session.commit()
     return node.credential

@@ -14,33 +14,57 @@ NOW = models.utcnow()
 N = models.NodeState
 
 
+REPORTED = {
+    "agent_state": "state",
+    "health": "health",
+    "applied_generation": "applied_generation",
+    "last_seen_at": "last_seen_at",
+    "message": "message",
+}
+"""The cases' names of what a node's agent reported, and the report's columns."""
+
+
 def _node(**fields: object) -> models.Node:
-    values: dict[str, object] = {
+    """A node and its agent's report of its incarnation, from the cases' fields; a
+    ``last_seen_at`` of None is an agent that has not reported since the node's start."""
+    node: dict[str, object] = {
         "name": "n0",
         "state": N.RUNNING,
-        "agent_state": "ready",
+        "incarnation": 1,
+        "reports_from_revision": 0,
+        "created_at": NOW,
+        "started_at": NOW,
+    }
+    report: dict[str, object] = {
+        "node_name": "n0",
+        "incarnation": 1,
+        "state": "ready",
         "health": "healthy",
+        "health_since": NOW,
+        "applied_revision": 1,
         "applied_generation": 2,
         "registered_at": NOW,
         "last_seen_at": NOW,
-        "created_at": NOW,
-        "started_at": NOW,
         "message": "",
     }
-    values.update(fields)
-    return models.Node(**values)
+    for name, value in fields.items():
+        if name in REPORTED:
+            report[REPORTED[name]] = value
+        else:
+            node[name] = value
+    reported = None if report["last_seen_at"] is None else models.NodeReport(**report)
+    return models.Node(**node, reported=reported)
 
 
-def _init(node: str = "n0", state: str = "succeeded", **fields: object) -> models.NodeCommand:
-    values: dict[str, object] = {
-        "node_name": node,
-        "name": "init",
-        "state": state,
-        "timeout": 30.0,
-        "output": "",
-    }
-    values.update(fields)
-    return models.NodeCommand(**values)
+def _init(node: str = "n0", state: str = "succeeded", **result: object) -> models.NodeCommand:
+    """An ``init`` command of ``node`` in ``state``, as its rows say it: the orchestrator's
+    mark for ``timed_out``, else the agent's result (none while it is pending)."""
+    command = models.NodeCommand(node_name=node, name="init", timeout=30.0)
+    if state == "timed_out":
+        command.timed_out_at = NOW
+    elif state != "pending":
+        command.result = models.CommandResult(state=state, **{"output": "", **result})
+    return command
 
 
 @dataclass

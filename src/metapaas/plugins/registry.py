@@ -14,6 +14,7 @@ from metapaas import sdk
 from metapaas.db import migrate, models
 from metapaas.errors import NotFound
 from metapaas.plugins import discovery, schemas
+from metapaas.plugins.schemas import TypeSchemas
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,14 @@ class LoadedType:
     def declaration(self) -> sdk.PaasType:
         assert self.found.declaration is not None, f"type {self.slug} is not usable"
         return self.found.declaration
+
+    @property
+    def derived(self) -> TypeSchemas:
+        """The request, response and spec models derived from its declaration; a type that
+        is not usable has none, and is not served."""
+        if self.schemas is None:
+            raise NotFound(f"PaaS type {self.slug!r} is in ERROR: {self.reason}")
+        return self.schemas
 
     @property
     def reason(self) -> str:

@@ -79,6 +79,7 @@ class Simulation:
             "http://testserver",
             clock=self.clock,
             notify=self.state.notifier.notify,
+            readers=self.state.readers,
         )
         return Worker(reconciler, clock=self.clock, worker_id=worker_id, readers=self.state.readers)
 
