@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +32,7 @@ from metapaas.testing.agents import SimulatedAgents
 from metapaas.testing.memory import MemoryProvider
 from tests.conftest import SharedDatabase
 from tests.crashing import Crash, CrashPoints
-from tests.orchestrator.rig import Rig
+from tests.orchestrator.rig import Rig, orchestrator_caller
 
 CLUSTERS = "/v1/types/clusters/instances"
 ROUNDS_TO_CONVERGE = 60
@@ -43,7 +42,7 @@ class OrchestratorCrashPoints(CrashPoints):
     """Crash points named by the orchestrator's code that reached them."""
 
     def on_commit(self, _session: Session) -> None:
-        self.reached(f"commit in {_orchestrator_caller()}")
+        self.reached(f"commit in {orchestrator_caller()}")
 
 
 class CrashingProvider:
@@ -70,11 +69,6 @@ def _short(arg: Any) -> str:
     """A node name without its instance id (which differs from run to run)."""
     name = arg.name if isinstance(arg, providers.NodeSpec) else str(arg)
     return name.split("-", 1)[-1] if "-" in name else "..."
-
-
-def _orchestrator_caller() -> str:
-    frames = [f for f in traceback.extract_stack() if "metapaas/orchestrator/" in f.filename]
-    return frames[-1].name if frames else "?"
 
 
 # -- scenarios ------------------------------------------------------------------------

@@ -59,6 +59,9 @@ class Simulation:
         state.clock = self.clock
         self.provider = provider or MemoryProvider()
         self.agents = SimulatedAgents(client, self.provider)
+        #: The orchestrator's sessions: the app's unless a test gives it its own, to tell
+        #: what it writes from what the API writes.
+        self.sessions = state.sessions
         self.worker = self.new_worker()
         self.seen: list[tuple[str, str]] = []  # (status, reason) of every instance after passes
         self._resynced_at: datetime | None = None
@@ -72,7 +75,7 @@ class Simulation:
     ) -> Worker:
         """A worker and reconciler as a (re)started process would build them."""
         reconciler = Reconciler(
-            sessions or self.state.sessions,
+            sessions or self.sessions,
             self.state.registry,
             provider or self.provider,
             self.state.sealer,
