@@ -461,7 +461,8 @@ def test_a_report_changes_only_the_reporting_nodes_instance(
     assert {row.get("instance_id") for row in changed} == {reporter.instance_id}
     with plane.session() as session:
         node = session.get(models.Node, reporter.name)
-        assert node is not None and node.report is not None
+        assert node is not None
+        assert node.report is not None
         assert (node.report.state, node.report.health) == ("ready", "healthy")
 
 

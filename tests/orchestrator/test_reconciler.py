@@ -156,7 +156,8 @@ def test_a_node_past_its_limit_is_replaced_with_a_new_credential(
     rig.settle_status(instance_id, "ACTIVE")
 
     (after,) = rig.rows(models.Node, name=replica)
-    assert before.report is not None and after.report is not None
+    assert before.report is not None
+    assert after.report is not None
     assert after.report.credential_hash not in ("", before.report.credential_hash)
     assert "node_replaced" in rig.event_kinds(instance_id)
 

@@ -4,12 +4,12 @@ the real agent API, one step per :meth:`SimulatedAgents.tick`.
 A step does what a real agent does between two ticks: register with the
 bootstrap token its node was last started with (each start by the provider is a
 new incarnation to the control plane; a token it refuses leaves the credential the
-agent has, as on a real node), read the newest metadata, check that what the node's templates need is there
-(its own address and every port its spec names; a real agent would fail to
-render without them), finish the lifecycle commands it was given, and report
-the applied revision and generation with its health (on a change, else as a
-heartbeat every few ticks). A test can make a node
-unhealthy, failing or silent to drive the orchestrator's healing.
+agent has, as on a real node), read the newest metadata, check that what the
+node's templates need is there (its own address and every port its spec names; a
+real agent would fail to render without them), finish the lifecycle commands it
+was given, and report the applied revision and generation with its health (on a
+change, else as a heartbeat every few ticks). A test can make a node unhealthy,
+failing or silent to drive the orchestrator's healing.
 """
 
 from __future__ import annotations
