@@ -14,6 +14,7 @@ failing or silent to drive the orchestrator's healing.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,14 @@ class SimulatedAgents:
         self.failing: set[str] = set()  # node names whose apply fails
         self._silent: set[str] = set()  # incarnations whose agent sends nothing
         self._agents: dict[str, _Agent] = {}
+
+    def copy(self, provider: MemoryProvider) -> SimulatedAgents:
+        """The same agents, as they are now, for ``provider`` (a copy of theirs)."""
+        copied = SimulatedAgents(self.client, provider)
+        copied.unhealthy, copied.failing = set(self.unhealthy), set(self.failing)
+        copied._silent = set(self._silent)
+        copied._agents = copy.deepcopy(self._agents)
+        return copied
 
     def silence(self, name: str) -> None:
         """Freeze the node's agent (as SIGSTOP would); a replacement of it is not frozen."""
