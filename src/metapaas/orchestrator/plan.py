@@ -71,6 +71,22 @@ def restart(
     plan.start(node, StartKind.ROLL if roll else StartKind.CREATE, now)
 
 
+def heal(
+    session: Session,
+    plan: Plan,
+    node: models.Node,
+    info: providers.NodeInfo | None,
+    now: datetime,
+) -> None:
+    """Start ``node`` again when the look found its processes gone (or never created), or
+    running another plugin version than its row says (a rollout's step that a crash cut
+    short)."""
+    if info is None or not info.running:
+        restart(session, plan, node, now)
+    elif info.software != node.wheelhouse:
+        restart(session, plan, node, now, roll=True)
+
+
 def replace(
     session: Session,
     plan: Plan,

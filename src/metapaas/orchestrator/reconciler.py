@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from metapaas import db, metadata, providers, sdk
 from metapaas.db import Sealer, models
 from metapaas.orchestrator import commands, events, gates, status, views
-from metapaas.orchestrator.plan import Plan, Start, StartKind, replace, restart, why_replace
+from metapaas.orchestrator.plan import Plan, Start, StartKind, heal, replace, why_replace
 from metapaas.plugins import LoadedType, Registry
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,7 @@ class Reconciler:
             elif why := why_replace(row, loaded, now):
                 replace(session, plan, instance, row, now, why)
             else:
-                _heal(session, plan, row, looked.get(name), now)
+                heal(session, plan, row, looked.get(name), now)
             plan.software[name] = row.wheelhouse
         plan.retire = set(rows) - set(groups)
         planned = [rows[n] for n in groups if n in rows]
@@ -410,22 +410,6 @@ class Reconciler:
                     op.state = OperationState.FAILED
                     op.error = "the instance was deleted"
         return Outcome(None)
-
-
-def _heal(
-    session: Session,
-    plan: Plan,
-    node: models.Node,
-    info: providers.NodeInfo | None,
-    now: datetime,
-) -> None:
-    """Start ``node`` again when the look found its processes gone (or never created), or
-    running another plugin version than its row says (a rollout's step that a crash cut
-    short)."""
-    if info is None or not info.running:
-        restart(session, plan, node, now)
-    elif info.software != node.wheelhouse:
-        restart(session, plan, node, now, roll=True)
 
 
 def _track(session: Session, node: models.Node, info: providers.NodeInfo | None) -> None:
