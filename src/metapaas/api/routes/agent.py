@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from metapaas import metadata
 from metapaas.api.deps import AppState, app_state
@@ -87,6 +87,7 @@ def _reporter(
         select(report, node)
         .join(node, and_(node.name == report.node_name, node.incarnation == report.incarnation))
         .where(report.credential_hash == tokens.digest(bearer.credentials))
+        .options(lazyload(node.reported))  # read here already: no second query for it
     ).one_or_none()
     if found is None:
         raise Unauthorized("the node credential is unknown or revoked")
