@@ -149,27 +149,22 @@ def _start_report(session: Session, node: models.Node, credential_hash: str, now
     of one of an earlier incarnation; False when this incarnation has registered already.
 
     One statement, so two registrations with one token never both succeed: a token is
-    for one incarnation, and a report of that incarnation means it was exchanged.
+    for one incarnation, and a report of that incarnation means it was exchanged. Every
+    column is the new report's: what a registration says, else the column's default.
     """
-    fresh: dict[str, Any] = {
-        "node_name": node.name,
-        "instance_id": node.instance_id,
-        "incarnation": node.incarnation,
-        "credential_hash": credential_hash,
-        "registered_at": now,
-        "last_seen_at": now,
-        "applied_revision": 0,
-        "applied_generation": 0,
-        "state": models.AgentState.APPLYING,
-        "health": models.Health.UNKNOWN,
-        "health_since": now,
-        "message": "",
-    }
     report = models.NodeReport
-    started = upsert.insert(session, report).values(fresh)
+    started = upsert.insert(session, report).values(
+        node_name=node.name,
+        instance_id=node.instance_id,
+        incarnation=node.incarnation,
+        credential_hash=credential_hash,
+        registered_at=now,
+        last_seen_at=now,
+        health_since=now,
+    )
     replaced = started.on_conflict_do_update(
         index_elements=[report.node_name],
-        set_={column: started.excluded[column] for column in fresh if column != "node_name"},
+        set_={c.name: started.excluded[c.name] for c in report.__table__.columns},
         where=report.incarnation < started.excluded.incarnation,
     )
     return session.scalar(replaced.returning(report.node_name)) is not None
