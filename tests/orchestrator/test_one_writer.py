@@ -2,90 +2,25 @@
 
 A listener on the API's sessions records every change a request makes to a row or
 column the orchestrator owns, and one on the orchestrator's sessions every change a
-pass makes to a row the agents own; both must stay empty while every kind of request
-runs: instances and child resources created, updated and deleted, credentials read, a
-retry, and the agents' registrations, reports and command results, around the
-orchestrator's create, update, healing, replacement, rollout and delete. The API's
-insert of an instance at ``NEW`` and of an operation at ``PENDING`` is the request
-itself, and allowed.
+pass makes to a row the agents own (``tests/writers.py``); both must stay empty while
+every kind of request runs: instances and child resources created, updated and
+deleted, credentials read, a retry, and the agents' registrations, reports and command
+results, around the orchestrator's create, update, healing, replacement, rollout and
+delete. ``tests/test_isolation.py`` holds every instance-scoped route of the matrix to
+the API's side of it too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
-
-from sqlalchemy import event, inspect
-from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
 
 from metapaas.db import models
 from metapaas.orchestrator import node_name
 from tests.orchestrator.rig import Rig
-
-EVERY = frozenset({"*"})
-ORCHESTRATOR_OWNS: dict[str, frozenset[str]] = {
-    "instances": frozenset(
-        {"status", "status_reason", "observed_generation", "endpoints", "rolling_to"}
-        | {"deleted_at"}
-    ),
-    "operations": frozenset({"state", "progress", "error"}),
-    "nodes": EVERY,
-    "node_commands": EVERY,
-    "metadata_documents": EVERY,
-}
-AGENTS_OWN: dict[str, frozenset[str]] = {"node_reports": EVERY, "command_results": EVERY}
-REQUESTS_INSERT = {"instances": ("status", models.InstanceStatus.NEW)} | {
-    "operations": ("state", models.OperationState.PENDING)
-}
-"""The rows the API inserts of the orchestrator's tables, and the state they start in."""
+from tests.writers import AGENTS_OWN, ORCHESTRATOR_OWNS, Writes
 
 CLUSTERS = "/v1/types/clusters/instances"
 WIDGETS = "/v1/types/widgets/instances"
-
-
-@dataclass
-class Writes:
-    """What the sessions it listens to wrote of the tables ``owned`` by another writer."""
-
-    owned: dict[str, frozenset[str]]
-    seen: list[str] = field(default_factory=list)
-
-    def listen(self, sessions: sessionmaker[Session]) -> None:
-        event.listen(sessions, "before_flush", self._flushed)
-        event.listen(sessions, "do_orm_execute", self._executed)
-
-    def _flushed(self, session: Session, _flush: UOWTransaction, _instances: Any) -> None:
-        for row in session.new:
-            self._inserted(row)
-        for row in session.dirty:
-            table = row.__table__.name
-            state = inspect(row)
-            for column in state.mapper.column_attrs:
-                if state.attrs[column.key].history.has_changes():
-                    self._wrote(table, column.key, "update")
-        for row in session.deleted:
-            self._wrote(row.__table__.name, "*", "delete")
-
-    def _inserted(self, row: Any) -> None:
-        table = row.__table__.name
-        if table in REQUESTS_INSERT and table not in AGENTS_OWN:
-            column, initial = REQUESTS_INSERT[table]
-            if getattr(row, column) in (None, initial):
-                return
-        self._wrote(table, "*", "insert")
-
-    def _executed(self, execution: ORMExecuteState) -> None:
-        if execution.is_select:
-            return
-        table = getattr(execution.statement, "table", None)
-        if table is not None:
-            self._wrote(table.name, "*", "statement")
-
-    def _wrote(self, table: str, column: str, how: str) -> None:
-        columns = self.owned.get(table, frozenset())
-        if columns == EVERY or column in columns or (column == "*" and columns):
-            self.seen.append(f"{how} of {table}.{column}")
 
 
 def _step(rig: Rig, what: str, act: Callable[[], object], *checks: Writes) -> None:
