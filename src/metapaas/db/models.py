@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from metapaas.db.base import INT_MAX as INT_MAX
 from metapaas.db.base import Base as Base
-from metapaas.db.base import JSONDocument
+from metapaas.db.base import JSONDocument, StateColumn
 from metapaas.db.base import new_id as new_id
 from metapaas.db.base import utcnow as utcnow
 from metapaas.db.dataplane import OPEN_COMMANDS as OPEN_COMMANDS
@@ -168,7 +168,9 @@ class Instance(Base):
     spec: Mapped[dict[str, Any]]
     sealed_secrets: Mapped[str] = mapped_column(Text, default="")
     endpoints: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default=InstanceStatus.NEW)
+    status: Mapped[InstanceStatus] = mapped_column(
+        StateColumn(InstanceStatus), default=InstanceStatus.NEW
+    )
     status_reason: Mapped[str] = mapped_column(Text, default="")
     generation: Mapped[int] = mapped_column(Integer, default=1)
     observed_generation: Mapped[int] = mapped_column(Integer, default=0)
@@ -212,7 +214,9 @@ class Operation(Base):
     instance_id: Mapped[str | None] = mapped_column(ForeignKey("instances.id"), index=True)
     project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id"), index=True)
     plugin_name: Mapped[str | None] = mapped_column(String(200), index=True)
-    state: Mapped[str] = mapped_column(String(16), default=OperationState.PENDING)
+    state: Mapped[OperationState] = mapped_column(
+        StateColumn(OperationState), default=OperationState.PENDING
+    )
     progress: Mapped[str] = mapped_column(Text, default="")
     target_generation: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
