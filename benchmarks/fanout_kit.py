@@ -11,7 +11,6 @@ orchestrator. ``fanout-shared`` is the same provider for several worker processe
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import pickle
 from collections.abc import Iterator, Mapping, Sequence
@@ -97,15 +96,12 @@ class SharedTokenFileProvider(TokenFileProvider):
 
     @contextlib.contextmanager
     def _machine(self) -> Iterator[None]:
-        with (self.shared.with_suffix(".lock")).open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with sdk.exclusive(self.shared.with_suffix(".lock")):
             if self.shared.exists():
                 state = self.shared.read_bytes()
                 self.nodes, self.volumes, self._ports = pickle.loads(state)  # noqa: S301 (ours)
             yield
-            scratch = self.shared.with_suffix(".new")
-            scratch.write_bytes(pickle.dumps((self.nodes, self.volumes, self._ports)))
-            os.replace(scratch, self.shared)
+            sdk.write_private(self.shared, pickle.dumps((self.nodes, self.volumes, self._ports)))
 
     def create_node(self, spec: NodeSpec) -> NodeInfo:
         with self._machine():

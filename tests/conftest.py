@@ -16,11 +16,12 @@ Databases
     databases ``mp_test_<pid>_<hex>`` beside it and drop them at the end.
 
 The API
-    ``api`` is an :class:`Api`: a ``TestClient`` over a fresh app on the
-    wiped database with an ``admin`` user, its own ``METAPAAS_HOME`` under
-    ``tmp_path``, and helpers to make projects and users through the REST API
-    itself. ``make_api`` builds one over any registry (e.g. with broken
-    plugins).
+    ``api`` is the testing kit's :class:`InProcessControlPlane` (a ``TestClient``
+    over a fresh app, helpers to make projects, users and instances through the
+    REST API itself, simulated nodes), here on the wiped shared database with an
+    ``admin`` user and its own ``METAPAAS_HOME`` under ``tmp_path`` (the kit's
+    own ``api`` migrates a new database per test). ``make_api`` builds one over
+    any registry (e.g. with broken plugins).
 """
 
 from __future__ import annotations
@@ -31,17 +32,17 @@ from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine, MetaData, text
 
-from metapaas.api import build_state, create_app, migrate_all
+from metapaas.api import build_state, migrate_all
 from metapaas.config import Settings
 from metapaas.db import make_engine
 from metapaas.iam import ensure_admin
 from metapaas.plugins import Registry
+from metapaas.testing import InProcessControlPlane
 from metapaas.testing.fixtures import BACKENDS, DatabaseFactory
+from metapaas.testing.inprocess import close, open_client
 from tests import sample_plugins
-from tests.helpers import Api
 
 
 def standard_entry_points() -> list[EntryPoint]:
@@ -133,16 +134,17 @@ def engine_for() -> Iterator[Callable[[str], Engine]]:
 
 # -- the API --------------------------------------------------------------------
 
-MakeApi = Callable[..., Api]
+MakeApi = Callable[..., InProcessControlPlane]
 
 
 @pytest.fixture
 def make_api(shared_database: SharedDatabase, tmp_path: Path) -> Iterator[MakeApi]:
-    """Build an :class:`Api` over the wiped shared database; ``registry`` defaults to the
-    standard one. The registry's types are recorded in ``paas_types`` but not migrated."""
-    opened: list[Api] = []
+    """Build an :class:`InProcessControlPlane` over the wiped shared database; ``registry``
+    defaults to the standard one. The registry's types are recorded in ``paas_types`` but
+    not migrated."""
+    opened: list[InProcessControlPlane] = []
 
-    def make(registry: Registry | None = None) -> Api:
+    def make(registry: Registry | None = None) -> InProcessControlPlane:
         settings = Settings(home=tmp_path / "home", database_url=shared_database.url)
         state = build_state(
             settings, registry=shared_database.registry if registry is None else registry
@@ -152,19 +154,16 @@ def make_api(shared_database: SharedDatabase, tmp_path: Path) -> Iterator[MakeAp
             token = ensure_admin(session)
         if token is None:  # a second app over the same database in one test
             token = opened[0].admin_token
-        client = TestClient(create_app(state), raise_server_exceptions=False)
-        client.__enter__()  # one event loop thread for all requests, not one per request
-        api = Api(client=client, state=state, admin_token=token)
+        api = open_client(state, token)
         opened.append(api)
         return api
 
     yield make
     for api in opened:
-        api.client.__exit__(None, None, None)
-        api.state.engine.dispose()
+        close(api)
 
 
 @pytest.fixture
-def api(make_api: MakeApi) -> Api:
+def api(make_api: MakeApi) -> InProcessControlPlane:
     """The control plane with the standard types, a fresh ``admin`` and nothing else."""
     return make_api()

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from metapaas.db import models
-from tests.helpers import Api, problem
+from metapaas.testing import InProcessControlPlane
+from tests.helpers import problem
 
 DEMO = "/v1/types/demo/instances"
 
@@ -90,7 +91,7 @@ MUTATIONS = {
 }
 
 
-def _setup(api: Api) -> dict[str, str]:
+def _setup(api: InProcessControlPlane) -> dict[str, str]:
     """A project with an instance and a page, a user bound there, and an empty project."""
     project = api.make_project("team-a")
     instance = api.create_instance("hello", project_id=project)
@@ -107,7 +108,7 @@ def _setup(api: Api) -> dict[str, str]:
     }
 
 
-def _audit(api: Api) -> list[dict[str, Any]]:
+def _audit(api: InProcessControlPlane) -> list[dict[str, Any]]:
     response = api.get("/v1/audit", params={"limit": 1000})
     assert response.status_code == 200
     items: list[dict[str, Any]] = response.json()["items"]
@@ -117,7 +118,9 @@ def _audit(api: Api) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     "mutation", list(MUTATIONS.values()), ids=[f"{k} adds one audit entry" for k in MUTATIONS]
 )
-def test_every_mutation_adds_exactly_one_audit_entry(api: Api, mutation: Mutation) -> None:
+def test_every_mutation_adds_exactly_one_audit_entry(
+    api: InProcessControlPlane, mutation: Mutation
+) -> None:
     ids = _setup(api)
     body = (
         {k: v.format(**ids) if isinstance(v, str) else v for k, v in mutation.body.items()}
@@ -158,7 +161,7 @@ def test_every_mutation_adds_exactly_one_audit_entry(api: Api, mutation: Mutatio
     ],
 )
 def test_a_patch_that_changes_nothing_adds_no_audit_entry(
-    api: Api, path: str, body: dict[str, str]
+    api: InProcessControlPlane, path: str, body: dict[str, str]
 ) -> None:
     ids = _setup(api)
     target = path.format(**ids)
@@ -169,13 +172,15 @@ def test_a_patch_that_changes_nothing_adds_no_audit_entry(
     assert len(_audit(api)) == before
 
 
-def test_the_callers_request_id_is_kept_in_the_response_and_the_entry(api: Api) -> None:
+def test_the_callers_request_id_is_kept_in_the_response_and_the_entry(
+    api: InProcessControlPlane,
+) -> None:
     response = api.post(DEMO, json={"name": "hello"}, headers={"X-Request-ID": "req-from-client"})
     assert response.headers["x-request-id"] == "req-from-client"
     assert _audit(api)[0]["request_id"] == "req-from-client"
 
 
-def test_the_entry_names_the_member_who_acted_and_the_project(api: Api) -> None:
+def test_the_entry_names_the_member_who_acted_and_the_project(api: InProcessControlPlane) -> None:
     project = api.make_project("team-a")
     bob = api.make_user("bob", project, "member")
     created = api.create_instance("hello", token=bob.token)
@@ -212,7 +217,7 @@ FAILURES = {
     ids=[f"{k} adds no audit entry" for k in FAILURES],
 )
 def test_a_failed_mutation_adds_no_audit_entry(
-    api: Api, method: str, path: str, body: dict[str, Any] | None, who: str | None
+    api: InProcessControlPlane, method: str, path: str, body: dict[str, Any] | None, who: str | None
 ) -> None:
     project = api.admin_project_id
     api.create_instance("hello")
@@ -235,12 +240,12 @@ def test_a_failed_mutation_adds_no_audit_entry(
 
 
 @pytest.mark.parametrize("role", ["owner", "member", "viewer"])
-def test_the_audit_log_is_for_admins_only(api: Api, role: str) -> None:
+def test_the_audit_log_is_for_admins_only(api: InProcessControlPlane, role: str) -> None:
     caller = api.make_user("alice", api.make_project("team-a"), role)
     problem(api.get("/v1/audit", token=caller.token), 403)
 
 
-def test_the_audit_log_is_newest_first_filters_and_pages(api: Api) -> None:
+def test_the_audit_log_is_newest_first_filters_and_pages(api: InProcessControlPlane) -> None:
     team = api.make_project("team-a")
     for name in ("one", "two", "three"):
         api.create_instance(name, project_id=team)

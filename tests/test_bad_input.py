@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Api, field_rules, problem
+from metapaas.testing import InProcessControlPlane
+from tests.helpers import field_rules, problem
 
 DEMO = "/v1/types/demo/instances"
 WIDGETS = "/v1/types/widgets/instances"
@@ -31,7 +32,19 @@ CASES = {
         "POST", DEMO, {"name": "new-one", "colour": "x"}, 422, "colour", "extra_forbidden"
     ),
     "wrong type is 422 naming the field": Case(
-        "POST", DEMO, {"name": "new-one", "replicas": "many"}, 422, "replicas", "int_parsing"
+        "POST", DEMO, {"name": "new-one", "replicas": "many"}, 422, "replicas", "int_type"
+    ),
+    "a boolean where the document says integer is 422 naming the field": Case(
+        "POST", DEMO, {"name": "new-one", "replicas": True}, 422, "replicas", "int_type"
+    ),
+    "an integer where the document says boolean is 422 naming the field": Case(
+        "POST", "/v1/users", {"name": "someone", "is_admin": 0}, 422, "is_admin", "bool_type"
+    ),
+    "a number where the document says string is 422 naming the field": Case(
+        "POST", DEMO, {"name": "new-one", "message": 5}, 422, "message", "string_type"
+    ),
+    "null where the field cannot be null in an update is 422 naming it": Case(
+        "PATCH", f"{WIDGETS}/w-1", {"size": None}, 422, "size", "int_type"
     ),
     "out of range is 422 naming the field": Case(
         "POST", DEMO, {"name": "new-one", "replicas": 9}, 422, "replicas", "less_than_equal"
@@ -58,7 +71,7 @@ CASES = {
         "POST", DEMO, b'{"name": "x",', 422, "body", "json_invalid", raw=True
     ),
     "a body that is no object is 422 naming the body": Case(
-        "POST", DEMO, ["new-one"], 422, "body", "model_attributes_type"
+        "POST", DEMO, ["new-one"], 422, "body", "model_type"
     ),
     "project_id where the caller has no role is 422 naming project_id": Case(
         "POST",
@@ -93,10 +106,10 @@ CASES = {
         "PATCH", f"{DEMO}/taken", {"message": None}, 422, "message", "string_type"
     ),
     "null version in an update is 422 naming version": Case(
-        "PATCH", f"{DEMO}/taken", {"version": None}, 422, "version", "not_null"
+        "PATCH", f"{DEMO}/taken", {"version": None}, 422, "version", "literal_error"
     ),
     "null description in an update is 422 naming description": Case(
-        "PATCH", f"{DEMO}/taken", {"description": None}, 422, "description", "not_null"
+        "PATCH", f"{DEMO}/taken", {"description": None}, 422, "description", "string_type"
     ),
     "version not in catalog in an update is 422 naming version": Case(
         "PATCH", f"{DEMO}/taken", {"version": "9.9"}, 422, "version", "literal_error"
@@ -140,7 +153,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
 def test_bad_input_is_a_problem_naming_field_and_rule_and_writes_nothing(
-    api: Api, case: Case
+    api: InProcessControlPlane, case: Case
 ) -> None:
     api.create_instance("taken")
     assert (

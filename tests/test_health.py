@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from metapaas.db import make_engine
 from metapaas.plugins import Registry
+from metapaas.testing import InProcessControlPlane
 from tests import sample_plugins
 from tests.conftest import MakeApi, standard_entry_points
-from tests.helpers import Api
 
 
-def test_healthz_answers_without_a_token(api: Api) -> None:
+def test_healthz_answers_without_a_token(api: InProcessControlPlane) -> None:
     response = api.get("/healthz", token=None)
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
 
 
-def test_readyz_is_200_when_every_stream_is_current(api: Api) -> None:
+def test_readyz_is_200_when_every_stream_is_current(api: InProcessControlPlane) -> None:
     response = api.get("/readyz", token=None)
     assert response.status_code == 200, response.text
     assert response.json() == {
@@ -36,7 +36,7 @@ def test_readyz_is_503_pending_when_a_plugin_stream_is_not_applied(make_api: Mak
     assert api.get("/healthz", token=None).status_code == 200
 
 
-def test_readyz_is_503_when_the_database_does_not_answer(api: Api) -> None:
+def test_readyz_is_503_when_the_database_does_not_answer(api: InProcessControlPlane) -> None:
     api.state.engine.dispose()
     api.state.engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
     response = api.get("/readyz", token=None)
@@ -44,7 +44,9 @@ def test_readyz_is_503_when_the_database_does_not_answer(api: Api) -> None:
     assert response.json()["checks"]["database"].startswith("error")
 
 
-def test_openapi_describes_the_derived_routes_with_their_schemas(api: Api) -> None:
+def test_openapi_describes_the_derived_routes_with_their_schemas(
+    api: InProcessControlPlane,
+) -> None:
     response = api.get("/openapi.json", token=None)
 
     assert response.status_code == 200
@@ -68,7 +70,7 @@ def test_openapi_describes_the_derived_routes_with_their_schemas(api: Api) -> No
     assert "DemoPagesCreate" in document["components"]["schemas"]
 
 
-def test_docs_page_answers(api: Api) -> None:
+def test_docs_page_answers(api: InProcessControlPlane) -> None:
     response = api.get("/docs", token=None)
     assert response.status_code == 200
     assert "swagger" in response.text.lower()

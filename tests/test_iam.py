@@ -13,7 +13,8 @@ from sqlalchemy import select, update
 from metapaas.db import models
 from metapaas.errors import Forbidden
 from metapaas.iam import authenticate
-from tests.helpers import Api, Caller, field_rules, problem
+from metapaas.testing import Caller, InProcessControlPlane
+from tests.helpers import field_rules, problem
 
 DEMO = "/v1/types/demo/instances"
 
@@ -21,7 +22,7 @@ DEMO = "/v1/types/demo/instances"
 # -- projects and users -----------------------------------------------------------
 
 
-def test_project_crud(api: Api) -> None:
+def test_project_crud(api: InProcessControlPlane) -> None:
     made = api.post("/v1/projects", json={"name": "team-a", "description": "A"})
     assert made.status_code == 201, made.text
     project = made.json()
@@ -39,7 +40,7 @@ def test_project_crud(api: Api) -> None:
     problem(api.get(f"/v1/projects/{project['id']}"), 404)
 
 
-def test_member_sees_only_its_projects_and_cannot_create_one(api: Api) -> None:
+def test_member_sees_only_its_projects_and_cannot_create_one(api: InProcessControlPlane) -> None:
     team = api.make_project("team-a")
     api.make_project("team-b")
     alice = api.make_user("alice", team, "member")
@@ -50,7 +51,7 @@ def test_member_sees_only_its_projects_and_cannot_create_one(api: Api) -> None:
     problem(api.patch(f"/v1/projects/{team}", json={"description": "x"}, token=alice.token), 403)
 
 
-def test_user_crud(api: Api) -> None:
+def test_user_crud(api: InProcessControlPlane) -> None:
     made = api.post("/v1/users", json={"name": "alice"})
     assert made.status_code == 201, made.text
     user = made.json()
@@ -62,7 +63,7 @@ def test_user_crud(api: Api) -> None:
     problem(api.get(f"/v1/users/{user['id']}"), 404)
 
 
-def test_me_is_the_caller_and_shows_its_roles(api: Api) -> None:
+def test_me_is_the_caller_and_shows_its_roles(api: InProcessControlPlane) -> None:
     team = api.make_project("team-a")
     alice = api.make_user("alice", team, "viewer")
     me = api.get("/v1/users/me", token=alice.token).json()
@@ -70,14 +71,14 @@ def test_me_is_the_caller_and_shows_its_roles(api: Api) -> None:
     assert me["roles"] == {team: "viewer"}
 
 
-def test_only_admins_manage_users(api: Api) -> None:
+def test_only_admins_manage_users(api: InProcessControlPlane) -> None:
     alice = api.make_user("alice", api.make_project("team-a"), "owner")
     problem(api.get("/v1/users", token=alice.token), 403)
     problem(api.post("/v1/users", json={"name": "bob"}, token=alice.token), 403)
     problem(api.delete(f"/v1/users/{alice.user_id}", token=alice.token), 403)
 
 
-def test_deleted_user_tokens_stop_working(api: Api) -> None:
+def test_deleted_user_tokens_stop_working(api: InProcessControlPlane) -> None:
     alice = api.make_user("alice", api.make_project("team-a"), "member")
     assert api.get("/v1/users/me", token=alice.token).status_code == 200
     assert api.delete(f"/v1/users/{alice.user_id}").status_code == 204
@@ -97,11 +98,11 @@ def test_deleted_user_tokens_stop_working(api: Api) -> None:
         )
 
 
-def test_admin_cannot_delete_itself(api: Api) -> None:
+def test_admin_cannot_delete_itself(api: InProcessControlPlane) -> None:
     problem(api.delete("/v1/users/me"), 409)
 
 
-def test_project_with_live_instances_cannot_be_deleted(api: Api) -> None:
+def test_project_with_live_instances_cannot_be_deleted(api: InProcessControlPlane) -> None:
     team = api.make_project("team-a")
     api.create_instance("hello", project_id=team)
     problem(api.delete(f"/v1/projects/{team}"), 409)
@@ -109,7 +110,7 @@ def test_project_with_live_instances_cannot_be_deleted(api: Api) -> None:
     problem(api.delete(f"/v1/projects/{team}"), 409)  # still DELETING
 
 
-def test_project_whose_instances_are_all_deleted_can_be_deleted(api: Api) -> None:
+def test_project_whose_instances_are_all_deleted_can_be_deleted(api: InProcessControlPlane) -> None:
     team = api.make_project("team-a")
     created = api.create_instance("hello", project_id=team)
     api.delete(f"{DEMO}/hello", params={"project_id": team})
@@ -128,7 +129,7 @@ def test_project_whose_instances_are_all_deleted_can_be_deleted(api: Api) -> Non
 # -- tokens -----------------------------------------------------------------------
 
 
-def test_token_is_shown_once_and_stored_hashed(api: Api) -> None:
+def test_token_is_shown_once_and_stored_hashed(api: InProcessControlPlane) -> None:
     alice = api.make_user("alice", api.make_project("team-a"), "member")
     issued = api.post(f"/v1/users/{alice.user_id}/tokens", json={"name": "ci"})
     assert issued.status_code == 201
@@ -153,7 +154,9 @@ def test_token_is_shown_once_and_stored_hashed(api: Api) -> None:
     assert used["last_used_at"] is not None, "a read-only request records the use"
 
 
-def test_a_tokens_default_project_must_be_one_its_user_holds_a_role_in(api: Api) -> None:
+def test_a_tokens_default_project_must_be_one_its_user_holds_a_role_in(
+    api: InProcessControlPlane,
+) -> None:
     team, other = api.make_project("team-a"), api.make_project("team-b")
     alice = api.make_user("alice", team, "member")
     tokens = f"/v1/users/{alice.user_id}/tokens"
@@ -163,7 +166,7 @@ def test_a_tokens_default_project_must_be_one_its_user_holds_a_role_in(api: Api)
     assert [t["name"] for t in api.get(tokens).json()["items"]] == ["test", "y"]
 
 
-def test_a_user_manages_its_own_tokens_but_not_others(api: Api) -> None:
+def test_a_user_manages_its_own_tokens_but_not_others(api: InProcessControlPlane) -> None:
     team = api.make_project("team-a")
     alice = api.make_user("alice", team, "member")
     bob = api.make_user("bob", team, "member")
@@ -173,7 +176,7 @@ def test_a_user_manages_its_own_tokens_but_not_others(api: Api) -> None:
     problem(api.get(f"/v1/users/{bob.user_id}/tokens", token=alice.token), 404)
 
 
-def _revoked(api: Api, caller: Caller) -> str:
+def _revoked(api: InProcessControlPlane, caller: Caller) -> str:
     (token_row,) = api.get(f"/v1/users/{caller.user_id}/tokens").json()["items"]
     assert api.delete(f"/v1/users/{caller.user_id}/tokens/{token_row['id']}").status_code == 204
     listed = api.get(f"/v1/users/{caller.user_id}/tokens").json()["items"]
@@ -181,7 +184,7 @@ def _revoked(api: Api, caller: Caller) -> str:
     return caller.token
 
 
-def _expired(api: Api, caller: Caller) -> str:
+def _expired(api: InProcessControlPlane, caller: Caller) -> str:
     with api.session() as session, session.begin():
         session.execute(
             update(models.ApiToken)
@@ -201,7 +204,7 @@ BAD_TOKENS = {
 
 
 @pytest.mark.parametrize("make", list(BAD_TOKENS.values()), ids=list(BAD_TOKENS))
-def test_bad_token_is_401_problem(api: Api, make: Any) -> None:
+def test_bad_token_is_401_problem(api: InProcessControlPlane, make: Any) -> None:
     alice = api.make_user("alice", api.make_project("team-a"), "member")
     assert api.get(DEMO, token=alice.token).status_code == 200
     token = make(api, alice)
@@ -210,7 +213,7 @@ def test_bad_token_is_401_problem(api: Api, make: Any) -> None:
     assert body["type"] == "urn:metapaas:problem:unauthorized"
 
 
-def test_token_with_expiry_works_until_then(api: Api) -> None:
+def test_token_with_expiry_works_until_then(api: InProcessControlPlane) -> None:
     issued = api.post("/v1/users/me/tokens", json={"name": "short", "expires_in_days": 1})
     assert issued.status_code == 201
     assert issued.json()["expires_at"] is not None
@@ -275,7 +278,9 @@ ROLE_CASES = [
         for role, step, status in ROLE_CASES
     ],
 )
-def test_project_roles_grant_what_they_promise(api: Api, role: str, step: str, status: int) -> None:
+def test_project_roles_grant_what_they_promise(
+    api: InProcessControlPlane, role: str, step: str, status: int
+) -> None:
     team = api.make_project("team-a")
     api.create_instance("shared", project_id=team)
     api.post(f"{DEMO}/shared/pages", json={"name": "index", "content": "x"})
@@ -299,7 +304,7 @@ def test_project_roles_grant_what_they_promise(api: Api, role: str, step: str, s
         assert api.counts() == before
 
 
-def test_viewer_lacks_credentials_permission(api: Api) -> None:
+def test_viewer_lacks_credentials_permission(api: InProcessControlPlane) -> None:
     team = api.make_project("team-a")
     viewer = api.make_user("alice", team, "viewer")
     member = api.make_user("bob", team, "member")
@@ -312,7 +317,7 @@ def test_viewer_lacks_credentials_permission(api: Api) -> None:
     as_member.require("demo.credentials.get", team)
 
 
-def test_owner_binding_gives_the_role_and_rebinding_replaces_it(api: Api) -> None:
+def test_owner_binding_gives_the_role_and_rebinding_replaces_it(api: InProcessControlPlane) -> None:
     team = api.make_project("team-a")
     owner = api.make_user("olga", team, "owner")
     bob = api.make_user("bob")
@@ -335,7 +340,7 @@ def test_owner_binding_gives_the_role_and_rebinding_replaces_it(api: Api) -> Non
     problem(api.get(f"{DEMO}/bobs", token=bob.token), 404)
 
 
-def test_binding_an_unknown_user_or_role_is_422(api: Api) -> None:
+def test_binding_an_unknown_user_or_role_is_422(api: InProcessControlPlane) -> None:
     team = api.make_project("team-a")
     problem(
         api.put(f"/v1/projects/{team}/members", json={"user_id": "nobody", "role": "member"}), 422
@@ -370,7 +375,9 @@ TENANT_STEPS = {
     list(TENANT_STEPS.values()),
     ids=[f"{k} in another project is 404" for k in TENANT_STEPS],
 )
-def test_a_token_of_project_a_gets_404_for_project_b(api: Api, step: Step) -> None:
+def test_a_token_of_project_a_gets_404_for_project_b(
+    api: InProcessControlPlane, step: Step
+) -> None:
     team_a = api.make_project("team-a")
     team_b = api.make_project("team-b")
     alice = api.make_user("alice", team_a, "owner")
@@ -385,7 +392,9 @@ def test_a_token_of_project_a_gets_404_for_project_b(api: Api, step: Step) -> No
     assert api.counts() == before
 
 
-def test_lists_show_only_the_callers_projects_and_admin_sees_all(api: Api) -> None:
+def test_lists_show_only_the_callers_projects_and_admin_sees_all(
+    api: InProcessControlPlane,
+) -> None:
     team_a = api.make_project("team-a")
     team_b = api.make_project("team-b")
     alice = api.make_user("alice", team_a, "viewer")
@@ -403,7 +412,7 @@ def test_lists_show_only_the_callers_projects_and_admin_sees_all(api: Api) -> No
     assert names(api.admin_token) == ["ours", "theirs"]
 
 
-def test_a_name_taken_in_project_b_is_free_in_project_a(api: Api) -> None:
+def test_a_name_taken_in_project_b_is_free_in_project_a(api: InProcessControlPlane) -> None:
     team_a = api.make_project("team-a")
     team_b = api.make_project("team-b")
     alice = api.make_user("alice", team_a, "member")
@@ -434,7 +443,7 @@ def test_a_name_taken_in_project_b_is_free_in_project_a(api: Api) -> None:
     ids=lambda value: value if isinstance(value, str) else "+".join(value),
 )
 def test_permissions_are_derived_and_list_the_roles_holding_them(
-    api: Api, name: str, roles: list[str]
+    api: InProcessControlPlane, name: str, roles: list[str]
 ) -> None:
     alice = api.make_user("alice", api.make_project("team-a"), "viewer")
     response = api.get("/v1/permissions", token=alice.token)
@@ -443,7 +452,7 @@ def test_permissions_are_derived_and_list_the_roles_holding_them(
     assert catalog[name] == roles
 
 
-def test_permission_catalog_has_every_verb_of_every_collection(api: Api) -> None:
+def test_permission_catalog_has_every_verb_of_every_collection(api: InProcessControlPlane) -> None:
     catalog = {p["name"] for p in api.get("/v1/permissions").json()["items"]}
     for scope in ("demo.instances", "demo.pages", "widgets.instances", "widgets.parts"):
         for verb in ("list", "get", "create", "update", "delete"):

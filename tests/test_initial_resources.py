@@ -8,15 +8,16 @@ from typing import Any
 import pytest
 
 from metapaas.plugins import Registry
+from metapaas.testing import InProcessControlPlane
 from tests import sample_plugins
 from tests.conftest import MakeApi
-from tests.helpers import Api, field_rules, problem
+from tests.helpers import field_rules, problem
 
 VAULTS = "/v1/types/vaults/instances"
 
 
 @pytest.fixture
-def api(make_api: MakeApi) -> Api:
+def api(make_api: MakeApi) -> InProcessControlPlane:
     """The control plane with the ``vaults`` types (see tests/sample_plugins/vaults.py)."""
     found = [
         sample_plugins.entry_point("vaults", "vaults:Vaults"),
@@ -25,7 +26,7 @@ def api(make_api: MakeApi) -> Api:
     return make_api(Registry.discover(found=found))
 
 
-def test_the_instance_is_created_with_its_initial_resources(api: Api) -> None:
+def test_the_instance_is_created_with_its_initial_resources(api: InProcessControlPlane) -> None:
     created = api.create_instance("v1", slug="vaults", shelves=["top", "low"])
     assert created["generation"] == 1  # they are part of what was asked, not a change after
 
@@ -43,7 +44,7 @@ def test_the_instance_is_created_with_its_initial_resources(api: Api) -> None:
     }
 
 
-def test_an_initial_resource_is_managed_like_any_other(api: Api) -> None:
+def test_an_initial_resource_is_managed_like_any_other(api: InProcessControlPlane) -> None:
     api.create_instance("v1", slug="vaults", shelves=["top"])
     changed = api.patch(f"{VAULTS}/v1/shelves/top", json={"capacity": 5})
     assert changed.status_code == 200, changed.text
@@ -86,7 +87,11 @@ def test_an_initial_resource_is_managed_like_any_other(api: Api) -> None:
     ],
 )
 def test_a_bad_initial_resource_refuses_the_create_and_writes_nothing(
-    api: Api, slug: str, body: dict[str, Any], status: int, errors: set[tuple[str, str]]
+    api: InProcessControlPlane,
+    slug: str,
+    body: dict[str, Any],
+    status: int,
+    errors: set[tuple[str, str]],
 ) -> None:
     before = api.counts()
     refused = problem(api.post(f"/v1/types/{slug}/instances", json={"name": "v1", **body}), status)

@@ -9,12 +9,15 @@ import pytest
 from sqlalchemy import update
 
 from metapaas.db import models
-from tests.helpers import Api, field_rules, problem
+from metapaas.testing import InProcessControlPlane
+from tests.helpers import field_rules, problem
 
 DEMO = "/v1/types/demo/instances"
 
 
-def test_create_is_accepted_with_status_new_an_operation_and_its_location(api: Api) -> None:
+def test_create_is_accepted_with_status_new_an_operation_and_its_location(
+    api: InProcessControlPlane,
+) -> None:
     response = api.post(DEMO, json={"name": "hello", "message": "hi there"})
 
     assert response.status_code == 202, response.text
@@ -43,12 +46,12 @@ def test_create_is_accepted_with_status_new_an_operation_and_its_location(api: A
     }
 
 
-def test_unknown_operation_is_404_problem(api: Api) -> None:
+def test_unknown_operation_is_404_problem(api: InProcessControlPlane) -> None:
     problem(api.get("/v1/operations/no-such-operation"), 404)
 
 
 @pytest.mark.parametrize("by", ["id", "name"], ids=["shown by uuid", "shown by name"])
-def test_instance_is_addressable_by_uuid_and_by_name(api: Api, by: str) -> None:
+def test_instance_is_addressable_by_uuid_and_by_name(api: InProcessControlPlane, by: str) -> None:
     created = api.create_instance("hello", message="hi")
 
     shown = api.get(f"{DEMO}/{created[by]}")
@@ -58,7 +61,7 @@ def test_instance_is_addressable_by_uuid_and_by_name(api: Api, by: str) -> None:
     assert shown.json()["message"] == "hi"
 
 
-def test_unknown_instance_is_404_problem(api: Api) -> None:
+def test_unknown_instance_is_404_problem(api: InProcessControlPlane) -> None:
     problem(api.get(f"{DEMO}/nobody"), 404)
 
 
@@ -67,7 +70,9 @@ def _names(response: Any) -> list[str]:
     return [item["name"] for item in response.json()["items"]]
 
 
-def test_list_pages_with_limit_and_marker_until_next_marker_is_none(api: Api) -> None:
+def test_list_pages_with_limit_and_marker_until_next_marker_is_none(
+    api: InProcessControlPlane,
+) -> None:
     names = [f"inst-{i}" for i in range(5)]
     for name in names:
         api.create_instance(name)
@@ -89,7 +94,7 @@ def test_list_pages_with_limit_and_marker_until_next_marker_is_none(api: Api) ->
     assert pages == 3
 
 
-def test_a_full_last_page_has_no_next_marker(api: Api) -> None:
+def test_a_full_last_page_has_no_next_marker(api: InProcessControlPlane) -> None:
     api.create_instance("one")
     api.create_instance("two")
 
@@ -99,7 +104,7 @@ def test_a_full_last_page_has_no_next_marker(api: Api) -> None:
     assert response.json()["next_marker"] is None
 
 
-def test_unknown_marker_is_422_naming_marker(api: Api) -> None:
+def test_unknown_marker_is_422_naming_marker(api: InProcessControlPlane) -> None:
     body = problem(api.get(DEMO, params={"marker": "not-an-id"}), 422)
     assert ("marker", "unknown") in {(e["field"], e["rule"]) for e in body["errors"]}
 
@@ -124,7 +129,7 @@ def test_unknown_marker_is_422_naming_marker(api: Api) -> None:
     ],
 )
 def test_list_filters_by_name_and_status(
-    api: Api, params: dict[str, str], expected: list[str]
+    api: InProcessControlPlane, params: dict[str, str], expected: list[str]
 ) -> None:
     for name in ("alpha", "beta", "gamma"):
         api.create_instance(name)
@@ -136,12 +141,16 @@ def test_list_filters_by_name_and_status(
     assert _names(api.get(DEMO, params=params)) == expected
 
 
-def test_status_filter_outside_the_status_set_is_422_naming_status(api: Api) -> None:
+def test_status_filter_outside_the_status_set_is_422_naming_status(
+    api: InProcessControlPlane,
+) -> None:
     body = problem(api.get(DEMO, params={"status": "BOGUS"}), 422)
     assert "status" in {e["field"] for e in body["errors"]}
 
 
-def test_patch_changes_a_field_bumps_generation_and_queues_an_update(api: Api) -> None:
+def test_patch_changes_a_field_bumps_generation_and_queues_an_update(
+    api: InProcessControlPlane,
+) -> None:
     created = api.create_instance("hello")
 
     response = api.patch(f"{DEMO}/hello", json={"replicas": 3, "description": "three"})
@@ -163,7 +172,7 @@ def test_patch_changes_a_field_bumps_generation_and_queues_an_update(api: Api) -
     ids=["empty patch is 200", "same value is 200", "same name and message is 200"],
 )
 def test_patch_that_changes_nothing_is_200_without_an_operation(
-    api: Api, patch: dict[str, Any]
+    api: InProcessControlPlane, patch: dict[str, Any]
 ) -> None:
     api.create_instance("hello")
     operations = api.count(models.Operation)
@@ -176,21 +185,21 @@ def test_patch_that_changes_nothing_is_200_without_an_operation(
     assert api.count(models.Operation) == operations
 
 
-def test_patch_to_another_catalog_version_is_accepted(api: Api) -> None:
+def test_patch_to_another_catalog_version_is_accepted(api: InProcessControlPlane) -> None:
     api.create_instance("w1", slug="widgets")
     response = api.patch("/v1/types/widgets/instances/w1", json={"version": "2.0"})
     assert response.status_code == 202, response.text
     assert response.json()["version"] == "2.0"
 
 
-def test_patch_to_a_deprecated_version_is_422_naming_version(api: Api) -> None:
+def test_patch_to_a_deprecated_version_is_422_naming_version(api: InProcessControlPlane) -> None:
     api.create_instance("w1", slug="widgets")
     body = problem(api.patch("/v1/types/widgets/instances/w1", json={"version": "0.9"}), 422)
     assert "version" in {e["field"] for e in body["errors"]}
 
 
 def test_delete_is_accepted_as_a_pending_delete_operation_the_status_stays_the_orchestrators(
-    api: Api,
+    api: InProcessControlPlane,
 ) -> None:
     created = api.create_instance("hello")
 
@@ -205,7 +214,7 @@ def test_delete_is_accepted_as_a_pending_delete_operation_the_status_stays_the_o
     assert body["status"] == api.get(f"{DEMO}/hello").json()["status"] == "NEW"
 
 
-def test_deleting_twice_returns_the_same_operation(api: Api) -> None:
+def test_deleting_twice_returns_the_same_operation(api: InProcessControlPlane) -> None:
     api.create_instance("hello")
     first = api.delete(f"{DEMO}/hello").json()["operation_id"]
     second = api.delete(f"{DEMO}/hello")
@@ -213,13 +222,13 @@ def test_deleting_twice_returns_the_same_operation(api: Api) -> None:
     assert second.json()["operation_id"] == first
 
 
-def test_patch_of_a_deleting_instance_is_409(api: Api) -> None:
+def test_patch_of_a_deleting_instance_is_409(api: InProcessControlPlane) -> None:
     api.create_instance("hello")
     api.delete(f"{DEMO}/hello")
     problem(api.patch(f"{DEMO}/hello", json={"replicas": 2}), 409)
 
 
-def test_name_is_taken_while_deleting_and_reusable_once_deleted(api: Api) -> None:
+def test_name_is_taken_while_deleting_and_reusable_once_deleted(api: InProcessControlPlane) -> None:
     first = api.create_instance("hello")
     api.delete(f"{DEMO}/hello")
     problem(api.post(DEMO, json={"name": "hello"}), 409)
@@ -239,7 +248,7 @@ def test_name_is_taken_while_deleting_and_reusable_once_deleted(api: Api) -> Non
     assert _names(api.get(DEMO)) == ["hello"]
 
 
-def test_same_name_in_two_projects_needs_project_id_to_address(api: Api) -> None:
+def test_same_name_in_two_projects_needs_project_id_to_address(api: InProcessControlPlane) -> None:
     other = api.make_project("other")
     mine = api.create_instance("twin")
     theirs = api.create_instance("twin", project_id=other)
@@ -252,7 +261,7 @@ def test_same_name_in_two_projects_needs_project_id_to_address(api: Api) -> None
 # -- child resources ------------------------------------------------------------
 
 
-def test_child_resource_lifecycle(api: Api) -> None:
+def test_child_resource_lifecycle(api: InProcessControlPlane) -> None:
     created = api.create_instance("site")
     pages = f"{DEMO}/site/pages"
 
@@ -292,7 +301,7 @@ def test_child_resource_lifecycle(api: Api) -> None:
     assert api.get(f"{DEMO}/site").json()["generation"] == 5
 
 
-def test_child_names_are_per_instance(api: Api) -> None:
+def test_child_names_are_per_instance(api: InProcessControlPlane) -> None:
     api.create_instance("one")
     api.create_instance("two")
     for instance in ("one", "two"):
@@ -301,12 +310,12 @@ def test_child_names_are_per_instance(api: Api) -> None:
     assert _names(api.get(f"{DEMO}/one/pages")) == ["index"]
 
 
-def test_children_of_an_unknown_instance_are_404(api: Api) -> None:
+def test_children_of_an_unknown_instance_are_404(api: InProcessControlPlane) -> None:
     problem(api.get(f"{DEMO}/nobody/pages"), 404)
     problem(api.post(f"{DEMO}/nobody/pages", json={"name": "x", "content": "x"}), 404)
 
 
-def test_children_of_a_deleting_instance_cannot_change(api: Api) -> None:
+def test_children_of_a_deleting_instance_cannot_change(api: InProcessControlPlane) -> None:
     api.create_instance("site")
     api.post(f"{DEMO}/site/pages", json={"name": "index", "content": "x"})
     api.delete(f"{DEMO}/site")
@@ -315,7 +324,9 @@ def test_children_of_a_deleting_instance_cannot_change(api: Api) -> None:
     problem(api.delete(f"{DEMO}/site/pages/index"), 409)
 
 
-def test_a_type_refuses_a_change_across_resources_and_nothing_is_written(api: Api) -> None:
+def test_a_type_refuses_a_change_across_resources_and_nothing_is_written(
+    api: InProcessControlPlane,
+) -> None:
     """``widgets`` holds parts weighing at most size * 10 (its ``validate`` hook)."""
     api.create_instance("w1", slug="widgets", size=1)
     parts = "/v1/types/widgets/instances/w1/parts"
@@ -333,7 +344,7 @@ def test_a_type_refuses_a_change_across_resources_and_nothing_is_written(api: Ap
     assert api.patch("/v1/types/widgets/instances/w1", json={"size": 2}).status_code == 202
 
 
-def test_secrets_are_shown_at_create_only_and_stored_sealed(api: Api) -> None:
+def test_secrets_are_shown_at_create_only_and_stored_sealed(api: InProcessControlPlane) -> None:
     assert api.create_instance("w1", slug="widgets", password="hunter22")["password"] == "hunter22"
     widgets = "/v1/types/widgets/instances"
     made = api.post(f"{widgets}/w1/parts", json={"name": "p1", "key": "open-sesame"})
@@ -352,7 +363,7 @@ def test_secrets_are_shown_at_create_only_and_stored_sealed(api: Api) -> None:
     assert api.state.sealer.unseal(instance.sealed_secrets) == {"password": "hunter22"}
 
 
-def test_generated_secret_is_made_when_none_is_given(api: Api) -> None:
+def test_generated_secret_is_made_when_none_is_given(api: InProcessControlPlane) -> None:
     made = api.post("/v1/types/widgets/instances/w1/parts", json={"name": "p1"})  # instance missing
     problem(made, 404)
     generated = api.create_instance("w1", slug="widgets")["password"]
@@ -364,7 +375,7 @@ def test_generated_secret_is_made_when_none_is_given(api: Api) -> None:
     assert len(made.json()["key"]) >= 8
 
 
-def test_every_timestamp_is_rfc3339_utc_with_a_z(api: Api) -> None:
+def test_every_timestamp_is_rfc3339_utc_with_a_z(api: InProcessControlPlane) -> None:
     created = api.create_instance("clock")
     bodies = [
         created,
@@ -381,7 +392,7 @@ def test_every_timestamp_is_rfc3339_utc_with_a_z(api: Api) -> None:
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", s) for s in stamps), stamps
 
 
-def test_nodes_show_role_address_state_and_health_and_no_secret(api: Api) -> None:
+def test_nodes_show_role_address_state_and_health_and_no_secret(api: InProcessControlPlane) -> None:
     made = api.create_instance("pictured")
     now = models.utcnow()
     with api.session() as session:

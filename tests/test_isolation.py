@@ -26,20 +26,20 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
-from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from metapaas import metadata, orchestrator
-from metapaas.api import build_state, create_app, prepare
+from metapaas.api import build_state, create_app
 from metapaas.config import Settings
 from metapaas.db import models
 from metapaas.iam import tokens
 from metapaas.iam.permissions import role_grants
 from metapaas.orchestrator.plan import BOOTSTRAP_TTL
 from metapaas.plugins import Registry
+from metapaas.testing import InProcessControlPlane, in_process
 from metapaas.testing.fixtures import BACKENDS, DatabaseFactory
 from tests.conftest import standard_registry
-from tests.helpers import Api, problem
+from tests.helpers import problem
 from tests.writers import api_writes
 
 # -- the routes ---------------------------------------------------------------------
@@ -182,20 +182,15 @@ def plane(
     request: pytest.FixtureRequest,
     database_factory: DatabaseFactory,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Api]:
+) -> Iterator[InProcessControlPlane]:
     """One app per backend for this module, on a database of its own. Every test here
     makes its own objects; a fresh app per case would spend most of the case building the
     app (FastAPI compiles a router's routes on their first request)."""
     backend = request.param
     url = database_factory.new(backend)
     home = tmp_path_factory.mktemp(f"isolation-{backend}")
-    state = build_state(Settings(home=home, database_url=url), registry=standard_registry())
-    admin_token = prepare(state)
-    assert admin_token is not None
-    client = TestClient(create_app(state), raise_server_exceptions=False)
-    yield Api(client=client, state=state, admin_token=admin_token)
-    client.close()
-    state.engine.dispose()
+    with in_process(url, home, standard_registry()) as plane:
+        yield plane
     database_factory.drop(url)
 
 
@@ -229,7 +224,7 @@ class World:
         return target.path.format(**known)
 
 
-def _world(api: Api, project: str, only: str | None = None) -> World:
+def _world(api: InProcessControlPlane, project: str, only: str | None = None) -> World:
     """New objects in ``project``, of every usable type or ``only`` one."""
     instances: dict[str, str] = {}
     children: dict[tuple[str, str], str] = {}
@@ -254,7 +249,7 @@ def _world(api: Api, project: str, only: str | None = None) -> World:
     return World(project, instances, children, operation)
 
 
-def _token(api: Api, world: World, caller: str) -> str | None:
+def _token(api: InProcessControlPlane, world: World, caller: str) -> str | None:
     if caller == "anonymous":
         return None
     if caller == "outsider":
@@ -263,13 +258,13 @@ def _token(api: Api, world: World, caller: str) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def world(plane: Api) -> World:
+def world(plane: InProcessControlPlane) -> World:
     """Project A's objects for every case that reads or must change nothing, made once."""
     return _world(plane, plane.make_project(_unique("team-a")))
 
 
 @pytest.fixture(scope="module")
-def tokens_of(plane: Api, world: World) -> dict[str, str | None]:
+def tokens_of(plane: InProcessControlPlane, world: World) -> dict[str, str | None]:
     """A token per kind of caller, as project A sees it."""
     return {caller: _token(plane, world, caller) for caller in CALLERS}
 
@@ -277,7 +272,9 @@ def tokens_of(plane: Api, world: World) -> dict[str, str | None]:
 # -- the matrix ---------------------------------------------------------------------
 
 
-def test_the_matrix_covers_every_instance_scoped_route_of_the_app(plane: Api) -> None:
+def test_the_matrix_covers_every_instance_scoped_route_of_the_app(
+    plane: InProcessControlPlane,
+) -> None:
     app = plane.client.app
     assert isinstance(app, FastAPI)
     served = instance_scoped_targets(app, plane.state.registry)
@@ -291,7 +288,7 @@ def test_the_matrix_covers_every_instance_scoped_route_of_the_app(plane: Api) ->
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_every_caller_gets_what_its_role_allows_on_every_instance_scoped_route(
-    plane: Api, world: World, tokens_of: dict[str, str | None], case: Case
+    plane: InProcessControlPlane, world: World, tokens_of: dict[str, str | None], case: Case
 ) -> None:
     target = case.target
     if case.expected is None and target.method != "GET":  # a write that succeeds
@@ -323,7 +320,7 @@ CHILD_TARGETS = [t for t in TARGETS if "{child}" in t.path]
     ],
 )
 def test_a_child_is_found_only_in_its_own_instance(
-    plane: Api, world: World, target: Target
+    plane: InProcessControlPlane, world: World, target: Target
 ) -> None:
     mine = _world(plane, plane.make_project(_unique("team-c")), only=target.slug)
     owner = _token(plane, mine, "owner")
@@ -361,7 +358,7 @@ class Node:
     private: tuple[str, ...]  # ids, names and secrets in its instance's metadata
 
 
-def _plan_node(api: Api, instance_id: str, port: int) -> str:
+def _plan_node(api: InProcessControlPlane, instance_id: str, port: int) -> str:
     """Record a node with a one-time bootstrap token and publish its instance's metadata,
     as the reconciler's plan and observe phases do; returns the token."""
     token = tokens.new_token()
@@ -389,7 +386,7 @@ def _plan_node(api: Api, instance_id: str, port: int) -> str:
     return token
 
 
-def _queue_command(api: Api, instance_id: str, node_name: str) -> str:
+def _queue_command(api: InProcessControlPlane, instance_id: str, node_name: str) -> str:
     with api.session() as session:
         command = models.NodeCommand(instance_id=instance_id, node_name=node_name, name="init")
         session.add(command)
@@ -397,7 +394,7 @@ def _queue_command(api: Api, instance_id: str, node_name: str) -> str:
         return command.id
 
 
-def _registered_node(api: Api, name: str, port: int) -> Node:
+def _registered_node(api: InProcessControlPlane, name: str, port: int) -> Node:
     made = api.create_instance(name, "widgets")
     part = api.post(f"/v1/types/widgets/instances/{name}/parts", json={"name": f"{name}-part"})
     assert part.status_code == 201, part.text
@@ -413,12 +410,12 @@ def _registered_node(api: Api, name: str, port: int) -> Node:
 
 
 @pytest.fixture
-def node(plane: Api) -> Node:
+def node(plane: InProcessControlPlane) -> Node:
     return _registered_node(plane, _unique("alpha"), 40001)
 
 
 @pytest.fixture
-def nodes(plane: Api, node: Node) -> tuple[Node, Node]:
+def nodes(plane: InProcessControlPlane, node: Node) -> tuple[Node, Node]:
     """Two registered nodes, each of its own widgets instance in the same project."""
     return node, _registered_node(plane, _unique("bravo"), 40002)
 
@@ -426,7 +423,7 @@ def nodes(plane: Api, node: Node) -> tuple[Node, Node]:
 def _changed_rows(
     before: dict[str, list[dict[str, Any]]], after: dict[str, list[dict[str, Any]]]
 ) -> list[dict[str, Any]]:
-    """Rows added, removed or changed between two :meth:`Api.rows` snapshots."""
+    """Rows added, removed or changed between two :meth:`InProcessControlPlane.rows` snapshots."""
     return [
         row
         for table in after
@@ -437,7 +434,7 @@ def _changed_rows(
 
 
 def test_a_node_credential_reads_only_its_own_instances_metadata(
-    plane: Api, nodes: tuple[Node, Node]
+    plane: InProcessControlPlane, nodes: tuple[Node, Node]
 ) -> None:
     for reader, other in (nodes, nodes[::-1]):
         response = plane.get("/v1/agent/metadata", token=reader.credential, params={"wait": 0})
@@ -453,7 +450,7 @@ def test_a_node_credential_reads_only_its_own_instances_metadata(
 
 
 def test_a_report_changes_only_the_reporting_nodes_instance(
-    plane: Api, nodes: tuple[Node, Node]
+    plane: InProcessControlPlane, nodes: tuple[Node, Node]
 ) -> None:
     reporter, _ = nodes
     before = plane.rows()
@@ -473,7 +470,7 @@ def test_a_report_changes_only_the_reporting_nodes_instance(
 
 
 def test_a_command_result_for_another_nodes_command_is_404_and_changes_nothing(
-    plane: Api, nodes: tuple[Node, Node]
+    plane: InProcessControlPlane, nodes: tuple[Node, Node]
 ) -> None:
     reporter, other = nodes
     before = plane.rows()
@@ -496,7 +493,7 @@ def test_a_command_result_for_another_nodes_command_is_404_and_changes_nothing(
         assert command.state == models.CommandState.SUCCEEDED
 
 
-def _revoked(api: Api, node: Node) -> str:
+def _revoked(api: InProcessControlPlane, node: Node) -> str:
     """The node's credential after the reconciler restarted or replaced the node (a new
     incarnation of it, whose agent registers anew)."""
     with api.session() as session:
@@ -509,7 +506,7 @@ def _revoked(api: Api, node: Node) -> str:
     return node.credential
 
 
-Credential = Callable[[Api, Node], str | None]
+Credential = Callable[[InProcessControlPlane, Node], str | None]
 REFUSED_CREDENTIALS: dict[str, Credential] = {
     "no credential": lambda _api, _node: None,
     "an unknown credential": lambda _api, _node: tokens.new_token(),
@@ -533,7 +530,7 @@ REFUSED_CALLS = list(itertools.product(REFUSED_CREDENTIALS, AGENT_CALLS))
     ids=[f"{credential} cannot {call} (401)" for credential, call in REFUSED_CALLS],
 )
 def test_a_refused_credential_is_401_and_changes_nothing(
-    plane: Api, node: Node, credential: str, call: str
+    plane: InProcessControlPlane, node: Node, credential: str, call: str
 ) -> None:
     token = REFUSED_CREDENTIALS[credential](plane, node)
     method, path, body = AGENT_CALLS[call]
@@ -545,7 +542,7 @@ def test_a_refused_credential_is_401_and_changes_nothing(
     assert plane.rows() == before
 
 
-def _expired_bootstrap(api: Api, node: Node) -> str:
+def _expired_bootstrap(api: InProcessControlPlane, node: Node) -> str:
     """A bootstrap token issued to the node (as for a restart) whose expiry has passed."""
     token = tokens.new_token()
     with api.session() as session:
@@ -561,7 +558,7 @@ def _expired_bootstrap(api: Api, node: Node) -> str:
     return token
 
 
-BOOTSTRAPS_THAT_CANNOT_REGISTER: dict[str, Callable[[Api, Node], str]] = {
+BOOTSTRAPS_THAT_CANNOT_REGISTER: dict[str, Callable[[InProcessControlPlane, Node], str]] = {
     "a bootstrap token already exchanged": lambda _api, node: node.bootstrap_token,
     "an expired bootstrap token": _expired_bootstrap,
     "an unknown bootstrap token": lambda _api, _node: tokens.new_token(),
@@ -577,7 +574,9 @@ BOOTSTRAPS_THAT_CANNOT_REGISTER: dict[str, Callable[[Api, Node], str]] = {
         for b in BOOTSTRAPS_THAT_CANNOT_REGISTER
     ],
 )
-def test_a_bootstrap_token_registers_once(plane: Api, node: Node, bootstrap: str) -> None:
+def test_a_bootstrap_token_registers_once(
+    plane: InProcessControlPlane, node: Node, bootstrap: str
+) -> None:
     token = BOOTSTRAPS_THAT_CANNOT_REGISTER[bootstrap](plane, node)
     before = plane.rows()
 
@@ -589,7 +588,7 @@ def test_a_bootstrap_token_registers_once(plane: Api, node: Node, bootstrap: str
     assert still.status_code == 200, still.text
 
 
-def test_a_node_credential_is_no_user_token(plane: Api, node: Node) -> None:
+def test_a_node_credential_is_no_user_token(plane: InProcessControlPlane, node: Node) -> None:
     problem(
         plane.get(f"/v1/types/widgets/instances/{node.instance_id}", token=node.credential), 401
     )

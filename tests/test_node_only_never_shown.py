@@ -16,18 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from httpx import Response
 
 from metapaas import orchestrator
-from metapaas.api import build_state, create_app, migrate_all
-from metapaas.config import Settings
 from metapaas.db import models
-from metapaas.iam import ensure_admin
 from metapaas.orchestrator import events
 from metapaas.plugins import LoadedType, Registry
 from metapaas.sdk import introspect
-from tests.helpers import Api
+from metapaas.testing import InProcessControlPlane, in_process
 
 
 @dataclass(frozen=True)
@@ -62,17 +58,10 @@ EXAMPLES = {
 
 
 @pytest.fixture
-def installed(empty_database_url: str, tmp_path: Path) -> Iterator[Api]:
+def installed(empty_database_url: str, tmp_path: Path) -> Iterator[InProcessControlPlane]:
     """The API over a fresh database migrated for every installed type."""
-    settings = Settings(home=tmp_path / "home", database_url=empty_database_url)
-    state = build_state(settings, registry=Registry.discover())
-    migrate_all(state)
-    with state.sessions.begin() as session:
-        token = ensure_admin(session)
-    assert token is not None
-    with TestClient(create_app(state), raise_server_exceptions=False) as client:
-        yield Api(client=client, state=state, admin_token=token)
-    state.engine.dispose()
+    with in_process(empty_database_url, tmp_path / "home") as plane:
+        yield plane
 
 
 def test_every_installed_type_and_collection_has_an_example() -> None:
@@ -84,7 +73,7 @@ def test_every_installed_type_and_collection_has_an_example() -> None:
     assert any(_node_only(t) for t in usable), "no installed type has a node-only secret"
 
 
-def test_no_response_shows_a_node_only_secret(installed: Api) -> None:
+def test_no_response_shows_a_node_only_secret(installed: InProcessControlPlane) -> None:
     openapi = installed.get("/openapi.json").text
     shown_anywhere = 0
     for loaded in installed.state.registry.usable():
@@ -101,7 +90,9 @@ def test_no_response_shows_a_node_only_secret(installed: Api) -> None:
     assert shown_anywhere >= 2  # s3's sse_kek and internal_signing_key were looked for
 
 
-def _every_response(api: Api, loaded: LoadedType, example: Example) -> list[Response]:
+def _every_response(
+    api: InProcessControlPlane, loaded: LoadedType, example: Example
+) -> list[Response]:
     """Create an instance and one child per collection, arrange it as served, then
     read every answer the API has about it."""
     slug = loaded.slug
@@ -134,7 +125,7 @@ def _every_response(api: Api, loaded: LoadedType, example: Example) -> list[Resp
     return responses
 
 
-def _serve(api: Api, loaded: LoadedType, instance_id: str) -> None:
+def _serve(api: InProcessControlPlane, loaded: LoadedType, instance_id: str) -> None:
     """What the orchestrator writes once every node serves: the planned nodes with their
     ports, an event, the status and the endpoints."""
     with api.session() as session:
@@ -173,7 +164,7 @@ def _node_only(loaded: LoadedType) -> frozenset[str]:
     return introspect.fields_marked(loaded.declaration.spec, introspect.NODE_ONLY_KEY)
 
 
-def _node_only_values(api: Api, loaded: LoadedType) -> dict[str, str]:
+def _node_only_values(api: InProcessControlPlane, loaded: LoadedType) -> dict[str, str]:
     """The node-only secrets of the type's instance, read from the sealed store; checked
     to reach the nodes, so the search is for values that exist."""
     with api.session() as session:

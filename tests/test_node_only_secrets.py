@@ -16,10 +16,10 @@ from metapaas.orchestrator import Reconciler, metadata_document, public_view, wi
 from metapaas.plugins import Registry, check_contract
 from metapaas.plugins.discovery import ContractError
 from metapaas.sdk import introspect
-from metapaas.testing import instance_view
+from metapaas.testing import InProcessControlPlane, instance_view
 from tests import sample_plugins
 from tests.conftest import MakeApi
-from tests.helpers import Api, field_rules, problem
+from tests.helpers import field_rules, problem
 from tests.sample_plugins.vaults import LEAKED, Vaults, VaultSpec
 
 VAULTS = "/v1/types/vaults/instances"
@@ -168,7 +168,7 @@ def test_credentials_answers_lose_every_value_equal_to_a_node_only_secret(
 # -- through the API --------------------------------------------------------------
 
 
-def _vaults_api(make_api: MakeApi) -> Api:
+def _vaults_api(make_api: MakeApi) -> InProcessControlPlane:
     found = [
         sample_plugins.entry_point("vaults", "vaults:Vaults"),
         sample_plugins.entry_point("leaky_vaults", "vaults:LeakyVaults"),
@@ -176,13 +176,13 @@ def _vaults_api(make_api: MakeApi) -> Api:
     return make_api(Registry.discover(found=found))
 
 
-def _sealed(api: Api, name: str) -> dict[str, str]:
+def _sealed(api: InProcessControlPlane, name: str) -> dict[str, str]:
     with api.session() as session:
         instance = session.query(models.Instance).filter_by(name=name).one()
         return api.state.sealer.unseal(instance.sealed_secrets)
 
 
-def serve(api: Api, name: str) -> None:
+def serve(api: InProcessControlPlane, name: str) -> None:
     """Mark the instance as served, as the orchestrator would once its nodes converged."""
     with api.session() as session:
         instance = session.query(models.Instance).filter_by(name=name).one()

@@ -1,7 +1,7 @@
 """The API keeps the contract its own ``/openapi.json`` states, proven by schemathesis.
 
 The control plane runs in-process (ASGI) with every installed type
-(``Registry.discover()``) on a fresh database of each backend. Its nodes are
+(``Registry.discover()``) on a fresh database (one backend per case, taking turns). Its nodes are
 cheap: a project, a member, an instance of every type and a child of every
 collection are made first, and the real orchestrator brings the instances to
 ``ACTIVE`` on the testing kit's in-memory provider with simulated agents
@@ -13,7 +13,12 @@ seeded ids or names, so requests reach real objects as well as missing ones.
 Schemathesis' engine (what ``schemathesis run`` drives) sends its coverage cases
 (boundary values, missing auth, undeclared methods) and one pass of fuzzing. Every
 answer must keep the document: no 5xx, a declared status, content type, body schema
-and headers, and a 405 that names the allowed methods. The admin's run exercises
+and headers, and a 405 that names the allowed methods. The document must also state
+every rule the server enforces, both ways: a request it says is invalid is refused
+(``negative_data_rejection``: no ``0`` taken for a boolean), and one it says is valid is
+refused only for a rule no JSON Schema can state (:data:`RULES_NO_SCHEMA_STATES`: the
+request names an object that does not exist, a name another object holds...), never
+for a pattern, a length or a type the document left out. The admin's run exercises
 every route; a project member's run, the 403 and 404 of roles; a node's run, the
 agent API with a real node credential.
 """
@@ -29,17 +34,14 @@ from typing import Any
 
 import pytest
 import schemathesis
-from fastapi.testclient import TestClient
 from hypothesis import strategies as st
 from schemathesis import engine
 from schemathesis.engine import events
 from schemathesis.engine.recorder import ScenarioRecorder
 from schemathesis.schemas import BaseSchema
 
-from metapaas.api import AppState, build_state, create_app, prepare
 from metapaas.api.routes.agent import MAX_WAIT
-from metapaas.config import Settings
-from metapaas.testing.simulation import Simulation
+from metapaas.testing import InProcessControlPlane, in_process
 
 SEED = "seeded"
 CHECKS = (
@@ -49,7 +51,23 @@ CHECKS = (
     "response_schema_conformance",
     "response_headers_conformance",
     "unsupported_method",  # a 405 carries ``Allow``
+    "negative_data_rejection",  # what the document forbids is refused
+    "only_unstatable_rules_refuse_valid_data",  # below
 )
+RULES_NO_SCHEMA_STATES = {
+    "not_found": "the request names an object that does not exist (a project, a user, "
+    "the database a grant names, the bucket a key names)",
+    "unknown": "a page marker that names no item",
+    "not_member": "a project the caller holds no role in",
+    "unique": "a name another object holds, or one given twice in a list",
+    "immutable": "a field that cannot change once the object exists",
+    "deprecated": "a catalog version an instance may stay on but not move to",
+    "same_distribution": "an upgrade names another distribution than the plugin's",
+    "format": "a package that is neither a requirement (PEP 508) nor a wheel or sdist; "
+    "an SSH key that does not parse",
+}
+"""What a schema-valid request may still be refused for (422), by rule: each depends on
+the state of the control plane or on a grammar no JSON Schema pattern can state."""
 # Bounds a run in time as max-examples bounds it in count; it takes 10-90 s here. A run
 # still going at the bound (a machine that busy) stops there with a warning, not a failure.
 BUDGET_SECONDS = 240.0
@@ -70,17 +88,17 @@ CHILDREN: dict[tuple[str, str], dict[str, Any]] = {
 class Plane:
     """The app under test, its callers' tokens and the path parameters that hit real rows."""
 
-    state: AppState
-    client: TestClient
-    admin_token: str
+    api: InProcessControlPlane
     member_token: str = ""
     node_credential: str = ""
     path_values: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def admin_token(self) -> str:
+        return self.api.admin_token
+
     def call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        response = self.client.request(
-            method, path, json=body, headers={"Authorization": f"Bearer {self.admin_token}"}
-        )
+        response = self.api.request(method, path, json=body)
         assert response.is_success, (method, path, response.text)
         return dict(response.json())
 
@@ -94,7 +112,7 @@ def _seed(plane: Plane) -> None:
     token = plane.call("POST", f"/v1/users/{member['id']}/tokens", {"name": SEED})
     plane.member_token = token["token"]
     operation = ""
-    for loaded in plane.state.registry.usable():
+    for loaded in plane.api.state.registry.usable():
         slug = loaded.slug
         created = plane.call(
             "POST", f"/v1/types/{slug}/instances", {"name": SEED, "project_id": project}
@@ -118,7 +136,7 @@ def _seed(plane: Plane) -> None:
 
 def _serve(plane: Plane) -> None:
     """Bring every seeded instance to ACTIVE on simulated nodes; keep one node's credential."""
-    simulation = Simulation(plane.state, plane.client)
+    simulation = plane.api.simulation
 
     def all_active() -> bool:
         return {status for _name, status, _ in simulation.statuses()} == {"ACTIVE"}
@@ -128,16 +146,13 @@ def _serve(plane: Plane) -> None:
 
 
 @pytest.fixture
-def plane(empty_database_url: str, tmp_path: Path) -> Iterator[Plane]:
-    """Every installed type over a fresh database, seeded and served by simulated nodes."""
-    state = build_state(Settings(home=tmp_path / "home", database_url=empty_database_url))
-    admin_token = prepare(state)
-    assert admin_token is not None
-    with TestClient(create_app(state)) as client:
-        plane = Plane(state=state, client=client, admin_token=admin_token)
+def plane(e2e_database_url: str, tmp_path: Path) -> Iterator[Plane]:
+    """Every installed type over a fresh database, seeded and served by simulated nodes (one
+    backend per case, taking turns: the document does not depend on the database)."""
+    with in_process(e2e_database_url, tmp_path / "home") as api:
+        plane = Plane(api)
         _seed(plane)
         yield plane
-    state.engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -169,7 +184,7 @@ def _schema(plane: Plane, caller: Caller) -> BaseSchema:
             },
         }
     )
-    schema = schemathesis.openapi.from_asgi("/openapi.json", plane.client.app, config=config)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", plane.api.client.app, config=config)
     if caller.paths:
         schema = schema.include(path_regex=caller.paths)
 
@@ -183,6 +198,25 @@ def _schema(plane: Plane, caller: Caller) -> BaseSchema:
         return st.sampled_from([path_parameters, {**path_parameters, **real}])
 
     return schema
+
+
+@schemathesis.check
+def only_unstatable_rules_refuse_valid_data(
+    ctx: schemathesis.CheckContext, response: Any, case: Any
+) -> bool | None:
+    """A request generated as valid by the document is refused (422) only for rules of
+    :data:`RULES_NO_SCHEMA_STATES`; any other rule is one the document must state."""
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive or response.status_code != 422:
+        return None
+    errors = response.json().get("errors", [])
+    undeclared = sorted({e["rule"] for e in errors} - set(RULES_NO_SCHEMA_STATES))
+    if undeclared or not errors:
+        raise AssertionError(
+            f"a request the document calls valid was refused for "
+            f"{', '.join(undeclared) or 'no rule named'}: {response.text[:400]}"
+        )
+    return None
 
 
 @schemathesis.hook  # global: only this module's runs exist in its process

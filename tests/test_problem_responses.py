@@ -13,15 +13,16 @@ import pytest
 
 from metapaas.api.problems import PROBLEM_TYPE, ProblemDetails
 from metapaas.plugins import Registry
+from metapaas.testing import InProcessControlPlane
 from tests import sample_plugins
 from tests.conftest import MakeApi, standard_entry_points
-from tests.helpers import Api, field_rules, problem
+from tests.helpers import field_rules, problem
 
 MOODY = "/v1/types/moody/instances"
 
 
 @pytest.fixture
-def moody_api(make_api: MakeApi) -> Api:
+def moody_api(make_api: MakeApi) -> InProcessControlPlane:
     """The standard types plus ``moody``, whose ``validate`` raises what its spec asks."""
     return make_api(Registry.discover(found=[*standard_entry_points(), sample_plugins.MOODY]))
 
@@ -59,7 +60,7 @@ PLUGIN_ERRORS = {
 
 @pytest.mark.parametrize("case", list(PLUGIN_ERRORS.values()), ids=list(PLUGIN_ERRORS))
 def test_a_plugin_error_from_validate_is_a_problem_and_writes_nothing(
-    moody_api: Api, case: PluginErrorCase
+    moody_api: InProcessControlPlane, case: PluginErrorCase
 ) -> None:
     moody_api.create_instance("calm", slug="moody")
     before = moody_api.counts()
@@ -91,7 +92,7 @@ METHOD_NOT_ALLOWED = {
     ("method", "path", "allow"), list(METHOD_NOT_ALLOWED.values()), ids=list(METHOD_NOT_ALLOWED)
 )
 def test_405_is_a_problem_whose_allow_names_every_method_of_the_path(
-    api: Api, method: str, path: str, allow: str
+    api: InProcessControlPlane, method: str, path: str, allow: str
 ) -> None:
     response = api.request(method, path)
 
@@ -135,7 +136,9 @@ BAD_INPUT = {
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUT.values()), ids=list(BAD_INPUT))
-def test_bad_input_the_fuzzer_found_is_a_422_naming_the_field(api: Api, case: BadInputCase) -> None:
+def test_bad_input_the_fuzzer_found_is_a_422_naming_the_field(
+    api: InProcessControlPlane, case: BadInputCase
+) -> None:
     headers = {"Content-Type": "application/json"}
     response = api.request(case.method, case.path, content=case.content, headers=headers)
 
@@ -143,7 +146,7 @@ def test_bad_input_the_fuzzer_found_is_a_422_naming_the_field(api: Api, case: Ba
 
 
 def test_a_nul_in_a_query_parameter_the_route_does_not_read_is_ignored_like_any(
-    api: Api,
+    api: InProcessControlPlane,
 ) -> None:
     assert api.get("/healthz?unknown=%00", token=None).status_code == 200
     assert api.get("/v1/permissions?unknown=%00").status_code == 200
@@ -181,13 +184,15 @@ DECLARED = {
 
 @pytest.mark.parametrize(("operation", "statuses"), list(DECLARED.values()), ids=list(DECLARED))
 def test_an_operation_declares_the_errors_it_answers(
-    api: Api, operation: str, statuses: set[str]
+    api: InProcessControlPlane, operation: str, statuses: set[str]
 ) -> None:
     declared = _operations(api.get("/openapi.json", token=None).json())[operation]["responses"]
     assert {s for s in declared if int(s) >= 400} == statuses
 
 
-def test_every_declared_error_is_the_problem_schema_and_fastapis_422_is_gone(api: Api) -> None:
+def test_every_declared_error_is_the_problem_schema_and_fastapis_422_is_gone(
+    api: InProcessControlPlane,
+) -> None:
     document = api.get("/openapi.json", token=None).json()
     problem_ref = {"$ref": "#/components/schemas/ProblemDetails"}
 
@@ -210,7 +215,7 @@ def test_every_declared_error_is_the_problem_schema_and_fastapis_422_is_gone(api
     }
 
 
-def test_every_route_behind_a_token_declares_401_and_503(api: Api) -> None:
+def test_every_route_behind_a_token_declares_401_and_503(api: InProcessControlPlane) -> None:
     operations = _operations(api.get("/openapi.json", token=None).json())
     secured = {name: op for name, op in operations.items() if op.get("security")}
 

@@ -9,8 +9,9 @@ import pytest
 from fastapi import APIRouter
 
 from metapaas.api.deps import Ctx
+from metapaas.testing import InProcessControlPlane
 from tests.conftest import MakeApi
-from tests.helpers import Api, problem
+from tests.helpers import problem
 
 
 @pytest.mark.parametrize(
@@ -21,7 +22,7 @@ from tests.helpers import Api, problem
     ],
 )
 def test_no_token_is_401_before_the_request_is_validated(
-    api: Api, method: str, path: str, body: Any
+    api: InProcessControlPlane, method: str, path: str, body: Any
 ) -> None:
     answer = api.request(method, path, token=None, json=body)
 

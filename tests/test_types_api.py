@@ -6,9 +6,10 @@ from importlib.metadata import version
 
 from metapaas.db import models
 from metapaas.plugins import Registry
+from metapaas.testing import InProcessControlPlane
 from tests import sample_plugins
 from tests.conftest import MakeApi
-from tests.helpers import Api, problem
+from tests.helpers import problem
 
 BROKEN = [
     sample_plugins.demo_entry_point(),
@@ -17,7 +18,7 @@ BROKEN = [
 ]
 
 
-def test_list_shows_each_type_with_its_catalog(api: Api) -> None:
+def test_list_shows_each_type_with_its_catalog(api: InProcessControlPlane) -> None:
     response = api.get("/v1/types/")
 
     assert response.status_code == 200
@@ -35,7 +36,9 @@ def test_list_shows_each_type_with_its_catalog(api: Api) -> None:
     assert [v["name"] for v in types["widgets"]["versions"]] == ["1.0", "2.0", "0.9"]
 
 
-def test_show_gives_the_json_schema_of_the_spec_and_of_each_child(api: Api) -> None:
+def test_show_gives_the_json_schema_of_the_spec_and_of_each_child(
+    api: InProcessControlPlane,
+) -> None:
     response = api.get("/v1/types/demo/")
 
     assert response.status_code == 200
@@ -53,7 +56,7 @@ def test_show_gives_the_json_schema_of_the_spec_and_of_each_child(api: Api) -> N
     assert sorted(pages["required"]) == ["content", "name"]
 
 
-def test_show_marks_immutable_and_secret_fields(api: Api) -> None:
+def test_show_marks_immutable_and_secret_fields(api: InProcessControlPlane) -> None:
     shown = api.get("/v1/types/widgets/").json()
     assert shown["instance_schema"]["properties"]["color"]["x-immutable"] is True
     assert shown["instance_schema"]["properties"]["password"]["x-secret"] is True
@@ -62,12 +65,12 @@ def test_show_marks_immutable_and_secret_fields(api: Api) -> None:
     assert parts["key"]["x-secret"] is True
 
 
-def test_unknown_type_is_404_problem(api: Api) -> None:
+def test_unknown_type_is_404_problem(api: InProcessControlPlane) -> None:
     problem(api.get("/v1/types/nope/"), 404)
     problem(api.get("/v1/types/nope/instances"), 404)
 
 
-def test_types_need_a_token(api: Api) -> None:
+def test_types_need_a_token(api: InProcessControlPlane) -> None:
     problem(api.get("/v1/types/", token=None), 401)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import Api
+from metapaas.testing import InProcessControlPlane
 
 OPERATIONAL = {"/healthz", "/readyz", "/metrics"}
 """The only paths of the OpenAPI document outside /v1/."""
@@ -19,7 +19,9 @@ OPERATIONAL = {"/healthz", "/readyz", "/metrics"}
         pytest.param("/ui/console.css", "text/css", id="its style sheet"),
     ],
 )
-def test_the_console_is_served_without_a_token(api: Api, path: str, kind: str) -> None:
+def test_the_console_is_served_without_a_token(
+    api: InProcessControlPlane, path: str, kind: str
+) -> None:
     answer = api.get(path, token=None)
 
     assert answer.status_code == 200, answer.text
@@ -28,14 +30,14 @@ def test_the_console_is_served_without_a_token(api: Api, path: str, kind: str) -
 
 
 @pytest.mark.parametrize("path", ["/", "/ui"])
-def test_the_servers_address_leads_to_the_console(api: Api, path: str) -> None:
+def test_the_servers_address_leads_to_the_console(api: InProcessControlPlane, path: str) -> None:
     answer = api.get(path, token=None, follow_redirects=False)
 
     assert answer.status_code in (307, 308)
     assert answer.headers["location"].endswith("/ui/")
 
 
-def test_the_console_is_no_api_operation(api: Api) -> None:
+def test_the_console_is_no_api_operation(api: InProcessControlPlane) -> None:
     paths = api.get("/openapi.json").json()["paths"]
 
     assert [p for p in paths if not p.startswith("/v1/") and p not in OPERATIONAL] == []

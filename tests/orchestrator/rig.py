@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from metapaas.db import models
 from metapaas.plugins import Registry
+from metapaas.testing import InProcessControlPlane
 from metapaas.testing.simulation import Simulation
-from tests.helpers import Api
 
 
 class Rig(Simulation):
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: InProcessControlPlane) -> None:
         super().__init__(api.state, api.client)
         self.api = api
 

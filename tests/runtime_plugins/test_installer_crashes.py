@@ -1,15 +1,15 @@
 """The plugin installer survives a crash at every step of an install and of a removal.
 
 A crash point follows every commit the installer makes and every probe
-process it runs (the probe commits a plugin's migrations on its own). Each
-run stops the installer at one point, as a SIGKILL would (nothing after it
-runs), starts a new one, and checks it converges: the operation succeeded,
-the plugin is where it was asked to be, one wheelhouse, the tables there.
-The points are counted from a run without a crash, so a new step is covered
-without editing the test. An upgrade takes the install's steps (resolve,
-check, promote, load) from a plugin that already serves; its end-to-end test
-is in ``test_lifecycle.py``: each run here costs a pip resolve, so the
-scenarios are kept to the two that differ.
+process it runs (the probe commits a plugin's migrations on its own). The points
+are counted from a run without a crash, so a new step is covered without editing
+the test; that run also keeps, at each point, what a SIGKILL there would leave (the
+committed database and the home's files: :mod:`tests.snapshots`). Each crash is then
+a new installer started on one of those states, and the check that it converges:
+the operation succeeded, the plugin is where it was asked to be, one wheelhouse, the
+tables there. An upgrade takes the install's steps (resolve, check, promote, load)
+from a plugin that already serves; its end-to-end test is in ``test_lifecycle.py``:
+each restart here costs a pip resolve, so the scenarios are kept to the two that differ.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from metapaas.plugins import Registry
 from metapaas.plugins.installer import Installer
 from metapaas.plugins.probe import ProbeOutcome
 from metapaas.testing.fixtures import DatabaseFactory
-from tests.crashing import Crash, CrashPoints
+from tests import snapshots
+from tests.crashing import CrashPoints
+from tests.snapshots import Snapshot
 
 NAME = "metapaas-hello"
 STEPS = 20
@@ -125,22 +127,42 @@ def settle(plane: Plane, installer: Installer) -> None:
     raise AssertionError(f"the change did not end in {STEPS} passes")
 
 
-def run(plane: Plane, scenario: Scenario, wheels: dict[str, Path], crash_at: int | None) -> int:
-    """Prepare, request, crash at the point (if any), restart, converge, check; returns the
-    number of points passed."""
+class KeptPoints(CrashPoints):
+    """Points that do not crash: at each one, ``keep`` saves what a crash would leave."""
+
+    def __init__(self, keep: Callable[[int], None]) -> None:
+        super().__init__(crash_at=None)
+        self._keep = keep
+
+    def reached(self, label: str) -> None:
+        super().reached(label)
+        self._keep(len(self.labels) - 1)
+
+
+def run_keeping_points(
+    plane: Plane, scenario: Scenario, wheels: dict[str, Path], kept: Path
+) -> list[Snapshot]:
+    """Prepare, request and converge without a crash, keeping the state at every point."""
     for request in scenario.before:
         plane.request(request, wheels)
         settle(plane, plane.installer())
     plane.request(scenario.request, wheels)
-    points = CrashPoints(crash_at)
-    try:
-        settle(plane, plane.installer(points))
-    except Crash:
-        restarted = plane.installer()
-        restarted.recover()
-        settle(plane, restarted)
+    states: list[Snapshot] = []
+
+    def keep(point: int) -> None:
+        states.append(snapshots.take(plane.url, plane.home, kept / str(point)))
+
+    settle(plane, plane.installer(KeptPoints(keep)))
     check(plane, scenario)
-    return len(points.labels)
+    return states
+
+
+def restart_after_crash(plane: Plane, scenario: Scenario) -> None:
+    """What the next process does on the state a crash left: recover, converge, check."""
+    restarted = plane.installer()
+    restarted.recover()
+    settle(plane, restarted)
+    check(plane, scenario)
 
 
 def check(plane: Plane, scenario: Scenario) -> None:
@@ -176,13 +198,13 @@ def test_a_crash_at_any_step_of_the_installer_converges(
     wheels: dict[str, Path],
     scenario: Scenario,
 ) -> None:
-    backend = empty_database_url.split(":", 1)[0].split("+", 1)[0]
-    backend = "postgresql" if backend.startswith("postgres") else "sqlite"
-    total = run(Plane(empty_database_url, tmp_path / "home-0"), scenario, wheels, None)
-    assert total >= 4, "a change takes a claim, a step and a release at least"
-    for point in range(total):
-        url = database_factory.new(backend)
+    plane = Plane(empty_database_url, tmp_path / "home-0")
+    states = run_keeping_points(plane, scenario, wheels, tmp_path / "kept")
+    assert len(states) >= 4, "a change takes a claim, a step and a release at least"
+    for point, state in enumerate(states):
+        home = tmp_path / f"home-{point + 1}"
+        url = snapshots.restore(state, database_factory, home)
         try:
-            run(Plane(url, tmp_path / f"home-{point + 1}"), scenario, wheels, point)
+            restart_after_crash(Plane(url, home), scenario)
         finally:
             database_factory.drop(url)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
 
-from metapaas.plugins import ENTRY_POINT_GROUP
+from metapaas.sdk.introspect import ENTRY_POINT_GROUP
 
 
 def entry_point(name: str, target: str) -> EntryPoint:

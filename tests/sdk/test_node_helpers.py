@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import stat
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from metapaas import sdk
+from metapaas.sdk import _node
 
 
 def _mode(path: Path) -> int:
@@ -69,3 +72,33 @@ def test_wait_until_ready_stops_at_once_on_an_error_it_does_not_retry() -> None:
     with pytest.raises(RuntimeError, match="exited"):
         sdk.wait_until_ready(probe, what="the engine", attempts=5, interval=0, retry_on=(OSError,))
     assert len(calls) == 1
+
+
+def test_a_staged_file_can_be_written_by_a_writer_and_committed(tmp_path: Path) -> None:
+    target = tmp_path / "bundle.tar.gz"
+    staged = _node.stage(target, lambda out: out.write(b"made as it goes"), 0o644)
+    assert not target.exists()
+    _node.commit(staged, target)
+    assert target.read_bytes() == b"made as it goes"
+    assert _mode(target) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle.tar.gz"]
+
+
+def test_exclusive_makes_a_second_holder_wait_for_the_first(tmp_path: Path) -> None:
+    lock = tmp_path / "locks" / ".lock"
+    order: list[str] = []
+    first_holds = threading.Event()
+
+    def second() -> None:
+        first_holds.wait(5)
+        with sdk.exclusive(lock):
+            order.append("second")
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    with sdk.exclusive(lock):
+        first_holds.set()
+        time.sleep(0.2)  # the second is blocked in flock meanwhile
+        order.append("first")
+    waiter.join(5)
+    assert order == ["first", "second"]

@@ -18,8 +18,8 @@ import pytest
 from metapaas_postgres import Postgres, applier, catalog, scram
 from metapaas_postgres.desired import DesiredState, desired_state
 from metapaas_postgres.layout import CONFIG_FILE
-from metapaas_postgres.models import DatabaseSpec, PostgresSpec, RoleSpec
 from metapaas_postgres.reconcile import Connection
+from metapaas_postgres.spec import DatabaseSpec, PostgresSpec, RoleSpec
 from pydantic import ValidationError
 
 from metapaas import sdk
@@ -156,7 +156,7 @@ def test_validate_refuses_a_grant_on_a_database_that_does_not_exist() -> None:
     Postgres().validate(view([role], ["shop"]))
     with pytest.raises(sdk.Invalid) as raised:
         Postgres().validate(view([role], ["other"]))
-    assert (raised.value.field, raised.value.rule) == ("grants", "database_exists")
+    assert (raised.value.field, raised.value.rule) == ("grants", "not_found")
     assert "'shop'" in raised.value.message
 
 

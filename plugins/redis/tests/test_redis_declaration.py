@@ -9,7 +9,7 @@ import pytest
 from metapaas_redis import SERVER_OVERHEAD_MB, Redis
 from metapaas_redis.acl import acl_entries, user_rules
 from metapaas_redis.settings import RUNTIME_SETTINGS, runtime_settings
-from metapaas_redis.specs import RedisSpec, UserSpec
+from metapaas_redis.spec import RedisSpec, UserSpec
 from pydantic import ValidationError
 
 from metapaas import sdk

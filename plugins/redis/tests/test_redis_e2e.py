@@ -34,23 +34,11 @@ def connect(
     )
 
 
-def refused(answer: httpx.Response) -> set[tuple[str, str]]:
-    assert answer.status_code == 422, answer.text
-    return {(error["field"], error["rule"]) for error in answer.json()["errors"]}
-
-
 def test_redis_instance_serves_users_resizes_live_and_keeps_aof_data(
     control_plane: ControlPlane,
 ) -> None:
     plane = control_plane
     with plane.client() as api:
-        assert ("memory_mb", "greater_than_equal") in refused(
-            api.post(TYPE, json={"name": "tiny", "memory_mb": 8})
-        )
-        assert ("persistence", "literal_error") in refused(
-            api.post(TYPE, json={"name": "disk", "persistence": "disk"})
-        )
-
         body = {"name": "cache", "memory_mb": 32, "persistence": "aof"}
         instance = plane.create_instance(api, "redis", body, timeout=60)
         path = f"{TYPE}/{instance['id']}"
@@ -133,12 +121,9 @@ def _resume(pid: int) -> None:
 
 
 def _create_user(plane: ControlPlane, api: httpx.Client, path: str) -> str:
-    """Bad users are refused naming the field; a good one's password is shown once."""
+    """A user the engine knows once the instance converged; its password is shown once
+    (bad users are refused in ``test_redis_api.py``)."""
     users = f"{path}/users"
-    assert ("name", "reserved") in refused(api.post(users, json={"name": "default", "keys": ["*"]}))
-    assert ("keys.0", "string_pattern_mismatch") in refused(
-        api.post(users, json={"name": "spaced", "keys": ["a b"]})
-    )
     created = api.post(users, json={"name": "app", "keys": ["app:*"], "access": "readwrite"})
     assert created.status_code == 201, created.text
     assert "password" not in api.get(f"{users}/app").json()
@@ -182,11 +167,11 @@ def _new_run_id(credentials: dict[str, Any], old_run_id: str) -> redis.Redis | N
 
 
 def test_a_node_without_redis_server_turns_the_instance_error_naming_it(
-    tmp_path: Path, empty_database_url: str
+    tmp_path: Path, e2e_database_url: str
 ) -> None:
     empty = tmp_path / "empty-bin"
     empty.mkdir()
-    plane = ControlPlane(tmp_path / "home", empty_database_url, PATH=str(empty))
+    plane = ControlPlane(tmp_path / "home", e2e_database_url, PATH=str(empty))
     plane.start()
     try:
         with plane.client() as api:

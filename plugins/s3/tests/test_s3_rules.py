@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from metapaas_s3 import S3, declared_buckets, rules
+from metapaas_s3 import S3, declared_buckets
 from metapaas_s3.spec import AccessKeySpec, BucketSpec, S3Spec
 from pydantic import BaseModel, ValidationError
 
@@ -156,7 +156,10 @@ def test_a_consistent_instance_is_accepted() -> None:
         access_keys=[key("a", ["data", "logs"])],
     )
     S3().validate(instance)
-    assert rules.bucket_names(instance) == ["data", "logs"]
+    assert declared_buckets(instance) == [
+        {"name": "data", "versioning": False},
+        {"name": "logs", "versioning": True},
+    ]
 
 
 @pytest.mark.parametrize(
@@ -167,12 +170,6 @@ def test_a_consistent_instance_is_accepted() -> None:
             [{"name": "data", "versioning": True}],
             [{"name": "data", "versioning": True}],
             id="the bucket bucket_name names is its resource, with the resource's versioning",
-        ),
-        pytest.param(
-            {"bucket_name": "data"},
-            [{"name": "logs", "versioning": True}],
-            [{"name": "data", "versioning": False}, {"name": "logs", "versioning": True}],
-            id="an instance created before it was a resource keeps its bucket, unversioned",
         ),
         pytest.param(
             {},

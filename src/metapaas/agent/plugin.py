@@ -10,8 +10,7 @@ import logging
 from importlib.metadata import entry_points
 
 from metapaas.sdk import PaasType, PermanentError
-
-ENTRY_POINT_GROUP = "metapaas.plugins"
+from metapaas.sdk.introspect import ENTRY_POINT_GROUP
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI
 
 from metapaas import __version__, console
-from metapaas.api import problems, typed_routes
+from metapaas.api import boundary, problems, typed_routes
 from metapaas.api.admission import Admission
 from metapaas.api.deps import AppState, RequestIds
 from metapaas.api.routes import (
@@ -151,11 +151,12 @@ def create_app(state: AppState) -> FastAPI:
         version=__version__,
         description="One control plane for many managed service types.",
         lifespan=lifespan,
-        dependencies=[Depends(problems.refuse_nul)],
+        dependencies=[Depends(boundary.check_request)],
     )
     app.state.metapaas = state
     state.metrics = metrics_registry(state)
     problems.install(app)
+    app.openapi = boundary.declare(app, app.openapi)  # type: ignore[method-assign]
     app.add_middleware(Admission, limit=state.settings.max_requests)
     app.add_middleware(RequestIds)  # added last, so outermost: refusals carry an id too
     for router in (

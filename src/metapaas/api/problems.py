@@ -7,11 +7,9 @@ turns exceptions into them.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
-import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,9 +18,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import compile_path
 
 from metapaas import db, sdk
+from metapaas.api import boundary
 from metapaas.errors import Conflict, FieldError, Invalid, Problem, Unavailable
 
 log = logging.getLogger(__name__)
@@ -133,32 +131,6 @@ def invalid_from(exc: ValidationError, prefix: str = "") -> Invalid:
     return Invalid("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
 
 
-# In JSON text a NUL can only be the escape ``\u0000``; it is one when its backslash is not
-# itself escaped, that is when an even number of backslashes precedes it.
-_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
-
-
-async def refuse_nul(request: Request) -> None:
-    """Refuse a NUL character anywhere in a request, as a 422 naming where.
-
-    PostgreSQL cannot store one in text or JSON (it was a 500 there, while SQLite kept
-    it), and no name, id or setting has a use for one: both backends answer the same.
-    """
-    with_nul = {name for name, value in request.query_params.multi_items() if "\x00" in value}
-    # A parameter the route does not read is ignored, as FastAPI ignores it.
-    where = sorted(with_nul & _query_parameters(request)) if with_nul else []
-    if "\x00" in request.url.path:
-        where.append("path")
-    if _ESCAPED_NUL.search(await request.body()):
-        where.append("body")
-    if where:
-        message = "must not contain a NUL character"
-        raise Invalid(
-            f"{', '.join(where)}: {message}",
-            errors=tuple(FieldError(field, "no_nul", message) for field in where),
-        )
-
-
 def install(app: FastAPI) -> None:
     """Answer every exception with a problem, and document the problems in ``/openapi.json``."""
     _install_handlers(app)
@@ -229,33 +201,10 @@ def _allowed_methods(request: Request, said: str) -> str:
     """Every method the document declares on the path (``said``, Starlette's ``Allow``,
     names only the methods of the first route matching the path, and a path is often
     served by one route per method)."""
-    declared = {method.upper() for item in _path_items(request) for method in item}
+    declared = {method.upper() for item in boundary.path_items(request) for method in item}
     if "GET" in declared:
         declared.add("HEAD")  # Starlette answers HEAD wherever it answers GET
     return ", ".join(sorted(declared)) or said
-
-
-def _query_parameters(request: Request) -> set[str]:
-    """The query parameters the document declares for the request's operation."""
-    return {
-        parameter["name"]
-        for item in _path_items(request)
-        for parameter in item.get(request.method.lower(), {}).get("parameters", [])
-        if parameter["in"] == "query"
-    }
-
-
-def _path_items(request: Request) -> Iterator[dict[str, Any]]:
-    """The document's path items whose template matches the request's path."""
-    for template, item in request.app.openapi()["paths"].items():
-        if _path_regex(template).match(request.url.path):
-            yield item
-
-
-@functools.cache
-def _path_regex(template: str) -> re.Pattern[str]:
-    regex, _, _ = compile_path(template)
-    return regex
 
 
 def _documenting_problems(

@@ -10,7 +10,7 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich.text import Text
 
-from metapaas.cli.output import status_console
+from metapaas.cli.output import UserError, status_console
 from metapaas.client import ApiError, Client, Event, InstanceView, Operation
 
 POLL_SECONDS = 1.0
@@ -74,7 +74,8 @@ def follow(api: Client, slug: str, accepted: InstanceView, timeout: float) -> Ou
     Success is the operation ``SUCCEEDED`` with the instance ``ACTIVE`` (or gone,
     after a delete); a failed operation or an instance in ``ERROR`` ends it early.
     """
-    assert accepted.operation_id is not None
+    if accepted.operation_id is None:
+        raise UserError("the server accepted the request without naming its operation")
     follower = _Follower(api, accepted.type, accepted, api.operations.get(accepted.operation_id))
     started = time.monotonic()
     deadline = started + timeout

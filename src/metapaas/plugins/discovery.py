@@ -16,8 +16,8 @@ from pydantic import BaseModel
 
 from metapaas import sdk
 from metapaas.sdk import introspect
+from metapaas.sdk.introspect import ENTRY_POINT_GROUP
 
-ENTRY_POINT_GROUP = "metapaas.plugins"
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 COLLECTION_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 COMMON_FIELDS = frozenset({"name", "version", "description", "project_id"})

@@ -261,9 +261,9 @@ class Installer:
         if outcome.error:
             raise InstallError(outcome.error)
         with self.sessions.begin() as session:
-            plugin = session.get(models.Plugin, name)
-            assert plugin is not None
-            assert version is not None
+            plugin = _held(session, name)
+            if version is None:
+                raise InstallError(f"the wheelhouse {candidate} is no longer recorded")
             plugin.version = version.version
             plugin.sha256 = next(
                 f["sha256"]
@@ -309,8 +309,7 @@ class Installer:
 
     def _await_load(self, name: str) -> float:
         with self.sessions.begin() as session:
-            plugin = session.get(models.Plugin, name)
-            assert plugin is not None
+            plugin = _held(session, name)
             live = self.live_processes(session)
             failed = [p for p in live if p.load_error]
             if failed:
@@ -335,8 +334,7 @@ class Installer:
 
     def _remove(self, name: str, *, purge: bool) -> float:
         with self.sessions.begin() as session:
-            plugin = session.get(models.Plugin, name)
-            assert plugin is not None
+            plugin = _held(session, name)
             served = plugin.wheelhouse
             created = live_instances(session, plugin.types)
             if created:  # since the request was accepted
@@ -362,9 +360,9 @@ class Installer:
                 state=models.OperationState.SUCCEEDED,
                 progress="removed" + (" with its tables" if purge else "; its tables are kept"),
             )
-            plugin = session.get(models.Plugin, name)
-            if plugin is not None:
-                session.delete(plugin)
+            removed = session.get(models.Plugin, name)
+            if removed is not None:
+                session.delete(removed)
         return 0.0
 
     def live_processes(self, session: Session) -> list[models.ControlPlaneProcess]:
@@ -389,8 +387,7 @@ class Installer:
     def _update(
         self, session: Session, name: str, *, candidate: str | None = None, progress: str
     ) -> None:
-        plugin = session.get(models.Plugin, name)
-        assert plugin is not None
+        plugin = _held(session, name)
         if candidate is not None:
             plugin.candidate = candidate
         plugin.progress = progress
@@ -436,3 +433,12 @@ def live_instances(session: Session, slugs: list[str]) -> int:
         models.Instance.type_slug.in_(slugs), models.Instance.deleted_at.is_(None)
     )
     return int(session.scalar(stmt) or 0)
+
+
+def _held(session: Session, name: str) -> models.Plugin:
+    """The row of the plugin this installer holds the claim of (only an installer removes
+    it, so a row gone is an error to report, not a state to act on)."""
+    plugin = session.get(models.Plugin, name)
+    if plugin is None:
+        raise InstallError(f"plugin {name} is no longer recorded")
+    return plugin

@@ -19,8 +19,8 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, inspect, text
 
 from metapaas.db import make_engine, migrate
-from metapaas.plugins.discovery import ENTRY_POINT_GROUP
 from metapaas.plugins.registry import Registry
+from metapaas.sdk.introspect import ENTRY_POINT_GROUP
 
 MIGRATION_WAIT_SECONDS = 60.0
 """The serving processes keep writing while a plugin's tables are made: wait for turns."""

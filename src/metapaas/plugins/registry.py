@@ -45,15 +45,19 @@ class LoadedType:
 
     @property
     def declaration(self) -> sdk.PaasType:
-        assert self.found.declaration is not None, f"type {self.slug} is not usable"
+        """The type's declaration; a type that has none (its plugin failed to load) is an
+        error of whatever needs it, which names the type and why."""
+        if self.found.declaration is None:
+            raise sdk.PermanentError(f"type {self.slug} is in ERROR: {self.reason}")
         return self.found.declaration
 
     @property
     def derived(self) -> TypeSchemas:
         """The request, response and spec models derived from its declaration; a type that
-        is not usable has none, and is not served."""
+        is not usable has none (it is not served), and asking is an error as
+        :attr:`declaration`'s is."""
         if self.schemas is None:
-            raise NotFound(f"PaaS type {self.slug!r} is in ERROR: {self.reason}")
+            raise sdk.PermanentError(f"type {self.slug} is in ERROR: {self.reason}")
         return self.schemas
 
     @property

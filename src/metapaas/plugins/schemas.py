@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
 
 from metapaas import sdk
 from metapaas.sdk import introspect
@@ -112,10 +113,11 @@ def _instance_models(paas_type: sdk.PaasType, prefix: str) -> ModelSet:
         spec,
         hidden=node_only,
         extra={
-            "name": (str | None, None),
-            "description": (str | None, Field(default=None, max_length=1000)),
-            "version": (Literal[all_names] | None, None),
+            "name": InstanceCommon.model_fields["name"],
+            "description": InstanceCommon.model_fields["description"],
+            "version": FieldInfo.from_field(description="Catalog version; see the type's catalog."),
         },
+        annotations={"version": Literal[all_names]},
     )
     secrets = introspect.fields_marked(spec, introspect.SECRET_KEY)
     out = _out(f"{prefix}Instance", InstanceOutBase, spec, secrets)
@@ -181,17 +183,37 @@ def _partial(
     spec: type[BaseModel],
     *,
     hidden: frozenset[str] = frozenset(),
-    extra: Mapping[str, Any] | None = None,
+    extra: Mapping[str, FieldInfo] | None = None,
+    annotations: Mapping[str, Any] | None = None,
 ) -> type[BaseModel]:
-    """Every field but ``hidden`` optional and typed; range rules are checked on the
-    merged result."""
+    """Every field but ``hidden``, and ``extra``, with its type and rules, and none
+    required: a field left out keeps its value, and one that is sent (null included, where
+    the field cannot be null) is checked as the document states it."""
+    given = {field: info for field, info in spec.model_fields.items() if field not in hidden}
+    given.update(extra or {})
     fields: dict[str, Any] = {
-        field: (_optional(info.annotation), None)
-        for field, info in spec.model_fields.items()
-        if field not in hidden
+        field: _left_out_by_default((annotations or {}).get(field, info.annotation), info)
+        for field, info in given.items()
     }
-    fields.update(extra or {})
     return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _left_out_by_default(annotation: Any, info: FieldInfo) -> tuple[Any, Any]:
+    """The field of ``info`` with its type and rules but no default of its own: unset when
+    left out (``exclude_unset``), and shown with no default (which would be the current
+    value, not the spec's)."""
+    extra = info.json_schema_extra
+
+    def document(schema: dict[str, Any]) -> None:
+        if isinstance(extra, dict):
+            schema.update(extra)
+        schema.pop("default", None)
+
+    typed = Annotated[(annotation, *info.metadata)] if info.metadata else annotation
+    described = Field(
+        default=None, title=info.title, description=info.description, json_schema_extra=document
+    )
+    return typed, described
 
 
 def _out(

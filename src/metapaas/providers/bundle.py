@@ -38,9 +38,7 @@ archive.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import fcntl
 import gzip
 import hashlib
 import importlib.util
@@ -51,9 +49,8 @@ import platform
 import sys
 import sysconfig
 import tarfile
-import tempfile
 from base64 import urlsafe_b64encode
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import Parser
@@ -66,10 +63,12 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from metapaas.sdk import PermanentError
+from metapaas.sdk import _node as durable
+from metapaas.sdk.introspect import ENTRY_POINT_GROUP
 
 RUNTIME = "metapaas"
-PLUGIN_GROUP = "metapaas.plugins"
 BUNDLES_DIR = "bundles"
+LOCK_FILE = ".lock"
 RUNTIME_SITE: tuple[str, ...] = tuple(
     dict.fromkeys(sysconfig.get_path(name) for name in ("purelib", "platlib"))
 )
@@ -112,10 +111,10 @@ def tree_bundle(source: Path, directory: Path) -> Bundle:
     address of its content) as ``<directory>/<name>.tar.gz``, built at the first call."""
     path = directory / f"{source.name}.tar.gz"
     if not path.is_file():
-        with _build_lock(directory):
+        with durable.exclusive(directory / LOCK_FILE):
             if not path.is_file():
                 contents: dict[str, Path | bytes] = {f.name: f.source for f in _tree(source, "")}
-                _write_atomically(path, _archive_bytes(contents))
+                durable.write_private(path, _archive_bytes(contents))
     return Bundle(_sha256_file(path), path)
 
 
@@ -124,7 +123,7 @@ def runtime_distributions(site: Sequence[str] = RUNTIME_SITE) -> list[Distributi
     plugins = {
         _name(dist)
         for dist in Distribution.discover(path=list(site))
-        if any(point.group == PLUGIN_GROUP for point in dist.entry_points)
+        if any(point.group == ENTRY_POINT_GROUP for point in dist.entry_points)
     }
     return _closure([RUNTIME, *sorted(plugins)], site)
 
@@ -137,13 +136,13 @@ def bundle_of(distributions: Iterable[Distribution], directory: Path) -> Bundle:
     cached = _cached(directory, key)
     if cached is not None:
         return cached
-    with _build_lock(directory):
+    with durable.exclusive(directory / LOCK_FILE):  # one build at a time
         # Another process may have built it while this one waited for the lock.
         cached = _cached(directory, key)
         if cached is not None:
             return cached
         bundle = _build([dist for _, dist in ordered], directory)
-        _write_atomically(_key_path(directory, key), bundle.digest.encode())
+        durable.write_private(_key_path(directory, key), bundle.digest.encode())
         return bundle
 
 
@@ -326,16 +325,13 @@ def _build(dists: Sequence[Distribution], directory: Path) -> Bundle:
                 raise BundleError(f"{file.name} is installed by two bundled distributions")
             contents[file.name] = file.source
         contents[f"{_dist_info(dist)}/RECORD"] = _record(_dist_info(dist), files)
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, scratch = tempfile.mkstemp(dir=directory, prefix=".build-", suffix=".tar.gz")
+    staged = durable.stage(directory / "build.tar.gz", lambda out: _write_archive(out, contents))
     try:
-        with os.fdopen(fd, "wb") as out:
-            _write_archive(out, contents)
-        digest = _sha256_file(Path(scratch))
+        digest = _sha256_file(staged)
         path = directory / f"{digest}.tar.gz"
-        os.replace(scratch, path)
+        durable.commit(staged, path)
     except BaseException:
-        Path(scratch).unlink(missing_ok=True)
+        staged.unlink(missing_ok=True)
         raise
     return Bundle(digest, path)
 
@@ -388,27 +384,6 @@ def _cached(directory: Path, key: str) -> Bundle | None:
 
 def _key_path(directory: Path, key: str) -> Path:
     return directory / "keys" / key
-
-
-@contextlib.contextmanager
-def _build_lock(directory: Path) -> Iterator[None]:
-    """One build at a time among the processes sharing ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / ".lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
-def _write_atomically(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=".write-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-        os.replace(scratch, path)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
 
 
 def _sha256(data: bytes) -> str:

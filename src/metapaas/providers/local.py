@@ -45,7 +45,6 @@ A type sees the difference only through ``node.address`` and ``node.ports``.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -54,7 +53,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -70,7 +69,7 @@ from metapaas.providers.base import (
     check_name,
     matches,
 )
-from metapaas.sdk import VOLUME_DIR, PermanentError, TemporaryError, write_private
+from metapaas.sdk import VOLUME_DIR, PermanentError, TemporaryError, exclusive, write_private
 
 ADDRESS = "127.0.0.1"
 NODE_FILE = "node.json"
@@ -378,12 +377,8 @@ class LocalProvider:
             return []
         return sorted(p for p in parent.iterdir() if p.is_dir() and not p.name.startswith("."))
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self._nodes.mkdir(parents=True, exist_ok=True)
-        with (self._nodes / ".lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return exclusive(self._nodes / ".lock")
 
 
 def from_context(context: ProviderContext) -> LocalProvider:

@@ -86,19 +86,6 @@ class HealthCheck:
     failure_threshold: int = 3
 
 
-LifecycleName = Literal[
-    "init",
-    "start",
-    "stop",
-    "health",
-    "scale_out",
-    "scale_in",
-    "backup",
-    "restore",
-    "upgrade",
-]
-
-
 @dataclass(frozen=True)
 class Command:
     """A lifecycle command run on a node, once per command id.

@@ -27,6 +27,8 @@ ChildT = TypeVar("ChildT", bound=BaseModel, default=BaseModel)
 """The spec model of a child collection."""
 
 _HOOK_ATTR = "_metapaas_hook"
+ENTRY_POINT_GROUP = "metapaas.plugins"
+"""The entry-point group a plugin registers its :class:`PaasType` subclasses in."""
 
 
 def hookspec(phase: str) -> Callable[[F], F]:

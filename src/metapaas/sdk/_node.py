@@ -1,9 +1,13 @@
-"""Helpers for a plugin's node-side programs (and the agent's own files).
+"""Helpers for a plugin's node-side programs (and the runtime's own files).
 
 Writes: a reader sees the old file or the new one, never half. A staged file
 is written beside its destination (same directory, so the rename is atomic),
 fsynced, renamed over the destination, and the directory is fsynced so the
 rename itself survives a power cut.
+
+Locks: programs sharing a directory take turns with an exclusive ``flock`` on a
+file in it, which the kernel drops when the holder dies, so no crash leaves a
+lock behind.
 
 Waits: an engine that has just started refuses connections for a while; a
 node-side program asks again a bounded number of times, then fails saying
@@ -12,14 +16,18 @@ what it waited for and the last error.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 T = TypeVar("T")
+Writer = Callable[[BinaryIO], None]
+"""Writes a file's content into the open file it is given (an archive, as it is made)."""
 
 VOLUME_DIR = "data"
 """The node's volume, mounted at ``<node dir>/data`` (``{{ node.dir }}/data`` in a template).
@@ -31,14 +39,18 @@ Deleting the instance (or scaling the node away) deletes the volume.
 """
 
 
-def stage(dest: Path, data: bytes, mode: int = 0o600) -> Path:
-    """Write ``data`` to a new hidden file beside ``dest`` with ``mode``, fsynced."""
+def stage(dest: Path, data: bytes | Writer, mode: int = 0o600) -> Path:
+    """Write ``data`` (or what the writer writes) to a new hidden file beside ``dest`` with
+    ``mode``, fsynced."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".staged")
     try:
         with os.fdopen(fd, "wb") as file:
             os.fchmod(file.fileno(), mode)
-            file.write(data)
+            if isinstance(data, bytes):
+                file.write(data)
+            else:
+                data(file)
             file.flush()
             os.fsync(file.fileno())
     except BaseException:
@@ -76,6 +88,16 @@ def create_private(dest: Path, data: str | bytes, mode: int = 0o600) -> bool:
         staged.unlink()
     _sync_directory(dest.parent)
     return True
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_file`` (made if missing) while the block runs;
+    wait for a holder in another process to finish first."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _sync_directory(directory: Path) -> None:

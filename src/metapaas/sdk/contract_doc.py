@@ -59,7 +59,7 @@ def _views() -> list[dict[str, str]]:
 
 
 def _helpers() -> list[dict[str, str]]:
-    helpers = (sdk.write_private, sdk.create_private, sdk.wait_until_ready)
+    helpers = (sdk.write_private, sdk.create_private, sdk.exclusive, sdk.wait_until_ready)
     return [{"signature": _signature(helper), "doc": _doc(helper)} for helper in helpers]
 
 

@@ -1,11 +1,12 @@
-"""What the runtime reads of a declaration: field markers and hook marks.
+"""What the runtime reads of a declaration: its entry-point group, field markers and hook
+marks.
 
 Plugins do not need this module: they declare with :func:`metapaas.sdk.secret`,
 :func:`metapaas.sdk.immutable` and the hooks of :class:`metapaas.sdk.PaasType`;
 the runtime (and tests that check a declaration) read those back from here.
 """
 
-from metapaas.sdk._declaration import hook_phase
+from metapaas.sdk._declaration import ENTRY_POINT_GROUP, hook_phase
 from metapaas.sdk._fields import (
     IMMUTABLE_KEY,
     NODE_ONLY_KEY,
@@ -15,6 +16,7 @@ from metapaas.sdk._fields import (
 )
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "IMMUTABLE_KEY",
     "NODE_ONLY_KEY",
     "SECRET_KEY",

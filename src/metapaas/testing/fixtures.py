@@ -17,6 +17,10 @@ environment with MetaPaaS installed (a plugin's own tests included) has:
     a new, empty database per test on *one* backend, taking turns between the tests
     that ask for it: an end-to-end flow whose database does not matter runs once,
     and the flows together still run on both backends.
+``api``
+    an :class:`~metapaas.testing.InProcessControlPlane` on ``empty_database_url``
+    with every installed type: the real API and orchestrator in the test's process,
+    nodes simulated on a fake clock (``api.converge(slug, name)``).
 ``control_plane``
     a started :class:`~metapaas.testing.ControlPlane` on ``e2e_database_url``;
     afterwards every instance of every type is deleted, so no node outlives
@@ -37,6 +41,7 @@ import pytest
 from sqlalchemy import make_url
 
 from metapaas.testing.controlplane import ControlPlane
+from metapaas.testing.inprocess import InProcessControlPlane, in_process
 
 BACKENDS = ("sqlite", "postgresql")
 PG_URL = os.environ.get("METAPAAS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -141,6 +146,13 @@ def e2e_database_url(
 ) -> Iterator[str]:
     """The same, on the one backend this test's turn gave it."""
     yield from _database_of(request, database_factory)
+
+
+@pytest.fixture
+def api(tmp_path: Path, empty_database_url: str) -> Iterator[InProcessControlPlane]:
+    """The control plane in this process, every installed type on a new database."""
+    with in_process(empty_database_url, tmp_path / "home") as plane:
+        yield plane
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from urllib.parse import quote
 from metapaas import sdk
 from metapaas_postgres import catalog, layout
 from metapaas_postgres.desired import desired_state
-from metapaas_postgres.models import ADMIN_ROLE, DATABASES, ROLES, PostgresSpec
 from metapaas_postgres.privileges import binaries_needed
+from metapaas_postgres.spec import ADMIN_ROLE, DATABASES, ROLES, PostgresSpec
 
 PORT = "postgres"
 INIT_TIMEOUT = 120.0
@@ -48,7 +48,7 @@ class Postgres(sdk.PaasType[PostgresSpec]):
                 if grant.database not in databases:
                     raise sdk.Invalid(
                         "grants",
-                        "database_exists",
+                        "not_found",
                         f"role {role.name!r} is granted database {grant.database!r},"
                         " which does not exist (create it first; revoke the grant before"
                         " deleting it)",

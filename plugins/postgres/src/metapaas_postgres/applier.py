@@ -16,13 +16,10 @@ change written while the server was down is not missed. Each run:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -30,8 +27,8 @@ import psycopg
 from metapaas import sdk
 from metapaas_postgres.desired import DesiredState
 from metapaas_postgres.layout import NodeLayout
-from metapaas_postgres.models import SUPERUSER_ROLE
 from metapaas_postgres.reconcile import Connect, Connection, reconcile
+from metapaas_postgres.spec import SUPERUSER_ROLE
 
 NEEDS_RESTART = "setting could not be applied"
 """What ``pg_file_settings.error`` says of a changed setting that only a restart applies."""
@@ -83,7 +80,7 @@ def converge(layout: NodeLayout, connect: Connect) -> None:
     One run at a time per node (the launcher's run after a start can meet the
     agent's ``init`` or a reload): two would race to create the same database.
     """
-    with _exclusive(layout.applier_lock_file):
+    with sdk.exclusive(layout.applier_lock_file):
         with connect("postgres") as conn:
             conn.execute("SELECT pg_reload_conf()")
             pending = _settings_needing_restart(conn)
@@ -92,13 +89,6 @@ def converge(layout: NodeLayout, connect: Connect) -> None:
         if pending:
             log.info("restarting the server to apply %s", ", ".join(pending))
             fast_shutdown(layout)
-
-
-@contextlib.contextmanager
-def _exclusive(lock_file: Path) -> Iterator[None]:
-    with lock_file.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 def _settings_needing_restart(conn: Connection) -> list[str]:

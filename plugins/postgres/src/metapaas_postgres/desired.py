@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from metapaas import sdk
 from metapaas_postgres import scram
-from metapaas_postgres.models import ADMIN_ROLE, DATABASES, ROLES, Access, PostgresSpec, RoleSpec
+from metapaas_postgres.spec import ADMIN_ROLE, DATABASES, ROLES, Access, PostgresSpec, RoleSpec
 
 
 class DesiredRole(BaseModel):

@@ -41,9 +41,6 @@ def ensure_cluster(layout: NodeLayout, bindir: Path) -> None:
     """Make the node's cluster unless it has a complete one: a copy of the machine's
     template (see :mod:`metapaas_postgres.template`), or initdb's own when no template
     can be kept."""
-    for before, now in layout.files_before_volumes:
-        if before.exists() and not now.exists():
-            shutil.move(before, now)
     if layout.data_dir.exists():
         return
     shutil.rmtree(layout.staging_dir, ignore_errors=True)

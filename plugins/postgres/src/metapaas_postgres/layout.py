@@ -45,15 +45,6 @@ class NodeLayout:
         return self.volume / "superuser.password"
 
     @property
-    def files_before_volumes(self) -> tuple[tuple[Path, Path], ...]:
-        """Where a node made before volumes kept its cluster and password, and where they
-        go now."""
-        return (
-            (self.node_dir / "pgdata", self.data_dir),
-            (self.node_dir / "superuser.password", self.superuser_password_file),
-        )
-
-    @property
     def config_file(self) -> Path:
         return self.node_dir / CONFIG_FILE
 

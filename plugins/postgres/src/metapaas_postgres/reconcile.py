@@ -16,7 +16,7 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 from metapaas_postgres.desired import DesiredRole, DesiredState
-from metapaas_postgres.models import SUPERUSER_ROLE
+from metapaas_postgres.spec import SUPERUSER_ROLE
 
 MARK = "managed by metapaas"
 Connection = psycopg.Connection[TupleRow]

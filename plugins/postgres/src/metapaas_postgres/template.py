@@ -32,8 +32,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from metapaas_postgres import scram
-from metapaas_postgres.models import SUPERUSER_ROLE
 from metapaas_postgres.privileges import as_unprivileged
+from metapaas_postgres.spec import SUPERUSER_ROLE
 
 INITDB_OPTIONS = (
     f"--username={SUPERUSER_ROLE}",

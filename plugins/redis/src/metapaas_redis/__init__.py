@@ -15,7 +15,7 @@ from urllib.parse import quote
 from metapaas import sdk
 from metapaas_redis.acl import acl_entries
 from metapaas_redis.settings import runtime_settings
-from metapaas_redis.specs import RedisSpec, UserSpec
+from metapaas_redis.spec import RedisSpec, UserSpec
 
 ROLE = "main"
 USERS = sdk.ChildResource("users", UserSpec, title="Redis ACL users")

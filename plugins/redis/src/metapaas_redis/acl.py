@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import TypedDict
 
-from metapaas_redis.specs import Access, UserSpec
+from metapaas_redis.spec import Access, UserSpec
 
 DEFAULT_USER_RULES = "~* &* +@all -@admin +config|get"
 """The instance owner's user: every key, channel and command but administration.

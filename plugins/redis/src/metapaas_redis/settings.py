@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from metapaas_redis.specs import Persistence, RedisSpec
+from metapaas_redis.spec import Persistence, RedisSpec
 
 RUNTIME_SETTINGS = ("maxmemory", "maxmemory-policy", "appendonly", "save")
 """Written to redis.conf for a start, applied live with CONFIG SET on a change."""

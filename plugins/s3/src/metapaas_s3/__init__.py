@@ -31,12 +31,10 @@ INIT_WAIT_SECONDS = 100.0
 
 
 def declared_buckets(instance: sdk.InstanceView[S3Spec]) -> list[dict[str, Any]]:
-    """Every bucket the instance declares, with its versioning, sorted by name."""
-    versioning = {str(b["name"]): bool(b["versioning"]) for b in instance.resources["buckets"]}
-    return [
-        {"name": name, "versioning": versioning.get(name, False)}
-        for name in sorted(rules.bucket_names(instance))
-    ]
+    """Every bucket the instance declares (its ``buckets`` resources, ``bucket_name``'s
+    among them), with its versioning, sorted by name."""
+    buckets = sorted(instance.children(BUCKETS), key=lambda bucket: bucket.name)
+    return [{"name": bucket.name, "versioning": bucket.versioning} for bucket in buckets]
 
 
 def _shared_data_plane() -> sdk.DataPlane:
@@ -58,6 +56,9 @@ def _shared_data_plane() -> sdk.DataPlane:
     )
 
 
+BUCKETS = sdk.ChildResource("buckets", BucketSpec, title="Buckets")
+
+
 class S3(sdk.PaasType[S3Spec]):
     slug = "s3"
     title = "S3 object storage"
@@ -68,7 +69,7 @@ class S3(sdk.PaasType[S3Spec]):
     versions = (sdk.Version("0.0.1", engine={"server": "seaweedfs"}, default=True),)
     spec = S3Spec
     resources = (
-        sdk.ChildResource("buckets", BucketSpec, title="Buckets"),
+        BUCKETS,
         sdk.ChildResource("access_keys", AccessKeySpec, title="Access keys scoped to buckets"),
     )
 

@@ -9,17 +9,6 @@ from metapaas import sdk
 from metapaas_s3.spec import PROBE_BUCKET, S3Spec
 
 
-def bucket_names(instance: sdk.InstanceView[S3Spec]) -> list[str]:
-    """Every bucket the instance declares: its ``buckets`` resources, sorted, and its
-    ``bucket_name`` when no resource covers it (an instance created before the bucket
-    it is created with became a resource keeps that bucket)."""
-    spec = instance.spec
-    names = sorted(str(bucket["name"]) for bucket in instance.resources.get("buckets", ()))
-    if spec.bucket_name and spec.bucket_name not in names:
-        return [spec.bucket_name, *names]
-    return names
-
-
 def check(instance: sdk.InstanceView[S3Spec]) -> None:
     """Raise ``sdk.Invalid`` for the first rule the proposed state breaks."""
     spec = instance.spec
@@ -43,8 +32,7 @@ def _check_bucket_name(bucket_name: str | None, resources: Sequence[str]) -> Non
             "bucket_name",
             "not_found",
             f"bucket {bucket_name!r} is the instance's bucket_name, so it must be one of its "
-            "buckets and cannot be deleted (an instance created before that bucket was "
-            "listed must first create it, which keeps its objects)",
+            "buckets and cannot be deleted",
         )
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from metapaas import orchestrator, sdk
 from metapaas.api.deps import Context
-from metapaas.api.instances.desired import desired, refuse_immutable, refuse_null
+from metapaas.api.instances.desired import desired, refuse_immutable
 from metapaas.api.instances.lookups import live_instances, open_operation, resources_of
 from metapaas.api.problems import invalid_from
 from metapaas.db import models
@@ -101,7 +101,6 @@ def update_instance(
     current = {**instance.spec, **secrets}
     common = {"name": instance.name, "version": instance.version}
     refuse_immutable(models_, given, {**current, **common})
-    refuse_null(given, ("version", "description"))
     description = given.pop("description", instance.description)
     version = given.pop("version", instance.version)
     _refuse_deprecated(loaded, instance.version, version)

@@ -54,10 +54,3 @@ def refuse_immutable(
     for field in sorted(models_.immutable & set(given)):
         if given[field] != current.get(field):
             raise Invalid.field(field, "immutable", "cannot be changed after create")
-
-
-def refuse_null(given: Mapping[str, Any], fields: tuple[str, ...]) -> None:
-    """The partial update model lets every field be null; these columns cannot be."""
-    for field in fields:
-        if field in given and given[field] is None:
-            raise Invalid.field(field, "not_null", "cannot be null; leave it out to keep it")

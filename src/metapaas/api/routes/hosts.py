@@ -9,11 +9,13 @@ nodes elsewhere, one at a time, each while the others of its instance serve.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import func, select
 
 from metapaas.api.deps import Context, Ctx, InContext
@@ -88,13 +90,22 @@ class HostBody(BaseModel):
     @field_validator("private_key")
     @classmethod
     def _usable_private_key(cls, text: str) -> str:
-        ssh.check_private_key(text)  # a ValueError is a 422 naming the field
+        _as_format(ssh.check_private_key, text)  # its public half is not kept
         return text
 
     @field_validator("host_key")
     @classmethod
     def _public_host_key(cls, text: str) -> str:
-        return ssh.check_host_key(text)
+        return _as_format(ssh.check_host_key, text)
+
+
+def _as_format(check: Callable[[str], str], text: str) -> str:
+    """``check(text)``; its ``ValueError`` is the rule ``format``: a key the document cannot
+    describe by a pattern (it must parse as an SSH key)."""
+    try:
+        return check(text)
+    except ValueError as exc:
+        raise PydanticCustomError("format", str(exc)) from exc
 
 
 def host_view(session: Any, host: models.Host) -> dict[str, Any]:

@@ -36,7 +36,9 @@ router = APIRouter(
 )
 
 
-NAME_MAX_LENGTH = 100
+PACKAGE_MAX_LENGTH = 200
+"""Of a requirement, a path or a URL: the distribution name in it is no longer, and fits
+every column that names a distribution."""
 
 
 class PackageBody(BaseModel):
@@ -44,7 +46,7 @@ class PackageBody(BaseModel):
 
     package: str = Field(
         min_length=1,
-        max_length=2000,
+        max_length=PACKAGE_MAX_LENGTH,
         description="A requirement (`metapaas-hello==0.2.0`), a wheel or sdist path on the "
         "control plane's machine, or a URL to one.",
     )
@@ -65,16 +67,9 @@ class PackageBody(BaseModel):
     def named(self) -> str:
         """The distribution the package is, or a 422 naming ``package``."""
         try:
-            name = distribution_name(self.package)
+            return distribution_name(self.package)
         except ValueError as exc:
             raise Invalid.field("package", "format", str(exc)) from exc
-        if len(name) > NAME_MAX_LENGTH:
-            raise Invalid.field(
-                "package",
-                "max_length",
-                f"a distribution name has at most {NAME_MAX_LENGTH} characters",
-            )
-        return name
 
     def request(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)

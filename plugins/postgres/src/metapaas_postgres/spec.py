@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from metapaas import sdk
 
@@ -32,14 +33,19 @@ Access = Literal["readonly", "readwrite"]
 
 def _not_system_name(name: str) -> str:
     if name.startswith("pg_"):
-        raise ValueError("names starting with pg_ are reserved for PostgreSQL")
+        raise PydanticCustomError("reserved", "names starting with pg_ are reserved for PostgreSQL")
     return name
 
 
 def _refuse(reserved: frozenset[str]) -> AfterValidator:
     def check(name: str) -> str:
         if name in reserved:
-            raise ValueError(f"{name!r} is reserved; reserved names: {', '.join(sorted(reserved))}")
+            listed = ", ".join(sorted(reserved))
+            raise PydanticCustomError(
+                "reserved",
+                "'{name}' is reserved; reserved names: {listed}",
+                {"name": name, "listed": listed},
+            )
         return name
 
     return AfterValidator(check)
@@ -94,7 +100,7 @@ class RoleSpec(BaseModel):
     def _one_grant_per_database(cls, grants: list[Grant]) -> list[Grant]:
         names = [grant.database for grant in grants]
         if len(names) != len(set(names)):
-            raise ValueError("a database may appear in one grant only")
+            raise PydanticCustomError("unique", "a database may appear in one grant only")
         return grants
 
 
