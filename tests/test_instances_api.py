@@ -394,6 +394,7 @@ def test_every_timestamp_is_rfc3339_utc_with_a_z(api: InProcessControlPlane) -> 
 
 def test_nodes_show_role_address_state_and_health_and_no_secret(api: InProcessControlPlane) -> None:
     made = api.create_instance("pictured")
+    now = models.utcnow()
     with api.session() as session:
         session.add(
             models.Node(
@@ -405,11 +406,21 @@ def test_nodes_show_role_address_state_and_health_and_no_secret(api: InProcessCo
                 ports={"http": 40080},
                 state=models.NodeState.RUNNING,
                 bootstrap_hash="b" * 64,
+            )
+        )
+        session.flush()
+        session.add(
+            models.NodeReport(
+                node_name="pictured-web-0",
+                instance_id=made["id"],
+                incarnation=1,
                 credential_hash="c" * 64,
-                agent_state="ready",
-                health="healthy",
+                registered_at=now,
+                last_seen_at=now,
+                health_since=now,
+                state=models.AgentState.READY,
+                health=models.Health.HEALTHY,
                 applied_generation=1,
-                last_seen_at=models.utcnow(),
             )
         )
         session.commit()

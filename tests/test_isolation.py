@@ -34,12 +34,13 @@ from metapaas.config import Settings
 from metapaas.db import models
 from metapaas.iam import tokens
 from metapaas.iam.permissions import role_grants
-from metapaas.orchestrator.reconciler import BOOTSTRAP_TTL
+from metapaas.orchestrator.plan import BOOTSTRAP_TTL
 from metapaas.plugins import Registry
 from metapaas.testing import InProcessControlPlane, in_process
 from metapaas.testing.fixtures import BACKENDS, DatabaseFactory
 from tests.conftest import standard_registry
 from tests.helpers import problem
+from tests.writers import api_writes
 
 # -- the routes ---------------------------------------------------------------------
 
@@ -295,13 +296,16 @@ def test_every_caller_gets_what_its_role_allows_on_every_instance_scoped_route(
     token = tokens_of[case.caller]
     before = plane.rows()
 
-    response = plane.request(target.method, world.url(target), token=token, json=_body(target))
+    with api_writes(plane.state.sessions) as writes:
+        url = world.url(target)
+        response = plane.request(target.method, url, token=token, json=_body(target))
 
     if case.expected is None:
         assert response.is_success, response.text
     else:
         problem(response, case.expected)
         assert plane.rows() == before, "a refused request wrote something"
+    assert writes.seen == [], "a request wrote what only the orchestrator writes"
 
 
 CHILD_TARGETS = [t for t in TARGETS if "{child}" in t.path]
@@ -451,7 +455,8 @@ def test_a_report_changes_only_the_reporting_nodes_instance(
     reporter, _ = nodes
     before = plane.rows()
 
-    response = plane.post("/v1/agent/report", token=reporter.credential, json=REPORT)
+    with api_writes(plane.state.sessions) as writes:
+        response = plane.post("/v1/agent/report", token=reporter.credential, json=REPORT)
 
     assert response.status_code == 204, response.text
     changed = _changed_rows(before, plane.rows())
@@ -459,7 +464,9 @@ def test_a_report_changes_only_the_reporting_nodes_instance(
     with plane.session() as session:
         node = session.get(models.Node, reporter.name)
         assert node is not None
-        assert (node.agent_state, node.health) == ("ready", "healthy")
+        assert node.report is not None
+        assert (node.report.state, node.report.health) == ("ready", "healthy")
+    assert writes.seen == [], "a report wrote what only the orchestrator writes"
 
 
 def test_a_command_result_for_another_nodes_command_is_404_and_changes_nothing(
@@ -474,10 +481,12 @@ def test_a_command_result_for_another_nodes_command_is_404_and_changes_nothing(
 
     problem(refused, 404)
     assert plane.rows() == before
-    own = plane.post(
-        f"/v1/agent/commands/{other.command_id}", token=other.credential, json=COMMAND_RESULT
-    )
+    with api_writes(plane.state.sessions) as writes:
+        own = plane.post(
+            f"/v1/agent/commands/{other.command_id}", token=other.credential, json=COMMAND_RESULT
+        )
     assert own.status_code == 204, own.text
+    assert writes.seen == [], "a command result wrote what only the orchestrator writes"
     with plane.session() as session:
         command = session.get(models.NodeCommand, other.command_id)
         assert command is not None
@@ -485,10 +494,13 @@ def test_a_command_result_for_another_nodes_command_is_404_and_changes_nothing(
 
 
 def _revoked(api: InProcessControlPlane, node: Node) -> str:
-    """The node's credential after the reconciler replaced the node (which clears it)."""
+    """The node's credential after the reconciler restarted or replaced the node (a new
+    incarnation of it, whose agent registers anew)."""
     with api.session() as session:
         session.execute(
-            update(models.Node).where(models.Node.name == node.name).values(credential_hash="")
+            update(models.Node)
+            .where(models.Node.name == node.name)
+            .values(incarnation=models.Node.incarnation + 1)
         )
         session.commit()
     return node.credential

@@ -301,8 +301,21 @@ def test_the_reconciler_publishes_the_secret_to_nodes_and_not_to_endpoints(
     reconciler.reconcile(instance_id)
     with api.session() as session:  # its agent reports the node serves generation 1
         node = session.query(models.Node).one()
-        node.registered_at = node.last_seen_at = models.utcnow()
-        node.agent_state, node.health, node.applied_generation = "ready", "healthy", 1
+        now = models.utcnow()
+        session.add(
+            models.NodeReport(
+                node_name=node.name,
+                instance_id=node.instance_id,
+                incarnation=node.incarnation,
+                credential_hash="c" * 64,
+                registered_at=now,
+                last_seen_at=now,
+                health_since=now,
+                state=models.AgentState.READY,
+                health=models.Health.HEALTHY,
+                applied_generation=1,
+            )
+        )
         session.commit()
     reconciler.reconcile(instance_id)
 

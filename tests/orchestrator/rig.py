@@ -7,10 +7,12 @@ fake clock) share one database; the helpers here read what the tests check.
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import Engine, inspect, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from metapaas.db import models
 from metapaas.plugins import Registry
@@ -47,6 +49,14 @@ class Rig(Simulation):
         with self.api.session() as session:
             return list(session.scalars(select(model).filter_by(**where).order_by(*by_key)))
 
+    def own_sessions(self, engine: Engine | None = None) -> sessionmaker[Session]:
+        """Give the orchestrator sessions of its own, apart from the API's (on ``engine``
+        when given, so that on SQLite its write lock is apart too); returns them, for a
+        test to listen to what the orchestrator alone does."""
+        self.sessions = sessionmaker(engine or self.state.engine, expire_on_commit=False)
+        self.worker = self.new_worker()
+        return self.sessions
+
     def upgrade(self, slug: str, wheelhouse: str) -> None:
         """What a hand-over to a process that loaded a new version of ``slug`` amounts to:
         a registry whose type has another wheelhouse, and a new worker on it."""
@@ -60,3 +70,9 @@ class Rig(Simulation):
 
     def event_kinds(self, instance_id: str) -> list[str]:
         return [e.kind for e in self.rows(models.Event, instance_id=instance_id)]
+
+
+def orchestrator_caller() -> str:
+    """The innermost function of the orchestrator on the stack: who is committing."""
+    frames = [f for f in traceback.extract_stack() if "metapaas/orchestrator/" in f.filename]
+    return frames[-1].name if frames else "?"

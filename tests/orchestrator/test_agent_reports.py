@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from metapaas.db import models
-from metapaas.orchestrator import node_name
+from metapaas.orchestrator import node_name, queue
 from metapaas.orchestrator.reconciler import CONVERGING_POLL
 from tests.helpers import field_rules, problem
 from tests.orchestrator.rig import Rig
@@ -166,3 +167,65 @@ def test_a_node_reads_each_revision_as_stored_even_when_a_revision_number_comes_
         {"setting": "restored"},
         True,
     )
+
+
+def _queue_command(rig: Rig, instance_id: str, node: str, deadline_in: float) -> str:
+    """A lifecycle command for ``node`` as the orchestrator queues one; returns its id."""
+    with rig.api.session() as session, session.begin():
+        command = models.NodeCommand(
+            instance_id=instance_id,
+            node_name=node,
+            name="backup",
+            timeout=1.0,
+            deadline_at=rig.clock() + timedelta(seconds=deadline_in),
+        )
+        session.add(command)
+        session.flush()
+        queue.enqueue(session, instance_id, rig.clock())
+        return command.id
+
+
+def test_a_result_sent_again_or_after_its_command_ended_changes_nothing(rig: Rig) -> None:
+    """An agent that restarts re-sends the results it journalled, and a slow one may send
+    ``running`` after its result: the first final result stays."""
+    instance_id = rig.create("clusters", "c1", replicas=0)
+    rig.settle_status(instance_id, "ACTIVE")
+    primary = node_name(instance_id, "primary", 0)
+    command_id = _queue_command(rig, instance_id, primary, deadline_in=60)
+    headers = {"Authorization": f"Bearer {rig.agents.credential(primary)}"}
+    path = f"/v1/agent/commands/{command_id}"
+    failed = {"state": "failed", "exit_code": 3, "output": "no disk"}
+
+    for body in (failed, {"state": "succeeded", "exit_code": 0}, {"state": "running"}):
+        assert rig.api.client.post(path, json=body, headers=headers).status_code == 204
+
+    (result,) = rig.rows(models.CommandResult, command_id=command_id)
+    assert (result.state, result.exit_code, result.output) == ("failed", 3, "no disk")
+    assert rig.event_kinds(instance_id).count("command_failed") == 1
+
+
+def test_a_timed_out_command_fails_its_instance_naming_it_and_takes_no_late_result(
+    rig: Rig,
+) -> None:
+    """The orchestrator marks a command its agent did not finish by its deadline; the
+    mark stays, so a result sent after it is not taken (the command's state has one
+    reading, the orchestrator's mark and the agent's result never both count)."""
+    instance_id = rig.create("clusters", "c1", replicas=0)
+    rig.settle_status(instance_id, "ACTIVE")
+    primary = node_name(instance_id, "primary", 0)
+    command_id = _queue_command(rig, instance_id, primary, deadline_in=-1)
+    rig.run_queue()
+    failed = rig.instance(instance_id)
+    assert (failed.status, failed.status_reason) == (
+        "ERROR",
+        f"node {primary}: command 'backup' timed out after 1s",
+    )
+    headers = {"Authorization": f"Bearer {rig.agents.credential(primary)}"}
+    late = {"state": "succeeded", "exit_code": 0}
+
+    answer = rig.api.client.post(f"/v1/agent/commands/{command_id}", json=late, headers=headers)
+
+    assert answer.status_code == 204
+    assert rig.rows(models.CommandResult, command_id=command_id) == []
+    (command,) = rig.rows(models.NodeCommand, id=command_id)
+    assert command.state == models.CommandState.TIMED_OUT

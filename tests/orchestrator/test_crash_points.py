@@ -10,13 +10,15 @@ runs, as after a SIGKILL; the provider and the agents live on), a new one
 starts as a restarted process would, and the end state is checked: the
 instance ``ACTIVE`` at its newest generation (or gone), exactly the planned
 nodes, each where the metadata says it is, no orphan, no operation left open.
+
+A scenario's starting point (an instance made and settled) is prepared once: its
+rows and machines are kept, and every run starts from a copy of them.
 """
 
 from __future__ import annotations
 
 import socket
 import subprocess
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,11 +31,13 @@ from metapaas import providers, sdk
 from metapaas.db import models
 from metapaas.iam import ensure_admin
 from metapaas.orchestrator import node_name
+from metapaas.plugins import Registry
 from metapaas.testing.agents import SimulatedAgents
 from metapaas.testing.memory import MemoryProvider
+from metapaas.testing.simulation import Machines
 from tests.conftest import SharedDatabase
 from tests.crashing import Crash, CrashPoints
-from tests.orchestrator.rig import Rig
+from tests.orchestrator.rig import Rig, orchestrator_caller
 
 CLUSTERS = "/v1/types/clusters/instances"
 ROUNDS_TO_CONVERGE = 60
@@ -43,7 +47,7 @@ class OrchestratorCrashPoints(CrashPoints):
     """Crash points named by the orchestrator's code that reached them."""
 
     def on_commit(self, _session: Session) -> None:
-        self.reached(f"commit in {_orchestrator_caller()}")
+        self.reached(f"commit in {orchestrator_caller()}")
 
 
 class CrashingProvider:
@@ -72,18 +76,14 @@ def _short(arg: Any) -> str:
     return name.split("-", 1)[-1] if "-" in name else "..."
 
 
-def _orchestrator_caller() -> str:
-    frames = [f for f in traceback.extract_stack() if "metapaas/orchestrator/" in f.filename]
-    return frames[-1].name if frames else "?"
-
-
 # -- scenarios ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Scenario:
     """``prepare`` makes the starting point (settled, no crash) and returns the instance id
-    or ''; ``act`` asks for the change whose every step is crashed in turn."""
+    or ''; ``act`` asks for the change whose every step is crashed in turn. The starting
+    point is made once and every run starts from a copy of it."""
 
     prepare: Callable[[Rig], str]
     act: Callable[[Rig, str], str]
@@ -165,18 +165,26 @@ SCENARIOS = {
 # -- the harness ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A scenario's starting point, made once and kept: every run starts from it, so a
+    crash point costs only what comes after the preparation."""
+
+    instance_id: str
+    rows: dict[str, list[dict[str, Any]]]  # by table, the tables in their creation order
+    machines: Machines
+    admin_token: str
+    registry: Registry
+
+
 @pytest.fixture
-def fresh(rig: Rig, shared_database: SharedDatabase) -> Callable[[], Rig]:
-    """Empties the database and the machines, as before a new run of a scenario."""
+def prepare(rig: Rig, shared_database: SharedDatabase) -> Callable[[Scenario], Prepared]:
+    """Makes a scenario's starting point from an empty database and new machines."""
 
-    registry = rig.state.registry
-
-    def reset() -> Rig:
+    def prepare_(scenario: Scenario) -> Prepared:
         shared_database.wipe()
-        state = rig.api.state
-        state.registry = registry  # a scenario may have upgraded a type
-        with state.sessions.begin() as session:
-            state.registry.record(session)
+        with rig.state.sessions.begin() as session:
+            rig.state.registry.record(session)
             token = ensure_admin(session)
         assert token is not None
         rig.api.admin_token = token
@@ -184,10 +192,33 @@ def fresh(rig: Rig, shared_database: SharedDatabase) -> Callable[[], Rig]:
         rig.agents = SimulatedAgents(rig.api.client, rig.provider)
         rig.clock.now = models.utcnow()
         rig.worker = rig.new_worker()
-        rig.seen.clear()
+        instance_id = scenario.prepare(rig)
+        with rig.state.engine.connect() as connection:
+            rows = {
+                table.name: [dict(row._mapping) for row in connection.execute(table.select())]
+                for table in models.Base.metadata.sorted_tables
+            }
+        return Prepared(instance_id, rows, rig.machines(), token, rig.state.registry)
+
+    return prepare_
+
+
+@pytest.fixture
+def restore(rig: Rig, shared_database: SharedDatabase) -> Callable[[Prepared], Rig]:
+    """Puts the database and the machines back as a scenario's preparation left them."""
+
+    def restore_(prepared: Prepared) -> Rig:
+        shared_database.wipe()
+        with rig.state.engine.begin() as connection:
+            for table in models.Base.metadata.sorted_tables:
+                if rows := prepared.rows[table.name]:
+                    connection.execute(table.insert(), rows)
+        rig.state.registry = prepared.registry  # a scenario may have upgraded a type
+        rig.api.admin_token = prepared.admin_token
+        rig.restore(prepared.machines)
         return rig
 
-    return reset
+    return restore_
 
 
 @pytest.fixture
@@ -198,9 +229,11 @@ def dead_worker_id() -> str:
     return f"{socket.gethostname()}:{finished.pid}"
 
 
-def _run(rig: Rig, scenario: Scenario, crash_at: int | None, dead_id: str) -> CrashPoints:
-    """One run: prepare, act, crash at the point (if any), restart, converge, check."""
-    instance_id = scenario.prepare(rig)
+def _run(
+    rig: Rig, scenario: Scenario, instance_id: str, crash_at: int | None, dead_id: str
+) -> CrashPoints:
+    """One run from the prepared start: act, crash at the point (if any), restart,
+    converge, check."""
     instance_id = scenario.act(rig, instance_id)
     points = OrchestratorCrashPoints(crash_at)
     sessions: sessionmaker[Session] = sessionmaker(rig.api.state.engine, expire_on_commit=False)
@@ -277,14 +310,18 @@ def _check(rig: Rig, instance_id: str, scenario: Scenario) -> None:
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS.values()), ids=list(SCENARIOS))
 def test_a_crash_at_any_step_converges(
-    fresh: Callable[[], Rig], dead_worker_id: str, scenario: Scenario
+    prepare: Callable[[Scenario], Prepared],
+    restore: Callable[[Prepared], Rig],
+    dead_worker_id: str,
+    scenario: Scenario,
 ) -> None:
-    golden = _run(fresh(), scenario, None, dead_worker_id)
+    prepared = prepare(scenario)
+    golden = _run(restore(prepared), scenario, prepared.instance_id, None, dead_worker_id)
     assert golden.labels, "the scenario reached no point: nothing was tested"
     failures = []
     for index, label in enumerate(golden.labels):
         try:
-            _run(fresh(), scenario, index, dead_worker_id)
+            _run(restore(prepared), scenario, prepared.instance_id, index, dead_worker_id)
         except AssertionError as exc:
             failures.append(f"crash at #{index} ({label}): {str(exc).splitlines()[0]}")
     print(f"{len(golden.labels)} crash points: " + ", ".join(golden.labels))

@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import Engine, delete, event
+from sqlalchemy.orm import Session
 
 from metapaas import providers, sdk
 from metapaas.db import models
 from metapaas.orchestrator import node_name, queue, status
 from metapaas.testing.simulation import RESYNC_SECONDS
-from tests.orchestrator.rig import Rig
+from tests.orchestrator.rig import Rig, orchestrator_caller
 from tests.sample_plugins.clusters import Clusters
 
 CLUSTERS = "/v1/types/clusters/instances"
@@ -154,7 +156,9 @@ def test_a_node_past_its_limit_is_replaced_with_a_new_credential(
     rig.settle_status(instance_id, "ACTIVE")
 
     (after,) = rig.rows(models.Node, name=replica)
-    assert after.credential_hash not in ("", before.credential_hash)
+    assert before.report is not None
+    assert after.report is not None
+    assert after.report.credential_hash not in ("", before.report.credential_hash)
     assert "node_replaced" in rig.event_kinds(instance_id)
 
 
@@ -179,22 +183,26 @@ def test_an_instance_is_not_active_while_a_node_of_it_is_being_replaced(rig: Rig
     assert seen[0] == ("DEGRADED", f"not serving: {replica} being replaced (unreachable)")
 
 
-def test_a_delete_sent_while_a_pass_runs_is_carried_out_by_the_next(rig: Rig) -> None:
-    """A pass running when the DELETE comes judges the instance ACTIVE; it must
-    leave the delete to the next pass (it once marked it SUCCEEDED, and the instance
-    stayed for good)."""
+def test_a_delete_sent_while_a_pass_runs_is_carried_out_by_the_next(
+    rig: Rig, engine_for: Callable[[str], Engine]
+) -> None:
+    """A pass running when the DELETE comes (here, right after its plan committed) judges
+    the instance ACTIVE; it must leave the delete to the next pass (it once marked it
+    SUCCEEDED, and the instance stayed for good)."""
     instance_id = rig.create("clusters", "c1", replicas=1)
     rig.settle_status(instance_id, "ACTIVE")
     path = f"{CLUSTERS}/{instance_id}"
-    get_node = rig.provider.get_node
+    # On an engine of its own, the pass's plan has let go of SQLite's write lock when it
+    # commits, and the DELETE can be written while the pass goes on.
+    url = rig.state.engine.url.render_as_string(hide_password=False)
+    sessions = rig.own_sessions(engine_for(url))
     sent: list[int] = []
 
-    def delete_during_the_pass(name: str) -> providers.NodeInfo | None:
-        if not sent:
+    def delete_after_the_plan(_session: Session) -> None:
+        if not sent and orchestrator_caller() == "_pass":
             sent.append(rig.api.delete(path).status_code)
-        return get_node(name)
 
-    rig.provider.get_node = delete_during_the_pass  # type: ignore[method-assign]
+    event.listen(sessions, "after_commit", delete_after_the_plan)
     with rig.api.session() as session, session.begin():  # any news wakes a pass
         queue.enqueue(session, instance_id, rig.clock())
     rig.settle_status(instance_id, "DELETED")
@@ -202,6 +210,53 @@ def test_a_delete_sent_while_a_pass_runs_is_carried_out_by_the_next(rig: Rig) ->
     assert sent == [202]
     ops = {op.kind: op.state for op in rig.rows(models.Operation, instance_id=instance_id)}
     assert ops["delete"] == "SUCCEEDED"
+
+
+class Recording:
+    """The provider, with each call it gets written down."""
+
+    def __init__(self, inner: providers.Provider, log: list[str]) -> None:
+        self._inner = inner
+        self._log = log
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        call = getattr(self._inner, method)
+
+        def recorded(*args: Any) -> Any:
+            name = args[0].name if isinstance(args[0], providers.NodeSpec) else args[0]
+            self._log.append(f"{method}({str(name).split('-', 1)[1]})")
+            return call(*args)
+
+        return recorded
+
+
+def test_a_pass_decides_before_the_provider_acts_and_acts_outside_any_transaction(
+    rig: Rig,
+) -> None:
+    """A restart is decided (new incarnation, token, state, event) in the plan's
+    transaction, so the act phase only calls the provider: it once opened a transaction
+    per restarted node, between its provider calls, and decided there the node was down."""
+    instance_id = rig.create("clusters", "c1", replicas=1)
+    rig.settle_status(instance_id, "ACTIVE")
+    rig.provider.stop(node_name(instance_id, "primary", 0))
+    log: list[str] = []
+    sessions = rig.own_sessions()
+    event.listen(sessions, "after_begin", lambda *_: log.append("begin"))
+    event.listen(sessions, "after_commit", lambda _session: log.append("commit"))
+    rig.worker = rig.new_worker(provider=Recording(rig.provider, log))
+
+    rig.worker.reconciler.reconcile(instance_id)
+
+    assert log == [
+        "get_node(primary-0)",  # look
+        "get_node(replica-0)",
+        "begin",  # plan
+        "commit",
+        "create_node(primary-0)",  # act
+        "begin",  # observe
+        "commit",
+    ]
+    assert "node_down" in rig.event_kinds(instance_id)
 
 
 def test_a_retry_request_is_carried_out_by_the_orchestrator(rig: Rig) -> None:
@@ -335,7 +390,11 @@ def test_an_upgraded_type_rolls_its_nodes_one_at_a_time_keeping_their_data(rig: 
     assert {n.spec.software for n in rig.provider.nodes.values()} == {"w2"}
     after = {name: (n.incarnation, n.ports) for name, n in rig.provider.nodes.items()}
     assert after == before  # restarted in place: same data, same ports
-    assert rig.instance(instance_id).generation == generation + 1
+    rolled = rig.instance(instance_id)
+    # A rollout is the orchestrator's change, not the user's: their generation stays, and
+    # the rollout's marker is gone once it ended.
+    assert (rolled.generation, rolled.observed_generation) == (generation, generation)
+    assert rolled.rolling_to == ""
     kinds = rig.event_kinds(instance_id)
     assert kinds.count("rollout") == 1
     assert kinds.count("node_rolling") == 3
@@ -360,4 +419,67 @@ def test_a_rolled_node_that_does_not_serve_stops_the_rollout_and_says_why(rig: R
     assert f"{first} health is unhealthy" in held.status_reason
     rig.agents.unhealthy.discard(first)
     rig.settle(lambda: serving_on(rig, instance_id, "w2") == (3, 0), "the rollout to go on")
+    rig.settle_status(instance_id, "ACTIVE")
+
+
+def test_the_agent_of_a_node_being_rolled_is_not_heard_once_its_restart_is_decided(
+    rig: Rig,
+) -> None:
+    """The decision to restart a node is a new incarnation of it, committed before the
+    provider is asked: from then on its old agent's reports are refused. (Its credential
+    once stayed valid, and a report sent between the decision and the restart counted the
+    node as serving before it ran the new version.)"""
+    instance_id = rig.create("clusters", "c1", replicas=0)
+    active = rig.settle_status(instance_id, "ACTIVE")
+    primary = node_name(instance_id, "primary", 0)
+    headers = {"Authorization": f"Bearer {rig.agents.credential(primary)}"}
+    (document,) = rig.rows(models.MetadataDocument, instance_id=instance_id)
+    serving = {
+        "applied_revision": document.revision,
+        "applied_generation": active.generation,
+        "state": "ready",
+        "health": "healthy",
+    }
+    restart_node = rig.provider.restart_node
+    answers: list[int] = []
+
+    def reported_first(spec: providers.NodeSpec) -> providers.NodeInfo:
+        sent = rig.api.client.post("/v1/agent/report", json=serving, headers=headers)
+        answers.append(sent.status_code)
+        return restart_node(spec)
+
+    rig.provider.restart_node = reported_first  # type: ignore[method-assign]
+    rig.upgrade("clusters", "w2")
+    rig.settle(lambda: bool(answers), "the node's restart")
+
+    assert answers == [401]
+    rig.settle_status(instance_id, "ACTIVE")
+
+
+def test_a_retry_has_a_failed_node_apply_again_and_leaves_its_report_to_its_agent(
+    rig: Rig,
+) -> None:
+    """A retry marks on the node which revision its agent must report about to be judged
+    again; the agent's report stays as the agent wrote it (a retry once cleared it)."""
+    instance_id = rig.create("clusters", "c1", replicas=0)
+    primary = node_name(instance_id, "primary", 0)
+    rig.agents.failing.add(primary)
+    failed = rig.settle_status(instance_id, "ERROR")
+    assert failed.status_reason == f"node {primary}: cannot apply: the test made it fail"
+    rig.agents.failing.discard(primary)  # fixed; the agent fails until it applies again
+    (reported,) = rig.rows(models.NodeReport, node_name=primary)
+
+    assert rig.api.post(f"{CLUSTERS}/{instance_id}/actions/retry").status_code == 202
+    rig.run_queue()
+
+    (node,) = rig.rows(models.Node, name=primary)
+    (report,) = rig.rows(models.NodeReport, node_name=primary)
+    assert (report.state, report.message, report.applied_revision) == (
+        reported.state,
+        reported.message,
+        reported.applied_revision,
+    )
+    assert node.reports_from_revision > report.applied_revision
+    retried = rig.instance(instance_id)
+    assert retried.status == "IN_PROGRESS", retried.status_reason
     rig.settle_status(instance_id, "ACTIVE")

@@ -14,33 +14,58 @@ NOW = models.utcnow()
 N = models.NodeState
 
 
+REPORTED = {
+    "agent_state": "state",
+    "health": "health",
+    "applied_generation": "applied_generation",
+    "last_seen_at": "last_seen_at",
+    "message": "message",
+}
+"""The cases' names of what a node's agent reported, and the report's columns."""
+
+
 def _node(**fields: object) -> models.Node:
-    values: dict[str, object] = {
+    """A node and its agent's report of its incarnation, from the cases' fields; a
+    ``last_seen_at`` of None is an agent that has not reported since the node's start."""
+    node: dict[str, object] = {
         "name": "n0",
         "state": N.RUNNING,
-        "agent_state": "ready",
+        "incarnation": 1,
+        "reports_from_revision": 0,
+        "created_at": NOW,
+        "started_at": NOW,
+        "wheelhouse": "",
+    }
+    report: dict[str, object] = {
+        "node_name": "n0",
+        "incarnation": 1,
+        "state": "ready",
         "health": "healthy",
+        "health_since": NOW,
+        "applied_revision": 1,
         "applied_generation": 2,
         "registered_at": NOW,
         "last_seen_at": NOW,
-        "created_at": NOW,
-        "started_at": NOW,
         "message": "",
     }
-    values.update(fields)
-    return models.Node(**values)
+    for name, value in fields.items():
+        if name in REPORTED:
+            report[REPORTED[name]] = value
+        else:
+            node[name] = value
+    reported = None if report["last_seen_at"] is None else models.NodeReport(**report)
+    return models.Node(**node, reported=reported)
 
 
-def _init(node: str = "n0", state: str = "succeeded", **fields: object) -> models.NodeCommand:
-    values: dict[str, object] = {
-        "node_name": node,
-        "name": "init",
-        "state": state,
-        "timeout": 30.0,
-        "output": "",
-    }
-    values.update(fields)
-    return models.NodeCommand(**values)
+def _init(node: str = "n0", state: str = "succeeded", **result: object) -> models.NodeCommand:
+    """An ``init`` command of ``node`` in ``state``, as its rows say it: the orchestrator's
+    mark for ``timed_out``, else the agent's result (none while it is pending)."""
+    command = models.NodeCommand(node_name=node, name="init", timeout=30.0)
+    if state == "timed_out":
+        command.timed_out_at = NOW
+    elif state != "pending":
+        command.result = models.CommandResult(state=state, **{"output": "", **result})
+    return command
 
 
 @dataclass
@@ -52,6 +77,7 @@ class Case:
     planned: int = 1
     needs_init: set[str] = field(default_factory=set)
     observed_generation: int = 0
+    rolling_to: str = ""  # the wheelhouse a rollout moves the nodes to
 
 
 CASES = {
@@ -110,6 +136,28 @@ CASES = {
         commands=[_init(state="timed_out")],
         needs_init={"n0"},
     ),
+    "a rollout under way is UPDATING, though the generation is served": Case(
+        [_node(wheelhouse="w1")],
+        "UPDATING",
+        "n0 runs another plugin version; rolls to the new one in turn",
+        observed_generation=2,
+        rolling_to="w2",
+    ),
+    "a rolled node that does not serve yet holds the rollout UPDATING, naming it": Case(
+        [_node(wheelhouse="w2", health="unhealthy")],
+        "UPDATING",
+        "n0 health is unhealthy",
+        observed_generation=2,
+        rolling_to="w2",
+    ),
+    "a failure reported before a retry's mark is not judged: the node applies again": Case(
+        [_node(agent_state="failed", message="cannot render", reports_from_revision=2)],
+        "IN_PROGRESS",
+        "n0 applying generation 2 (has 2)",
+    ),
+    "a report of an earlier incarnation is void: the node is not heard from yet": Case(
+        [_node(incarnation=2)], "IN_PROGRESS", "n0 applying generation 2 (has 0)"
+    ),
     "a waiting reason says when the instance is looked at again": Case(
         [_node(state=N.STARTING)], "IN_PROGRESS", "checked on every agent report and every 1s"
     ),
@@ -118,9 +166,19 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_judge(case: Case) -> None:
-    instance = models.Instance(generation=2, observed_generation=case.observed_generation)
+    instance = models.Instance(
+        generation=2, observed_generation=case.observed_generation, rolling_to=case.rolling_to
+    )
 
-    verdict = status.judge(instance, case.nodes, case.commands, case.planned, case.needs_init, 1.0)
+    verdict = status.judge(
+        instance,
+        case.nodes,
+        case.commands,
+        case.planned,
+        case.needs_init,
+        1.0,
+        case.rolling_to,
+    )
 
     assert verdict.status == case.status
     assert case.reason in verdict.reason
@@ -143,6 +201,12 @@ def test_judge(case: Case) -> None:
             91,
             False,
             id="a restart gives the node a new registration deadline",
+        ),
+        pytest.param(
+            {"incarnation": 2},
+            21,
+            False,
+            id="a restarted node's old agent's silence does not count: it may still register",
         ),
     ],
 )

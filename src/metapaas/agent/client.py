@@ -46,6 +46,10 @@ class Report(TypedDict):
     events: list[Event]
 
 
+class Refused(PermanentError):
+    """The control plane refused the bootstrap token or the credential (401)."""
+
+
 class AgentClient:
     """HTTP client of one node; its credential lives in ``<dir>/agent/credential`` (0600)."""
 
@@ -67,16 +71,29 @@ class AgentClient:
         return self._node_dir / "agent" / "credential"
 
     def ensure_registered(self) -> None:
-        """Load the saved credential, or exchange ``<dir>/bootstrap.token`` for one."""
+        """Exchange ``<dir>/bootstrap.token`` for a credential, or use the saved one.
+
+        A provider leaves a fresh token at every start of the node, and to the control
+        plane each start is a new incarnation of the node, whose credential the token
+        gets. A token the control plane refuses (this agent restarted on its own, after
+        it exchanged it) leaves the saved credential in use.
+        """
         if self._credential:
             return
-        if self.credential_path.exists():
-            self._credential = self.credential_path.read_text(encoding="utf-8").strip()
-            return
         token_path = self._node_dir / "bootstrap.token"
-        if not token_path.exists():
+        saved = self.credential_path.exists()
+        if token_path.exists():
+            try:
+                self.register(token_path.read_text(encoding="utf-8").strip())
+            except Refused:
+                if not saved:
+                    raise
+                log.info("bootstrap token refused; using the saved credential")
+            else:
+                return
+        elif not saved:
             raise PermanentError(f"no credential and no bootstrap token in {self._node_dir}")
-        self.register(token_path.read_text(encoding="utf-8").strip())
+        self._credential = self.credential_path.read_text(encoding="utf-8").strip()
 
     def register(self, bootstrap_token: str) -> str:
         """Exchange the one-time bootstrap token for a credential; returns the node name."""
@@ -116,7 +133,7 @@ class AgentClient:
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = self._with_retries(method, path, **kwargs)
         if response.status_code == httpx.codes.UNAUTHORIZED:
-            raise PermanentError(f"the control plane refused this node's credentials ({path})")
+            raise Refused(f"the control plane refused this node's credentials ({path})")
         if response.is_error:
             status = response.status_code
             raise PermanentError(f"{method} {path} answered {status}: {response.text}")

@@ -10,7 +10,7 @@ reads the handlers' annotations, which name models built at run time.
 
 import functools
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.responses import JSONResponse
@@ -21,6 +21,7 @@ from metapaas.api.deps import Ctx, InContext
 from metapaas.api.listing import Limit, Marker, Page, page, page_response
 from metapaas.api.problems import problem_responses
 from metapaas.db import models
+from metapaas.iam import permissions
 from metapaas.plugins import LoadedType
 
 ProjectQuery = Annotated[
@@ -37,13 +38,13 @@ class NodeOut(BaseModel):
     name: str
     role: str
     ordinal: int
-    state: str = Field(
-        description="The orchestrator's view: PLANNED, STARTING, RUNNING, REPLACING."
-    )
+    state: models.NodeState = Field(description="The orchestrator's view.")
     address: str = Field(description="The host the node runs on; empty until it is placed.")
     ports: dict[str, int]
-    agent_state: str = Field(description="The agent's last reported state; empty before one.")
-    health: str = Field(description="The agent's last reported health, `unknown` before one.")
+    agent_state: models.AgentState | Literal[""] = Field(
+        description="The agent's last reported state; empty before one."
+    )
+    health: models.Health = Field(description="The agent's last reported health.")
     applied_generation: int
     last_seen_at: str | None = Field(description="When its agent last reported.")
     message: str = Field(description="What the agent last said was wrong, if anything.")
@@ -90,8 +91,7 @@ def _built(key: _Same) -> APIRouter:
     )
     _instance_routes(router, loaded)
     _extra_routes(router, loaded)
-    assert loaded.schemas is not None
-    for collection in loaded.schemas.resources:
+    for collection in loaded.derived.resources:
         _resource_routes(router, loaded, collection)
     return router
 
@@ -105,8 +105,7 @@ def _accepted(
 
 def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
     slug = loaded.slug
-    assert loaded.schemas is not None
-    models_ = loaded.schemas.instances
+    models_ = loaded.derived.instances
     Create = models_.create
     Update = models_.update
     Out = models_.out
@@ -141,7 +140,9 @@ def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
         stmt = svc.live_instances(slug)
         visible = ctx.principal.visible_projects()
         if visible is not None:
-            allowed = [p for p in visible if ctx.principal.can(f"{slug}.instances.list", p)]
+            allowed = [
+                p for p in visible if ctx.principal.can(permissions.instance(slug, "list"), p)
+            ]
             stmt = stmt.where(models.Instance.project_id.in_(allowed))
         if project_id is not None:
             stmt = stmt.where(models.Instance.project_id == project_id)
@@ -160,7 +161,7 @@ def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
         responses=NAMED,
     )
     def show(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> dict[str, Any]:
-        instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.get", project_id)
+        instance = svc.find_instance(ctx, slug, ref, permissions.instance(slug, "get"), project_id)
         return svc.instance_view(instance)
 
     @router.patch(
@@ -176,7 +177,9 @@ def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
         body: Annotated[Update, Body()],  # type: ignore[valid-type]
         project_id: ProjectQuery = None,
     ) -> Response:
-        instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.update", project_id)
+        instance = svc.find_instance(
+            ctx, slug, ref, permissions.instance(slug, "update"), project_id
+        )
         op = svc.update_instance(ctx, instance, loaded, body)
         ctx.commit()
         if op is None:
@@ -192,7 +195,9 @@ def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
         responses=NAMED,
     )
     def delete(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> Response:
-        instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.delete", project_id)
+        instance = svc.find_instance(
+            ctx, slug, ref, permissions.instance(slug, "delete"), project_id
+        )
         op = svc.delete_instance(ctx, instance)
         ctx.commit()
         return _accepted(instance, op)
@@ -200,13 +205,15 @@ def _instance_routes(router: APIRouter, loaded: LoadedType) -> None:
 
 def _resource_routes(router: APIRouter, loaded: LoadedType, collection: str) -> None:
     slug = loaded.slug
-    assert loaded.schemas is not None
-    models_ = loaded.schemas.resources[collection]
+    models_ = loaded.derived.resources[collection]
     Create = models_.create
     Update = models_.update
     Out = models_.out
     base = f"/instances/{{ref}}/{collection}"
-    perm = f"{slug}.{collection}"
+
+    def permission(verb: str) -> str:
+        return permissions.collection(slug, collection, verb)
+
     tag = f"{slug}_{collection}"
 
     @router.post(
@@ -223,7 +230,7 @@ def _resource_routes(router: APIRouter, loaded: LoadedType, collection: str) -> 
         body: Annotated[Create, Body()],  # type: ignore[valid-type]
         project_id: ProjectQuery = None,
     ) -> Response:
-        instance = svc.find_instance(ctx, slug, ref, f"{perm}.create", project_id)
+        instance = svc.find_instance(ctx, slug, ref, permission("create"), project_id)
         resource, secrets = svc.create_resource(ctx, instance, loaded, collection, body)
         ctx.commit()
         return JSONResponse(svc.resource_view(resource, secrets), status_code=201)
@@ -243,7 +250,7 @@ def _resource_routes(router: APIRouter, loaded: LoadedType, collection: str) -> 
         name: str | None = None,
         project_id: ProjectQuery = None,
     ) -> Response:
-        instance = svc.find_instance(ctx, slug, ref, f"{perm}.list", project_id)
+        instance = svc.find_instance(ctx, slug, ref, permission("list"), project_id)
         stmt = svc.resources_of(instance, collection)
         if name is not None:
             stmt = stmt.where(models.Resource.name == name)
@@ -258,7 +265,7 @@ def _resource_routes(router: APIRouter, loaded: LoadedType, collection: str) -> 
         responses=NAMED,
     )
     def show(ctx: Ctx, ref: str, child: str, project_id: ProjectQuery = None) -> dict[str, Any]:
-        instance = svc.find_instance(ctx, slug, ref, f"{perm}.get", project_id)
+        instance = svc.find_instance(ctx, slug, ref, permission("get"), project_id)
         return svc.resource_view(svc.find_resource(ctx, instance, collection, child), {})
 
     @router.patch(
@@ -275,7 +282,7 @@ def _resource_routes(router: APIRouter, loaded: LoadedType, collection: str) -> 
         body: Annotated[Update, Body()],  # type: ignore[valid-type]
         project_id: ProjectQuery = None,
     ) -> dict[str, Any]:
-        instance = svc.find_instance(ctx, slug, ref, f"{perm}.update", project_id)
+        instance = svc.find_instance(ctx, slug, ref, permission("update"), project_id)
         resource = svc.find_resource(ctx, instance, collection, child)
         svc.update_resource(ctx, instance, loaded, resource, body)
         ctx.commit()
@@ -289,7 +296,7 @@ def _resource_routes(router: APIRouter, loaded: LoadedType, collection: str) -> 
         responses=NAMED,
     )
     def delete(ctx: Ctx, ref: str, child: str, project_id: ProjectQuery = None) -> Response:
-        instance = svc.find_instance(ctx, slug, ref, f"{perm}.delete", project_id)
+        instance = svc.find_instance(ctx, slug, ref, permission("delete"), project_id)
         resource = svc.find_resource(ctx, instance, collection, child)
         svc.delete_resource(ctx, instance, loaded, resource)
         ctx.commit()
@@ -308,7 +315,7 @@ def _extra_routes(router: APIRouter, loaded: LoadedType) -> None:
     def events(
         ctx: Ctx, ref: str, limit: Limit = 100, project_id: ProjectQuery = None
     ) -> dict[str, Any]:
-        instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.get", project_id)
+        instance = svc.find_instance(ctx, slug, ref, permissions.instance(slug, "get"), project_id)
         return {"items": svc.event_views(ctx, instance, limit)}
 
     @router.get(
@@ -319,7 +326,7 @@ def _extra_routes(router: APIRouter, loaded: LoadedType) -> None:
         responses=NAMED,
     )
     def nodes(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> dict[str, Any]:
-        instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.get", project_id)
+        instance = svc.find_instance(ctx, slug, ref, permissions.instance(slug, "get"), project_id)
         return {"items": svc.node_views(ctx, instance)}
 
     @router.get(
@@ -329,7 +336,7 @@ def _extra_routes(router: APIRouter, loaded: LoadedType) -> None:
         responses=NAMED,
     )
     def credentials(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> dict[str, Any]:
-        instance = svc.find_instance(ctx, slug, ref, f"{slug}.credentials.get", project_id)
+        instance = svc.find_instance(ctx, slug, ref, permissions.credentials(slug), project_id)
         body = svc.credentials(ctx, instance, loaded)
         ctx.commit()
         return body
@@ -342,7 +349,9 @@ def _extra_routes(router: APIRouter, loaded: LoadedType) -> None:
         responses=NAMED,
     )
     def retry(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> Response:
-        instance = svc.find_instance(ctx, slug, ref, f"{slug}.instances.action", project_id)
+        instance = svc.find_instance(
+            ctx, slug, ref, permissions.instance(slug, "action"), project_id
+        )
         op = svc.retry_instance(ctx, instance)
         ctx.commit()
         return _accepted(instance, op)

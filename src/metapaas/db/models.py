@@ -1,75 +1,43 @@
-"""The runtime's own tables. Plugins add theirs, prefixed with their slug."""
+"""The runtime's own tables. Plugins add theirs, prefixed with their slug.
+
+The data plane's tables (nodes, their agents' reports, lifecycle commands and their
+results) live in :mod:`metapaas.db.dataplane`, the base and column types in
+:mod:`metapaas.db.base`; both are named here too, so ``models.Node`` reads as before.
+"""
 
 from __future__ import annotations
 
 import enum
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-INT_MAX = 2**31 - 1
-"""The largest value an ``Integer`` column holds on PostgreSQL: the bound of every
-integer a request may store."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timestamps stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("naive datetime")
-        return value.astimezone(UTC) if value is not None else None
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
-
-
-JSONDocument = JSON().with_variant(JSONB(), "postgresql")
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONDocument}
+from metapaas.db.base import INT_MAX as INT_MAX
+from metapaas.db.base import Base as Base
+from metapaas.db.base import JSONDocument, StateColumn
+from metapaas.db.base import new_id as new_id
+from metapaas.db.base import utcnow as utcnow
+from metapaas.db.dataplane import OPEN_COMMANDS as OPEN_COMMANDS
+from metapaas.db.dataplane import AgentState as AgentState
+from metapaas.db.dataplane import CommandResult as CommandResult
+from metapaas.db.dataplane import CommandState as CommandState
+from metapaas.db.dataplane import Health as Health
+from metapaas.db.dataplane import Node as Node
+from metapaas.db.dataplane import NodeCommand as NodeCommand
+from metapaas.db.dataplane import NodeReport as NodeReport
+from metapaas.db.dataplane import NodeState as NodeState
+from metapaas.db.dataplane import ResultState as ResultState
 
 
 class Role(enum.StrEnum):
@@ -200,10 +168,15 @@ class Instance(Base):
     spec: Mapped[dict[str, Any]]
     sealed_secrets: Mapped[str] = mapped_column(Text, default="")
     endpoints: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default=InstanceStatus.NEW)
+    status: Mapped[InstanceStatus] = mapped_column(
+        StateColumn(InstanceStatus), default=InstanceStatus.NEW
+    )
     status_reason: Mapped[str] = mapped_column(Text, default="")
     generation: Mapped[int] = mapped_column(Integer, default=1)
     observed_generation: Mapped[int] = mapped_column(Integer, default=0)
+    # The wheelhouse a rollout moves the instance's nodes to ("" when none is under way):
+    # the orchestrator's, so that ``generation`` stays the user's desired state alone.
+    rolling_to: Mapped[str] = mapped_column(String(64), default="")
     created_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -241,7 +214,9 @@ class Operation(Base):
     instance_id: Mapped[str | None] = mapped_column(ForeignKey("instances.id"), index=True)
     project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id"), index=True)
     plugin_name: Mapped[str | None] = mapped_column(String(200), index=True)
-    state: Mapped[str] = mapped_column(String(16), default=OperationState.PENDING)
+    state: Mapped[OperationState] = mapped_column(
+        StateColumn(OperationState), default=OperationState.PENDING
+    )
     progress: Mapped[str] = mapped_column(Text, default="")
     target_generation: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
@@ -265,54 +240,6 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
-class NodeState(enum.StrEnum):
-    """The orchestrator's view of a node; the agent's own view is ``agent_state``/``health``.
-
-    ``PLANNED`` and ``REPLACING`` are written *before* the provider is asked, so
-    a crash between the decision and the provider call is seen on the next pass.
-    """
-
-    PLANNED = "PLANNED"  # row and bootstrap token written; the provider may not have it yet
-    STARTING = "STARTING"  # the provider runs it; its agent has not reported since it started
-    RUNNING = "RUNNING"  # its agent reports
-    REPLACING = "REPLACING"  # to be deleted and created anew (unreachable or unhealthy too long)
-
-
-class Node(Base):
-    """A data-plane node the orchestrator planned; its name is deterministic."""
-
-    __tablename__ = "nodes"
-
-    name: Mapped[str] = mapped_column(String(63), primary_key=True)
-    instance_id: Mapped[str] = mapped_column(
-        ForeignKey("instances.id", ondelete="CASCADE"), index=True
-    )
-    role: Mapped[str] = mapped_column(String(31))
-    ordinal: Mapped[int] = mapped_column(Integer)
-    address: Mapped[str] = mapped_column(String(255), default="")
-    ports: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    state: Mapped[str] = mapped_column(String(16), default=NodeState.PLANNED)
-    bootstrap_hash: Mapped[str] = mapped_column(String(64), default="")
-    bootstrap_expires_at: Mapped[datetime | None]
-    credential_hash: Mapped[str] = mapped_column(String(64), default="", index=True)
-    registered_at: Mapped[datetime | None]
-    last_seen_at: Mapped[datetime | None]
-    applied_revision: Mapped[int] = mapped_column(Integer, default=0)
-    applied_generation: Mapped[int] = mapped_column(Integer, default=0)
-    agent_state: Mapped[str] = mapped_column(String(16), default="")
-    health: Mapped[str] = mapped_column(String(16), default="unknown")
-    unhealthy_since: Mapped[datetime | None]
-    message: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    started_at: Mapped[datetime | None]  # when the provider was last asked to (re)start it
-    # The plugin version the node runs: "<distribution> <version>", and the address of its
-    # wheelhouse ("" for a plugin bundled with the runtime, which runs from its environment).
-    software: Mapped[str] = mapped_column(String(300), default="")
-    wheelhouse: Mapped[str] = mapped_column(String(64), default="")
-    location: Mapped[str] = mapped_column(String(63), default="")  # the provider's: a host
-    evicted: Mapped[bool] = mapped_column(default=False)  # its provider wants it elsewhere
-
-
 class MetadataDocument(Base):
     """The instance-wide part of what nodes read, with a durable, strictly rising revision."""
 
@@ -324,35 +251,6 @@ class MetadataDocument(Base):
     revision: Mapped[int] = mapped_column(Integer, default=0)
     document: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
-class CommandState(enum.StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    TIMED_OUT = "timed_out"
-
-
-class NodeCommand(Base):
-    """A lifecycle command for one node; done only when the agent says so."""
-
-    __tablename__ = "node_commands"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    instance_id: Mapped[str] = mapped_column(
-        ForeignKey("instances.id", ondelete="CASCADE"), index=True
-    )
-    node_name: Mapped[str] = mapped_column(String(63), index=True)
-    name: Mapped[str] = mapped_column(String(63))
-    state: Mapped[str] = mapped_column(String(16), default=CommandState.PENDING)
-    timeout: Mapped[float] = mapped_column(default=60.0)
-    attempt: Mapped[int] = mapped_column(Integer, default=1)
-    exit_code: Mapped[int | None]
-    output: Mapped[str] = mapped_column(Text, default="")
-    deadline_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[datetime | None]
 
 
 class Event(Base):

@@ -1,7 +1,9 @@
 """Permissions named ``<scope>.<collection>.<verb>``, derived from the installed types.
 
 Project roles grant permissions inside their project; the global ``admin``
-holds every permission everywhere.
+holds every permission everywhere. A type's permission names are built here alone
+(:func:`instance`, :func:`collection`, :func:`credentials`): the routes check them,
+the audit log names actions with them, and the catalog lists them.
 """
 
 from __future__ import annotations
@@ -32,16 +34,31 @@ class Permission:
     description: str
 
 
+def instance(slug: str, verb: str) -> str:
+    """To ``verb`` (one of :data:`CRUD`, or ``action``) the instances of type ``slug``."""
+    return collection(slug, "instances", verb)
+
+
+def collection(slug: str, name: str, verb: str) -> str:
+    """To ``verb`` the child resources of collection ``name`` of type ``slug``."""
+    return f"{slug}.{name}.{verb}"
+
+
+def credentials(slug: str) -> str:
+    """To read the connection secrets of the instances of type ``slug``."""
+    return collection(slug, "credentials", "get")
+
+
 def for_type(paas_type: sdk.PaasType) -> list[Permission]:
     """Everything a role can be allowed to do with one type."""
     slug = paas_type.slug
-    out = [Permission(f"{slug}.instances.{verb}", f"{verb} {slug} instances") for verb in CRUD]
-    out.append(Permission(f"{slug}.instances.action", f"run actions on {slug} instances"))
-    out.append(Permission(f"{slug}.credentials.get", f"read {slug} connection secrets"))
+    out = [Permission(instance(slug, verb), f"{verb} {slug} instances") for verb in CRUD]
+    out.append(Permission(instance(slug, "action"), f"run actions on {slug} instances"))
+    out.append(Permission(credentials(slug), f"read {slug} connection secrets"))
     for child in paas_type.resources:
+        name = child.collection
         out.extend(
-            Permission(f"{slug}.{child.collection}.{verb}", f"{verb} {slug} {child.collection}")
-            for verb in CRUD
+            Permission(collection(slug, name, verb), f"{verb} {slug} {name}") for verb in CRUD
         )
     return out
 

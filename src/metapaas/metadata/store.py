@@ -76,14 +76,11 @@ def node_view(session: Session, node: models.Node, after: int) -> bytes | None:
     )
     if document == b"{}":  # a revision without a document yet: nothing to read
         return None
+    # A node has a few commands (an ``init`` per replacement or retry): which are still
+    # open is read in Python, by the one reading of a command's state.
     commands = session.scalars(
         select(models.NodeCommand)
-        .where(
-            models.NodeCommand.node_name == node.name,
-            models.NodeCommand.state.in_(
-                [models.CommandState.PENDING, models.CommandState.RUNNING]
-            ),
-        )
+        .where(models.NodeCommand.node_name == node.name)
         .order_by(models.NodeCommand.created_at)
     )
     own = {
@@ -96,7 +93,11 @@ def node_view(session: Session, node: models.Node, after: int) -> bytes | None:
             "address": node.address,
             "ports": node.ports,
         },
-        "commands": [{"id": c.id, "name": c.name, "timeout": c.timeout} for c in commands],
+        "commands": [
+            {"id": c.id, "name": c.name, "timeout": c.timeout}
+            for c in commands
+            if c.state in models.OPEN_COMMANDS
+        ],
     }
     # Both are JSON objects with keys of their own (the document's are fixed by
     # ``metadata_document``): one object is the two joined.

@@ -1,7 +1,7 @@
 """The orchestrator: a durable queue of instances and a level-triggered reconciler."""
 
-from metapaas.orchestrator import queue
-from metapaas.orchestrator.reconciler import Outcome, Reconciler, news_may_wait, node_name
+from metapaas.orchestrator import news, queue
+from metapaas.orchestrator.reconciler import Outcome, Reconciler, node_name
 from metapaas.orchestrator.views import (
     instance_view,
     metadata_document,
@@ -17,7 +17,7 @@ __all__ = [
     "Worker",
     "instance_view",
     "metadata_document",
-    "news_may_wait",
+    "news",
     "node_name",
     "node_views",
     "public_view",

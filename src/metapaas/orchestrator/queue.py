@@ -9,16 +9,14 @@ lease simply runs out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from metapaas.db import claims, models
+from metapaas.db import claims, models, upsert
 
 MAX_BACKOFF = 60.0
 
@@ -40,25 +38,19 @@ def enqueue(session: Session, instance_id: str, now: datetime, delay: float = 0.
     """
     item = models.WorkItem
     due = now + timedelta(seconds=delay)
-    upsert = _insert_of(session)(item).values(instance_id=instance_id, due_at=due)
+    wanted = upsert.insert(session, item).values(instance_id=instance_id, due_at=due)
     session.execute(
-        upsert.on_conflict_do_update(
+        wanted.on_conflict_do_update(
             index_elements=[item.instance_id],
             set_={
                 "requested": item.requested + 1,
                 "due_at": case(
-                    (upsert.excluded.due_at < item.due_at, upsert.excluded.due_at),
+                    (wanted.excluded.due_at < item.due_at, wanted.excluded.due_at),
                     else_=item.due_at,
                 ),
             },
         )
     )
-
-
-def _insert_of(session: Session) -> Callable[..., Any]:
-    """The database's own insert, which has ``ON CONFLICT`` (SQLite's and PostgreSQL's)."""
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def due(session: Session, now: datetime) -> bool:

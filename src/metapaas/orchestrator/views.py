@@ -48,11 +48,10 @@ def resources_by_collection(
 def instance_view(
     session: Session, instance: models.Instance, loaded: LoadedType, sealer: Sealer
 ) -> sdk.InstanceView:
-    assert loaded.schemas is not None
     secrets = sealer.unseal(instance.sealed_secrets)
-    spec = loaded.schemas.instances.spec.model_validate({**instance.spec, **secrets})
+    spec = loaded.derived.instances.spec.model_validate({**instance.spec, **secrets})
     resources = resources_by_collection(session, instance, sealer)
-    for collection in loaded.schemas.resources:
+    for collection in loaded.derived.resources:
         resources.setdefault(collection, [])
     return sdk.InstanceView(
         id=instance.id,

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from prometheus_client import Histogram
 from sqlalchemy import select
-from sqlalchemy.orm import Session, load_only, sessionmaker
+from sqlalchemy.orm import Session, joinedload, load_only, sessionmaker
 
 from metapaas import db, providers, sdk
 from metapaas.db import claims, models
@@ -26,15 +26,21 @@ RECONCILE_SECONDS = Histogram(
     "metapaas_reconcile_seconds", "Duration of one reconcile pass", ["type", "outcome"]
 )
 LEASE_SECONDS = 30.0
-_SWEPT_COLUMNS = load_only(
-    models.Node.name,
-    models.Node.instance_id,
-    models.Node.last_seen_at,
-    models.Node.started_at,
-    models.Node.created_at,
-    models.Node.wheelhouse,
+_SWEPT_COLUMNS = (
+    load_only(
+        models.Node.name,
+        models.Node.instance_id,
+        models.Node.incarnation,
+        models.Node.started_at,
+        models.Node.created_at,
+        models.Node.wheelhouse,
+    ),
+    joinedload(models.Node.reported).load_only(
+        models.NodeReport.incarnation, models.NodeReport.last_seen_at
+    ),
 )
-"""What the resync reads of each active node: what ``_needs_a_look`` judges by."""
+"""What the resync reads of each active node and its report, in one query: what
+``_needs_a_look`` judges by."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ class Worker:
         self.sessions: sessionmaker[Session] = reconciler.sessions
         #: Read-only sessions, for the looks that usually find nothing to do: on SQLite
         #: they never wait for (nor hold) the write lock.
-        self.readers = readers or reconciler.sessions
+        self.readers = readers or reconciler.readers
         self.concurrency = concurrency
         self.resync_seconds = resync_seconds
         self.gc_seconds = gc_seconds
@@ -200,7 +206,7 @@ class Worker:
                     models.Instance.status == models.InstanceStatus.ACTIVE,
                     models.WorkItem.instance_id.is_(None),
                 )
-                .options(_SWEPT_COLUMNS)
+                .options(*_SWEPT_COLUMNS)
             )
             for node, slug in active:
                 if node.instance_id not in wanted and self._needs_a_look(

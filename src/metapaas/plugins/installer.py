@@ -398,7 +398,7 @@ class Installer:
         session: Session,
         *,
         name: str,
-        state: str | None = None,
+        state: models.OperationState | None = None,
         progress: str | None = None,
         error: str = "",
     ) -> None:

@@ -14,6 +14,7 @@ from metapaas import sdk
 from metapaas.db import migrate, models
 from metapaas.errors import NotFound
 from metapaas.plugins import discovery, schemas
+from metapaas.plugins.schemas import TypeSchemas
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,15 @@ class LoadedType:
         if self.found.declaration is None:
             raise sdk.PermanentError(f"type {self.slug} is in ERROR: {self.reason}")
         return self.found.declaration
+
+    @property
+    def derived(self) -> TypeSchemas:
+        """The request, response and spec models derived from its declaration; a type that
+        is not usable has none (it is not served), and asking is an error as
+        :attr:`declaration`'s is."""
+        if self.schemas is None:
+            raise sdk.PermanentError(f"type {self.slug} is in ERROR: {self.reason}")
+        return self.schemas
 
     @property
     def reason(self) -> str:

@@ -2,17 +2,19 @@
 the real agent API, one step per :meth:`SimulatedAgents.tick`.
 
 A step does what a real agent does between two ticks: register with the
-bootstrap token (once per incarnation: a restarted node keeps its credential),
-read the newest metadata, check that what the node's templates need is there
-(its own address and every port its spec names; a real agent would fail to
-render without them), finish the lifecycle commands it was given, and report
-the applied revision and generation with its health (on a change, else as a
-heartbeat every few ticks). A test can make a node
-unhealthy or silent to drive the orchestrator's healing.
+bootstrap token its node was last started with (each start by the provider is a
+new incarnation to the control plane; a token it refuses leaves the credential the
+agent has, as on a real node), read the newest metadata, check that what the
+node's templates need is there (its own address and every port its spec names; a
+real agent would fail to render without them), finish the lifecycle commands it
+was given, and report the applied revision and generation with its health (on a
+change, else as a heartbeat every few ticks). A test can make a node unhealthy,
+failing or silent to drive the orchestrator's healing.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +29,8 @@ a simulated one reports on change and every 4th tick."""
 
 @dataclass
 class _Agent:
-    incarnation: str
+    incarnation: str  # the provider's: a node created anew is a new directory
+    bootstrap_token: str  # the token its node was started with
     credential: str = ""
     revision: int = 0
     generation: int = 0
@@ -44,8 +47,17 @@ class SimulatedAgents:
         self.client = client
         self.provider = provider
         self.unhealthy: set[str] = set()  # node names whose health check fails
+        self.failing: set[str] = set()  # node names whose apply fails
         self._silent: set[str] = set()  # incarnations whose agent sends nothing
         self._agents: dict[str, _Agent] = {}
+
+    def copy(self, provider: MemoryProvider) -> SimulatedAgents:
+        """The same agents, as they are now, for ``provider`` (a copy of theirs)."""
+        copied = SimulatedAgents(self.client, provider)
+        copied.unhealthy, copied.failing = set(self.unhealthy), set(self.failing)
+        copied._silent = set(self._silent)
+        copied._agents = copy.deepcopy(self._agents)
+        return copied
 
     def silence(self, name: str) -> None:
         """Freeze the node's agent (as SIGSTOP would); a replacement of it is not frozen."""
@@ -66,10 +78,8 @@ class SimulatedAgents:
                 self._step(node)
 
     def _step(self, node: MemoryNode) -> None:
-        agent = self._agents.get(node.spec.name)
-        if agent is None or agent.incarnation != node.incarnation:
-            agent = self._agents[node.spec.name] = _Agent(node.incarnation)
-        if not agent.credential and not self._register(node, agent):
+        agent = self._agent(node)
+        if agent is None:
             return
         headers = {"Authorization": f"Bearer {agent.credential}"}
         answer = self.client.get(
@@ -92,27 +102,42 @@ class SimulatedAgents:
             self.client.post("/v1/agent/report", headers=headers, json=report)
             agent.reported, agent.quiet_ticks = report, 0
 
+    def _agent(self, node: MemoryNode) -> _Agent | None:
+        """The node's agent as it runs now: a new one after each start of the node (the
+        commands it ran are journalled on the node's disk, so it keeps them); None when it
+        could not register."""
+        name, token = node.spec.name, node.spec.bootstrap_token
+        agent = self._agents.get(name)
+        if agent is not None and (agent.incarnation, agent.bootstrap_token) == (
+            node.incarnation,
+            token,
+        ):
+            return agent
+        started = _Agent(node.incarnation, token)
+        if agent is not None and agent.incarnation == node.incarnation:  # restarted
+            started.credential, started.done = agent.credential, agent.done
+        if not self._register(node, started):
+            return None
+        self._agents[name] = started
+        return started
+
     def _register(self, node: MemoryNode, agent: _Agent) -> bool:
-        """Exchange the bootstrap token; a refused one ends the agent, as on a real node."""
+        """Exchange the bootstrap token; a refused one leaves the agent its credential, and
+        ends an agent without one, as on a real node."""
         answer = self.client.post(
-            "/v1/agent/register", json={"bootstrap_token": node.spec.bootstrap_token}
+            "/v1/agent/register", json={"bootstrap_token": agent.bootstrap_token}
         )
-        if answer.status_code != httpx.codes.OK:
+        if answer.status_code == httpx.codes.OK:
+            agent.credential = answer.json()["credential"]
+        elif not agent.credential:
             self.provider.stop(node.spec.name)
             return False
-        agent.credential = answer.json()["credential"]
         return True
 
     def _apply(
         self, node: MemoryNode, agent: _Agent, document: dict[str, Any], headers: dict[str, str]
     ) -> None:
-        own = document["node"]
-        missing = [port for port in node.spec.ports if port not in own["ports"]]
-        agent.problem = (
-            f"cannot render: node.ports has no {', '.join(missing)}"
-            if missing
-            else ("cannot render: node.address is empty" if not own["address"] else "")
-        )
+        agent.problem = _problem(node, document["node"], node.spec.name in self.failing)
         agent.revision = document["revision"]
         if agent.problem:
             return
@@ -125,3 +150,14 @@ class SimulatedAgents:
                     json={"state": "succeeded", "exit_code": 0, "output": ""},
                 )
                 agent.done.add(command["id"])
+
+
+def _problem(node: MemoryNode, own: dict[str, Any], failing: bool) -> str:
+    """Why the node cannot apply its metadata, or '': what its templates need is missing
+    (its address, a port its spec names), or the test made its apply fail."""
+    missing = [port for port in node.spec.ports if port not in own["ports"]]
+    if missing:
+        return f"cannot render: node.ports has no {', '.join(missing)}"
+    if not own["address"]:
+        return "cannot render: node.address is empty"
+    return "cannot apply: the test made it fail" if failing else ""

@@ -10,6 +10,7 @@ register and report.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import threading
 import uuid
@@ -107,6 +108,16 @@ class MemoryProvider:
     def list_nodes(self, labels: Mapping[str, str]) -> list[NodeInfo]:
         with self._lock:
             return [n.info() for n in self.nodes.values() if matches(n.spec.labels, labels)]
+
+    def copy(self) -> MemoryProvider:
+        """Another provider whose machines are as these are now: nodes, volumes and the
+        ports it would give next (a test runs again from one moment)."""
+        copied = MemoryProvider()
+        with self._lock:
+            copied.nodes = copy.deepcopy(self.nodes)
+            copied.volumes = copy.deepcopy(self.volumes)
+            copied._ports = copy.copy(self._ports)
+        return copied
 
     def stop(self, name: str) -> None:
         """The node's processes are gone, as after a crash of its machine's agent."""

@@ -15,6 +15,7 @@ Each pass is checked for one rule the orchestrator keeps: an instance that is
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
@@ -38,6 +39,17 @@ RESYNC_SECONDS = 3.0
 is restarted within a few simulated seconds."""
 
 
+@dataclass(frozen=True)
+class Machines:
+    """The simulation's side of one moment: its clock, the provider's nodes and their
+    agents. :meth:`Simulation.restore` runs again from it; the database is the test's."""
+
+    now: datetime
+    provider: MemoryProvider
+    agents: SimulatedAgents
+    resynced_at: datetime | None
+
+
 class Simulation:
     """Steps the orchestrator and the simulated agents of ``state``'s control plane.
 
@@ -59,6 +71,9 @@ class Simulation:
         state.clock = self.clock
         self.provider = provider or MemoryProvider()
         self.agents = SimulatedAgents(client, self.provider)
+        #: The orchestrator's sessions: the app's unless a test gives it its own, to tell
+        #: what it writes from what the API writes.
+        self.sessions = state.sessions
         self.worker = self.new_worker()
         self.seen: list[tuple[str, str]] = []  # (status, reason) of every instance after passes
         self._resynced_at: datetime | None = None
@@ -72,15 +87,31 @@ class Simulation:
     ) -> Worker:
         """A worker and reconciler as a (re)started process would build them."""
         reconciler = Reconciler(
-            sessions or self.state.sessions,
+            sessions or self.sessions,
             self.state.registry,
             provider or self.provider,
             self.state.sealer,
             "http://testserver",
             clock=self.clock,
             notify=self.state.notifier.notify,
+            readers=self.state.readers,
         )
         return Worker(reconciler, clock=self.clock, worker_id=worker_id, readers=self.state.readers)
+
+    def machines(self) -> Machines:
+        """A copy of the machines as they are now."""
+        provider = self.provider.copy()
+        return Machines(self.clock(), provider, self.agents.copy(provider), self._resynced_at)
+
+    def restore(self, machines: Machines) -> None:
+        """The machines as ``machines`` kept them (copied again, so it can be restored
+        more than once), and a worker started anew, as after a restart of the process."""
+        self.clock.now = machines.now
+        self.provider = machines.provider.copy()
+        self.agents = machines.agents.copy(self.provider)
+        self._resynced_at = machines.resynced_at
+        self.worker = self.new_worker()
+        self.seen.clear()
 
     def run_queue(self) -> int:
         """Run every due pass (bounded), after the worker's resync when one is due on the

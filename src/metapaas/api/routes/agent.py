@@ -1,24 +1,31 @@
-"""The agent API: what nodes call. A node credential sees and reports only its own node."""
+"""The agent API: what nodes call. A node credential sees and reports only its own node.
+
+Its routes write only the agents' own rows: a node's report (``node_reports``) and a
+command's result (``command_results``), with the events they tell of. What the news
+means is the orchestrator's judgment (``orchestrator.news``); a route that has news
+records the wish for a pass in the work queue, as the API records a request.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session, lazyload
 
 from metapaas import metadata
 from metapaas.api.deps import AppState, app_state
 from metapaas.api.problems import problem_responses
-from metapaas.db import models
+from metapaas.db import models, upsert
 from metapaas.errors import NotFound, Unauthorized
 from metapaas.iam import tokens
-from metapaas.orchestrator import events, news_may_wait, queue
+from metapaas.orchestrator import events, news, queue
 
 # Every route checks a node token against the database.
 router = APIRouter(prefix="/v1/agent", tags=["agent"], responses=problem_responses(401, 503))
@@ -48,47 +55,65 @@ class ReportedEvent(Strict):
 class Report(Strict):
     applied_revision: int = Field(ge=0, le=models.INT_MAX)
     applied_generation: int = Field(ge=0, le=models.INT_MAX)
-    state: Literal["applying", "ready", "failed"]
-    health: Literal["unknown", "healthy", "unhealthy"]
+    state: models.AgentState
+    health: models.Health
     message: str = Field(default="", max_length=4000)
     events: list[ReportedEvent] = Field(default_factory=list, max_length=50)
 
 
 class CommandReport(Strict):
-    state: Literal["running", "succeeded", "failed"]
+    state: models.ResultState
     exit_code: int | None = Field(
         default=None, ge=-255, le=255, description="Negative: killed by that signal."
     )
     output: str = Field(default="", max_length=8192)
 
 
-def _node(session: Session, bearer: HTTPAuthorizationCredentials | None) -> models.Node:
+USED_OR_UNKNOWN = "the bootstrap token is unknown, used or expired"
+OUTPUT_KEPT = 4096
+"""Characters of a command's output kept: its tail, which says how it ended."""
+
+
+def _reporter(
+    session: Session, bearer: HTTPAuthorizationCredentials | None
+) -> tuple[models.NodeReport, models.Node]:
+    """The report the credential was issued for, and its node; only a report of the node's
+    current incarnation counts (one of an earlier incarnation is void, and so is its
+    credential)."""
     if bearer is None:
         raise Unauthorized("send the node credential as a bearer token")
-    node = session.scalar(
-        select(models.Node).where(
-            models.Node.credential_hash == tokens.digest(bearer.credentials),
-            models.Node.credential_hash != "",
-        )
-    )
-    if node is None:
+    report, node = models.NodeReport, models.Node
+    found = session.execute(
+        select(report, node)
+        .join(node, and_(node.name == report.node_name, node.incarnation == report.incarnation))
+        .where(report.credential_hash == tokens.digest(bearer.credentials))
+        .options(lazyload(node.reported))  # read here already: no second query for it
+    ).one_or_none()
+    if found is None:
         raise Unauthorized("the node credential is unknown or revoked")
-    return node
+    reporting, of = found
+    return reporting, of
 
 
-def _wake(state: AppState, session: Session, instance_id: str) -> None:
-    queue.enqueue(session, instance_id, state.clock())
+def _instance_first(session: Session, instance_id: str) -> None:
+    """Take the instance's key-share lock before writing any row of its nodes, in the order
+    a pass takes its locks (the instance first), so a report and a pass never wait on
+    each other in a cycle. (The events written here need that lock anyway.)"""
+    session.execute(
+        select(models.Instance.id)
+        .where(models.Instance.id == instance_id)
+        .with_for_update(key_share=True)
+    )
+
+
+def _commit(state: AppState, session: Session, instance_id: str, *, wake: bool) -> None:
+    """Commit a node's news; when it wakes a pass, record the wish in the work queue first,
+    in the same transaction."""
+    if wake:
+        queue.enqueue(session, instance_id, state.clock())
     session.commit()
-    state.wake()
-
-
-def _tell(state: AppState, session: Session, node: models.Node, *, setback: bool) -> None:
-    """Commit a node's news and wake the orchestrator, unless it is progress that its
-    instance's next pass takes up anyway (``news_may_wait``)."""
-    if not setback and news_may_wait(session, node):
-        session.commit()
-    else:
-        _wake(state, session, node.instance_id)
+    if wake:
+        state.wake()
 
 
 @router.post("/register", summary="Exchange a one-time bootstrap token for a node credential")
@@ -102,11 +127,11 @@ def register(state: State, body: Registration) -> dict[str, str]:
         )
         now = state.clock()
         if node is None or node.bootstrap_expires_at is None or node.bootstrap_expires_at < now:
-            raise Unauthorized("the bootstrap token is unknown, used or expired")
+            raise Unauthorized(USED_OR_UNKNOWN)
+        _instance_first(session, node.instance_id)
         credential = tokens.new_token()
-        node.credential_hash = tokens.digest(credential)
-        node.bootstrap_hash = ""
-        node.registered_at = node.last_seen_at = now
+        if not _start_report(session, node, tokens.digest(credential), now):
+            raise Unauthorized(USED_OR_UNKNOWN)
         events.record(
             session,
             node.instance_id,
@@ -115,14 +140,40 @@ def register(state: State, body: Registration) -> dict[str, str]:
             node.name,
         )
         name = node.name
-        _tell(state, session, node, setback=False)
+        _commit(state, session, node.instance_id, wake=news.registration_wakes(session, node))
     return {"node": name, "credential": credential}
+
+
+def _start_report(session: Session, node: models.Node, credential_hash: str, now: datetime) -> bool:
+    """Start the report of the node's current incarnation with a new credential, in place
+    of one of an earlier incarnation; False when this incarnation has registered already.
+
+    One statement, so two registrations with one token never both succeed: a token is
+    for one incarnation, and a report of that incarnation means it was exchanged. Every
+    column is the new report's: what a registration says, else the column's default.
+    """
+    report = models.NodeReport
+    started = upsert.insert(session, report).values(
+        node_name=node.name,
+        instance_id=node.instance_id,
+        incarnation=node.incarnation,
+        credential_hash=credential_hash,
+        registered_at=now,
+        last_seen_at=now,
+        health_since=now,
+    )
+    replaced = started.on_conflict_do_update(
+        index_elements=[report.node_name],
+        set_={c.name: started.excluded[c.name] for c in report.__table__.columns},
+        where=report.incarnation < started.excluded.incarnation,
+    )
+    return session.scalar(replaced.returning(report.node_name)) is not None
 
 
 def _read(state: AppState, bearer: Any, after: int) -> tuple[str, bytes | None]:
     """The node's view, read without waiting for any writer."""
     with state.readers() as session:
-        node = _node(session, bearer)
+        _, node = _reporter(session, bearer)
         return node.instance_id, metadata.node_view(session, node, after)
 
 
@@ -163,45 +214,30 @@ def _json(view: bytes) -> Response:
 @router.post("/report", status_code=204, summary="Report applied state and health; a heartbeat")
 def report(state: State, bearer: Bearer, body: Report) -> Response:
     with state.sessions() as session:
-        node = _node(session, bearer)
+        report, node = _reporter(session, bearer)
         now = state.clock()
-        before = (node.agent_state, node.health, node.applied_generation, node.message)
-        node.last_seen_at = now
-        node.applied_revision = body.applied_revision
-        node.applied_generation = body.applied_generation
-        node.agent_state = body.state
-        node.message = body.message
-        if body.health == "unhealthy" and node.unhealthy_since is None:
-            node.unhealthy_since = now
-        elif body.health != "unhealthy":
-            node.unhealthy_since = None
-        node.health = body.health
-        for event in body.events:
-            events.record(session, node.instance_id, event.kind, event.message, node.name)
-        if before[1] != body.health:
+        before = news.Reported.of(report)
+        after = news.Reported(body.state, body.health, body.applied_generation, body.message)
+        if before != after or body.events:
+            _instance_first(session, node.instance_id)
+        report.last_seen_at = now
+        report.applied_revision = body.applied_revision
+        report.applied_generation = body.applied_generation
+        report.state = body.state
+        report.message = body.message
+        if body.health != report.health:
             events.record(
                 session,
                 node.instance_id,
                 "health_changed",
-                f"{before[1]} -> {body.health}",
+                f"{report.health} -> {body.health}",
                 node.name,
             )
-        if before != (body.state, body.health, body.applied_generation, body.message):
-            _tell(state, session, node, setback=_setback(before[1], before[2], body))
-        else:
-            session.commit()
+            report.health, report.health_since = body.health, now
+        for event in body.events:
+            events.record(session, node.instance_id, event.kind, event.message, node.name)
+        _commit(state, session, node.instance_id, wake=news.wakes_now(session, node, before, after))
     return Response(status_code=204)
-
-
-def _setback(health: str, applied_generation: int, body: Report) -> bool:
-    """Whether a report takes its node further from serving: it failed, turned unhealthy,
-    stopped being healthy, or went back a generation (a reset)."""
-    return (
-        body.state == "failed"
-        or body.health == "unhealthy"
-        or (health == "healthy" and body.health != "healthy")
-        or body.applied_generation < applied_generation
-    )
 
 
 @router.post(
@@ -212,21 +248,15 @@ def _setback(health: str, applied_generation: int, body: Report) -> bool:
 )
 def command_result(state: State, bearer: Bearer, command_id: str, body: CommandReport) -> Response:
     with state.sessions() as session:
-        node = _node(session, bearer)
+        _, node = _reporter(session, bearer)
         command = session.get(models.NodeCommand, command_id)
         if command is None or command.node_name != node.name:
             raise NotFound("command not found")
-        if command.state in (
-            models.CommandState.SUCCEEDED,
-            models.CommandState.FAILED,
-            models.CommandState.TIMED_OUT,
-        ):
-            return Response(status_code=204)  # a re-report after an agent restart
-        command.state = body.state
-        command.exit_code = body.exit_code
-        command.output = body.output[-4096:]
-        if body.state != "running":
-            command.finished_at = state.clock()
+        if command.state not in models.OPEN_COMMANDS:
+            return Response(status_code=204)  # a re-report after an agent restart, or late
+        _instance_first(session, node.instance_id)
+        if not _record_result(session, command, body, state.clock()):
+            return Response(status_code=204)
         events.record(
             session,
             node.instance_id,
@@ -234,5 +264,30 @@ def command_result(state: State, bearer: Bearer, command_id: str, body: CommandR
             f"{command.name}" + (f" exit {body.exit_code}" if body.exit_code is not None else ""),
             node.name,
         )
-        _wake(state, session, node.instance_id)
+        _commit(state, session, node.instance_id, wake=True)
     return Response(status_code=204)
+
+
+def _record_result(
+    session: Session, command: models.NodeCommand, body: CommandReport, now: datetime
+) -> bool:
+    """Write what the agent reports of ``command``; False when a final result is there
+    already. One statement: a result sent twice at once is written once, and a final
+    result is never overwritten."""
+    ended = body.state != models.ResultState.RUNNING
+    values: dict[str, Any] = {
+        "command_id": command.id,
+        "state": body.state,
+        "exit_code": body.exit_code,
+        "output": body.output[-OUTPUT_KEPT:],
+        "reported_at": now,
+        "finished_at": now if ended else None,
+    }
+    result = models.CommandResult
+    written = upsert.insert(session, result).values(values)
+    kept = written.on_conflict_do_update(
+        index_elements=[result.command_id],
+        set_={column: written.excluded[column] for column in values if column != "command_id"},
+        where=result.state == models.ResultState.RUNNING,
+    )
+    return session.scalar(kept.returning(result.command_id)) is not None
