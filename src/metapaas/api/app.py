@@ -151,7 +151,7 @@ def create_app(state: AppState) -> FastAPI:
         version=__version__,
         description="One control plane for many managed service types.",
         lifespan=lifespan,
-        dependencies=[Depends(boundary.check_request)],
+        dependencies=[Depends(boundary.refuse_nul)],
     )
     app.state.metapaas = state
     state.metrics = metrics_registry(state)

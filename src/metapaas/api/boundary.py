@@ -1,6 +1,8 @@
 """What every request must be before its route reads it, and the document that says so.
 
-Two rules hold for every route, so they are checked once, here, and declared once, in
+Two rules hold for every route, so they are checked once, here (:func:`refuse_nul` is
+every route's first dependency, :func:`typed_body` runs once the caller's token is
+checked: the API's request context, the agent router), and declared once, in
 ``/openapi.json``, where generated clients validate what the server validates:
 
 - **No NUL character** anywhere: PostgreSQL cannot store one in text or JSON (it was a
@@ -63,11 +65,17 @@ _NUL_FREE_VALUE_SCHEMA = {
 _ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-async def check_request(request: Request) -> None:
-    """Refuse a NUL anywhere (a 422 naming where), then a body whose JSON types are not the
-    document's (the 422 FastAPI's validation gives, naming each field and rule)."""
+async def refuse_nul(request: Request) -> None:
+    """Refuse a NUL anywhere in the request, as a 422 naming where (every route's first
+    dependency)."""
+    _refuse_nul(request, await request.body())
+
+
+async def typed_body(request: Request) -> None:
+    """Refuse a body whose JSON types are not the document's, with the 422 FastAPI's own
+    validation gives (each field and rule). A route's dependency after the caller's token
+    is checked, so a request without one is a 401 whatever its body."""
     body = await request.body()
-    _refuse_nul(request, body)
     route = request.scope.get("route")
     field = route.body_field if isinstance(route, APIRoute) else None
     if body and field is not None and field.field_info.annotation is not None:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from metapaas.api import boundary
 from metapaas.config import Settings
 from metapaas.db import Sealer, models
 from metapaas.iam import Principal, audit, authenticate, given_bearer, note_use
@@ -171,14 +172,17 @@ async def context(
     state: Annotated[AppState, Depends(app_state)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Context:
-    """The caller's context, not yet opened. Async and without I/O: a sync dependency
-    would cost a trip to a request thread to enter and another to exit, and its session
-    would hold a connection while the request waits for the handler's thread. A request
-    without a token is refused here, before its parameters are validated."""
+    """The caller's context, not yet opened. Async and without I/O (but for the body,
+    which the request has read): a sync dependency would cost a trip to a request thread
+    to enter and another to exit, and its session would hold a connection while the
+    request waits for the handler's thread. A request without a token is refused here,
+    before its parameters and its body are validated."""
+    bearer = given_bearer(credentials.credentials if credentials else None)
+    await boundary.typed_body(request)
     return Context(
         state=state,
         request_id=request.state.request_id,
-        bearer=given_bearer(credentials.credentials if credentials else None),
+        bearer=bearer,
         read_only=request.method in READ_METHODS,
     )
 

@@ -20,6 +20,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, lazyload
 
 from metapaas import metadata
+from metapaas.api import boundary
 from metapaas.api.deps import AppState, app_state
 from metapaas.api.problems import problem_responses
 from metapaas.db import models, upsert
@@ -28,7 +29,12 @@ from metapaas.iam import tokens
 from metapaas.orchestrator import events, news, queue
 
 # Every route checks a node token against the database.
-router = APIRouter(prefix="/v1/agent", tags=["agent"], responses=problem_responses(401, 503))
+router = APIRouter(
+    prefix="/v1/agent",
+    tags=["agent"],
+    responses=problem_responses(401, 503),
+    dependencies=[Depends(boundary.typed_body)],  # JSON types as the document says
+)
 _bearer = HTTPBearer(
     auto_error=False,
     scheme_name="NodeCredential",
