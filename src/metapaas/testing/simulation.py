@@ -31,8 +31,11 @@ from metapaas.testing.agents import SimulatedAgents
 from metapaas.testing.clock import FakeClock
 from metapaas.testing.memory import MemoryProvider
 
-S = models.InstanceStatus
-WAITING = (S.IN_PROGRESS, S.UPDATING, S.DELETING)
+WAITING = (
+    models.InstanceStatus.IN_PROGRESS,
+    models.InstanceStatus.UPDATING,
+    models.InstanceStatus.DELETING,
+)
 MAX_PASSES_PER_ROUND = 50
 RESYNC_SECONDS = 3.0
 """How often the worker's resync looks for nodes that need a pass: short, so a stopped node
