@@ -36,6 +36,7 @@ from pathlib import Path
 
 import httpx
 import load
+import plane_stats
 import simkit
 from sqlalchemy import func, select
 
@@ -181,19 +182,19 @@ def converge_run(
     url = fresh_database(base_url, tmp, "converge")
     plane = simkit.control_plane(tmp / "converge", url, tmp / "site")
     pool: simkit.NodePool | None = None
-    spy: simkit.Profile | None = None
+    spy: plane_stats.Profile | None = None
     try:
         plane.start()
         pool = simkit.NodePool([plane.url], simkit.tokens_dir(plane), args.processes)
         if profile is not None:
-            spy = simkit.Profile(profile / "converge", simkit.generation_pids(plane))
+            spy = plane_stats.Profile(profile / "converge", plane_stats.generation_pids(plane))
         assert plane.process is not None
-        cpu = simkit.group_cpu_seconds(plane.process.pid)
+        cpu = plane_stats.group_cpu_seconds(plane.process.pid)
         made = converge([plane.url], plane.token, url, pool, args.instances, args.clients)
-        cpu = simkit.group_cpu_seconds(plane.process.pid) - cpu
+        cpu = plane_stats.group_cpu_seconds(plane.process.pid) - cpu
         with plane.client() as client:
             text = client.get("/metrics").text
-        passes = simkit.metric_total(text, "metapaas_reconcile_seconds_count")
+        passes = plane_stats.metric_total(text, "metapaas_reconcile_seconds_count")
         return dataclasses.replace(made, passes=passes, server_cpu=cpu)
     finally:
         if spy is not None:

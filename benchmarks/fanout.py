@@ -52,6 +52,7 @@ from typing import Literal
 
 import httpx
 import load
+import plane_stats
 import simkit
 from fanout_watchers import Watchers, b64
 
@@ -147,7 +148,7 @@ class MetaPaaS:
         wait_for(self._at_rest, AT_REST_SECONDS, "every agent long-polling, nothing queued", 0.1)
 
     def _at_rest(self) -> bool:
-        figures = simkit.metrics(self.client.get("/metrics").text)
+        figures = plane_stats.metrics(self.client.get("/metrics").text)
         return (
             figures.get("metapaas_watchers", 0) >= self.count
             and figures.get("metapaas_queue_depth", 1) == 0

@@ -36,6 +36,7 @@ from pathlib import Path
 import converge
 import httpx
 import load
+import plane_stats
 import simkit
 
 from metapaas.agent.node import HEARTBEAT_SECONDS
@@ -48,9 +49,9 @@ WINDOWS = 3
 def cpu_share(plane: ControlPlane, seconds: float) -> float:
     """The share of one core the plane's processes used over the next ``seconds``."""
     assert plane.process is not None
-    before, started = simkit.group_cpu_seconds(plane.process.pid), time.monotonic()
+    before, started = plane_stats.group_cpu_seconds(plane.process.pid), time.monotonic()
     time.sleep(seconds)
-    used = simkit.group_cpu_seconds(plane.process.pid) - before
+    used = plane_stats.group_cpu_seconds(plane.process.pid) - before
     return used / (time.monotonic() - started)
 
 
@@ -58,7 +59,7 @@ def wait_quiet(plane: ControlPlane, client: httpx.Client) -> None:
     """Until the orchestrator's queue is empty, and for one more heartbeat period."""
 
     def quiet() -> bool:
-        return simkit.metrics(client.get("/metrics").text).get("metapaas_queue_depth", 1) == 0
+        return plane_stats.metrics(client.get("/metrics").text).get("metapaas_queue_depth", 1) == 0
 
     wait_for(quiet, 300, "the queue to empty", 0.5)
     time.sleep(HEARTBEAT_SECONDS)
@@ -85,7 +86,7 @@ def measure_step(
     heartbeating, paused, rates = [], [], []
     spy = None
     if spy_out is not None:
-        spy = simkit.Profile(spy_out, simkit.generation_pids(plane))
+        spy = plane_stats.Profile(spy_out, plane_stats.generation_pids(plane))
     try:
         for _ in range(WINDOWS):
             pool.heartbeat(True)
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace, tmp: Path) -> tuple[float, list[Step]]:
                 last = nodes == args.nodes[-1] and args.profile is not None
                 spy_out = args.profile / f"idle-{nodes}" if last else None
                 heartbeating, paused, rate = measure_step(plane, pool, args.window, spy_out)
-                rss = simkit.group_rss_bytes(plane.process.pid)
+                rss = plane_stats.group_rss_bytes(plane.process.pid)
                 steps.append(Step(nodes, instances, heartbeating, paused, rate, made.seconds, rss))
                 print(f"step done: {steps[-1]}", flush=True)
     finally:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import converge
 import load
+import plane_stats
 import simkit
 from cryptography.fernet import Fernet
 
@@ -48,7 +49,9 @@ class Replicas:
 
 
 def cpu(planes: Sequence[ControlPlane]) -> float:
-    return sum(simkit.group_cpu_seconds(p.process.pid) for p in planes if p.process is not None)
+    return sum(
+        plane_stats.group_cpu_seconds(p.process.pid) for p in planes if p.process is not None
+    )
 
 
 def figures(

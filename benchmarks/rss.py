@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import load
+import plane_stats
 import simkit
 
 from metapaas.testing import ControlPlane
@@ -74,7 +75,7 @@ def measure(home: Path, settle: float, only: str = "") -> Memory:
             client.get("/openapi.json").raise_for_status()
         time.sleep(settle)
         supervisor = plane.process.pid
-        total = simkit.group_rss_bytes(supervisor)
+        total = plane_stats.group_rss_bytes(supervisor)
         alone = int(Path(f"/proc/{supervisor}/statm").read_text().split()[1]) * PAGE_SIZE
         return Memory(sorted(t["slug"] for t in types), total - alone, alone)
     finally:
