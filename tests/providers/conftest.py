@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,11 @@ def script_argv(script: str) -> Callable[[str, Path], list[str]]:
     return lambda url, node_dir: [sys.executable, "-c", script]
 
 
-def spec(name: str, *, instance: str = "i-1", ports: tuple[str, ...] = ("http",)) -> NodeSpec:
-    """A spec with the labels the orchestrator always sets; ``dataclasses.replace`` the rest."""
+def spec(name: str, *, instance: str = "i-1", ports: Mapping[str, int] | None = None) -> NodeSpec:
+    """A spec with the labels the orchestrator always sets; ``dataclasses.replace`` the rest.
+    ``ports`` are names and standard numbers (one ``http`` port by default)."""
     labels = {MANAGED: "true", INSTANCE: instance, TYPE: "demo", ROLE: "main"}
-    return NodeSpec(name, labels, ports, "tok-1", "http://127.0.0.1:1")
+    return NodeSpec(name, labels, ports or {"http": 80}, "tok-1", "http://127.0.0.1:1")
 
 
 def recorded(home: Path, name: str) -> dict[str, Any]:

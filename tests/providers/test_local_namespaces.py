@@ -45,16 +45,6 @@ with socket.create_server((record["address"], port)) as server:
 """
 
 
-def test_each_name_gets_its_standard_port_and_others_a_stable_distinct_one() -> None:
-    ports = _netns.standard_ports(("redis", "postgres", "s3", "s3_grpc", "metrics", "admin"))
-    assert ports["redis"] == 6379
-    assert ports["postgres"] == 5432
-    assert (ports["s3"], ports["s3_grpc"]) == (8333, 18333)
-    assert len(set(ports.values())) == len(ports)
-    assert ports == _netns.standard_ports(tuple(ports))  # the same on every node
-    assert _netns.FALLBACK_FIRST <= ports["metrics"] < _netns.FALLBACK_FIRST * 2
-
-
 def test_a_loopback_control_plane_url_is_refused_naming_what_to_set(tmp_path: Path) -> None:
     network = NamespaceNetwork(tmp_path, SUBNET)
     for url in ("http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"):
@@ -148,7 +138,7 @@ def test_two_nodes_serve_one_standard_port_each_at_its_own_address(
     url = f"http://{network.gateway}:8080"
     started = time.monotonic()
     infos = [
-        provider.create_node(replace(spec(name, ports=("redis",)), control_plane_url=url))
+        provider.create_node(replace(spec(name, ports={"redis": 6379}), control_plane_url=url))
         for name in ("n-a", "n-b")
     ]
     print(f"create_node in namespaces mode: {(time.monotonic() - started) / 2 * 1000:.0f} ms")
@@ -180,12 +170,14 @@ def test_a_crash_between_steps_converges(
     call."""
     url = f"http://{network.gateway}:8080"
     _ip("netns", "add", network.netns("n-half"))
-    half = provider.create_node(replace(spec("n-half", ports=("redis",)), control_plane_url=url))
+    half = provider.create_node(
+        replace(spec("n-half", ports={"redis": 6379}), control_plane_url=url)
+    )
     assert _ask(half.address, 6379) == "n-half"
 
     network.attach("n-ghost", "10.234.0.200")
     assert network.netns("n-ghost") in _netns_names(network)
-    provider.create_node(replace(spec("n-next", ports=("redis",)), control_plane_url=url))
+    provider.create_node(replace(spec("n-next", ports={"redis": 6379}), control_plane_url=url))
     assert network.netns("n-ghost") not in _netns_names(network)
     assert network.veth("n-ghost") not in _links()
 
@@ -195,7 +187,7 @@ def test_a_restarted_node_keeps_its_address(
     provider: LocalProvider, network: NamespaceNetwork
 ) -> None:
     url = f"http://{network.gateway}:8080"
-    node = replace(spec("n-a", ports=("redis",)), control_plane_url=url)
+    node = replace(spec("n-a", ports={"redis": 6379}), control_plane_url=url)
     first = provider.create_node(node)
     provider.create_node(replace(node, name="n-b"))
     again = provider.restart_node(node)

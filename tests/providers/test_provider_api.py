@@ -68,7 +68,7 @@ def test_a_provider_of_another_distribution_is_found_by_its_entry_point(
 
 
 def spec(name: str, instance: str) -> NodeSpec:
-    return NodeSpec(name, {INSTANCE: instance}, ("http",), "token", "http://127.0.0.1:1")
+    return NodeSpec(name, {INSTANCE: instance}, {"http": 80}, "token", "http://127.0.0.1:1")
 
 
 def routed(pins: dict[str, Pin]) -> tuple[RoutingProvider, MemoryProvider, MemoryProvider]:

@@ -332,7 +332,7 @@ class Reconciler:
                     providers.TYPE: plan.loaded.slug,
                     providers.ROLE: group.role,
                 },
-                ports=group.ports,
+                ports={port.name: port.number for port in group.ports},
                 memory_mb=group.memory_mb,
                 bootstrap_token=token,
                 control_plane_url=self.control_plane_url,

@@ -22,10 +22,8 @@ its address through the bridge; clients elsewhere need a route to the subnet
 through the control plane's machine and forwarding there, which this module
 does not set up.
 
-Ports: each name of a node gets its *standard* port (:data:`STANDARD_PORTS`,
-the engines' defaults), and a name the table lacks a port derived from its
-digest in ``[FALLBACK_FIRST, FALLBACK_FIRST + FALLBACK_SPAN)``: the same on
-every node, as nodes no longer share one address.
+Ports: each port of a node is its standard number (its type's
+``sdk.Port.number``): nodes no longer share one address.
 
 Every step is keyed by the node's name and the network of a node is rebuilt
 whole each time it is started (its old namespace and veth deleted first), so a
@@ -40,29 +38,13 @@ import ipaddress
 import os
 import shutil
 import subprocess
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from metapaas.sdk import PermanentError, TemporaryError
 
 NETNS_DIR = Path("/run/netns")
-STANDARD_PORTS = {
-    "http": 80,
-    "https": 443,
-    "postgres": 5432,
-    "redis": 6379,
-    "s3": 8333,
-    "s3_grpc": 18333,
-    "master": 9333,
-    "master_grpc": 19333,
-    "volume": 8080,
-    "volume_grpc": 18080,
-    "filer": 8888,
-    "filer_grpc": 18888,
-}
-FALLBACK_FIRST = 20_000
-FALLBACK_SPAN = 20_000
 IP_TIMEOUT = 10.0
 NODE_LINK = "eth0"
 
@@ -80,23 +62,6 @@ def unavailable_reason() -> str | None:
     if listed.returncode != 0:
         return f"`ip netns` does not work here: {listed.stderr.strip()}"
     return None
-
-
-def standard_ports(names: Iterable[str]) -> dict[str, int]:
-    """The standard port of each name; a name the table lacks gets one from its digest,
-    moved up past any port another name of the node already has."""
-    ports: dict[str, int] = {}
-    for name in names:
-        port = STANDARD_PORTS.get(name) or _fallback(name)
-        while port in ports.values():
-            port = FALLBACK_FIRST + (port + 1 - FALLBACK_FIRST) % FALLBACK_SPAN
-        ports[name] = port
-    return ports
-
-
-def _fallback(name: str) -> int:
-    digest = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
-    return FALLBACK_FIRST + digest % FALLBACK_SPAN
 
 
 class NamespaceNetwork:

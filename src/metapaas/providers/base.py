@@ -41,7 +41,8 @@ class ProviderContext:
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """What to create: ``name`` is ``<instance-id8>-<role>-<ordinal>``, ``ports`` are names.
+    """What to create: ``name`` is ``<instance-id8>-<role>-<ordinal>``; ``ports`` are the
+    node's port names with their standard numbers (the type's ``sdk.Port``s).
 
     ``software`` is the address of the wheelhouse whose plugin version the node's
     agent runs ("" for a plugin bundled with the runtime): the node runs that
@@ -53,7 +54,7 @@ class NodeSpec:
 
     name: str
     labels: Mapping[str, str]
-    ports: tuple[str, ...]
+    ports: Mapping[str, int]
     bootstrap_token: str
     control_plane_url: str
     software: str = ""

@@ -32,8 +32,8 @@ The network of a node is one of two (``METAPAAS_LOCAL_NETWORK``):
     Every node has a network namespace of its own with an address on a bridge
     of the control plane's (``_netns``), recorded in ``node.json`` and
     allocated under the same lock; its agent, and all the agent starts, run
-    in it (``nsenter --net``), and each port name gets its standard port
-    (``redis`` 6379, ``postgres`` 5432, ...), as on a machine of its own.
+    in it (``nsenter --net``), and each port gets its standard number (the
+    type's ``sdk.Port.number``), as on a machine of its own.
     Refused where the machine cannot do it (not root, no ``ip netns``). The
     namespace and veth go with the node, under the lock, before its processes
     are stopped, so the name is free for a new node at once; namespaces no
@@ -240,7 +240,7 @@ class LocalProvider:
             ports, address = _ports.allocate(spec.ports, have, taken), ""
         else:
             self._network.check_reachable(spec.control_plane_url)
-            ports = _netns.standard_ports(spec.ports)
+            ports = dict(spec.ports)
             address = previous.address if previous is not None else ""
             address = address or self._network.allocate({record.address for record in others})
         return _Record(
