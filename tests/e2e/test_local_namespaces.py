@@ -24,13 +24,13 @@ import httpx
 import pytest
 import redis
 
-from metapaas.providers import _netns
+from metapaas.providers import netns
 from metapaas.testing import ControlPlane, wait_for
 from metapaas.testing.fixtures import DatabaseFactory
 from metapaas.testing.hosts import HostLab
 from metapaas.testing.hosts import unavailable_reason as lab_unavailable
 
-REASON = lab_unavailable() or _netns.unavailable_reason()
+REASON = lab_unavailable() or netns.unavailable_reason()
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(REASON is not None, reason=str(REASON))]
 
 
@@ -57,12 +57,12 @@ class Setup:
 
     def node_namespaces(self, *, on_the_machine: bool = False) -> list[str]:
         """This home's node namespaces, as the server sees them or as the machine does."""
-        network = _netns.NamespaceNetwork(self.plane.home, self.subnet)
+        network = netns.NamespaceNetwork(self.plane.home, self.subnet)
         prefix = network.netns("")  # the names of this home's nodes' namespaces begin so
         if on_the_machine:
-            names = os.listdir(_netns.NETNS_DIR) if _netns.NETNS_DIR.is_dir() else []
+            names = os.listdir(netns.NETNS_DIR) if netns.NETNS_DIR.is_dir() else []
         else:
-            names = self.in_plane("ls", str(_netns.NETNS_DIR)).split()
+            names = self.in_plane("ls", str(netns.NETNS_DIR)).split()
         return [name for name in names if name.startswith(prefix)]
 
     def links(self) -> list[str]:

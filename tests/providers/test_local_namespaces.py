@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from metapaas.providers import LocalProvider, _netns
-from metapaas.providers._netns import NamespaceNetwork
+from metapaas.providers import LocalProvider, netns
+from metapaas.providers.netns import NamespaceNetwork
 from metapaas.sdk import PermanentError
 from tests.providers.conftest import script_argv, spec
 
-REASON = _netns.unavailable_reason()
+REASON = netns.unavailable_reason()
 needs_namespaces = pytest.mark.skipif(REASON is not None, reason=str(REASON))
 SUBNET = ipaddress.IPv4Network("10.234.0.0/24")
 CLONE_NEWNET = 0x40000000
@@ -70,7 +70,7 @@ def _setns(fd: int) -> None:
 def _inside(netns: str) -> Iterator[None]:
     """This thread (and what it starts) in ``netns`` until the block ends."""
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(_netns.NETNS_DIR / netns, os.O_RDONLY)
+    target = os.open(netns.NETNS_DIR / netns, os.O_RDONLY)
     try:
         _setns(target)
         try:
@@ -112,7 +112,7 @@ def provider(home: Path, network: NamespaceNetwork) -> Iterator[LocalProvider]:
                 for info in made.list_nodes({}):
                     made.delete_node(info.name)
     finally:
-        for name in os.listdir(_netns.NETNS_DIR):  # what a failure left
+        for name in os.listdir(netns.NETNS_DIR):  # what a failure left
             if name.startswith(network.netns("")):
                 _ip("netns", "del", name)
         _ip("netns", "del", sandbox)  # its bridge and veths go with it
@@ -196,4 +196,4 @@ def test_a_restarted_node_keeps_its_address(
 
 
 def _netns_names(network: NamespaceNetwork) -> list[str]:
-    return [n for n in os.listdir(_netns.NETNS_DIR) if n.startswith(network.netns(""))]
+    return [n for n in os.listdir(netns.NETNS_DIR) if n.startswith(network.netns(""))]

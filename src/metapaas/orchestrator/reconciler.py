@@ -62,6 +62,7 @@ class Outcome:
 @dataclass
 class _Plan:
     loaded: LoadedType
+    project_id: str
     groups: dict[str, tuple[sdk.NodeGroup, int]]  # node name -> (its role's group, ordinal)
     tokens: dict[str, str] = field(default_factory=dict)  # nodes to (re)create now
     replace: set[str] = field(default_factory=set)
@@ -170,7 +171,7 @@ class Reconciler:
             for group in loaded.declaration.node_plan(view)
             for ordinal in range(group.count)
         }
-        plan = _Plan(loaded=loaded, groups=groups)
+        plan = _Plan(loaded=loaded, project_id=instance.project_id, groups=groups)
         rows = {n.name: n for n in self._nodes(session, instance.id)}
         now = self.clock()
         for name, (group, ordinal) in groups.items():
@@ -328,6 +329,7 @@ class Reconciler:
                 name=name,
                 labels={
                     providers.MANAGED: "true",
+                    providers.PROJECT: plan.project_id,
                     providers.INSTANCE: instance_id,
                     providers.TYPE: plan.loaded.slug,
                     providers.ROLE: group.role,

@@ -5,10 +5,12 @@ it checks each host over SSH with its pinned key and records what it found:
 
 - ``READY``: the session works and the host can run nodes (a Python of the
   control plane's minor version and machine type, for the runtime bundle's
-  compiled modules; ``useradd``, ``userdel`` and ``setpriv``); its facts say,
-  per type, whether it has the Debian packages the type needs (installing
-  them first where the host's policy allows it, :mod:`.packages`);
-- ``UNSUITABLE`` with the reason when it cannot;
+  compiled modules, that a node's own user may run; ``useradd``, ``userdel``
+  and ``setpriv``; the runtime sent and unpacked); its facts say, per type,
+  whether it has the Debian packages the type needs (installing them first
+  where the host's policy allows it, :mod:`.packages`);
+- ``UNSUITABLE`` with the reason when it cannot: what will not heal by itself
+  is the host's reason, never a node's endless retry;
 - ``UNREACHABLE`` with the reason when no session opens (down, refused, a host
   key other than the pinned one).
 
@@ -33,19 +35,23 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from metapaas.db import Sealer, models
-from metapaas.providers.base import MANAGED
-from metapaas.providers.hostside import Request
-from metapaas.providers.ssh import packages
-from metapaas.providers.ssh.provider import HostSide, target_of
-from metapaas.providers.ssh.remote import Completed, SshFailure, Target
+from metapaas.db import columns
+from metapaas.providers import MANAGED, ProviderContext, Sealing
+from metapaas.sdk import TemporaryError
+from metapaas_ssh import packages
+from metapaas_ssh.hostside import Request
+from metapaas_ssh.provider import HostSide, SshProvider, target_of
+from metapaas_ssh.remote import Completed, SshFailure, Target
+from metapaas_ssh.tables import Host, HostNode, HostState, HostVolume
 
 log = logging.getLogger(__name__)
 
-H = models.HostState
 INTERVAL_SECONDS = 10.0
 SWEEP_EVERY = 6
+STOP_SECONDS = 30.0
 NEEDED_TOOLS = ("useradd", "userdel", "setpriv")
+NODE_USER = "65534"
+"""The uid and gid the interpreter is tried as: a node's user is as unprivileged (``nobody``)."""
 
 FACTS_SCRIPT = """
 import json, os, platform, shutil, sys
@@ -60,14 +66,15 @@ print(json.dumps({
     "machine": platform.machine(),
     "memory_mb": memory,
     "systemd": os.path.isdir("/run/systemd/system"),
-    "missing": [t for t in %r if shutil.which(t) is None],
+    "missing": [tool for tool in sys.argv[1:] if shutil.which(tool) is None],
 }))
-""" % (NEEDED_TOOLS,)  # noqa: UP031 (the script's own braces stay literal)
+"""
+"""Run as ``python3 -I -c FACTS_SCRIPT <tool>...``: what the check records of a host."""
 
 
 @dataclass(frozen=True)
 class Finding:
-    state: str
+    state: HostState
     reason: str = ""
     facts: dict[str, Any] = field(default_factory=dict)
 
@@ -89,41 +96,56 @@ def suitability(facts: dict[str, Any]) -> str:
 
 
 class HostMonitor:
+    """Checks every host of the pool (see the module docstring); a provider's background work."""
+
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        sealer: Sealer,
+        sealer: Sealing,
         host_side: HostSide,
         *,
         interval: float = INTERVAL_SECONDS,
-        wakeup: threading.Event | None = None,
-        packages: Mapping[str, Sequence[str]] | None = None,
-        clock: Callable[[], datetime] = models.utcnow,
+        packages: Callable[[], Mapping[str, Sequence[str]]] = dict,
+        clock: Callable[[], datetime] = columns.utcnow,
     ) -> None:
         self._sessions = sessions
-        self._packages = dict(packages or {})  # type slug -> the Debian packages it needs
+        self._packages = packages  # type slug -> the Debian packages its nodes need
         self._sealer = sealer
         self._host_side = host_side
         self._interval = interval
         self._clock = clock
         self._checks: dict[str, int] = {}
-        self.wakeup = wakeup or threading.Event()
+        self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def of(cls, context: ProviderContext[Any], provider: SshProvider) -> HostMonitor:
+        """The monitor of the provider's pool, sharing its connections."""
+        return cls(
+            context.sessions,
+            context.sealer,
+            provider.host_side,
+            interval=context.settings.host_check_seconds,
+            packages=context.type_packages,
+        )
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="host-monitor", daemon=True)
         self._thread.start()
 
+    def wake(self) -> None:
+        self._wakeup.set()
+
     def stop(self) -> None:
         self._stopping.set()
-        self.wakeup.set()
+        self._wakeup.set()
         if self._thread is not None:
-            self._thread.join(timeout=30)
+            self._thread.join(timeout=STOP_SECONDS)
 
     def check_all(self) -> None:
         with self._sessions() as session:
-            names = list(session.scalars(select(models.Host.name).order_by(models.Host.name)))
+            names = list(session.scalars(select(Host.name).order_by(Host.name)))
         for name in names:
             if self._stopping.is_set():
                 return
@@ -135,17 +157,19 @@ class HostMonitor:
     def check(self, name: str) -> Finding | None:
         """Check host ``name`` now, record the finding, and sweep it when it turned ready."""
         with self._sessions() as session:
-            host = session.get(models.Host, name)
+            host = session.get(Host, name)
             if host is None:
                 return None
             before, target = host.state, target_of(host, self._sealer)
             may_install = host.install_packages
         finding = self._inspect(target, may_install)
-        if finding.state == H.READY and before != H.READY:
+        if finding.state == HostState.READY and before != HostState.READY:
             self._host_side.software.forget(name)  # it may have been rebuilt meanwhile
         count = self._checks[name] = self._checks.get(name, 0) + 1
-        if finding.state == H.READY and (before != H.READY or count % SWEEP_EVERY == 0):
-            self._sweep(target, finding)
+        if finding.state == HostState.READY and (
+            before != HostState.READY or count % SWEEP_EVERY == 0
+        ):
+            finding = self._swept(target, finding)
         self._record(name, finding)
         return finding
 
@@ -155,37 +179,41 @@ class HostMonitor:
                 self.check_all()
             except Exception:  # the database may be away: try again next interval
                 log.exception("checking hosts")
-            self.wakeup.wait(self._interval)
-            self.wakeup.clear()
+            self._wakeup.wait(self._interval)
+            self._wakeup.clear()
 
     def _inspect(self, target: Target, may_install: bool) -> Finding:
-        remotes = self._host_side.remotes
-        try:
-            done = remotes.run(target, ["python3", "-I", "-c", FACTS_SCRIPT], timeout=20)
-        except SshFailure as exc:  # a refused host key too: the reason names it
-            return Finding(H.UNREACHABLE, str(exc))
-        if done.exit_status == 127:
-            return Finding(H.UNSUITABLE, "python3 is not installed")
-        if done.exit_status != 0:
-            error = done.stderr.decode(errors="replace").strip()[-300:]
-            return Finding(H.UNSUITABLE, f"the check failed: {error}")
-        facts: dict[str, Any] = json.loads(done.stdout)
-        reason = suitability(facts)
-        if reason:
-            return Finding(H.UNSUITABLE, reason, facts)
-
         def run(argv: Sequence[str], timeout: float) -> Completed:
-            return remotes.run(target, argv, timeout=timeout)
+            return self._host_side.remotes.run(target, argv, timeout=timeout)
 
         try:
-            facts["types"] = packages.type_findings(run, self._packages, may_install=may_install)
-        except SshFailure as exc:
-            return Finding(H.UNREACHABLE, str(exc))
-        return Finding(H.READY, "", facts)
+            done = run(["python3", "-I", "-c", FACTS_SCRIPT, *NEEDED_TOOLS], 20)
+            if done.exit_status == 127:
+                return Finding(HostState.UNSUITABLE, "python3 is not installed")
+            if done.exit_status != 0:
+                error = done.stderr.decode(errors="replace").strip()[-300:]
+                return Finding(HostState.UNSUITABLE, f"the check failed: {error}")
+            facts: dict[str, Any] = json.loads(done.stdout)
+            reason = suitability(facts) or _runnable_by_nodes(run, str(facts["python"]))
+            if reason:
+                return Finding(HostState.UNSUITABLE, reason, facts)
+            wanted = self._packages()
+            facts["types"] = packages.type_findings(run, wanted, may_install=may_install)
+        except SshFailure as exc:  # a refused host key too: the reason names it
+            return Finding(HostState.UNREACHABLE, str(exc))
+        return Finding(HostState.READY, "", facts)
 
-    def _sweep(self, target: Target, finding: Finding) -> None:
+    def _swept(self, target: Target, finding: Finding) -> Finding:
+        """The finding once the host holds the runtime and nothing no row places there; a
+        host that cannot take the runtime is UNSUITABLE, saying why."""
+        try:
+            self._sweep(target, str(finding.facts["python"]))
+        except TemporaryError as exc:
+            return Finding(HostState.UNSUITABLE, f"it cannot run the runtime: {exc}", finding.facts)
+        return finding
+
+    def _sweep(self, target: Target, python: str) -> None:
         """Remove from the host the nodes and volumes no row places there."""
-        python = str(finding.facts["python"])
         address = target.address
 
         def ask(request: Request) -> Any:
@@ -193,21 +221,7 @@ class HostMonitor:
 
         nodes = ask(Request(op="list_nodes", address=address, labels={MANAGED: "true"}))
         volumes = ask(Request(op="list_volumes", address=address, labels={MANAGED: "true"}))
-        with self._sessions() as session:
-            placed = set(
-                session.scalars(
-                    select(models.HostNode.node_name).where(
-                        models.HostNode.host_name == target.name
-                    )
-                )
-            )
-            kept = set(
-                session.scalars(
-                    select(models.HostVolume.node_name).where(
-                        models.HostVolume.host_name == target.name
-                    )
-                )
-            )
+        placed, kept = self._placed(target.name)
         for node in nodes:
             if node["name"] not in placed:
                 log.info("host %s: removing node %s, placed elsewhere", target.name, node["name"])
@@ -217,9 +231,16 @@ class HostMonitor:
                 log.info("host %s: removing the stale volume of %s", target.name, volume["name"])
                 ask(Request(op="delete_volume", address=address, name=volume["name"]))
 
+    def _placed(self, host: str) -> tuple[set[str], set[str]]:
+        """The nodes and the volumes the rows place on ``host``."""
+        with self._sessions() as session:
+            nodes = select(HostNode.node_name).where(HostNode.host_name == host)
+            volumes = select(HostVolume.node_name).where(HostVolume.host_name == host)
+            return set(session.scalars(nodes)), set(session.scalars(volumes))
+
     def _record(self, name: str, finding: Finding) -> None:
         with self._sessions.begin() as session:
-            host = session.get(models.Host, name, with_for_update=True)
+            host = session.get(Host, name, with_for_update=True)
             if host is None:
                 return
             if host.state != finding.state:
@@ -229,3 +250,17 @@ class HostMonitor:
             if finding.facts:
                 host.facts = finding.facts
             host.checked_at = self._clock()
+
+
+def _runnable_by_nodes(run: Callable[[Sequence[str], float], Completed], python: str) -> str:
+    """Why a node's user cannot run the interpreter the check found, or "" when it can.
+
+    The check runs as the login (root); nodes run as users of their own, which
+    an interpreter under a private directory (a pyenv in ``/root``) refuses.
+    """
+    as_node = ["setpriv", f"--reuid={NODE_USER}", f"--regid={NODE_USER}", "--clear-groups"]
+    done = run([*as_node, "--", python, "-I", "-c", "pass"], 20)
+    if done.exit_status == 0:
+        return ""
+    error = done.stderr.decode(errors="replace").strip()[-300:] or f"exit {done.exit_status}"
+    return f"its python3 {python} cannot be run by a node's user: {error}"

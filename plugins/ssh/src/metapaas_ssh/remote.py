@@ -3,7 +3,8 @@
 The orchestrator's threads are synchronous; asyncssh is not. One event loop
 on a thread of its own holds a connection per host, opened on first use and
 reused by every later call (a handshake costs more than most commands), and
-dropped when it fails, so the next call opens a new one.
+dropped when it fails, so the next call opens a new one. The thread starts
+with the first call: a server that has the provider but no host runs none.
 
 The host key is pinned: it is the only key trusted for the host, and a host
 presenting another is refused (:class:`HostKeyRefused`), never learnt.
@@ -89,18 +90,27 @@ class Remotes:
         self._loop = asyncio.new_event_loop()
         self._connections: dict[Target, asyncssh.SSHClientConnection] = {}
         self._thread = threading.Thread(target=self._loop.run_forever, name="ssh", daemon=True)
-        self._thread.start()
+        self._starting = threading.Lock()
 
     def run(
-        self, target: Target, argv: Sequence[str], *, stdin: bytes = b"", timeout: float = 60.0
+        self,
+        target: Target,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | Path = b"",
+        timeout: float = 60.0,
     ) -> Completed:
-        """Run ``argv`` on the host (as root: ``sudo -n`` for another login)."""
+        """Run ``argv`` on the host (as root: ``sudo -n`` for another login), given ``stdin``:
+        bytes, or a file of this machine, streamed."""
         command = shlex.join(argv if target.user == "root" else ["sudo", "-n", *argv])
         return self._call(self._run(target, command, stdin, timeout), target, timeout)
 
-    def put(self, target: Target, local: Path, remote: str, *, timeout: float = 300.0) -> None:
-        """Copy the file ``local`` to the path ``remote`` on the host (SFTP)."""
-        self._call(self._put(target, local, remote), target, timeout)
+    def put(self, target: Target, local: Path, remote: str, *, timeout: float = 300.0) -> Completed:
+        """Copy the file ``local`` to the path ``remote`` on the host, over the session's exec
+        channel: a host's sshd may offer no SFTP subsystem (a hardened one does not)."""
+        return self.run(
+            target, ["sh", "-c", 'cat > "$1"', "sh", remote], stdin=local, timeout=timeout
+        )
 
     def forget(self, name: str) -> None:
         """Close the connection to host ``name`` (its registration changed, or it is gone)."""
@@ -108,6 +118,8 @@ class Remotes:
             self._submit(self._drop(target)).result(self._connect_seconds)
 
     def close(self) -> None:
+        if not self._thread.is_alive():
+            return
         for target in list(self._connections):
             self.forget(target.name)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -123,11 +135,18 @@ class Remotes:
             raise SshFailure(f"host {target.name}: no answer within {timeout:.0f} s") from exc
 
     def _submit(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        with self._starting:
+            if not self._thread.is_alive():
+                self._thread.start()
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
-    async def _run(self, target: Target, command: str, stdin: bytes, timeout: float) -> Completed:
+    async def _run(
+        self, target: Target, command: str, stdin: bytes | Path, timeout: float
+    ) -> Completed:
+        given: dict[str, Any] = {"stdin": stdin} if isinstance(stdin, Path) else {"input": stdin}
+
         async def attempt(connection: asyncssh.SSHClientConnection) -> Completed:
-            done = await connection.run(command, input=stdin, encoding=None, timeout=timeout)
+            done = await connection.run(command, encoding=None, timeout=timeout, **given)
             return Completed(
                 int(done.exit_status if done.exit_status is not None else 255),
                 _bytes(done.stdout),
@@ -136,13 +155,6 @@ class Remotes:
 
         completed: Completed = await self._with_connection(target, attempt)
         return completed
-
-    async def _put(self, target: Target, local: Path, remote: str) -> None:
-        async def attempt(connection: asyncssh.SSHClientConnection) -> None:
-            async with connection.start_sftp_client() as sftp:
-                await sftp.put(str(local), remote)
-
-        await self._with_connection(target, attempt)
 
     async def _with_connection(self, target: Target, work: Any) -> Any:
         connection = await self._connection(target)

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from metapaas.sdk import TemporaryError
+from metapaas_ssh.tables import HostState
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class HostLoad:
     """A host as placement sees it: its state, its capacity and what it holds."""
 
     name: str
-    state: str
+    state: HostState
     draining: bool
     capacity_nodes: int
     capacity_memory_mb: int
@@ -75,7 +76,7 @@ def choose(hosts: Sequence[HostLoad], wanted: Wanted) -> str:
 
 def refusal(host: HostLoad, wanted: Wanted) -> str | None:
     """Why ``host`` cannot take the node, or ``None`` when it can."""
-    if host.state != "READY":
+    if host.state != HostState.READY:
         return host.state
     if host.draining:
         return "draining"

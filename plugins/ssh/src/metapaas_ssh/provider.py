@@ -1,12 +1,12 @@
 """The ``ssh`` provider: nodes on a pool of registered hosts, reached over SSH.
 
-Where each node and each volume is lives in the database (``host_nodes``,
-``host_volumes``), written *before* a host is asked, so a crash between the
+Where each node and each volume is lives in the database (``ssh_host_nodes``,
+``ssh_host_volumes``), written *before* a host is asked, so a crash between the
 two never leaves a node on a host that no row names; the host monitor removes
 what a host holds that no row places there (:mod:`.monitor`).
 
 On the host, the node is the local provider's, run by
-:mod:`metapaas.providers.hostside` under the runtime bundle: its own system
+:mod:`metapaas_ssh.hostside` under the runtime bundle: its own system
 user, its directory and volume under ``/var/lib/metapaas``, its services on
 the host's address. An ``UNREACHABLE`` host is not asked: its nodes read as
 they were last seen (their heartbeats tell whether they serve), and deleting
@@ -24,31 +24,30 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from metapaas.db import Sealer, models
-from metapaas.providers.base import (
+from metapaas.providers import (
     INSTANCE,
     TYPE,
     NodeInfo,
     NodeSpec,
+    ProviderContext,
+    Sealing,
     VolumeInfo,
     check_name,
     matches,
 )
-from metapaas.providers.hostside import HOME, LIVENESS_SCRIPT, Answer, Request
-from metapaas.providers.local import NODE_FILE
-from metapaas.providers.ssh import placement
-from metapaas.providers.ssh.remote import Remotes, SshFailure, Target
-from metapaas.providers.ssh.software import Software
 from metapaas.sdk import PermanentError, TemporaryError
+from metapaas_ssh import placement
+from metapaas_ssh.hostside import LIVENESS_SCRIPT, MODULE, Answer, Request, node_file
+from metapaas_ssh.remote import Remotes, SshFailure, Target
+from metapaas_ssh.software import Software
+from metapaas_ssh.tables import Host, HostNode, HostState, HostVolume
 
 log = logging.getLogger(__name__)
 
-READY = models.HostState.READY
-Placed = TypeVar("Placed", models.HostNode, models.HostVolume)
-HOSTSIDE = "metapaas.providers.hostside"
+Placed = TypeVar("Placed", HostNode, HostVolume)
 
 
-def target_of(host: models.Host, sealer: Sealer) -> Target:
+def target_of(host: Host, sealer: Sealing) -> Target:
     key = sealer.unseal(host.sealed_private_key)["private_key"]
     return Target(host.name, host.address, host.port, host.user, key, host.host_key)
 
@@ -67,7 +66,7 @@ class HostSide:
             python,
             *("-I", "-S", "-c", LIVENESS_SCRIPT),
             f"{runtime}/metapaas/providers/_procs.py",
-            f"{HOME}/nodes/{node}/{NODE_FILE}",
+            node_file(node),
         ]
         output = self._run(target, argv, f"tell whether {node} runs", timeout=30)
         found: bool | None = json.loads(output)
@@ -75,7 +74,7 @@ class HostSide:
 
     def call(self, target: Target, python: str, request: Request) -> Any:
         runtime = self.software.runtime(target, python)
-        argv = ["env", f"PYTHONPATH={runtime}", python, "-s", "-m", HOSTSIDE]
+        argv = ["env", f"PYTHONPATH={runtime}", python, "-s", "-m", MODULE]
         stdin = request.model_dump_json().encode()
         answer = Answer.model_validate_json(self._run(target, argv, request.op, stdin=stdin))
         if answer.error:
@@ -97,14 +96,21 @@ class HostSide:
 
 
 class SshProvider:
-    """Nodes on the hosts of ``hosts``; see the module docstring."""
+    """Nodes on the pool's hosts; see the module docstring."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], sealer: Sealer, host_side: HostSide
+        self, sessions: sessionmaker[Session], sealer: Sealing, host_side: HostSide
     ) -> None:
         self._sessions = sessions
         self._sealer = sealer
-        self._host_side = host_side
+        self.host_side = host_side  # shared with the host monitor: one connection per host
+
+    @classmethod
+    def of(cls, context: ProviderContext[Any]) -> SshProvider:
+        remotes = Remotes()
+        return cls(
+            context.sessions, context.sealer, HostSide(remotes, Software(remotes, context.bundles))
+        )
 
     def create_node(self, spec: NodeSpec) -> NodeInfo:
         return self._start("create_node", spec)
@@ -114,11 +120,11 @@ class SshProvider:
 
     def delete_node(self, name: str) -> None:
         check_name(name)
-        self._remove(models.HostNode, "delete_node", name)
+        self._remove(HostNode, "delete_node", name)
 
     def delete_volume(self, name: str) -> None:
         self.delete_node(name)
-        self._remove(models.HostVolume, "delete_volume", name)
+        self._remove(HostVolume, "delete_volume", name)
 
     def _remove(
         self,
@@ -133,8 +139,8 @@ class SshProvider:
             if row is None:
                 return
             where = row.host_name
-            host = session.get(models.Host, where)
-        if host is not None and host.state == READY:
+            host = session.get(Host, where)
+        if host is not None and host.state == HostState.READY:
             self._ask(host, Request(op=op, address=host.address, name=name))
         with self._sessions.begin() as session:
             found = session.get(placed, name, with_for_update=True)
@@ -144,35 +150,34 @@ class SshProvider:
     def get_node(self, name: str) -> NodeInfo | None:
         check_name(name)
         with self._sessions() as session:
-            row = session.get(models.HostNode, name)
+            row = session.get(HostNode, name)
             if row is None:
                 return None
-            host = session.get(models.Host, row.host_name)
-            assert host is not None  # a host with nodes cannot be removed
-            if host.state == models.HostState.UNREACHABLE:
+            host = _host(session, row.host_name)
+            if host.state == HostState.UNREACHABLE:
                 # Unknown, not dead: the node may serve behind a broken link. Its heartbeats
                 # tell, and a silent node is replaced after its type's unreachable_after.
                 return _info(row, host, running=True)
-        running = self._host_side.alive(self._target(host), _python(host), name)
+        running = self.host_side.alive(self._target(host), _python(host), name)
         return None if running is None else _info(row, host, running=running)
 
     def list_nodes(self, labels: Mapping[str, str]) -> list[NodeInfo]:
         """The nodes the pool's rows place, as last recorded (running: their host is READY)."""
         with self._sessions() as session:
             rows = session.execute(
-                select(models.HostNode, models.Host)
-                .join(models.Host, models.HostNode.host_name == models.Host.name)
-                .order_by(models.HostNode.node_name)
+                select(HostNode, Host)
+                .join(Host, HostNode.host_name == Host.name)
+                .order_by(HostNode.node_name)
             ).all()
             return [
-                _info(row, host, running=host.state == READY)
+                _info(row, host, running=host.state == HostState.READY)
                 for row, host in rows
                 if matches(row.labels, labels)
             ]
 
     def list_volumes(self, labels: Mapping[str, str]) -> list[VolumeInfo]:
         with self._sessions() as session:
-            rows = session.scalars(select(models.HostVolume).order_by(models.HostVolume.node_name))
+            rows = session.scalars(select(HostVolume).order_by(HostVolume.node_name))
             return [
                 VolumeInfo(row.node_name, dict(row.labels), row.host_name)
                 for row in rows
@@ -185,32 +190,31 @@ class SshProvider:
         check_name(spec.name)
         host = self._place(spec)
         if spec.software:
-            self._host_side.software.plugin(self._target(host), _python(host), spec.software)
+            self.host_side.software.plugin(self._target(host), _python(host), spec.software)
         request = Request(op=op, address=host.address, spec=dataclasses.asdict(spec))
         found = self._ask(host, request)
         with self._sessions.begin() as session:
-            row = session.get(models.HostNode, spec.name, with_for_update=True)
+            row = session.get(HostNode, spec.name, with_for_update=True)
             if row is None or row.host_name != host.name:
                 raise TemporaryError(f"node {spec.name} was moved while it started; trying again")
             row.ports = dict(found["ports"])
             row.software = spec.software
             return _info(row, host, running=True)
 
-    def _place(self, spec: NodeSpec) -> models.Host:
+    def _place(self, spec: NodeSpec) -> Host:
         """The node's host: where its row places it, else a new choice, recorded first."""
         with self._sessions.begin() as session:
-            row = session.get(models.HostNode, spec.name, with_for_update=True)
+            row = session.get(HostNode, spec.name, with_for_update=True)
             if row is not None:
-                host = session.get(models.Host, row.host_name)
-                assert host is not None
-                if host.state != READY:
+                host = _host(session, row.host_name)
+                if host.state != HostState.READY:
                     raise TemporaryError(
                         f"node {spec.name} is on host {host.name}, which is {host.state}: "
                         f"{host.state_reason}"
                     )
                 session.expunge(host)
                 return host
-            volume = session.get(models.HostVolume, spec.name, with_for_update=True)
+            volume = session.get(HostVolume, spec.name, with_for_update=True)
             wanted = placement.Wanted(
                 instance_id=spec.labels.get(INSTANCE, ""),
                 type_slug=spec.labels.get(TYPE, ""),
@@ -220,7 +224,7 @@ class SshProvider:
             )
             chosen = placement.choose(_loads(session), wanted)
             session.add(
-                models.HostNode(
+                HostNode(
                     node_name=spec.name,
                     host_name=chosen,
                     labels=dict(spec.labels),
@@ -229,9 +233,7 @@ class SshProvider:
             )
             if volume is None:
                 session.add(
-                    models.HostVolume(
-                        node_name=spec.name, host_name=chosen, labels=dict(spec.labels)
-                    )
+                    HostVolume(node_name=spec.name, host_name=chosen, labels=dict(spec.labels))
                 )
             elif volume.host_name != chosen:
                 # A new, empty volume: the old one stays on its host, which removes it (when
@@ -240,23 +242,30 @@ class SshProvider:
                     "node %s leaves its volume on %s for %s", spec.name, volume.host_name, chosen
                 )
                 volume.host_name = chosen
-            host = session.get(models.Host, chosen)
-            assert host is not None
+            host = _host(session, chosen)
             session.expunge(host)
             return host
 
-    def _ask(self, host: models.Host, request: Request) -> Any:
-        return self._host_side.call(self._target(host), _python(host), request)
+    def _ask(self, host: Host, request: Request) -> Any:
+        return self.host_side.call(self._target(host), _python(host), request)
 
-    def _target(self, host: models.Host) -> Target:
+    def _target(self, host: Host) -> Target:
         return target_of(host, self._sealer)
 
 
-def _python(host: models.Host) -> str:
+def _host(session: Session, name: str) -> Host:
+    """The host a row names: its foreign key keeps it while a row names it."""
+    host = session.get(Host, name)
+    if host is None:
+        raise TemporaryError(f"host {name} is gone; trying again")
+    return host
+
+
+def _python(host: Host) -> str:
     return str(host.facts.get("python", "python3"))
 
 
-def _info(row: models.HostNode, host: models.Host, *, running: bool) -> NodeInfo:
+def _info(row: HostNode, host: Host, *, running: bool) -> NodeInfo:
     return NodeInfo(
         row.node_name,
         dict(row.labels),
@@ -275,10 +284,10 @@ def _loads(session: Session) -> list[placement.HostLoad]:
     The hosts' rows are locked first, so two placements never both take a host's
     last room (on SQLite, writing transactions run one at a time already).
     """
-    hosts = list(session.scalars(select(models.Host).order_by(models.Host.name).with_for_update()))
+    hosts = list(session.scalars(select(Host).order_by(Host.name).with_for_update()))
     per_instance: dict[str, dict[str, int]] = {}
     totals: dict[str, tuple[int, int]] = {}
-    for row in session.scalars(select(models.HostNode)):
+    for row in session.scalars(select(HostNode)):
         instance = str(row.labels.get(INSTANCE, ""))
         counts = per_instance.setdefault(row.host_name, {})
         counts[instance] = counts.get(instance, 0) + 1

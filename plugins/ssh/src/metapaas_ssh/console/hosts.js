@@ -1,12 +1,12 @@
 // Hosts (admins): the ssh provider's pool, kept live while the host monitor checks each
 // host and drains move nodes off them; register, drain, resume and remove. A row's buttons
 // are made once per host and only its other cells are redrawn, so a poll never takes a
-// click or the focus away.
+// click or the focus away. Served at /ui/ext/ssh/: the console's own modules are ../../js/.
 
-import { api, get } from "../api.js";
-import { badge, confirmByName, errorLine, fill, h } from "../dom.js";
-import { resolve, schemaForm } from "../form.js";
-import { requestSchema } from "./admin.js";
+import { api, get } from "../../js/api.js";
+import { badge, confirmByName, errorLine, fill, h } from "../../js/dom.js";
+import { resolve, schemaForm } from "../../js/form.js";
+import { requestSchema } from "../../js/schemas.js";
 
 const HEADERS = ["Host", "State", "Used", "Nodes on it", ""];
 const path = (name, rest = "") => `/v1/hosts/${encodeURIComponent(name)}${rest}`;
@@ -190,7 +190,7 @@ function labelsControl() {
   return { element: area, read };
 }
 
-export async function hostsPage(view, _params, page) {
+export default async function hostsPage(view, _params, page) {
   const schema = await requestSchema("HostBody");
   const body = h("tbody");
   const list = h(

@@ -18,22 +18,23 @@ from rich.console import Group
 from rich.live import Live
 from rich.spinner import Spinner
 
-from metapaas.cli.instances import TimeoutOpt, YesOpt, confirm
-from metapaas.cli.output import (
+from metapaas.cli.extend import (
     Column,
     Format,
     OutputOpt,
+    TimeoutOpt,
     UserError,
+    YesOpt,
+    confirm,
+    connect,
     console,
     show_list,
     show_one,
     status_console,
 )
-from metapaas.cli.profiles import connect
-from metapaas.client import Client
-from metapaas.client.models import Host, HostNode
+from metapaas_ssh.client import Host, HostNode, Hosts
 
-hosts_app = typer.Typer(
+app = typer.Typer(
     help="Hosts: the machines the ssh provider runs nodes on, reached over SSH (admins).",
     no_args_is_help=True,
 )
@@ -61,27 +62,27 @@ NODE_COLUMNS: list[Column] = [
 ]
 
 
-@hosts_app.command("list")
+@app.command("list")
 def list_hosts(output: OutputOpt = Format.table) -> None:
     """The hosts with their state, what they run of their capacity, and any drain.
 
     Example: metapaas hosts list
     """
     with connect() as api:
-        show_list(api.hosts.list().items, output, HOST_COLUMNS)
+        show_list(Hosts(api).list().items, output, HOST_COLUMNS)
 
 
-@hosts_app.command("show")
+@app.command("show")
 def show_host(name: NameArg, output: OutputOpt = Format.table) -> None:
     """Show a host: its state and why, capacity, labels, facts, and the nodes on it.
 
     Example: metapaas hosts show host1
     """
     with connect() as api:
-        show(api.hosts.get(name), output)
+        show(Hosts(api).get(name), output)
 
 
-@hosts_app.command("add")
+@app.command("add")
 def add(
     name: NameArg,
     address: Annotated[
@@ -146,7 +147,7 @@ def add(
     pinned = _host_key(host_key, host_key_file)
     labels = labels_of(label or ())
     with connect() as api:
-        host = api.hosts.register(
+        host = Hosts(api).register(
             name,
             address=address,
             private_key=private_key,
@@ -159,13 +160,13 @@ def add(
             install_packages=install_packages or None,
         )
         if wait:
-            host = _wait_checked(api, host, timeout)
+            host = _wait_checked(Hosts(api), host, timeout)
     show(host, output)
     if wait and host.state != READY:
         raise UserError(f"host {name} is {host.state}: {host.state_reason}")
 
 
-@hosts_app.command("drain")
+@app.command("drain")
 def drain(
     name: NameArg,
     wait: Annotated[
@@ -184,26 +185,26 @@ def drain(
     Example: metapaas hosts drain host1 --wait
     """
     with connect() as api:
-        host = api.hosts.drain(name)
+        host = Hosts(api).drain(name)
         if wait:
-            host = _wait_drained(api, host, timeout)
+            host = _wait_drained(Hosts(api), host, timeout)
             status_console.print(f"host {name} is drained: it holds no node")
         else:
             status_console.print(f"draining host {name}: {_count(host.nodes)} to move")
     show(host, output)
 
 
-@hosts_app.command("resume")
+@app.command("resume")
 def resume(name: NameArg, output: OutputOpt = Format.table) -> None:
     """End a drain: the host takes new nodes again (nodes that moved away stay where they are).
 
     Example: metapaas hosts resume host1
     """
     with connect() as api:
-        show(api.hosts.resume(name), output)
+        show(Hosts(api).resume(name), output)
 
 
-@hosts_app.command("remove")
+@app.command("remove")
 def remove(name: NameArg, yes: YesOpt = False) -> None:
     """Remove a host that holds no node and no volume (drain it first).
 
@@ -211,7 +212,7 @@ def remove(name: NameArg, yes: YesOpt = False) -> None:
     """
     confirm(f"remove host {name}?", yes)
     with connect() as api:
-        api.hosts.remove(name)
+        Hosts(api).remove(name)
     status_console.print(f"removed host {name}")
 
 
@@ -282,7 +283,7 @@ def _elapsed(started: float) -> str:
     return f"{time.monotonic() - started:.0f}s"
 
 
-def _wait_checked(api: Client, host: Host, timeout: float) -> Host:
+def _wait_checked(hosts: Hosts[Any], host: Host, timeout: float) -> Host:
     """The host once the host monitor has checked it (its state is no longer PENDING)."""
     started = time.monotonic()
     spinner = Spinner("dots", text=f"checking host {host.name}")
@@ -291,12 +292,12 @@ def _wait_checked(api: Client, host: Host, timeout: float) -> Host:
             if time.monotonic() - started > timeout:
                 raise UserError(f"host {host.name} is not checked after {timeout:g} s")
             time.sleep(POLL_SECONDS)
-            host = api.hosts.get(host.name)
+            host = hosts.get(host.name)
             spinner.update(text=f"checking host {host.name}  {_elapsed(started)}")
     return host
 
 
-def _wait_drained(api: Client, host: Host, timeout: float) -> Host:
+def _wait_drained(hosts: Hosts[Any], host: Host, timeout: float) -> Host:
     """The host once it holds no node; a line for each node as it leaves."""
     started = time.monotonic()
     spinner = Spinner("dots")
@@ -315,7 +316,7 @@ def _wait_drained(api: Client, host: Host, timeout: float) -> Host:
                 text=f"draining host {host.name}: {_count(host.nodes)} left  {_elapsed(started)}"
             )
             time.sleep(POLL_SECONDS)
-            host = api.hosts.get(host.name)
+            host = hosts.get(host.name)
             now = {node.name for node in host.nodes}
             for gone in sorted(left - now):
                 live.console.print(
@@ -324,7 +325,3 @@ def _wait_drained(api: Client, host: Host, timeout: float) -> Host:
                 )
             left = now
     return host
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(hosts_app, name="hosts")

@@ -24,16 +24,16 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-from metapaas.providers import bundle as bundle_module
-from metapaas.providers import unpack as unpack_module
-from metapaas.providers.bundle import (
+from metapaas.bundle import build as bundle_module
+from metapaas.bundle import unpack as unpack_module
+from metapaas.bundle.build import (
     RUNTIME_SITE,
     Bundle,
     bundle_of,
     runtime_bundle,
     runtime_distributions,
 )
-from metapaas.providers.unpack import UnsafeArchive, unpack
+from metapaas.bundle.unpack import UnsafeArchive, unpack
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 DEV_ONLY = {"pytest", "mypy", "ruff", "schemathesis", "playwright"}

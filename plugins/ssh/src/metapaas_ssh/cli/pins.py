@@ -13,11 +13,19 @@ from typing import Annotated
 
 import typer
 
-from metapaas.cli.hosts import labels_of
-from metapaas.cli.output import Column, Format, OutputOpt, show_list, show_one, status_console
-from metapaas.cli.profiles import connect
+from metapaas.cli.extend import (
+    Column,
+    Format,
+    OutputOpt,
+    connect,
+    show_list,
+    show_one,
+    status_console,
+)
+from metapaas_ssh.cli.hosts import labels_of
+from metapaas_ssh.client import Pins
 
-pins_app = typer.Typer(
+app = typer.Typer(
     help="Placement pins: a project's or a type's new nodes to a provider and a host pool.",
     no_args_is_help=True,
 )
@@ -39,17 +47,17 @@ PIN_COLUMNS: list[Column] = [
 ]
 
 
-@pins_app.command("list")
+@app.command("list")
 def list_pins(output: OutputOpt = Format.table) -> None:
     """The pins.
 
     Example: metapaas pins list
     """
     with connect() as api:
-        show_list(api.pins.list().items, output, PIN_COLUMNS)
+        show_list(Pins(api).list().items, output, PIN_COLUMNS)
 
 
-@pins_app.command("set")
+@app.command("set")
 def set_pin(
     scope: ScopeArg,
     target: TargetArg,
@@ -66,20 +74,16 @@ def set_pin(
     """
     labels = labels_of(host_label or (), "--host-label")
     with connect() as api:
-        pin = api.pins.set(scope.value, target, provider=provider, host_labels=labels)
+        pin = Pins(api).set(scope.value, target, provider=provider, host_labels=labels)
     show_one(pin, output)
 
 
-@pins_app.command("remove")
+@app.command("remove")
 def remove_pin(scope: ScopeArg, target: TargetArg) -> None:
     """Remove a pin: new nodes go to the default provider again.
 
     Example: metapaas pins remove type redis
     """
     with connect() as api:
-        api.pins.remove(scope.value, target)
+        Pins(api).remove(scope.value, target)
     status_console.print(f"the pin of {scope.value} {target} is removed")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(pins_app, name="pins")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from metapaas.providers.ssh.remote import Completed
+from metapaas_ssh.remote import Completed
 
 Run = Callable[[Sequence[str], float], Completed]
 """Runs an argv on the host (as root) with a timeout."""

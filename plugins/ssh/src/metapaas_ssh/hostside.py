@@ -1,11 +1,14 @@
 """The half of the ``ssh`` provider that runs on a host: one request on stdin, one answer.
 
-``python3 -s -m metapaas.providers.hostside`` with the runtime bundle on
+``python3 -s -m metapaas_ssh.hostside`` with the runtime bundle on
 ``PYTHONPATH``, as root (or under ``sudo``), reads a JSON :class:`Request` and
 writes a JSON :class:`Answer`. Nodes are the :class:`LocalProvider`'s, kept
 under ``/var/lib/metapaas`` (:data:`HOME`), reached at the host's ``address``,
 each under a system user of its own. The bootstrap token travels in the
 request on stdin, never on a command line another user could read.
+
+It imports neither the database nor a web framework (an import-linter
+contract holds it): each call starts a fresh interpreter on the host.
 """
 
 from __future__ import annotations
@@ -17,11 +20,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from metapaas.providers.base import NodeInfo, NodeSpec, VolumeInfo
-from metapaas.providers.local import LocalProvider
+from metapaas.providers import LocalProvider, NodeInfo, NodeSpec, VolumeInfo
+from metapaas.providers.local import NODE_FILE
 from metapaas.sdk import PermanentError, TemporaryError
 
 HOME = Path("/var/lib/metapaas")
+MODULE = "metapaas_ssh.hostside"
+
+
+def node_file(node: str) -> str:
+    """Where the host keeps the record of node ``node`` (its agent's pid among it)."""
+    return str(HOME / "nodes" / node / NODE_FILE)
+
 
 LIVENESS_SCRIPT = """
 import importlib.util, json, sys
