@@ -14,7 +14,6 @@ import ctypes
 import ipaddress
 import os
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -67,10 +66,10 @@ def _setns(fd: int) -> None:
 
 
 @contextlib.contextmanager
-def _inside(netns: str) -> Iterator[None]:
-    """This thread (and what it starts) in ``netns`` until the block ends."""
+def _inside(name: str) -> Iterator[None]:
+    """This thread (and what it starts) in the namespace ``name`` until the block ends."""
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(netns.NETNS_DIR / netns, os.O_RDONLY)
+    target = os.open(netns.NETNS_DIR / name, os.O_RDONLY)
     try:
         _setns(target)
         try:
@@ -82,16 +81,6 @@ def _inside(netns: str) -> Iterator[None]:
         os.close(own)
 
 
-def _ip(*argv: str) -> str:
-    done = subprocess.run(["ip", *argv], capture_output=True, text=True, timeout=10, check=True)
-    return done.stdout
-
-
-def _links() -> list[str]:
-    lines = _ip("-o", "link", "show").splitlines()
-    return [line.split(":", 2)[1].strip().split("@")[0] for line in lines]
-
-
 @pytest.fixture
 def network(home: Path) -> NamespaceNetwork:
     return NamespaceNetwork(home, SUBNET)
@@ -101,11 +90,11 @@ def network(home: Path) -> NamespaceNetwork:
 def provider(home: Path, network: NamespaceNetwork) -> Iterator[LocalProvider]:
     """A provider in namespaces mode, running inside a namespace of the test's own."""
     sandbox = f"mptest{os.getpid()}"
-    _ip("netns", "add", sandbox)
+    netns.ip("netns", "add", sandbox)
     made = LocalProvider(home, grace=0.5, agent_argv=script_argv(ANSWER_NAME), network=network)
     try:
         with _inside(sandbox):
-            _ip("link", "set", "lo", "up")
+            netns.ip("link", "set", "lo", "up")
             try:
                 yield made
             finally:
@@ -114,8 +103,8 @@ def provider(home: Path, network: NamespaceNetwork) -> Iterator[LocalProvider]:
     finally:
         for name in os.listdir(netns.NETNS_DIR):  # what a failure left
             if name.startswith(network.netns("")):
-                _ip("netns", "del", name)
-        _ip("netns", "del", sandbox)  # its bridge and veths go with it
+                netns.ip("netns", "del", name)
+        netns.ip("netns", "del", sandbox)  # its bridge and veths go with it
 
 
 def _ask(address: str, port: int) -> str:
@@ -151,14 +140,14 @@ def test_two_nodes_serve_one_standard_port_each_at_its_own_address(
     assert provider.create_node(replace(spec("n-a"), control_plane_url=url)) == infos[0]
     provider.delete_node("n-a")
     assert _netns_names(network) == [network.netns("n-b")]
-    assert network.veth("n-a") not in _links()
+    assert network.veth("n-a") not in netns.links()
     assert _ask("10.234.0.3", 6379) == "n-b"
     with pytest.raises(OSError, match=r"timed out|No route to host"):
         socket.create_connection(("10.234.0.2", 6379), timeout=1).close()
 
     provider.delete_node("n-b")
     assert _netns_names(network) == []
-    assert [link for link in _links() if link.startswith(("mpv", "mpbr"))] == []
+    assert [link for link in netns.links() if link.startswith(("mpv", "mpbr"))] == []
 
 
 @needs_namespaces
@@ -169,7 +158,7 @@ def test_a_crash_between_steps_converges(
     one whose node is gone (a crash after the node's directory went) goes with the next
     call."""
     url = f"http://{network.gateway}:8080"
-    _ip("netns", "add", network.netns("n-half"))
+    netns.ip("netns", "add", network.netns("n-half"))
     half = provider.create_node(
         replace(spec("n-half", ports={"redis": 6379}), control_plane_url=url)
     )
@@ -179,7 +168,7 @@ def test_a_crash_between_steps_converges(
     assert network.netns("n-ghost") in _netns_names(network)
     provider.create_node(replace(spec("n-next", ports={"redis": 6379}), control_plane_url=url))
     assert network.netns("n-ghost") not in _netns_names(network)
-    assert network.veth("n-ghost") not in _links()
+    assert network.veth("n-ghost") not in netns.links()
 
 
 @needs_namespaces
@@ -196,4 +185,4 @@ def test_a_restarted_node_keeps_its_address(
 
 
 def _netns_names(network: NamespaceNetwork) -> list[str]:
-    return [n for n in os.listdir(netns.NETNS_DIR) if n.startswith(network.netns(""))]
+    return [n for n in netns.namespaces() if n.startswith(network.netns(""))]

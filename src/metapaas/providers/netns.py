@@ -1,4 +1,9 @@
-"""A network identity per ``local`` node: its own namespace and address on a bridge.
+"""Network namespaces: the one module of their helpers, and a ``local`` node's own network.
+
+The helpers (:func:`ip`, :func:`namespaces`, :func:`links`,
+:func:`addresses_in`, :func:`kill_members` and :func:`unavailable_reason`) are
+what the local provider and the testing kit's labs
+(:mod:`metapaas.testing.netlab`) both need. The rest is the node's network.
 
 The ``namespaces`` mode of the local provider (``METAPAAS_LOCAL_NETWORK``). The
 control plane's own network namespace (the machine's, normally) holds a bridge
@@ -37,7 +42,9 @@ import hashlib
 import ipaddress
 import os
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Collection
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -47,15 +54,20 @@ from metapaas.sdk import PermanentError, TemporaryError
 NETNS_DIR = Path("/run/netns")
 IP_TIMEOUT = 10.0
 NODE_LINK = "eth0"
+KILL_TIMEOUT = 5.0
+POLL_INTERVAL = 0.02
+
+Identity = tuple[int, int]
+"""A namespace as the kernel knows it: the device and inode of its ``/proc/<pid>/ns`` file."""
 
 
 def unavailable_reason() -> str | None:
     """Why nodes cannot get namespaces on this machine, or ``None`` when they can."""
     if os.geteuid() != 0:
-        return "network namespaces for local nodes need root"
+        return "network namespaces need root"
     missing = [tool for tool in ("ip", "nsenter") if shutil.which(tool) is None]
     if missing:
-        return f"network namespaces for local nodes need {', '.join(missing)}"
+        return f"network namespaces need {', '.join(missing)}"
     listed = subprocess.run(
         ["ip", "netns", "list"], capture_output=True, text=True, timeout=IP_TIMEOUT, check=False
     )
@@ -121,14 +133,14 @@ class NamespaceNetwork:
         self._ensure_bridge()
         netns, veth = self.netns(node), self.veth(node)
         prefix = self.subnet.prefixlen
-        _ip("netns", "add", netns)
-        _ip("-n", netns, "link", "set", "lo", "up")
+        ip("netns", "add", netns)
+        ip("-n", netns, "link", "set", "lo", "up")
         # The peer is made in the namespace at once, so no crash leaves it in ours.
-        _ip("link", "add", veth, "type", "veth", "peer", "name", NODE_LINK, "netns", netns)
-        _ip("link", "set", veth, "master", self.bridge, "up")
-        _ip("-n", netns, "addr", "add", f"{address}/{prefix}", "dev", NODE_LINK)
-        _ip("-n", netns, "link", "set", NODE_LINK, "up")
-        _ip("-n", netns, "route", "add", "default", "via", str(self.gateway))
+        ip("link", "add", veth, "type", "veth", "peer", "name", NODE_LINK, "netns", netns)
+        ip("link", "set", veth, "master", self.bridge, "up")
+        ip("-n", netns, "addr", "add", f"{address}/{prefix}", "dev", NODE_LINK)
+        ip("-n", netns, "link", "set", NODE_LINK, "up")
+        ip("-n", netns, "route", "add", "default", "via", str(self.gateway))
 
     def detach(self, node: str) -> None:
         """Remove the node's veth and namespace; either may be absent already.
@@ -137,40 +149,37 @@ class NamespaceNetwork:
         it, and its ``eth0`` with it.
         """
         veth, netns = self.veth(node), self.netns(node)
-        if veth in _links():
-            _ip("link", "del", veth)
-        if netns in _netns_names():
-            _ip("netns", "del", netns)
+        if veth in links():
+            ip("link", "del", veth)
+        if netns in namespaces():
+            ip("netns", "del", netns)
 
     def sweep(self, nodes: Collection[str]) -> None:
         """Remove this home's namespaces and veths that belong to none of ``nodes``; with no
         node left, the bridge too."""
         prefix = f"mp{self._id}-"
-        for name in _netns_names():
+        for name in namespaces():
             if name.startswith(prefix) and name.removeprefix(prefix) not in nodes:
                 self.detach(name.removeprefix(prefix))
         kept = {self.veth(node) for node in nodes}
-        for link in _links():
+        for link in links():
             if link.startswith(f"mpv{self._id}") and link not in kept:
-                _ip("link", "del", link)
-        if not nodes and self.bridge in _links():
-            _ip("link", "del", self.bridge)
+                ip("link", "del", link)
+        if not nodes and self.bridge in links():
+            ip("link", "del", self.bridge)
 
     def _ensure_bridge(self) -> None:
-        if self.bridge not in _links():
-            _ip("link", "add", self.bridge, "type", "bridge")
+        if self.bridge not in links():
+            ip("link", "add", self.bridge, "type", "bridge")
         gateway = f"{self.gateway}/{self.subnet.prefixlen}"
-        shown = _run("-o", "-4", "addr", "show", "dev", self.bridge)
+        shown = ip("-o", "-4", "addr", "show", "dev", self.bridge)
         if f" {gateway} " not in shown:
-            _ip("addr", "add", gateway, "dev", self.bridge)
-        _ip("link", "set", self.bridge, "up")
+            ip("addr", "add", gateway, "dev", self.bridge)
+        ip("link", "set", self.bridge, "up")
 
 
-def _ip(*argv: str) -> None:
-    _run(*argv)
-
-
-def _run(*argv: str) -> str:
+def ip(*argv: str) -> str:
+    """Run ``ip <argv>``; its output, or a :class:`~metapaas.sdk.TemporaryError` naming it."""
     try:
         done = subprocess.run(
             ["ip", *argv], capture_output=True, text=True, timeout=IP_TIMEOUT, check=False
@@ -182,12 +191,84 @@ def _run(*argv: str) -> str:
     return done.stdout
 
 
-def _netns_names() -> list[str]:
+def namespaces() -> list[str]:
+    """The names ``ip netns`` knows."""
     return os.listdir(NETNS_DIR) if NETNS_DIR.is_dir() else []
 
 
-def _links() -> list[str]:
+def links() -> list[str]:
     """The links of this process's network namespace (``/sys`` may show another's: ``ip
     netns exec`` remounts it, and a process that ``setns`` does not)."""
-    shown = _run("-o", "link", "show")
+    shown = ip("-o", "link", "show")
     return [line.split(":", 2)[1].strip().split("@")[0] for line in shown.splitlines()]
+
+
+def addresses_in(subnet: str) -> list[str]:
+    """This namespace's addresses in ``subnet``, one ``ip -o`` line each."""
+    return ip("-o", "-4", "addr", "show", "to", subnet).splitlines()
+
+
+# -- processes in namespaces ---------------------------------------------------------------
+
+
+def identity(path: str | Path) -> Identity:
+    """The namespace ``path`` names (``/run/netns/<name>``, ``/proc/<pid>/ns/mnt``)."""
+    found = os.stat(path)
+    return found.st_dev, found.st_ino
+
+
+def fd_identity(fd: int) -> Identity:
+    """The namespace an open descriptor pins (one opened on a ``/proc/<pid>/ns`` file)."""
+    found = os.fstat(fd)
+    return found.st_dev, found.st_ino
+
+
+def kill_members(wanted: Collection[Identity]) -> None:
+    """SIGKILL every process in any of the ``wanted`` network or mount namespaces until none
+    is left. Through pidfds: a pid the kernel gave to another process meanwhile is never
+    signalled."""
+    wanted = set(wanted)
+    own = {identity("/proc/self/ns/net"), identity("/proc/self/ns/mnt")}
+    if wanted & own:
+        raise PermanentError("refusing to kill the machine's own namespaces")
+    deadline = time.monotonic() + KILL_TIMEOUT
+    while members := _members(wanted):
+        if time.monotonic() > deadline:
+            raise TemporaryError(f"processes {members} outlived SIGKILL for {KILL_TIMEOUT}s")
+        for pid in members:
+            _kill_if_member(pid, wanted)
+        time.sleep(POLL_INTERVAL)
+
+
+def _members(wanted: set[Identity]) -> list[int]:
+    return [
+        int(entry)
+        for entry in os.listdir("/proc")
+        if entry.isdigit() and _is_member(int(entry), wanted)
+    ]
+
+
+def _is_member(pid: int, wanted: set[Identity]) -> bool:
+    for kind in ("net", "mnt"):
+        try:
+            if identity(f"/proc/{pid}/ns/{kind}") in wanted:
+                return True
+        except OSError:  # gone, or a zombie: it holds no namespace any more
+            return False
+    return False
+
+
+def _kill_if_member(pid: int, wanted: set[Identity]) -> None:
+    # The pidfd names one process; checked after opening it, a pid reused by another
+    # process is never signalled.
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        if _is_member(pid, wanted):
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(pidfd)

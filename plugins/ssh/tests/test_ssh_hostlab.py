@@ -14,18 +14,19 @@ from pathlib import Path
 import asyncssh
 import httpx
 import pytest
+from hostlab import STATE_DIR, Host, HostLab, unavailable_reason
 
 from metapaas.testing import wait_for
-from metapaas.testing.hosts import STATE_DIR, Host, HostLab, unavailable_reason
 
 UNAVAILABLE = unavailable_reason()
 pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason=UNAVAILABLE or "")
 
 
 # A lab in a process that is killed while in it: nothing cleans up.
-CRASHING_LAB = """
-import time
-from metapaas.testing.hosts import HostLab
+CRASHING_LAB = f"""
+import sys, time
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from hostlab import HostLab
 with HostLab(count=1, prefix="mpstale") as lab:
     print(lab.name, lab.hosts[0].netns, flush=True)
     time.sleep(60)

@@ -1,24 +1,70 @@
-"""``metapaas hosts`` and the client's hosts routes against a real control plane.
+"""``metapaas hosts`` and ``metapaas pins``, and the client's hosts routes, against a real
+control plane with the ssh provider.
 
-No host answers here: a host registered at a loopback port nothing listens on is
-checked at once and found UNREACHABLE, which is all that registering, listing,
-draining, resuming and removing need.
+The module's tests share one lab of two hosts and one control plane in its namespace (on
+one backend: the testing kit's ``e2e_module_database_url``); every instance, pin and host
+is removed after each test. Most need no host that answers: a host registered at a loopback
+port nothing listens on is checked at once and found UNREACHABLE, which is all that
+registering, listing, draining, resuming and removing need.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hostlab import Host, HostLab, KeyPair, key_pair, pool_control_plane, unavailable_reason
+from metapaas_ssh.client import Hosts
 
 from metapaas.client import ApiError, AsyncClient
 from metapaas.testing import ControlPlane, free_port
-from metapaas.testing.fixtures import DatabaseFactory
-from metapaas.testing.hosts import Host, HostLab, pool_control_plane, unavailable_reason
-from tests.cli.conftest import Cli, KeyPair, key_pair
+from tests.cli.conftest import Cli
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason())),
+]
+
+
+@dataclass(frozen=True)
+class Served:
+    lab: HostLab
+    plane: ControlPlane
+
+
+@pytest.fixture(scope="module")
+def served(
+    e2e_module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    home = tmp_path_factory.mktemp("ssh-cli") / "home"
+    with (
+        HostLab(count=2, prefix="mpclih") as lab,
+        pool_control_plane(lab, e2e_module_database_url, home) as plane,
+    ):
+        yield Served(lab, plane)
+
+
+@pytest.fixture
+def plane(served: Served) -> Iterator[ControlPlane]:
+    """The module's control plane, left after the test as it was before: no instance, no
+    pin, no host."""
+    yield served.plane
+    served.plane.delete_all_instances(120)
+    with served.plane.client() as api:
+        for pin in api.get("/v1/placement/pins").json()["items"]:
+            api.delete(f"/v1/placement/pins/{pin['scope']}/{pin['target']}")
+        for host in api.get("/v1/hosts").json()["items"]:
+            assert api.delete(f"/v1/hosts/{host['name']}").status_code == 204, host
+
+
+@pytest.fixture
+def served_cli(cli: Cli, plane: ControlPlane) -> Cli:
+    cli.env.update(METAPAAS_URL=plane.url, METAPAAS_TOKEN=plane.token)
+    return cli
 
 
 @dataclass(frozen=True)
@@ -123,10 +169,11 @@ def test_an_admin_registers_drains_resumes_and_removes_a_host(
     assert pool.login.private.split("\n")[1] not in said, "a private key is never shown"
 
 
-def test_the_async_client_drives_the_hosts_routes(control_plane: ControlPlane, pool: Pool) -> None:
+def test_the_async_client_drives_the_hosts_routes(plane: ControlPlane, pool: Pool) -> None:
     async def session() -> None:
-        async with AsyncClient(control_plane.url, control_plane.token) as api:
-            registered = await api.hosts.register(
+        async with AsyncClient(plane.url, plane.token) as client:
+            api = Hosts(client)
+            registered = await api.register(
                 "host1",
                 address="127.0.0.1",
                 port=pool.port,
@@ -141,12 +188,12 @@ def test_the_async_client_drives_the_hosts_routes(control_plane: ControlPlane, p
                 "root",
                 pool.port,
             )
-            assert (await api.hosts.get("host1")).labels == {"zone": "a"}
-            assert [h.name for h in (await api.hosts.list()).items] == ["host1"]
-            assert (await api.hosts.drain("host1")).draining is True
-            assert (await api.hosts.resume("host1")).draining is False
+            assert (await api.get("host1")).labels == {"zone": "a"}
+            assert [h.name for h in (await api.list()).items] == ["host1"]
+            assert (await api.drain("host1")).draining is True
+            assert (await api.resume("host1")).draining is False
             with pytest.raises(ApiError) as raised:
-                await api.hosts.register(
+                await api.register(
                     "host2",
                     address="127.0.0.1",
                     private_key=pool.login.private,
@@ -156,54 +203,48 @@ def test_the_async_client_drives_the_hosts_routes(control_plane: ControlPlane, p
                 )
             assert raised.value.status == 422
             assert {e.field for e in raised.value.errors} == {"host_key", "capacity.nodes"}
-            await api.hosts.remove("host1")
+            await api.remove("host1")
             with pytest.raises(ApiError) as gone:
-                await api.hosts.get("host1")
+                await api.get("host1")
             assert gone.value.status == 404
 
     asyncio.run(session())
 
 
-@pytest.mark.e2e
-@pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
 def test_drain_wait_shows_each_node_leaving_until_the_host_is_empty(
-    cli: Cli, database_factory: DatabaseFactory, tmp_path: Path
+    served: Served, served_cli: Cli, plane: ControlPlane, tmp_path: Path
 ) -> None:
     """Real hosts (network namespaces with their own sshd): two demo nodes on host1 move to
     host2 while ``drain --wait`` says which left and how many are left."""
-    with (
-        HostLab(count=2, prefix="mpclih") as lab,
-        pool_control_plane(lab, database_factory.new("sqlite"), tmp_path / "home") as plane,
-    ):
-        cli.env.update(METAPAAS_URL=plane.url, METAPAAS_TOKEN=plane.token)
-        host1, host2 = lab.hosts
-        added = cli.run(*_add(host1, tmp_path), "--wait", "-o", "json")
-        assert added.returncode == 0, added.stderr
-        assert json.loads(added.stdout)["state"] == "READY"
-        with plane.client() as api:  # two nodes, both on host1: the only host yet
-            plane.create_instance(api, "demo", {"name": "web", "replicas": 2}, timeout=180)
-        on_host1 = sorted(n["name"] for n in cli.json("hosts", "show", "host1")["nodes"])
-        assert len(on_host1) == 2
-        shown = cli.ok("hosts", "show", "host1")
-        assert all(node in shown for node in on_host1)
-        cli.ok(*_add(host2, tmp_path), "--wait")
+    cli, lab = served_cli, served.lab
+    host1, host2 = lab.hosts
+    added = cli.run(*_add(host1, tmp_path), "--wait", "-o", "json")
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["state"] == "READY"
+    with plane.client() as api:  # two nodes, both on host1: the only host yet
+        plane.create_instance(api, "demo", {"name": "web", "replicas": 2}, timeout=180)
+    on_host1 = sorted(n["name"] for n in cli.json("hosts", "show", "host1")["nodes"])
+    assert len(on_host1) == 2
+    shown = cli.ok("hosts", "show", "host1")
+    assert all(node in shown for node in on_host1)
+    cli.ok(*_add(host2, tmp_path), "--wait")
 
-        drained = cli.run("hosts", "drain", "host1", "--wait", "-o", "json")
-        assert drained.returncode == 0, drained.stderr
-        assert json.loads(drained.stdout)["nodes"] == []
-        *progress, done = drained.stderr.splitlines()
-        assert done == "host host1 is drained: it holds no node"
-        # "  12:00:01 <node> left host host1 (1 node left)": one line per node, in the order
-        # they left (one at a time: the other serves meanwhile)
-        said = [line.split(maxsplit=1)[1] for line in progress]
-        first, second = (line.split()[0] for line in said)
-        assert sorted([first, second]) == on_host1
-        assert said == [
-            f"{first} left host host1 (1 node left)",
-            f"{second} left host host1 (0 nodes left)",
-        ]
-        moved = sorted(n["name"] for n in cli.json("hosts", "show", "host2")["nodes"])
-        assert moved == on_host1, "replaced on host2 under their own names"
+    drained = cli.run("hosts", "drain", "host1", "--wait", "-o", "json")
+    assert drained.returncode == 0, drained.stderr
+    assert json.loads(drained.stdout)["nodes"] == []
+    *progress, done = drained.stderr.splitlines()
+    assert done == "host host1 is drained: it holds no node"
+    # "  12:00:01 <node> left host host1 (1 node left)": one line per node, in the order
+    # they left (one at a time: the other serves meanwhile)
+    said = [line.split(maxsplit=1)[1] for line in progress]
+    first, second = (line.split()[0] for line in said)
+    assert sorted([first, second]) == on_host1
+    assert said == [
+        f"{first} left host host1 (1 node left)",
+        f"{second} left host host1 (0 nodes left)",
+    ]
+    moved = sorted(n["name"] for n in cli.json("hosts", "show", "host2")["nodes"])
+    assert moved == on_host1, "replaced on host2 under their own names"
 
 
 def _add(host: Host, directory: Path) -> list[str]:

@@ -8,9 +8,8 @@ import subprocess
 from collections.abc import Sequence
 
 import pytest
-
-from metapaas.providers.ssh import packages
-from metapaas.providers.ssh.remote import Completed
+from metapaas_ssh import packages
+from metapaas_ssh.remote import Completed
 
 pytestmark = pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="not a Debian machine")
 

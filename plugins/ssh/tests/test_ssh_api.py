@@ -1,16 +1,18 @@
 """The host pool and placement pins over the API: admins only, bad input named, keys sealed,
-every change audited. (Hosts stay PENDING here: no host monitor runs in these tests; the
-end-to-end tests with real sshd are tests/e2e/test_ssh_hosts.py.)"""
+every change audited, every rule the server enforces declared in the OpenAPI schema. (Hosts
+stay PENDING here: no host monitor runs in these tests; the end-to-end tests with real sshd
+are test_ssh_pool.py.)"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import asyncssh
+import jsonschema_rs
 import pytest
+from metapaas_ssh.tables import Host, HostNode
 from sqlalchemy import select
 
-from metapaas.db import models
 from tests.helpers import Api, field_rules, problem
 
 PRIVATE_KEY = asyncssh.generate_private_key("ssh-ed25519")
@@ -28,24 +30,45 @@ def body(**changes: Any) -> dict[str, Any]:
     } | changes
 
 
-@pytest.mark.parametrize(
-    ("changes", "expected"),
-    [
-        ({"private_key": "not a key"}, ("private_key", "value_error")),
-        ({"host_key": "ssh-ed25519 nope"}, ("host_key", "value_error")),
-        ({"name": "Bad_Name"}, ("name", "string_pattern_mismatch")),
-        ({"address": "a b"}, ("address", "string_pattern_mismatch")),
-        ({"port": 0}, ("port", "greater_than_equal")),
-        ({"capacity": {"nodes": 0, "memory_mb": 64}}, ("capacity.nodes", "greater_than_equal")),
-        ({"labels": {"Bad Key": "x"}}, ("labels.Bad Key.[key]", "string_pattern_mismatch")),
-    ],
-)
+KEY_CONTENTS = [
+    ({"private_key": "not a key"}, ("private_key", "value_error")),
+    ({"host_key": "ssh-ed25519 nope"}, ("host_key", "value_error")),
+]
+"""Rules on a key's contents: the server alone can judge them (a schema has no key parser)."""
+SCHEMA_RULES = [
+    ({"name": "Bad_Name"}, ("name", "string_pattern_mismatch")),
+    ({"address": "a b"}, ("address", "string_pattern_mismatch")),
+    ({"port": 0}, ("port", "greater_than_equal")),
+    ({"capacity": {"nodes": 0, "memory_mb": 64}}, ("capacity.nodes", "greater_than_equal")),
+    ({"labels": {"Bad Key": "x"}}, ("labels.Bad Key.[key]", "string_pattern_mismatch")),
+]
+STRICT = [
+    pytest.param({"install_packages": 0}, ("install_packages", "bool_type"), id="0 is no boolean"),
+    pytest.param(
+        {"install_packages": "true"}, ("install_packages", "bool_type"), id="a string is no boolean"
+    ),
+    pytest.param({"port": "22"}, ("port", "int_type"), id="a string is no port"),
+    pytest.param({"port": True}, ("port", "int_type"), id="a boolean is no port"),
+    pytest.param(
+        {"capacity": {"nodes": 2.5, "memory_mb": 4096}},
+        ("capacity.nodes", "int_type"),
+        id="a fraction is no count of nodes",
+    ),
+    pytest.param(
+        {"capacity": {"nodes": 2, "memory_mb": False}},
+        ("capacity.memory_mb", "int_type"),
+        id="a boolean is no amount of memory",
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "expected"), [*KEY_CONTENTS, *SCHEMA_RULES, *STRICT])
 def test_bad_input_is_a_422_naming_the_field(
     api: Api, changes: dict[str, Any], expected: tuple[str, str]
 ) -> None:
     refused = problem(api.post("/v1/hosts", json=body(**changes)), 422)
     assert expected in field_rules(refused)
-    assert api.count(models.Host) == 0
+    assert api.count(Host) == 0
 
 
 def test_a_host_is_registered_pending_with_its_key_sealed_and_never_shown(api: Api) -> None:
@@ -60,7 +83,7 @@ def test_a_host_is_registered_pending_with_its_key_sealed_and_never_shown(api: A
     assert view["host_key"] == " ".join(body()["host_key"].split()[:2])
     assert view["used"] == {"nodes": 0, "memory_mb": 0}
     with api.session() as session:
-        sealed = session.scalars(select(models.Host.sealed_private_key)).one()
+        sealed = session.scalars(select(Host.sealed_private_key)).one()
     assert key_text.splitlines()[1] not in sealed
     problem(api.post("/v1/hosts", json=body()), 409)
 
@@ -74,10 +97,10 @@ def test_drain_resume_and_remove(api: Api) -> None:
     assert resumed.status_code == 200
     assert resumed.json()["draining"] is False
     with api.session() as session, session.begin():
-        session.add(models.HostNode(node_name="n-0", host_name="h1", labels={}))
+        session.add(HostNode(node_name="n-0", host_name="h1", labels={}))
     assert "1 node(s)" in problem(api.delete("/v1/hosts/h1"), 409)["detail"]
     with api.session() as session, session.begin():
-        session.delete(session.get(models.HostNode, "n-0"))
+        session.delete(session.get(HostNode, "n-0"))
     assert api.delete("/v1/hosts/h1").status_code == 204
     problem(api.get("/v1/hosts/h1"), 404)
     actions = [e["action"] for e in api.get("/v1/audit", params={"limit": 100}).json()["items"]]
@@ -123,3 +146,29 @@ def test_only_admins(api: Api, method: str, path: str) -> None:
     payload = {"provider": "local"} if path.startswith("/v1/placement") else body()
     answer = api.request(method, path, json=payload, token=member.token)
     problem(answer, 403)
+
+
+@pytest.mark.parametrize(("changes", "expected"), [*SCHEMA_RULES, *STRICT])
+def test_the_openapi_schema_refuses_what_the_server_refuses(
+    api: Api, changes: dict[str, Any], expected: tuple[str, str]
+) -> None:
+    """A generated client validates what the server validates: each bad body breaks the
+    request schema the API publishes, and the good one keeps it."""
+    document = api.get("/openapi.json").json()
+    schema = {"$ref": "#/components/schemas/HostBody", "components": document["components"]}
+    assert jsonschema_rs.is_valid(schema, body())
+    assert not jsonschema_rs.is_valid(schema, body(**changes)), expected
+
+
+def test_a_pins_labels_are_held_to_the_rules_of_a_hosts_in_the_schema_too(api: Api) -> None:
+    document = api.get("/openapi.json").json()
+    schema = {"$ref": "#/components/schemas/PinBody", "components": document["components"]}
+    assert jsonschema_rs.is_valid(schema, {"provider": "ssh", "host_labels": {"zone": "a"}})
+    assert not jsonschema_rs.is_valid(schema, {"provider": "ssh", "host_labels": {"Zone A": "a"}})
+    refused = problem(
+        api.put(
+            "/v1/placement/pins/type/demo", json={"provider": "ssh", "host_labels": {"Zone A": "a"}}
+        ),
+        422,
+    )
+    assert ("host_labels.Zone A.[key]", "string_pattern_mismatch") in field_rules(refused)

@@ -1,21 +1,29 @@
 """The console's Hosts page in a real browser: an admin registers hosts, watches them
-checked, drains, resumes and removes them, and follows a node to its instance."""
+checked, drains, resumes and removes them, and follows a node to its instance.
+
+The page is the ssh distribution's (served under ``/ui/ext/ssh/``, listed by
+``/ui/extensions.json``). The module's tests share one lab of one host and one control plane
+in its namespace, on one backend (the testing kit's ``e2e_module_database_url``), and run in
+order: the first leaves no host behind.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hostlab import HostLab, key_pair, pool_control_plane, unavailable_reason
 from playwright.sync_api import Browser, Page, expect
 
 from metapaas.testing import ControlPlane, free_port
-from metapaas.testing.fixtures import DatabaseFactory
-from metapaas.testing.hosts import HostLab, pool_control_plane, unavailable_reason
-from tests.cli.conftest import key_pair
 from tests.console.conftest import ARTIFACTS, console_tab, log_in
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason())),
+]
 
 Screenshot = Callable[[str], None]
 READY_MS = 60_000
@@ -39,6 +47,43 @@ def confirm(page: Page, name: str, verb: str) -> None:
     expect(ok).to_be_disabled()
     page.fill("#confirm-input", name)
     ok.click()
+
+
+@dataclass(frozen=True)
+class Served:
+    lab: HostLab
+    plane: ControlPlane
+
+
+@pytest.fixture(scope="module")
+def served(
+    e2e_module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    home = tmp_path_factory.mktemp("ssh-console") / "home"
+    with (
+        HostLab(count=1, prefix="mpuih") as lab,
+        pool_control_plane(lab, e2e_module_database_url, home) as plane,
+    ):
+        yield Served(lab, plane)
+
+
+@pytest.fixture
+def control_plane(served: Served) -> ControlPlane:
+    return served.plane
+
+
+@pytest.fixture
+def console(browser: Browser, control_plane: ControlPlane) -> Iterator[Page]:
+    with console_tab(browser, control_plane.url) as page:
+        yield page
+
+
+@pytest.fixture
+def screenshot(request: pytest.FixtureRequest, console: Page) -> Screenshot:
+    """``screenshot("step")`` saves the tab under test-artifacts/console/<test>-<step>.png."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = request.node.name.replace("[", "-").rstrip("]")
+    return lambda step: console.screenshot(path=ARTIFACTS / f"{name}-{step}.png", full_page=True)
 
 
 def test_an_admin_registers_drains_resumes_and_removes_a_host(
@@ -100,16 +145,12 @@ def test_an_admin_registers_drains_resumes_and_removes_a_host(
     assert console.evaluate("window.stillTheSamePage") is True
 
 
-@pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
 def test_a_hosts_nodes_link_to_their_instance_and_keep_it_from_being_removed(
-    browser: Browser, database_factory: DatabaseFactory, tmp_path: Path
+    browser: Browser, served: Served
 ) -> None:
     """A real host (a network namespace with its own sshd) runs a demo node."""
-    with (
-        HostLab(count=1, prefix="mpuih") as lab,
-        pool_control_plane(lab, database_factory.new("sqlite"), tmp_path / "home") as plane,
-        console_tab(browser, plane.url) as page,
-    ):
+    lab, plane = served.lab, served.plane
+    with console_tab(browser, plane.url) as page:
         [host] = lab.hosts
         log_in(page, plane.token)
         page.click("nav >> text=Hosts")

@@ -1,10 +1,11 @@
 """The ssh provider end to end: three hosts (network namespaces with their own sshd), a real
 control plane in a namespace of its own, real redis and PostgreSQL on the hosts, real clients.
 
-The tests of this module share one lab and one control plane per backend and run in order,
-as an operator's day would go: hosts are registered (one with a wrong host key), instances
-land on them, a frozen node is replaced on its volume, a host is drained, a host is lost and
-comes back.
+The tests of this module share one lab and one control plane, on one backend (the testing
+kit's ``e2e_module_database_url``: modules take turns), and run in order, as an operator's
+day would go: hosts are registered (one with a wrong host key, one whose sshd has no SFTP,
+one whose python3 only root may run), instances land on them, a frozen node is replaced on
+its volume, a host is drained, a host is lost and comes back.
 """
 
 from __future__ import annotations
@@ -22,11 +23,9 @@ import httpx
 import psycopg
 import pytest
 import redis
-from sqlalchemy import make_url
+from hostlab import Host, HostLab, pool_control_plane, unavailable_reason
 
 from metapaas.testing import ControlPlane, wait_for
-from metapaas.testing.fixtures import DatabaseFactory, backends
-from metapaas.testing.hosts import Host, HostLab, pool_control_plane, unavailable_reason
 
 pytestmark = [
     pytest.mark.e2e,
@@ -34,7 +33,10 @@ pytestmark = [
 ]
 
 CAPACITY = {"nodes": 2, "memory_mb": 2048}
-PG_SOCKETS = "/var/run/postgresql"  # the namespace cannot reach 127.0.0.1 of the machine
+POOL = 3
+"""The pool's hosts; the lab's fourth is a host that must not join it (its python3)."""
+PYENV = "/root/.pyenv/bin"
+HARDENED, ROOT_ONLY_PYTHON = "host3", "host4"
 
 
 @dataclass
@@ -42,6 +44,10 @@ class Pool:
     lab: HostLab
     plane: ControlPlane
     api: httpx.Client
+
+    @property
+    def hosts(self) -> list[Host]:
+        return self.lab.hosts[:POOL]
 
     def host(self, name: str) -> Host:
         return next(h for h in self.lab.hosts if h.name == name)
@@ -83,33 +89,22 @@ def register(api: httpx.Client, host: Host, **changes: Any) -> httpx.Response:
     return api.post("/v1/hosts", json=body | changes)
 
 
-def through_socket(url: str) -> str:
-    """The PostgreSQL URL through the server's Unix socket, which the namespace shares."""
-    if not url.startswith("postgresql"):
-        return url
-    found = make_url(url)
-    return found.set(host=None, port=None, query={"host": PG_SOCKETS}).render_as_string(
-        hide_password=False
-    )
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def pool(
-    request: pytest.FixtureRequest,
-    database_factory: DatabaseFactory,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Pool]:
-    if request.param not in backends(request.config):
-        pytest.skip(f"backend {request.param} is not configured")
-    url = database_factory.new(request.param)
+@pytest.fixture(scope="module")
+def pool(e2e_module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pool]:
     home = tmp_path_factory.mktemp("ssh") / "home"
+    lab = HostLab(
+        count=POOL + 1,
+        prefix="mpssh",
+        without_sftp={HARDENED},
+        # Its login finds a python3 under /root first, as a pyenv of root's would be.
+        sshd_extra={ROOT_ONLY_PYTHON: f"SetEnv PATH={PYENV}:/usr/local/bin:/usr/bin:/bin"},
+    )
     with (
-        HostLab(count=3, prefix="mpssh") as lab,
-        pool_control_plane(lab, through_socket(url), home) as plane,
+        lab,
+        pool_control_plane(lab, e2e_module_database_url, home) as plane,
         plane.client() as api,
     ):
         yield Pool(lab, plane, api)
-    database_factory.drop(url)
 
 
 def test_a_host_key_other_than_the_pinned_one_is_refused(pool: Pool) -> None:
@@ -127,14 +122,33 @@ def test_a_host_key_other_than_the_pinned_one_is_refused(pool: Pool) -> None:
 
 
 def test_registered_hosts_are_checked_and_ready(pool: Pool) -> None:
-    for host in pool.lab.hosts:
+    for host in pool.hosts:
         assert register(pool.api, host).status_code == 201, host.name
-    for host in pool.lab.hosts:
+    for host in pool.hosts:
         ready = pool.wait_host(host.name, "READY", timeout=120)
         assert ready["facts"]["python_version"].startswith("3.11")
         assert ready["facts"]["types"] == {"demo": "", "postgres": "", "redis": "", "s3": ""}
         assert ready["capacity"] == CAPACITY
-    assert register(pool.api, pool.lab.hosts[0]).status_code == 409
+    assert register(pool.api, pool.hosts[0]).status_code == 409
+
+
+def test_a_host_whose_sshd_offers_no_sftp_takes_the_runtime_all_the_same(pool: Pool) -> None:
+    hardened = pool.host(HARDENED)
+    assert "sftp" not in (hardened.directory / "etc/ssh/sshd_config").read_text()
+    assert pool.show(HARDENED)["state"] == "READY"
+    assert any((hardened.var_lib_metapaas / "runtime").iterdir()), "the runtime is unpacked"
+
+
+def test_a_host_whose_python3_a_node_cannot_run_is_unsuitable_saying_why(pool: Pool) -> None:
+    host = pool.lab.hosts[POOL]
+    pool.lab.run(host, ["mkdir", "-p", PYENV])
+    pool.lab.run(host, ["ln", "-s", "/usr/bin/python3", f"{PYENV}/python3"])  # /root is 0700
+    assert register(pool.api, host).status_code == 201
+
+    refused = pool.wait_host(host.name, "UNSUITABLE", timeout=60)
+    assert f"its python3 {PYENV}/python3 cannot be run by a node's user" in refused["state_reason"]
+    assert "Permission denied" in refused["state_reason"]
+    assert pool.api.delete(f"/v1/hosts/{host.name}").status_code == 204
 
 
 def test_redis_and_postgres_serve_from_hosts_and_nodes_spread(pool: Pool) -> None:
@@ -143,7 +157,7 @@ def test_redis_and_postgres_serve_from_hosts_and_nodes_spread(pool: Pool) -> Non
         api, "redis", {"name": "cache", "memory_mb": 32, "persistence": "aof"}, timeout=180
     )
     credentials = api.get(f"/v1/types/redis/instances/{cache['id']}/credentials").json()
-    addresses = {h.address for h in pool.lab.hosts}
+    addresses = {h.address for h in pool.hosts}
     assert credentials["host"] in addresses
     client = redis.Redis.from_url(credentials["url"])
     client.set("greeting", "from a host")

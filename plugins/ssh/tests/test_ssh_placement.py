@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from metapaas.providers.ssh.placement import HostLoad, NoPlacement, Wanted, choose
+from metapaas_ssh.placement import HostLoad, NoPlacement, Wanted, choose
 
 
 def host(name: str, **changes: object) -> HostLoad:

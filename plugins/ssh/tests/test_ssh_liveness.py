@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from metapaas_ssh.hostside import LIVENESS_SCRIPT
 
 from metapaas.providers import _procs
-from metapaas.providers.hostside import LIVENESS_SCRIPT
 
 PYTHON = shutil.which("python3", path="/usr/bin") or sys.executable
 
