@@ -15,8 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
+from pydantic import BaseModel
+from sqlalchemy.orm import sessionmaker
 
-from metapaas.providers import INSTANCE, MANAGED, ROLE, TYPE, LocalProvider, NodeSpec
+from metapaas.bundle import Bundles
+from metapaas.db import Sealer
+from metapaas.providers import (
+    INSTANCE,
+    MANAGED,
+    ROLE,
+    TYPE,
+    LocalProvider,
+    NodeSpec,
+    NoSettings,
+    ProviderContext,
+)
 
 SLEEPER = "import time; time.sleep(60)"
 
@@ -47,6 +61,22 @@ def spec(name: str, *, instance: str = "i-1", ports: Mapping[str, int] | None = 
     ``ports`` are names and standard numbers (one ``http`` port by default)."""
     labels = {MANAGED: "true", INSTANCE: instance, TYPE: "demo", ROLE: "main"}
     return NodeSpec(name, labels, ports or {"http": 80}, "tok-1", "http://127.0.0.1:1")
+
+
+def context(home: Path, settings: BaseModel | None = None) -> ProviderContext[Any]:
+    """A context whose database nobody opens and whose calls back to the runtime do nothing:
+    for providers that keep nothing there."""
+    return ProviderContext(
+        name="test",
+        home=home,
+        settings=settings or NoSettings(),
+        sessions=sessionmaker(),
+        sealer=Sealer(Fernet.generate_key()),
+        bundles=Bundles(home),
+        type_packages=dict,
+        reconcile=lambda _ids: None,
+        wake=lambda: None,
+    )
 
 
 def recorded(home: Path, name: str) -> dict[str, Any]:

@@ -36,6 +36,7 @@ CAPACITY = {"nodes": 2, "memory_mb": 2048}
 POOL = 3
 """The pool's hosts; the lab's fourth is a host that must not join it (its python3)."""
 PYENV = "/root/.pyenv/bin"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HARDENED, ROOT_ONLY_PYTHON = "host3", "host4"
 
 
@@ -97,7 +98,7 @@ def pool(e2e_module_database_url: str, tmp_path_factory: pytest.TempPathFactory)
         prefix="mpssh",
         without_sftp={HARDENED},
         # Its login finds a python3 under /root first, as a pyenv of root's would be.
-        sshd_extra={ROOT_ONLY_PYTHON: f"SetEnv PATH={PYENV}:/usr/local/bin:/usr/bin:/bin"},
+        sshd_extra={ROOT_ONLY_PYTHON: f"SetEnv PATH={PYENV}:{SYSTEM_PATH}"},
     )
     with (
         lab,

@@ -140,15 +140,28 @@ class ProviderPlugin(Generic[SettingsT, ProviderT]):
     ``context.settings`` and the provider as those.
     """
 
+    #: ``^[a-z][a-z0-9]{1,30}$``, and the entry point's name: names the provider in
+    #: ``METAPAAS_PROVIDER`` and in pins, prefixes its settings (``METAPAAS_<NAME>_``)
+    #: and its tables (``<name>_``).
     name: ClassVar[str]
+    #: A non-empty human name.
     title: ClassVar[str]
+    #: A pydantic model, each field read from ``METAPAAS_<NAME>_<FIELD>`` (a bad value
+    #: leaves the provider out, naming the variable); the hooks see it as
+    #: ``context.settings``.
     # Not a ClassVar: a ClassVar cannot name the type parameter. Subclasses set it on the
     # class all the same; the default is for a provider without settings.
     settings: type[SettingsT] = NoSettings  # type: ignore[assignment]
+    #: A directory of Alembic revisions for the provider's own tables, applied by the
+    #: runtime like a type's: version table ``<name>_alembic_version``, every table
+    #: ``<name>_...``, or the stream is rolled back and the provider left out.
     migrations: ClassVar[Path | None] = None
     #: A directory of static files (ES modules, style sheets) the console serves at
     #: ``/ui/ext/<name>/``; its pages import the console's own modules from ``../../js/``.
     console_files: ClassVar[Path | None] = None
+    #: ``ConsolePage(route, label, module, admin=False)``s among the ``console_files``:
+    #: the console lists them at ``/ui/extensions.json`` and imports a page's module the
+    #: first time it is shown.
     console_pages: ClassVar[Sequence[ConsolePage]] = ()
 
     # -- the server: the API, then the orchestrator ---------------------------------

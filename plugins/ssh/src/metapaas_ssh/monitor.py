@@ -50,7 +50,7 @@ INTERVAL_SECONDS = 10.0
 SWEEP_EVERY = 6
 STOP_SECONDS = 30.0
 NEEDED_TOOLS = ("useradd", "userdel", "setpriv")
-NODE_USER = "65534"
+NODE_USER = 65534
 """The uid and gid the interpreter is tried as: a node's user is as unprivileged (``nobody``)."""
 
 FACTS_SCRIPT = """
@@ -70,6 +70,17 @@ print(json.dumps({
 }))
 """
 """Run as ``python3 -I -c FACTS_SCRIPT <tool>...``: what the check records of a host."""
+
+AS_A_NODE_SCRIPT = f"""
+import subprocess, sys
+try:
+    subprocess.run([sys.executable, "-I", "-c", "pass"], user={NODE_USER}, group={NODE_USER},
+                   extra_groups=[], check=True, timeout=20)
+except (OSError, subprocess.SubprocessError) as exc:
+    sys.exit(str(exc))
+"""
+"""Run by the interpreter the check found, as root: it starts itself as a node's agent is
+started (the local provider's ``Popen`` as the node's user), and fails as that would."""
 
 
 @dataclass(frozen=True)
@@ -258,8 +269,7 @@ def _runnable_by_nodes(run: Callable[[Sequence[str], float], Completed], python:
     The check runs as the login (root); nodes run as users of their own, which
     an interpreter under a private directory (a pyenv in ``/root``) refuses.
     """
-    as_node = ["setpriv", f"--reuid={NODE_USER}", f"--regid={NODE_USER}", "--clear-groups"]
-    done = run([*as_node, "--", python, "-I", "-c", "pass"], 20)
+    done = run([python, "-I", "-c", AS_A_NODE_SCRIPT], 30)
     if done.exit_status == 0:
         return ""
     error = done.stderr.decode(errors="replace").strip()[-300:] or f"exit {done.exit_status}"

@@ -70,7 +70,7 @@ def set_pin(
 ) -> None:
     """Pin a project's or a type's new nodes to a provider (and a pool of its hosts).
 
-    Example: metapaas pins set type redis --provider ssh --host-label zone=a
+    Example: metapaas pins set type mail --provider ssh --host-label zone=a
     """
     labels = labels_of(host_label or (), "--host-label")
     with connect() as api:
@@ -82,7 +82,7 @@ def set_pin(
 def remove_pin(scope: ScopeArg, target: TargetArg) -> None:
     """Remove a pin: new nodes go to the default provider again.
 
-    Example: metapaas pins remove type redis
+    Example: metapaas pins remove type mail
     """
     with connect() as api:
         Pins(api).remove(scope.value, target)

@@ -11,7 +11,7 @@ import { requestSchema } from "../../js/schemas.js";
 const HEADERS = ["Host", "State", "Used", "Nodes on it", ""];
 const path = (name, rest = "") => `/v1/hosts/${encodeURIComponent(name)}${rest}`;
 
-/** Labels by key: PostgreSQL's JSONB keeps no order of its own. */
+/** Labels by key: the control plane's JSON documents keep no order of their own. */
 const labelsText = (labels) =>
   Object.keys(labels)
     .sort()
