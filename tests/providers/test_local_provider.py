@@ -327,16 +327,3 @@ def test_delete_volume_removes_the_node_and_its_data(make_local: MakeProvider, h
     assert [v.name for v in provider.list_volumes({})] == ["w-0"]
     provider.create_node(spec("v-0", instance="a"))
     assert list((home / "nodes" / "v-0" / "data").iterdir()) == []
-
-
-def test_a_node_made_before_volumes_moves_its_data_onto_a_volume(
-    make_local: MakeProvider, home: Path
-) -> None:
-    legacy = home / "nodes" / "v-0" / "data"
-    legacy.mkdir(parents=True)
-    (legacy / "dump.rdb").write_text("old")
-
-    make_local().create_node(spec("v-0"))
-
-    assert legacy.is_symlink()
-    assert (home / "volumes" / "v-0" / "data" / "dump.rdb").read_text() == "old"

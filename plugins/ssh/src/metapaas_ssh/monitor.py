@@ -215,12 +215,21 @@ class HostMonitor:
         return Finding(HostState.READY, "", facts)
 
     def _swept(self, target: Target, finding: Finding) -> Finding:
-        """The finding once the host holds the runtime and nothing no row places there; a
-        host that cannot take the runtime is UNSUITABLE, saying why."""
+        """The finding once the host holds the runtime and nothing no row places there.
+
+        A host that cannot take the runtime is UNSUITABLE, saying why; a sweep that
+        fails is tried again at the next one, the host keeping what the check found.
+        """
+        python = str(finding.facts["python"])
         try:
-            self._sweep(target, str(finding.facts["python"]))
+            self._host_side.software.runtime(target, python)
         except TemporaryError as exc:
-            return Finding(HostState.UNSUITABLE, f"it cannot run the runtime: {exc}", finding.facts)
+            reason = f"it cannot take the runtime: {exc}"
+            return Finding(HostState.UNSUITABLE, reason, finding.facts)
+        try:
+            self._sweep(target, python)
+        except TemporaryError:
+            log.exception("sweeping host %s", target.name)
         return finding
 
     def _sweep(self, target: Target, python: str) -> None:

@@ -29,6 +29,7 @@ import asyncssh
 T = TypeVar("T")
 
 CONNECT_SECONDS = 10.0
+STREAM_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,12 @@ class Remotes:
     async def _run(
         self, target: Target, command: str, stdin: bytes | Path, timeout: float
     ) -> Completed:
-        given: dict[str, Any] = {"stdin": stdin} if isinstance(stdin, Path) else {"input": stdin}
+        # A file streams in large reads: asyncssh reads 8 KiB at a time by default.
+        given: dict[str, Any] = (
+            {"stdin": stdin, "bufsize": STREAM_CHUNK}
+            if isinstance(stdin, Path)
+            else {"input": stdin}
+        )
 
         async def attempt(connection: asyncssh.SSHClientConnection) -> Completed:
             done = await connection.run(command, encoding=None, timeout=timeout, **given)
