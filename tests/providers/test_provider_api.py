@@ -65,9 +65,13 @@ class InMemory(ProviderPlugin):
         return MemoryProvider()
 
 
-class Unnamed(ProviderPlugin):
+class Unnamed(InMemory):
     name = "other"
-    title = "Registered under another name"
+
+
+class Maker(ProviderPlugin):
+    name = "broken"
+    title = "Makes no provider"
 
 
 def _site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entry_points: str) -> None:
@@ -94,6 +98,7 @@ def test_a_provider_of_another_distribution_is_found_by_its_entry_point(
         pytest.param("tests.providers.test_provider_api:spec", "not a subclass", id="a function"),
         pytest.param("tests.providers.test_provider_api:Unnamed", "registered as", id="misnamed"),
         pytest.param("tests.providers.nowhere:Nothing", "ModuleNotFoundError", id="no module"),
+        pytest.param("tests.providers.test_provider_api:Maker", "no make hook", id="no make"),
     ],
 )
 def test_a_broken_declaration_is_set_apart_with_its_reason(

@@ -172,3 +172,18 @@ def test_a_pins_labels_are_held_to_the_rules_of_a_hosts_in_the_schema_too(api: A
         422,
     )
     assert ("host_labels.Zone A.[key]", "string_pattern_mismatch") in field_rules(refused)
+
+
+def test_the_hosts_page_is_listed_and_served_as_the_consoles_own_files(api: Api) -> None:
+    pages = api.get("/ui/extensions.json", token=None).json()["pages"]
+    assert {
+        "route": "hosts",
+        "label": "Hosts",
+        "module": "/ui/ext/ssh/hosts.js",
+        "admin": True,
+    } in pages
+    module = api.get("/ui/ext/ssh/hosts.js", token=None)
+    assert module.status_code == 200
+    assert "javascript" in module.headers["content-type"]
+    assert "default-src 'self'" in module.headers["content-security-policy"]
+    assert 'from "../../js/api.js"' in module.text  # the console's own modules, by path

@@ -60,6 +60,8 @@ def _load(point: EntryPoint) -> ProviderPlugin[Any, Any]:
         raise PermanentError(f"declares the name {name!r} but is registered as {point.name!r}")
     if not isinstance(getattr(plugin, "title", None), str) or not plugin.title:
         raise PermanentError("title must be a non-empty string")
+    if type(plugin).make is ProviderPlugin.make:
+        raise PermanentError("it declares no make hook: a provider makes the nodes' provider")
     if not (isinstance(plugin.settings, type) and issubclass(plugin.settings, BaseModel)):
         raise PermanentError("settings must be a pydantic model")
     for attribute in ("migrations", "console_files"):
