@@ -35,28 +35,40 @@ with HostLab(count=1, prefix="mpstale") as lab:
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[HostLab]:
-    with HostLab(count=3, prefix="mpkit") as made:
+    with HostLab(count=3, prefix="mpkit", without_sftp={"host3"}) as made:
         yield made
+
+
+def _connect(host: Host, host_key: str | None, timeout: float) -> asyncssh.SSHClientConnection:
+    return asyncssh.connect(
+        host.address,
+        port=host.port,
+        username=host.user,
+        client_keys=[asyncssh.import_private_key(host.private_key)],
+        known_hosts=asyncssh.import_known_hosts(f"{host.address} {host_key or host.host_key}\n"),
+        agent_path=None,
+        config=None,
+        connect_timeout=timeout,
+    )
 
 
 def ssh(host: Host, command: str, *, host_key: str | None = None, timeout: float = 10) -> str:
     """Run ``command`` on ``host`` over SSH as the kit's client, its host key pinned."""
 
     async def session() -> str:
-        async with asyncssh.connect(
-            host.address,
-            port=host.port,
-            username=host.user,
-            client_keys=[asyncssh.import_private_key(host.private_key)],
-            known_hosts=asyncssh.import_known_hosts(
-                f"{host.address} {host_key or host.host_key}\n"
-            ),
-            agent_path=None,
-            config=None,
-            connect_timeout=timeout,
-        ) as connection:
+        async with _connect(host, host_key, timeout) as connection:
             result = await connection.run(command, check=True, timeout=timeout)
             return str(result.stdout)
+
+    return asyncio.run(session())
+
+
+def sftp_listing(host: Host) -> list[str]:
+    """The names in ``/root`` of ``host``, read over SFTP."""
+
+    async def session() -> list[str]:
+        async with _connect(host, None, 10) as connection, connection.start_sftp_client() as sftp:
+            return sorted(await sftp.listdir("/root"))
 
     return asyncio.run(session())
 
@@ -237,3 +249,11 @@ def test_a_lab_left_by_a_dead_process_is_removed_by_the_next_of_its_prefix() -> 
         if lab.name != stale_name:  # the freed subnet may be the one taken again
             assert leftovers(stale_name, []) == []
         assert ssh(lab.hosts[0], "id -u") == "0\n"
+
+
+def test_a_host_named_without_sftp_offers_no_sftp_subsystem(lab: HostLab) -> None:
+    first, _, hardened = lab.hosts
+    assert ".ssh" in sftp_listing(first)
+    with pytest.raises(asyncssh.ChannelOpenError):
+        sftp_listing(hardened)
+    assert ssh(hardened, "echo still a shell") == "still a shell\n"
