@@ -1,7 +1,7 @@
 """POST → ACTIVE of a one-node redis instance on an SSH host, against the same on `local`.
 
 One control plane (default provider `local`) runs in a network namespace of a
-:class:`~metapaas.testing.hosts.HostLab` with one host (its own sshd), so both
+``HostLab`` (the ssh distribution's test hosts) with one host (its own sshd), so both
 providers are measured in the same run, alternately: a `local` create, then a
 create with the `redis` type pinned to `ssh` (``/v1/placement/pins``), and so
 on. The runtime bundle goes to the host when the host monitor first checks it
@@ -14,9 +14,11 @@ and `ip netns`.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -25,7 +27,9 @@ from pathlib import Path
 import httpx
 
 from metapaas.testing import ControlPlane
-from metapaas.testing.hosts import HostLab
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins" / "ssh" / "tests"))
+HostLab = importlib.import_module("hostlab").HostLab
 
 BODY = {"memory_mb": 32}
 PIN = "/v1/placement/pins/type/redis"
@@ -69,7 +73,7 @@ def main() -> None:
             f"sqlite:///{tmp}/bench.db",
             netns=lab.control_plane_netns,
             address=lab.control_plane_address,
-            METAPAAS_HOST_CHECK_SECONDS="2",
+            METAPAAS_SSH_HOST_CHECK_SECONDS="2",
         )
         plane.start()
         try:

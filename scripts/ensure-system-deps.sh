@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the reference plugins' data planes run, the browser the
-# console's tests drive and the sshd the test hosts run (metapaas.testing.hosts), where missing.
+# console's tests drive and the sshd the ssh provider's test hosts run
+# (plugins/ssh/tests/hostlab.py), where missing.
 set -euo pipefail
 
 missing=()

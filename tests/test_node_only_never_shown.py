@@ -135,7 +135,7 @@ def _serve(api: InProcessControlPlane, loaded: LoadedType, instance_id: str) -> 
         port = 41000
         for group in loaded.declaration.node_plan(view):
             for ordinal in range(group.count):
-                ports = {name: port + i for i, name in enumerate(group.ports)}
+                ports = {p.name: port + i for i, p in enumerate(group.ports)}
                 session.add(
                     models.Node(
                         name=orchestrator.node_name(instance.id, group.role, ordinal),

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,23 +30,13 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     public_url: str | None = None
     secret_key: str | None = None
-    provider: str = "local"
-    local_network: Literal["loopback", "namespaces"] = Field(
-        default="loopback",
-        description="How the local provider's nodes are reached: all on the machine's "
-        "loopback at allocated ports, or each in a network namespace of its own at its own "
-        "address and standard ports (root and `ip netns` only).",
-    )
-    local_subnet: IPv4Network = Field(
-        default=IPv4Network("10.233.0.0/16"),
-        description="The local provider's node addresses in namespaces mode; its first "
-        "address is the control plane's, on the bridge.",
+    provider: str = Field(
+        default="local",
+        description="Where new nodes go unless a provider's routing sends them elsewhere. "
+        "Each provider reads its own settings from METAPAAS_<NAME>_*.",
     )
     workers: int = Field(default=2, ge=1, le=32, description="Reconciles run at once.")
     resync_seconds: float = Field(default=10.0, gt=0)
-    host_check_seconds: float = Field(
-        default=10.0, gt=0, description="How often each host of the ssh pool is checked."
-    )
     threads: int = Field(
         default=8,
         ge=2,

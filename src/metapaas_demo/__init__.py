@@ -37,7 +37,7 @@ class Demo(sdk.PaasType[DemoSpec]):
     resources = (sdk.ChildResource("pages", PageSpec, title="Pages served by the instance"),)
 
     def node_plan(self, instance: sdk.InstanceView[DemoSpec]) -> Sequence[sdk.NodeGroup]:
-        return (sdk.NodeGroup("web", count=instance.spec.replicas, ports=("http",)),)
+        return (sdk.NodeGroup("web", count=instance.spec.replicas, ports=(sdk.Port("http", 80),)),)
 
     def data_plane(self, role: str, version: sdk.Version) -> sdk.DataPlane:
         port = "{{ node.ports.http }}"

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncssh
 import pytest
 
 from metapaas.testing import ControlPlane
@@ -65,27 +64,3 @@ def served_cli(cli: Cli, control_plane: ControlPlane) -> Cli:
     """The command pointed at a live control plane by METAPAAS_URL / METAPAAS_TOKEN."""
     cli.env.update(METAPAAS_URL=control_plane.url, METAPAAS_TOKEN=control_plane.token)
     return cli
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    private_file: Path
-    public_file: Path
-
-    @property
-    def private(self) -> str:
-        return self.private_file.read_text()
-
-    @property
-    def public(self) -> str:
-        return self.public_file.read_text().strip()
-
-
-def key_pair(directory: Path, name: str) -> KeyPair:
-    """A new ed25519 key pair in ``directory``: ``<name>`` and ``<name>.pub``."""
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    private_file, public_file = directory / name, directory / f"{name}.pub"
-    private_file.write_bytes(key.export_private_key("openssh"))
-    private_file.chmod(0o600)
-    public_file.write_bytes(key.export_public_key("openssh"))
-    return KeyPair(private_file, public_file)

@@ -17,6 +17,7 @@ OPERATIONAL = {"/healthz", "/readyz", "/metrics"}
         pytest.param("/ui/", "text/html", id="the console's page"),
         pytest.param("/ui/js/app.js", "javascript", id="its scripts"),
         pytest.param("/ui/console.css", "text/css", id="its style sheet"),
+        pytest.param("/ui/extensions.json", "application/json", id="the distributions' pages"),
     ],
 )
 def test_the_console_is_served_without_a_token(

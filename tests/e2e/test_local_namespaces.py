@@ -1,7 +1,7 @@
 """The local provider's ``namespaces`` mode end to end: two redis nodes, each in a network
 namespace of its own, both on port 6379 at their own addresses, reached by real clients.
 
-The control plane runs in the control-plane namespace of a :class:`HostLab` (so the
+The control plane runs in the control-plane namespace of a :class:`NetLab` (so the
 bridge and the node namespaces it makes are behind it, never in the machine's own
 namespace), with a node subnet ``10.233.<lab octet>.0/24`` (the lab's lock on its octet
 keeps two such tests apart). pytest reaches the nodes through the lab: a route to the
@@ -24,19 +24,19 @@ import httpx
 import pytest
 import redis
 
-from metapaas.providers import _netns
+from metapaas.providers import netns
 from metapaas.testing import ControlPlane, wait_for
 from metapaas.testing.fixtures import DatabaseFactory
-from metapaas.testing.hosts import HostLab
-from metapaas.testing.hosts import unavailable_reason as lab_unavailable
+from metapaas.testing.netlab import NetLab
+from metapaas.testing.netlab import unavailable_reason as lab_unavailable
 
-REASON = lab_unavailable() or _netns.unavailable_reason()
+REASON = lab_unavailable() or netns.unavailable_reason()
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(REASON is not None, reason=str(REASON))]
 
 
 @dataclass
 class Setup:
-    lab: HostLab
+    lab: NetLab
     plane: ControlPlane
     subnet: ipaddress.IPv4Network
 
@@ -57,12 +57,12 @@ class Setup:
 
     def node_namespaces(self, *, on_the_machine: bool = False) -> list[str]:
         """This home's node namespaces, as the server sees them or as the machine does."""
-        network = _netns.NamespaceNetwork(self.plane.home, self.subnet)
+        network = netns.NamespaceNetwork(self.plane.home, self.subnet)
         prefix = network.netns("")  # the names of this home's nodes' namespaces begin so
         if on_the_machine:
-            names = os.listdir(_netns.NETNS_DIR) if _netns.NETNS_DIR.is_dir() else []
+            names = os.listdir(netns.NETNS_DIR) if netns.NETNS_DIR.is_dir() else []
         else:
-            names = self.in_plane("ls", str(_netns.NETNS_DIR)).split()
+            names = self.in_plane("ls", str(netns.NETNS_DIR)).split()
         return [name for name in names if name.startswith(prefix)]
 
     def links(self) -> list[str]:
@@ -77,7 +77,7 @@ def _sh(*argv: str) -> None:
 @pytest.fixture
 def setup(database_factory: DatabaseFactory, tmp_path: Path) -> Iterator[Setup]:
     url = database_factory.new("sqlite")
-    with HostLab(count=1, prefix="mpnet") as lab:
+    with NetLab(prefix="mpnet") as lab:
         octet = lab.subnet.split(".")[2]
         subnet = ipaddress.IPv4Network(f"10.233.{octet}.0/24")
         cp = lab.control_plane_netns

@@ -10,13 +10,27 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
+from pydantic import BaseModel
+from sqlalchemy.orm import sessionmaker
 
-from metapaas.providers import INSTANCE, MANAGED, ROLE, TYPE, LocalProvider, NodeSpec
+from metapaas.bundle import Bundles
+from metapaas.db import Sealer
+from metapaas.providers import (
+    INSTANCE,
+    MANAGED,
+    ROLE,
+    TYPE,
+    LocalProvider,
+    NodeSpec,
+    NoSettings,
+    ProviderContext,
+)
 
 SLEEPER = "import time; time.sleep(60)"
 
@@ -42,10 +56,27 @@ def script_argv(script: str) -> Callable[[str, Path], list[str]]:
     return lambda url, node_dir: [sys.executable, "-c", script]
 
 
-def spec(name: str, *, instance: str = "i-1", ports: tuple[str, ...] = ("http",)) -> NodeSpec:
-    """A spec with the labels the orchestrator always sets; ``dataclasses.replace`` the rest."""
+def spec(name: str, *, instance: str = "i-1", ports: Mapping[str, int] | None = None) -> NodeSpec:
+    """A spec with the labels the orchestrator always sets; ``dataclasses.replace`` the rest.
+    ``ports`` are names and standard numbers (one ``http`` port by default)."""
     labels = {MANAGED: "true", INSTANCE: instance, TYPE: "demo", ROLE: "main"}
-    return NodeSpec(name, labels, ports, "tok-1", "http://127.0.0.1:1")
+    return NodeSpec(name, labels, ports or {"http": 80}, "tok-1", "http://127.0.0.1:1")
+
+
+def context(home: Path, settings: BaseModel | None = None) -> ProviderContext[Any]:
+    """A context whose database nobody opens and whose calls back to the runtime do nothing:
+    for providers that keep nothing there."""
+    return ProviderContext(
+        name="test",
+        home=home,
+        settings=settings or NoSettings(),
+        sessions=sessionmaker(),
+        sealer=Sealer(Fernet.generate_key()),
+        bundles=Bundles(home),
+        type_packages=dict,
+        reconcile=lambda _ids: None,
+        wake=lambda: None,
+    )
 
 
 def recorded(home: Path, name: str) -> dict[str, Any]:

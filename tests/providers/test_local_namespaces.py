@@ -14,7 +14,6 @@ import ctypes
 import ipaddress
 import os
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -22,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from metapaas.providers import LocalProvider, _netns
-from metapaas.providers._netns import NamespaceNetwork
+from metapaas.providers import LocalProvider, netns
+from metapaas.providers.netns import NamespaceNetwork
 from metapaas.sdk import PermanentError
 from tests.providers.conftest import script_argv, spec
 
-REASON = _netns.unavailable_reason()
+REASON = netns.unavailable_reason()
 needs_namespaces = pytest.mark.skipif(REASON is not None, reason=str(REASON))
 SUBNET = ipaddress.IPv4Network("10.234.0.0/24")
 CLONE_NEWNET = 0x40000000
@@ -43,16 +42,6 @@ with socket.create_server((record["address"], port)) as server:
         with connection:
             connection.sendall(os.environ["METAPAAS_NODE_NAME"].encode())
 """
-
-
-def test_each_name_gets_its_standard_port_and_others_a_stable_distinct_one() -> None:
-    ports = _netns.standard_ports(("redis", "postgres", "s3", "s3_grpc", "metrics", "admin"))
-    assert ports["redis"] == 6379
-    assert ports["postgres"] == 5432
-    assert (ports["s3"], ports["s3_grpc"]) == (8333, 18333)
-    assert len(set(ports.values())) == len(ports)
-    assert ports == _netns.standard_ports(tuple(ports))  # the same on every node
-    assert _netns.FALLBACK_FIRST <= ports["metrics"] < _netns.FALLBACK_FIRST * 2
 
 
 def test_a_loopback_control_plane_url_is_refused_naming_what_to_set(tmp_path: Path) -> None:
@@ -77,10 +66,10 @@ def _setns(fd: int) -> None:
 
 
 @contextlib.contextmanager
-def _inside(netns: str) -> Iterator[None]:
-    """This thread (and what it starts) in ``netns`` until the block ends."""
+def _inside(name: str) -> Iterator[None]:
+    """This thread (and what it starts) in the namespace ``name`` until the block ends."""
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(_netns.NETNS_DIR / netns, os.O_RDONLY)
+    target = os.open(netns.NETNS_DIR / name, os.O_RDONLY)
     try:
         _setns(target)
         try:
@@ -92,16 +81,6 @@ def _inside(netns: str) -> Iterator[None]:
         os.close(own)
 
 
-def _ip(*argv: str) -> str:
-    done = subprocess.run(["ip", *argv], capture_output=True, text=True, timeout=10, check=True)
-    return done.stdout
-
-
-def _links() -> list[str]:
-    lines = _ip("-o", "link", "show").splitlines()
-    return [line.split(":", 2)[1].strip().split("@")[0] for line in lines]
-
-
 @pytest.fixture
 def network(home: Path) -> NamespaceNetwork:
     return NamespaceNetwork(home, SUBNET)
@@ -111,21 +90,21 @@ def network(home: Path) -> NamespaceNetwork:
 def provider(home: Path, network: NamespaceNetwork) -> Iterator[LocalProvider]:
     """A provider in namespaces mode, running inside a namespace of the test's own."""
     sandbox = f"mptest{os.getpid()}"
-    _ip("netns", "add", sandbox)
+    netns.ip("netns", "add", sandbox)
     made = LocalProvider(home, grace=0.5, agent_argv=script_argv(ANSWER_NAME), network=network)
     try:
         with _inside(sandbox):
-            _ip("link", "set", "lo", "up")
+            netns.ip("link", "set", "lo", "up")
             try:
                 yield made
             finally:
                 for info in made.list_nodes({}):
                     made.delete_node(info.name)
     finally:
-        for name in os.listdir(_netns.NETNS_DIR):  # what a failure left
+        for name in os.listdir(netns.NETNS_DIR):  # what a failure left
             if name.startswith(network.netns("")):
-                _ip("netns", "del", name)
-        _ip("netns", "del", sandbox)  # its bridge and veths go with it
+                netns.ip("netns", "del", name)
+        netns.ip("netns", "del", sandbox)  # its bridge and veths go with it
 
 
 def _ask(address: str, port: int) -> str:
@@ -148,7 +127,7 @@ def test_two_nodes_serve_one_standard_port_each_at_its_own_address(
     url = f"http://{network.gateway}:8080"
     started = time.monotonic()
     infos = [
-        provider.create_node(replace(spec(name, ports=("redis",)), control_plane_url=url))
+        provider.create_node(replace(spec(name, ports={"redis": 6379}), control_plane_url=url))
         for name in ("n-a", "n-b")
     ]
     print(f"create_node in namespaces mode: {(time.monotonic() - started) / 2 * 1000:.0f} ms")
@@ -161,14 +140,14 @@ def test_two_nodes_serve_one_standard_port_each_at_its_own_address(
     assert provider.create_node(replace(spec("n-a"), control_plane_url=url)) == infos[0]
     provider.delete_node("n-a")
     assert _netns_names(network) == [network.netns("n-b")]
-    assert network.veth("n-a") not in _links()
+    assert network.veth("n-a") not in netns.links()
     assert _ask("10.234.0.3", 6379) == "n-b"
     with pytest.raises(OSError, match=r"timed out|No route to host"):
         socket.create_connection(("10.234.0.2", 6379), timeout=1).close()
 
     provider.delete_node("n-b")
     assert _netns_names(network) == []
-    assert [link for link in _links() if link.startswith(("mpv", "mpbr"))] == []
+    assert [link for link in netns.links() if link.startswith(("mpv", "mpbr"))] == []
 
 
 @needs_namespaces
@@ -179,15 +158,17 @@ def test_a_crash_between_steps_converges(
     one whose node is gone (a crash after the node's directory went) goes with the next
     call."""
     url = f"http://{network.gateway}:8080"
-    _ip("netns", "add", network.netns("n-half"))
-    half = provider.create_node(replace(spec("n-half", ports=("redis",)), control_plane_url=url))
+    netns.ip("netns", "add", network.netns("n-half"))
+    half = provider.create_node(
+        replace(spec("n-half", ports={"redis": 6379}), control_plane_url=url)
+    )
     assert _ask(half.address, 6379) == "n-half"
 
     network.attach("n-ghost", "10.234.0.200")
     assert network.netns("n-ghost") in _netns_names(network)
-    provider.create_node(replace(spec("n-next", ports=("redis",)), control_plane_url=url))
+    provider.create_node(replace(spec("n-next", ports={"redis": 6379}), control_plane_url=url))
     assert network.netns("n-ghost") not in _netns_names(network)
-    assert network.veth("n-ghost") not in _links()
+    assert network.veth("n-ghost") not in netns.links()
 
 
 @needs_namespaces
@@ -195,7 +176,7 @@ def test_a_restarted_node_keeps_its_address(
     provider: LocalProvider, network: NamespaceNetwork
 ) -> None:
     url = f"http://{network.gateway}:8080"
-    node = replace(spec("n-a", ports=("redis",)), control_plane_url=url)
+    node = replace(spec("n-a", ports={"redis": 6379}), control_plane_url=url)
     first = provider.create_node(node)
     provider.create_node(replace(node, name="n-b"))
     again = provider.restart_node(node)
@@ -204,4 +185,4 @@ def test_a_restarted_node_keeps_its_address(
 
 
 def _netns_names(network: NamespaceNetwork) -> list[str]:
-    return [n for n in os.listdir(_netns.NETNS_DIR) if n.startswith(network.netns(""))]
+    return [n for n in netns.namespaces() if n.startswith(network.netns(""))]

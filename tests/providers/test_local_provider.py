@@ -10,12 +10,11 @@ import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from itertools import combinations
 from pathlib import Path
 
 import pytest
 
-from metapaas.providers import INSTANCE, LocalProvider
+from metapaas.providers import INSTANCE, LocalProvider, _ports
 from metapaas.providers._procs import alive, stat
 from metapaas.sdk import PermanentError, TemporaryError
 from tests.providers.conftest import (
@@ -28,8 +27,6 @@ from tests.providers.conftest import (
     spec,
     wait_for,
 )
-
-STANDARD_PORTS = {5432, 6379, 8080, 9000, 8333}
 
 
 def start_time(pid: int) -> int:
@@ -87,18 +84,23 @@ def processes_in(directory: Path) -> list[int]:
     return found
 
 
-def test_ports_are_distinct_clear_of_grpc_twins_and_standard_ports(
-    make_local: MakeProvider,
-) -> None:
+def test_ports_are_distinct_and_never_a_ports_standard_number(make_local: MakeProvider) -> None:
     provider = make_local()
-    infos = [provider.create_node(spec(f"n-{i}", ports=("a", "b", "c"))) for i in range(4)]
+    wanted = {"a": 5432, "b": 6379, "c": 8333}
+    infos = [provider.create_node(spec(f"n-{i}", ports=wanted)) for i in range(4)]
 
     ports = [port for info in infos for port in info.ports.values()]
     assert len(set(ports)) == len(ports)
-    for p, q in combinations(ports, 2):
-        assert abs(p - q) != 10_000, f"{p} and {q} collide on a gRPC port"
-    assert all(port < 55_535 for port in ports)
-    assert not {*ports, *(p + 10_000 for p in ports)} & STANDARD_PORTS
+    assert all(set(info.ports) == set(wanted) for info in infos)
+    assert not set(ports) & set(wanted.values())
+
+
+def test_a_standard_number_the_kernel_would_pick_is_passed_by(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    picks = iter([8333, 8333, 40001])
+    monkeypatch.setattr(_ports, "_kernel_pick", lambda: next(picks))
+    assert _ports.allocate({"s3": 8333}, {}, []) == {"s3": 40001}
 
 
 def test_a_node_survives_the_process_that_created_it(make_local: MakeProvider, home: Path) -> None:
@@ -129,13 +131,13 @@ def test_a_killed_node_is_restarted_with_the_same_ports(
     make_local: MakeProvider, home: Path
 ) -> None:
     provider = make_local()
-    before = provider.create_node(spec("n-0", ports=("a", "b")))
+    before = provider.create_node(spec("n-0", ports={"a": 1001, "b": 1002}))
     old_pid = recorded(home, "n-0")["pid"]
     os.killpg(old_pid, signal.SIGKILL)
     wait_for(lambda: not _running(provider, "n-0"), "the killed node to count as stopped")
 
     after = provider.create_node(
-        replace(spec("n-0", ports=("a", "b")), bootstrap_token="fresh-token")
+        replace(spec("n-0", ports={"a": 1001, "b": 1002}), bootstrap_token="fresh-token")
     )
 
     assert after.running
@@ -325,16 +327,3 @@ def test_delete_volume_removes_the_node_and_its_data(make_local: MakeProvider, h
     assert [v.name for v in provider.list_volumes({})] == ["w-0"]
     provider.create_node(spec("v-0", instance="a"))
     assert list((home / "nodes" / "v-0" / "data").iterdir()) == []
-
-
-def test_a_node_made_before_volumes_moves_its_data_onto_a_volume(
-    make_local: MakeProvider, home: Path
-) -> None:
-    legacy = home / "nodes" / "v-0" / "data"
-    legacy.mkdir(parents=True)
-    (legacy / "dump.rdb").write_text("old")
-
-    make_local().create_node(spec("v-0"))
-
-    assert legacy.is_symlink()
-    assert (home / "volumes" / "v-0" / "data" / "dump.rdb").read_text() == "old"

@@ -1,24 +1,30 @@
-"""The providers' public face: label selectors and the factory by name."""
+"""The providers' public face: label selectors, declarations found by their entry points,
+settings read from the environment, and routing between providers."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
-from sqlalchemy.orm import sessionmaker
 
-from metapaas.db import Sealer
-from metapaas.providers import INSTANCE, LocalProvider, NodeSpec, ProviderContext, matches
-from metapaas.providers.routing import Pin, RoutingProvider, make_provider
+from metapaas.providers import (
+    INSTANCE,
+    LocalProvider,
+    NodeSpec,
+    ProviderContext,
+    ProviderPlugin,
+    Route,
+    matches,
+)
+from metapaas.providers.declared import declared, read_settings
+from metapaas.providers.local import Local, LocalSettings
+from metapaas.providers.routing import RoutingProvider
 from metapaas.sdk import PermanentError
 from metapaas.testing.memory import MemoryProvider
-
-
-def context(home: Path) -> ProviderContext:
-    """A context whose database nobody opens: these providers keep nothing there."""
-    return ProviderContext(home, sessionmaker(), Sealer(Fernet.generate_key()))
+from tests.providers.conftest import context
 
 
 @pytest.mark.parametrize(
@@ -35,50 +41,103 @@ def test_matches_is_a_subset_match(selector: dict[str, str], expected: bool) -> 
     assert matches({"a": "1", "b": "2"}, selector) is expected
 
 
-def test_make_provider_knows_local(tmp_path: Path) -> None:
-    assert isinstance(make_provider("local", context(tmp_path)), LocalProvider)
+def test_the_local_declaration_makes_a_local_provider(tmp_path: Path) -> None:
+    assert isinstance(Local().make(context(tmp_path, LocalSettings())), LocalProvider)
+    assert "local" in declared().plugins
 
 
-def test_make_provider_refuses_an_unknown_name(tmp_path: Path) -> None:
+def test_an_unknown_default_provider_is_refused_naming_the_installed_ones() -> None:
     with pytest.raises(
-        PermanentError, match="unknown provider 'nope'; known providers: local, ssh"
+        PermanentError, match="the default provider 'nope' is not installed; installed: local"
     ):
-        make_provider("nope", context(tmp_path))
+        RoutingProvider({"local": MemoryProvider()}, "nope")
+    with pytest.raises(PermanentError, match="the default provider 'ssh' is not available: away"):
+        RoutingProvider({"local": MemoryProvider()}, "ssh", unusable={"ssh": "away"})
 
 
-def in_memory(_context: ProviderContext) -> MemoryProvider:
-    """A provider factory another distribution would register."""
-    return MemoryProvider()
+class InMemory(ProviderPlugin):
+    """A provider another distribution would register."""
+
+    name = "memory"
+    title = "Nodes as records"
+
+    def make(self, context: ProviderContext) -> MemoryProvider:
+        return MemoryProvider()
+
+
+class Unnamed(InMemory):
+    name = "other"
+
+
+class Maker(ProviderPlugin):
+    name = "broken"
+    title = "Makes no provider"
+
+
+def _site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entry_points: str) -> None:
+    dist_info = tmp_path / "site" / "metapaas_memory_provider-1.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text("Name: metapaas-memory-provider\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(f"[metapaas.providers]\n{entry_points}")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
 
 
 def test_a_provider_of_another_distribution_is_found_by_its_entry_point(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dist_info = tmp_path / "site" / "metapaas_memory_provider-1.0.dist-info"
-    dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text("Name: metapaas-memory-provider\nVersion: 1.0\n")
-    (dist_info / "entry_points.txt").write_text(
-        "[metapaas.providers]\nmemory = tests.providers.test_provider_api:in_memory\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    _site(tmp_path, monkeypatch, "memory = tests.providers.test_provider_api:InMemory\n")
 
-    assert isinstance(make_provider("memory", context(tmp_path)), MemoryProvider)
-    with pytest.raises(PermanentError, match="known providers: local, memory, ssh"):
-        make_provider("nope", context(tmp_path))
+    found = declared()
+    assert isinstance(found.plugins["memory"].make(context(tmp_path)), MemoryProvider)
+    assert {"local", "memory"} <= set(found.plugins)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        pytest.param("tests.providers.test_provider_api:spec", "not a subclass", id="a function"),
+        pytest.param("tests.providers.test_provider_api:Unnamed", "registered as", id="misnamed"),
+        pytest.param("tests.providers.nowhere:Nothing", "ModuleNotFoundError", id="no module"),
+        pytest.param("tests.providers.test_provider_api:Maker", "no make hook", id="no make"),
+    ],
+)
+def test_a_broken_declaration_is_set_apart_with_its_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, reason: str
+) -> None:
+    _site(tmp_path, monkeypatch, f"broken = {value}\n")
+
+    found = declared()
+    assert "broken" not in found.plugins
+    assert reason in found.broken["broken"]
+    assert "local" in found.plugins, "the others are found all the same"
+
+
+def test_settings_are_read_from_the_providers_own_variables() -> None:
+    environ = {"METAPAAS_LOCAL_NETWORK": "namespaces", "METAPAAS_LOCAL_SUBNET": "10.9.0.0/24"}
+    settings = read_settings("local", LocalSettings, environ)
+    assert settings == LocalSettings(network="namespaces", subnet=IPv4Network("10.9.0.0/24"))
+    assert read_settings("local", LocalSettings, {}) == LocalSettings()
+    with pytest.raises(PermanentError, match=r"^METAPAAS_LOCAL_NETWORK: "):
+        read_settings("local", LocalSettings, {"METAPAAS_LOCAL_NETWORK": "bridges"})
 
 
 def spec(name: str, instance: str) -> NodeSpec:
-    return NodeSpec(name, {INSTANCE: instance}, ("http",), "token", "http://127.0.0.1:1")
+    return NodeSpec(name, {INSTANCE: instance}, {"http": 80}, "token", "http://127.0.0.1:1")
 
 
-def routed(pins: dict[str, Pin]) -> tuple[RoutingProvider, MemoryProvider, MemoryProvider]:
+def routed(
+    pins: Mapping[str, Route],
+) -> tuple[RoutingProvider, MemoryProvider, MemoryProvider]:
+    """Providers ``here`` (the default) and ``there``, with a routing hook reading ``pins``
+    by the node's instance."""
     here, there = MemoryProvider(), MemoryProvider()
-    router = RoutingProvider({"here": here, "there": there}, "here", pins.get)
+    routes = [lambda labels: pins.get(labels.get(INSTANCE, ""))]
+    router = RoutingProvider({"here": here, "there": there}, "here", routes)
     return router, here, there
 
 
 def test_new_nodes_go_where_their_instance_is_pinned_else_to_the_default() -> None:
-    router, here, there = routed({"pinned": Pin("there", {"pool": "fast"})})
+    router, here, there = routed({"pinned": Route("there", {"pool": "fast"})})
 
     router.create_node(spec("a-0", "free"))
     router.create_node(spec("b-0", "pinned"))
@@ -90,10 +149,10 @@ def test_new_nodes_go_where_their_instance_is_pinned_else_to_the_default() -> No
 
 
 def test_a_node_stays_with_the_provider_that_has_it_when_a_pin_changes() -> None:
-    pins: dict[str, Pin] = {}
+    pins: dict[str, Route] = {}
     router, here, there = routed(pins)
     router.create_node(spec("a-0", "i"))
-    pins["i"] = Pin("there", {})
+    pins["i"] = Route("there", {})
     here.stop("a-0")
 
     router.create_node(spec("a-0", "i"))  # the dead node restarts where it is
@@ -108,6 +167,6 @@ def test_a_node_stays_with_the_provider_that_has_it_when_a_pin_changes() -> None
 
 
 def test_a_pin_to_a_provider_not_installed_is_a_permanent_error() -> None:
-    router, _, _ = routed({"i": Pin("openstack", {})})
+    router, _, _ = routed({"i": Route("openstack", {})})
     with pytest.raises(PermanentError, match="pinned to provider 'openstack'"):
         router.create_node(spec("a-0", "i"))

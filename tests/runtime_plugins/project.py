@@ -70,7 +70,7 @@ class Hello(sdk.PaasType):
     migrations = Path(__file__).parent / "migrations" / "versions"
 
     def node_plan(self, instance: sdk.InstanceView) -> Sequence[sdk.NodeGroup]:
-        return (sdk.NodeGroup("web", ports=("http",)),)
+        return (sdk.NodeGroup("web", ports=(sdk.Port("http", 80),)),)
 
     def data_plane(self, role: str, version: sdk.Version) -> sdk.DataPlane:
         port = "{{{{ node.ports.http }}}}"

@@ -146,7 +146,7 @@ def test_credentials_before_the_node_has_a_port_ask_for_a_retry() -> None:
 
 def test_one_node_with_a_redis_port_and_the_engine_binary_required() -> None:
     (group,) = REDIS.node_plan(_view())
-    assert (group.role, group.count, group.ports) == ("main", 1, ("redis",))
+    assert (group.role, group.count, group.ports) == ("main", 1, (sdk.Port("redis", 6379),))
     assert group.memory_mb == _view().spec.memory_mb + SERVER_OVERHEAD_MB  # reserved on a host
     plane = REDIS.data_plane("main", REDIS.versions[0])
     assert plane.required_binaries == ("redis-server",)

@@ -44,7 +44,7 @@ WRITER = {
 }
 
 
-PORT_NUMBERS = {name: 20000 + i for i, name in enumerate(PORTS)}
+PORT_NUMBERS = {port.name: 20000 + i for i, port in enumerate(PORTS)}
 
 
 def instance() -> sdk.InstanceView:

@@ -49,7 +49,7 @@ class Node:
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
-        self.ports = {name: free_port() for name in PORTS}
+        self.ports = {port.name: free_port() for port in PORTS}
         self.plane = S3().data_plane("main", S3.versions[0])
         self.endpoint = f"http://127.0.0.1:{self.ports['s3']}"
         self.context: dict[str, Any] = {}

@@ -98,7 +98,7 @@ class Supervisor:
     def tick(self) -> list[str]:
         """Reap services that exited, schedule their restart, start the due ones.
 
-        Returns what happened, for a person ("redis exited with code 1; ...").
+        Returns what happened, for a person ("service web exited with code 1; ...").
         """
         now = self._clock()
         happened = []

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import asdict
+from importlib.metadata import EntryPoint
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI
@@ -12,35 +14,31 @@ from metapaas import __version__, console
 from metapaas.api import boundary, problems, typed_routes
 from metapaas.api.admission import Admission
 from metapaas.api.deps import AppState, RequestIds
-from metapaas.api.routes import (
-    agent,
-    health,
-    hosts,
-    iam,
-    metrics,
-    operations,
-    placement,
-    plugins,
-    types,
-)
+from metapaas.api.routes import agent, health, iam, metrics, operations, plugins, types
 from metapaas.api.routes.metrics import metrics_registry
 from metapaas.config import Settings, environment_dir
 from metapaas.db import CORE_STREAM, Sealer, make_engine, make_sessionmaker, migrate
 from metapaas.iam import ensure_admin
 from metapaas.metadata import PostgresListener
-from metapaas.orchestrator import Reconciler, Worker
+from metapaas.orchestrator import Reconciler, Worker, queue
 from metapaas.plugins import Registry, served
 from metapaas.plugins.installer import Installer
-from metapaas.providers import ProviderContext, ssh
+from metapaas.providers.installed import ConsoleFiles, Lent, Providers
 from metapaas.providers.routing import RoutingProvider
+from metapaas.providers.work import ProviderWork
 
 
-def build_state(settings: Settings, registry: Registry | None = None) -> AppState:
-    """Open the database and find the plugins.
+def build_state(
+    settings: Settings,
+    registry: Registry | None = None,
+    provider_entry_points: Iterable[EntryPoint] | None = None,
+) -> AppState:
+    """Open the database and find the plugins and the providers.
 
     Without a ``registry`` the types are discovered, with the plugins installed
     at run time first put on ``sys.path``: that needs the runtime's tables, so
-    its migration stream is applied here.
+    its migration stream is applied here. The providers are those of
+    ``provider_entry_points``, by default every one installed.
     """
     home = settings.resolved_home
     home.mkdir(parents=True, exist_ok=True)
@@ -57,7 +55,7 @@ def build_state(settings: Settings, registry: Registry | None = None) -> AppStat
             loaded = served.activate(session, home)
         environments = {str(environment_dir(home, h)): h for h in loaded}
         registry = Registry.discover(environments=environments)
-    return AppState(
+    state = AppState(
         settings=settings,
         engine=engine,
         sessions=sessions,
@@ -66,11 +64,37 @@ def build_state(settings: Settings, registry: Registry | None = None) -> AppStat
         sealer=Sealer.from_home(home, settings.secret_key),
         wheelhouses=loaded,
     )
+    state.providers = Providers.discover(_lent(state), provider_entry_points)
+    return state
+
+
+def _lent(state: AppState) -> Lent:
+    """What the runtime lends the providers of ``state``."""
+
+    def type_packages() -> dict[str, tuple[str, ...]]:
+        usable = state.registry.usable()
+        return {t.slug: tuple(t.declaration.debian_packages) for t in usable}
+
+    def reconcile(instance_ids: Collection[str]) -> None:
+        with state.sessions.begin() as session:
+            for instance_id in sorted(set(instance_ids)):
+                queue.enqueue(session, instance_id, state.clock())
+        state.wake()
+
+    return Lent(
+        home=state.settings.resolved_home,
+        sessions=state.sessions,
+        sealer=state.sealer,
+        type_packages=type_packages,
+        reconcile=reconcile,
+    )
 
 
 def migrate_all(state: AppState) -> None:
-    """Apply the runtime's stream, then each type's; record what was found."""
+    """Apply the runtime's stream, then each provider's and each type's; record what was
+    found."""
     migrate.upgrade(state.engine, CORE_STREAM)
+    state.providers.migrate(state.engine)
     state.registry.migrate(state.engine)
     with state.sessions.begin() as session:
         state.registry.record(session)
@@ -87,13 +111,17 @@ def prepare(state: AppState) -> str | None:
 
 
 def start_orchestrator(state: AppState) -> Callable[[], None]:
-    """Run the reconcile workers and the plugin installer here; returns what stops them."""
+    """Run the reconcile workers, the plugin installer and the providers' background work
+    here; returns what stops them."""
     settings = state.settings
-    context = ProviderContext(settings.resolved_home, state.sessions, state.sealer)
+    made = state.providers.make()
+    routing = RoutingProvider(
+        made, settings.provider, state.providers.routes(), state.providers.broken
+    )
     reconciler = Reconciler(
         state.sessions,
         state.registry,
-        RoutingProvider.of_installed(context, settings.provider),
+        routing,
         state.sealer,
         settings.resolved_public_url,
         notify=state.notifier.notify,
@@ -113,14 +141,13 @@ def start_orchestrator(state: AppState) -> Callable[[], None]:
         state.engine.url.render_as_string(hide_password=False),
         wakeup=state.plugin_wakeup,
     )
-    packages = {t.slug: t.declaration.debian_packages for t in state.registry.usable()}
-    hosts = ssh.monitor(context, settings.host_check_seconds, state.host_wakeup, packages)
+    work = ProviderWork(state.providers, made, settings.provider, settings.resync_seconds)
     worker.start()
     installer.start()
-    hosts.start()
+    work.start()
 
     def stop() -> None:
-        hosts.stop()
+        work.stop()
         installer.stop()
         worker.stop()
 
@@ -166,12 +193,16 @@ def create_app(state: AppState) -> FastAPI:
         iam.router,
         operations.router,
         plugins.router,
-        hosts.router,
-        placement.router,
+        *state.providers.routers(),
         agent.router,
     ):
         app.include_router(router)
     for loaded in state.registry.usable():
         app.include_router(typed_routes.router_for(loaded))
-    console.install(app)
+    console.install(app, [_console_extension(files) for files in state.providers.console_files()])
     return app
+
+
+def _console_extension(files: ConsoleFiles) -> console.Extension:
+    """A provider's console files as the console serves them: the console knows no provider."""
+    return console.Extension(files.name, files.directory, [asdict(p) for p in files.pages])

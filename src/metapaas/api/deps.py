@@ -26,6 +26,7 @@ from metapaas.db import Sealer, models
 from metapaas.iam import Principal, audit, authenticate, given_bearer, note_use
 from metapaas.metadata import Notifier
 from metapaas.plugins import Registry
+from metapaas.providers.installed import Providers
 
 
 @dataclass
@@ -41,7 +42,8 @@ class AppState:
     notifier: Notifier = field(default_factory=Notifier)
     wakeup: threading.Event = field(default_factory=threading.Event)
     plugin_wakeup: threading.Event = field(default_factory=threading.Event)
-    host_wakeup: threading.Event = field(default_factory=threading.Event)
+    #: The provider distributions and the context each is lent (set by ``build_state``).
+    providers: Providers = field(default_factory=Providers.none)
     #: The wheelhouses of the plugins installed at run time that this process loaded.
     wheelhouses: list[str] = field(default_factory=list)
     metrics: Any = None  # this app's prometheus CollectorRegistry, set by create_app
@@ -55,11 +57,6 @@ class AppState:
     def wake_installer(self) -> None:
         """Tell this process's plugin installer that a plugin change was requested."""
         self.plugin_wakeup.set()
-
-    def wake_host_monitor(self) -> None:
-        """Tell this process's host monitor that a host was registered or changed (a
-        monitor of another process finds it at its next check)."""
-        self.host_wakeup.set()
 
 
 async def app_state(request: Request) -> AppState:

@@ -1,9 +1,11 @@
-"""The ``metapaas`` command: the server's commands, the client's, and each type's.
+"""The ``metapaas`` command: the server's commands, the client's, each provider's and
+each type's.
 
 Client commands import no part of the server (``metapaas.cli.main`` loads it
 only inside its commands), so ``metapaas list`` starts fast. Each group of
 commands lives in its own module with a ``register(app)``, listed in
-:func:`build`.
+:func:`build`; the providers' groups come from their declarations
+(:mod:`metapaas.providers.declared`, which loads no server either).
 """
 
 from __future__ import annotations
@@ -15,19 +17,11 @@ from typing import Annotated
 import httpx
 import typer
 
-from metapaas.cli import (
-    admin,
-    catalog,
-    hosts,
-    instances,
-    pins,
-    plugins,
-    profiles,
-    resources,
-)
+from metapaas.cli import admin, catalog, instances, plugins, profiles, resources
 from metapaas.cli import main as serving
 from metapaas.cli.output import UserError, print_error
 from metapaas.client import ApiError, Client
+from metapaas.providers.declared import declared
 
 EXIT_ERROR = 1
 
@@ -54,10 +48,26 @@ def build() -> typer.Typer:
     """The command tree without the per-type groups."""
     app = serving.app
     app.callback()(_root)
-    for module in (profiles, instances, admin, plugins, hosts, pins):
+    for module in (profiles, instances, admin, plugins):
         module.register(app)
     app.add_typer(catalog.app, name="types")
+    add_provider_groups(app)
     return app
+
+
+def add_provider_groups(app: typer.Typer) -> None:
+    """Each installed provider's command groups, but for a name already taken."""
+    taken = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+    for provider, plugin in declared().plugins.items():
+        try:
+            groups = plugin.commands()
+        except Exception as exc:  # a broken distribution must not take the command down
+            print_error(f"the commands of provider {provider} are not available: {exc}")
+            continue
+        for name, group in groups.items():
+            if name not in taken:
+                app.add_typer(group, name=name)
+                taken.add(name)
 
 
 def _command_word(args: list[str]) -> str | None:

@@ -13,6 +13,7 @@ import functools
 from collections.abc import Callable, Coroutine, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, cast, overload
+from urllib.parse import quote
 
 from pydantic import TypeAdapter
 
@@ -63,6 +64,11 @@ def call(
     sent = {k: v for k, v in params.items() if v is not None}
     adapter: TypeAdapter[T] = _adapter(cast(Hashable, answer))
     return Call(method, path, adapter, sent, json)
+
+
+def segment(value: str) -> str:
+    """A path segment: a name or id, quoted so it cannot step into another route."""
+    return quote(value, safe="")
 
 
 def no_answer(method: str, path: str, **params: str | int | None) -> Call[None]:

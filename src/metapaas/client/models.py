@@ -146,58 +146,6 @@ class PluginChange(Plugin):
     operation: Operation
 
 
-class HostAmounts(Answer):
-    """Nodes and memory: what a host may run (``capacity``) or runs now (``used``)."""
-
-    nodes: int
-    memory_mb: int
-
-
-class HostNode(Answer):
-    """A node placed on a host."""
-
-    name: str
-    instance_id: str = ""
-    type: str = ""
-    ports: dict[str, int] = Field(default_factory=dict)
-    memory_mb: int = 0
-
-
-class Host(Answer):
-    """A host of the ``ssh`` provider's pool (admins); its private key is never shown."""
-
-    name: str
-    address: str
-    port: int
-    user: str
-    host_key: str
-    capacity: HostAmounts
-    used: HostAmounts
-    labels: dict[str, str] = Field(default_factory=dict)
-    install_packages: bool = Field(
-        default=False, description="Whether the control plane may apt-install what types need."
-    )
-    state: str = Field(description="PENDING until checked, then READY, UNREACHABLE or UNSUITABLE.")
-    state_reason: str = ""
-    draining: bool
-    facts: dict[str, Any] = Field(
-        default_factory=dict, description="What the last check found (Python, machine, memory)."
-    )
-    nodes: list[HostNode] = Field(default_factory=list)
-    checked_at: datetime | None = None
-    created_at: datetime
-
-
-class Pin(Answer):
-    """Where a project's or a type's new nodes go: a provider, and a pool of its hosts."""
-
-    scope: str = Field(description="project or type")
-    target: str = Field(description="The project's id or the type's slug.")
-    provider: str
-    host_labels: dict[str, str] = Field(default_factory=dict)
-    created_at: datetime
-
-
 class Event(Answer):
     id: int
     at: datetime

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from metapaas.client import models as m
 from metapaas.client.calls import Call, Group, S, call, no_answer, route
-
-
-def _seg(value: str) -> str:
-    """A path segment: a name or id, quoted so it cannot step into another route."""
-    return quote(value, safe="")
+from metapaas.client.calls import segment as _seg
 
 
 class Types(Group[S]):
@@ -192,85 +187,6 @@ class Plugins(Group[S]):
 def _package(package: str, sha256: str | None, index_url: str | None) -> dict[str, str]:
     given = {"package": package, "sha256": sha256, "index_url": index_url}
     return {k: v for k, v in given.items() if v is not None}
-
-
-class Hosts(Group[S]):
-    """Hosts of the ``ssh`` provider's pool (admins): registered, drained, resumed, removed."""
-
-    @route
-    def list(self) -> Call[m.Items[m.Host]]:
-        return call("GET", "/v1/hosts", m.Items[m.Host])
-
-    @route
-    def get(self, name: str) -> Call[m.Host]:
-        return call("GET", f"/v1/hosts/{_seg(name)}", m.Host)
-
-    @route
-    def register(
-        self,
-        name: str,
-        *,
-        address: str,
-        private_key: str,
-        host_key: str,
-        nodes: int,
-        memory_mb: int,
-        port: int | None = None,
-        user: str | None = None,
-        labels: dict[str, str] | None = None,
-        install_packages: bool | None = None,
-    ) -> Call[m.Host]:
-        """The host, ``PENDING`` until the host monitor checked it; ``private_key`` (the
-        login's, unencrypted) is sealed by the server and never shown again."""
-        given = {
-            "port": port,
-            "user": user,
-            "labels": labels,
-            "install_packages": install_packages,
-        }
-        body = {
-            "name": name,
-            "address": address,
-            "private_key": private_key,
-            "host_key": host_key,
-            "capacity": {"nodes": nodes, "memory_mb": memory_mb},
-        } | {k: v for k, v in given.items() if v is not None}
-        return call("POST", "/v1/hosts", m.Host, json=body)
-
-    @route
-    def drain(self, name: str) -> Call[m.Host]:
-        """Its nodes move to other hosts, one at a time; it takes no new ones."""
-        return call("POST", f"/v1/hosts/{_seg(name)}/actions/drain", m.Host)
-
-    @route
-    def resume(self, name: str) -> Call[m.Host]:
-        """End a drain: the host takes new nodes again."""
-        return call("POST", f"/v1/hosts/{_seg(name)}/actions/resume", m.Host)
-
-    @route
-    def remove(self, name: str) -> Call[None]:
-        """Refused (409) while the host holds a node or a volume."""
-        return no_answer("DELETE", f"/v1/hosts/{_seg(name)}")
-
-
-class Pins(Group[S]):
-    """Placement pins (admins): where a project's or a type's new nodes go."""
-
-    @route
-    def list(self) -> Call[m.Items[m.Pin]]:
-        return call("GET", "/v1/placement/pins", m.Items[m.Pin])
-
-    @route
-    def set(
-        self, scope: str, target: str, *, provider: str, host_labels: dict[str, str] | None = None
-    ) -> Call[m.Pin]:
-        """Pin the project (``scope="project"``, its id) or the type (its slug)."""
-        body = {"provider": provider, "host_labels": host_labels or {}}
-        return call("PUT", f"/v1/placement/pins/{_seg(scope)}/{_seg(target)}", m.Pin, json=body)
-
-    @route
-    def remove(self, scope: str, target: str) -> Call[None]:
-        return no_answer("DELETE", f"/v1/placement/pins/{_seg(scope)}/{_seg(target)}")
 
 
 class Projects(Group[S]):

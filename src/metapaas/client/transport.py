@@ -42,14 +42,6 @@ class _Routes(Generic[S]):
         return routes.Plugins(self._sender())
 
     @functools.cached_property
-    def hosts(self) -> routes.Hosts[S]:
-        return routes.Hosts(self._sender())
-
-    @functools.cached_property
-    def pins(self) -> routes.Pins[S]:
-        return routes.Pins(self._sender())
-
-    @functools.cached_property
     def projects(self) -> routes.Projects[S]:
         return routes.Projects(self._sender())
 

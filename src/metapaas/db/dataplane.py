@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from metapaas.db.base import Base, StateColumn, new_id, utcnow
+from metapaas.db.base import Base
+from metapaas.db.columns import StateColumn, new_id, utcnow
 
 
 class NodeState(enum.StrEnum):

@@ -1,8 +1,9 @@
 """The runtime's own tables. Plugins add theirs, prefixed with their slug.
 
 The data plane's tables (nodes, their agents' reports, lifecycle commands and their
-results) live in :mod:`metapaas.db.dataplane`, the base and column types in
-:mod:`metapaas.db.base`; both are named here too, so ``models.Node`` reads as before.
+results) live in :mod:`metapaas.db.dataplane`, the base in :mod:`metapaas.db.base` and
+the column types in :mod:`metapaas.db.columns`; they are named here too, so the runtime
+reads them all as ``models.*``.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from metapaas.db.base import INT_MAX as INT_MAX
 from metapaas.db.base import Base as Base
-from metapaas.db.base import JSONDocument, StateColumn
-from metapaas.db.base import new_id as new_id
-from metapaas.db.base import utcnow as utcnow
+from metapaas.db.columns import INT_MAX as INT_MAX
+from metapaas.db.columns import JSONDocument, StateColumn
+from metapaas.db.columns import new_id as new_id
+from metapaas.db.columns import utcnow as utcnow
 from metapaas.db.dataplane import OPEN_COMMANDS as OPEN_COMMANDS
 from metapaas.db.dataplane import AgentState as AgentState
 from metapaas.db.dataplane import CommandResult as CommandResult
@@ -357,80 +358,3 @@ class ControlPlaneProcess(Base):
     load_error: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class HostState(enum.StrEnum):
-    """Only the host monitor moves these; the API records a host ``PENDING`` and wakes it."""
-
-    PENDING = "PENDING"  # registered, not checked yet
-    READY = "READY"  # reachable with its pinned key and able to run nodes
-    UNREACHABLE = "UNREACHABLE"  # no SSH session (down, refused, or a host key mismatch)
-    UNSUITABLE = "UNSUITABLE"  # reachable but cannot run nodes; ``state_reason`` says why
-
-
-class Host(Base):
-    """A machine of the ``ssh`` provider's pool, registered by an admin.
-
-    The private key is sealed (``Sealer``) and never shown again; the host key
-    is pinned: a session whose key differs is refused, never trusted on first use.
-    """
-
-    __tablename__ = "hosts"
-
-    name: Mapped[str] = mapped_column(String(63), primary_key=True)
-    address: Mapped[str] = mapped_column(String(255))
-    port: Mapped[int] = mapped_column(Integer, default=22)
-    user: Mapped[str] = mapped_column(String(32), default="root")
-    sealed_private_key: Mapped[str] = mapped_column(Text)
-    host_key: Mapped[str] = mapped_column(Text)
-    capacity_nodes: Mapped[int] = mapped_column(Integer)
-    capacity_memory_mb: Mapped[int] = mapped_column(Integer)
-    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    install_packages: Mapped[bool] = mapped_column(default=False)  # the host's policy
-    state: Mapped[str] = mapped_column(String(16), default=HostState.PENDING)
-    state_reason: Mapped[str] = mapped_column(Text, default="not checked yet")
-    facts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what the last check found
-    draining: Mapped[bool] = mapped_column(default=False)  # its nodes move elsewhere
-    checked_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class HostNode(Base):
-    """Where the ``ssh`` provider placed a node: written before the host is asked, so a
-    crash never leaves a node on a host that no row names."""
-
-    __tablename__ = "host_nodes"
-
-    node_name: Mapped[str] = mapped_column(String(63), primary_key=True)
-    host_name: Mapped[str] = mapped_column(ForeignKey("hosts.name"), index=True)
-    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    memory_mb: Mapped[int] = mapped_column(Integer, default=0)
-    ports: Mapped[dict[str, Any]] = mapped_column(default=dict)  # as the host allocated them
-    software: Mapped[str] = mapped_column(String(64), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class HostVolume(Base):
-    """Where a node's volume lives. When its node moves off a lost host the row moves
-    with it (a new, empty volume), and the lost host removes its copy when it returns."""
-
-    __tablename__ = "host_volumes"
-
-    node_name: Mapped[str] = mapped_column(String(63), primary_key=True)
-    host_name: Mapped[str] = mapped_column(ForeignKey("hosts.name"), index=True)
-    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class PlacementPin(Base):
-    """An admin's pin of a project's or a type's new nodes to a provider, and on a provider
-    with hosts to a pool of them (hosts with every one of ``host_labels``). A project's pin
-    wins over its type's; with neither, the server's default provider places."""
-
-    __tablename__ = "placement_pins"
-
-    scope: Mapped[str] = mapped_column(String(16), primary_key=True)  # "project" | "type"
-    target: Mapped[str] = mapped_column(String(63), primary_key=True)  # project id, type slug
-    provider: Mapped[str] = mapped_column(String(63))
-    host_labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)

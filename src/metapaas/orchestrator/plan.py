@@ -40,6 +40,7 @@ class Start:
 @dataclass
 class Plan:
     loaded: LoadedType
+    project_id: str  # the instance's: a label of its nodes, which routing may read
     groups: dict[str, tuple[sdk.NodeGroup, int]]  # node name -> (its role's group, ordinal)
     looked: Mapping[str, providers.NodeInfo | None]  # the provider's answer before the plan
     starts: dict[str, Start] = field(default_factory=dict)

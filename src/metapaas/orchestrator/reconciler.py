@@ -191,7 +191,7 @@ class Reconciler:
             for group in loaded.declaration.node_plan(view)
             for ordinal in range(group.count)
         }
-        plan = Plan(loaded=loaded, groups=groups, looked=looked)
+        plan = Plan(loaded=loaded, project_id=instance.project_id, groups=groups, looked=looked)
         rows = {n.name: n for n in _nodes(session, instance.id)}
         now = self.clock()
         for name, (group, ordinal) in groups.items():
@@ -259,11 +259,12 @@ class Reconciler:
             name=name,
             labels={
                 providers.MANAGED: "true",
+                providers.PROJECT: plan.project_id,
                 providers.INSTANCE: instance_id,
                 providers.TYPE: plan.loaded.slug,
                 providers.ROLE: group.role,
             },
-            ports=group.ports,
+            ports={port.name: port.number for port in group.ports},
             memory_mb=group.memory_mb,
             bootstrap_token=start.bootstrap_token,
             control_plane_url=self.control_plane_url,

@@ -1,15 +1,18 @@
-"""Compute back ends that create, find and delete nodes.
+"""Compute back ends that create, find and delete nodes: the provider contract.
 
-Providers are plugins, like types: a distribution registers a factory
-(``ProviderContext -> Provider``) in the ``metapaas.providers`` entry-point group,
-and the orchestrator uses only the :class:`Provider` protocol, through
-:class:`~metapaas.providers.routing.RoutingProvider` over every installed one
-(admins' pins choose where new nodes go). The bundled ``local`` and ``ssh``
-providers are registered the same way (``pyproject.toml``), so an OpenStack or
-libvirt provider is one more distribution against the same contract.
+Providers come in as types do: a distribution subclasses
+:class:`ProviderPlugin` (its settings, tables, routes, commands, console pages,
+background work and routing of new nodes) and registers it in the
+:data:`ENTRY_POINT_GROUP` entry-point group. The orchestrator uses only the
+:class:`Provider` protocol, through
+:class:`~metapaas.providers.routing.RoutingProvider` over every installed
+one. The bundled ``local`` provider (:class:`~.local.Local`) is registered
+the same way (``pyproject.toml``), and so is ``ssh``, a distribution of its
+own (``plugins/ssh``).
 
-This package's own face stays light: a host's side of a provider imports it
-(no database, no web framework).
+This face is what a provider distribution imports, and it stays light: the
+``metapaas`` command and a host's side of a provider import it (no database,
+no web framework).
 """
 
 from __future__ import annotations
@@ -17,29 +20,49 @@ from __future__ import annotations
 from metapaas.providers.base import (
     INSTANCE,
     MANAGED,
+    PROJECT,
     ROLE,
     TYPE,
     NodeInfo,
     NodeSpec,
     Provider,
-    ProviderContext,
     VolumeInfo,
+    check_name,
     matches,
 )
 from metapaas.providers.cloudinit import user_data
+from metapaas.providers.contract import (
+    ENTRY_POINT_GROUP,
+    Background,
+    ConsolePage,
+    NoSettings,
+    ProviderContext,
+    ProviderPlugin,
+    Route,
+    Sealing,
+)
 from metapaas.providers.local import LocalProvider
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "INSTANCE",
     "MANAGED",
+    "PROJECT",
     "ROLE",
     "TYPE",
+    "Background",
+    "ConsolePage",
     "LocalProvider",
+    "NoSettings",
     "NodeInfo",
     "NodeSpec",
     "Provider",
     "ProviderContext",
+    "ProviderPlugin",
+    "Route",
+    "Sealing",
     "VolumeInfo",
+    "check_name",
     "matches",
     "user_data",
 ]

@@ -11,17 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from metapaas.sdk import PermanentError
 
-if TYPE_CHECKING:  # a host's side imports this module: it must not pull in the database
-    from sqlalchemy.orm import Session, sessionmaker
-
-    from metapaas.db import Sealer
-
 MANAGED = "metapaas.io/managed"
+PROJECT = "metapaas.io/project"
 INSTANCE = "metapaas.io/instance"
 TYPE = "metapaas.io/type"
 ROLE = "metapaas.io/role"
@@ -30,18 +25,9 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
 @dataclass(frozen=True)
-class ProviderContext:
-    """What a provider's factory is given: the control plane's home (for state kept on its
-    machine), and its database and sealer (for state kept there, secrets sealed)."""
-
-    home: Path
-    sessions: sessionmaker[Session]
-    sealer: Sealer
-
-
-@dataclass(frozen=True)
 class NodeSpec:
-    """What to create: ``name`` is ``<instance-id8>-<role>-<ordinal>``, ``ports`` are names.
+    """What to create: ``name`` is ``<instance-id8>-<role>-<ordinal>``; ``ports`` are the
+    node's port names with their standard numbers (the type's ``sdk.Port``s).
 
     ``software`` is the address of the wheelhouse whose plugin version the node's
     agent runs ("" for a plugin bundled with the runtime): the node runs that
@@ -53,7 +39,7 @@ class NodeSpec:
 
     name: str
     labels: Mapping[str, str]
-    ports: tuple[str, ...]
+    ports: Mapping[str, int]
     bootstrap_token: str
     control_plane_url: str
     software: str = ""
@@ -95,7 +81,7 @@ class VolumeInfo:
 
 
 class Provider(Protocol):
-    """A compute back end: ``local``, ``ssh``; libvirt, OpenStack as other distributions.
+    """A compute back end: ``local``, ``ssh``; libvirt, OpenStack, Kubernetes as others.
 
     A node's volume is mounted at ``<node dir>/data`` (``sdk.VOLUME_DIR``): what a type
     keeps there survives a restart and a replacement of the node where the volume lives.

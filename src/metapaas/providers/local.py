@@ -30,10 +30,10 @@ The network of a node is one of two (``METAPAAS_LOCAL_NETWORK``):
     told apart by its ports alone, allocated under the lock (``_ports``).
 ``namespaces``
     Every node has a network namespace of its own with an address on a bridge
-    of the control plane's (``_netns``), recorded in ``node.json`` and
+    of the control plane's (:mod:`.netns`), recorded in ``node.json`` and
     allocated under the same lock; its agent, and all the agent starts, run
-    in it (``nsenter --net``), and each port name gets its standard port
-    (``redis`` 6379, ``postgres`` 5432, ...), as on a machine of its own.
+    in it (``nsenter --net``), and each port gets its standard number (the
+    type's ``sdk.Port.number``), as on a machine of its own.
     Refused where the machine cannot do it (not root, no ``ip netns``). The
     namespace and veth go with the node, under the lock, before its processes
     are stopped, so the name is free for a new node at once; namespaces no
@@ -45,30 +45,26 @@ A type sees the difference only through ``node.address`` and ``node.ports``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import pwd
 import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
+from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from metapaas.config import Settings, environment_dir
-from metapaas.providers import _netns, _ports, _procs
-from metapaas.providers._netns import NamespaceNetwork
-from metapaas.providers.base import (
-    NodeInfo,
-    NodeSpec,
-    ProviderContext,
-    VolumeInfo,
-    check_name,
-    matches,
-)
+from pydantic import BaseModel, ConfigDict, Field
+
+from metapaas.config import environment_dir
+from metapaas.providers import _ports, _procs, netns
+from metapaas.providers._users import NodeUsers
+from metapaas.providers.base import NodeInfo, NodeSpec, VolumeInfo, check_name, matches
+from metapaas.providers.contract import ProviderContext, ProviderPlugin
+from metapaas.providers.netns import NamespaceNetwork
 from metapaas.sdk import VOLUME_DIR, PermanentError, TemporaryError, exclusive, write_private
 
 ADDRESS = "127.0.0.1"
@@ -135,7 +131,7 @@ class LocalProvider:
         self._grace = grace
         self._agent_argv = agent_argv or self._default_argv
         self._address = address
-        self._users = _NodeUsers() if node_users else None
+        self._users = NodeUsers() if node_users else None
         self._network = network
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -240,7 +236,7 @@ class LocalProvider:
             ports, address = _ports.allocate(spec.ports, have, taken), ""
         else:
             self._network.check_reachable(spec.control_plane_url)
-            ports = _netns.standard_ports(spec.ports)
+            ports = dict(spec.ports)
             address = previous.address if previous is not None else ""
             address = address or self._network.allocate({record.address for record in others})
         return _Record(
@@ -268,19 +264,12 @@ class LocalProvider:
         )
 
     def _attach_volume(self, spec: NodeSpec, node_dir: Path) -> None:
-        """Link the node's volume at ``<node dir>/data``, making the volume on first use.
-
-        A node made before volumes existed kept its data in the node directory
-        itself: that directory becomes the volume's data, once.
-        """
+        """Link the node's volume at ``<node dir>/data``, making the volume on first use."""
         volume = self._volumes / spec.name
         data = volume / VOLUME_DIR
         mount = node_dir / VOLUME_DIR
         if not (volume / VOLUME_FILE).exists():
-            volume.mkdir(parents=True, exist_ok=True)
-            if mount.is_dir() and not mount.is_symlink() and not data.exists():
-                mount.rename(data)
-            data.mkdir(mode=0o700, exist_ok=True)
+            data.mkdir(mode=0o700, parents=True, exist_ok=True)
             write_private(volume / VOLUME_FILE, json.dumps(dict(spec.labels), indent=2))
         if not mount.is_symlink():
             mount.symlink_to(data, target_is_directory=True)
@@ -381,82 +370,36 @@ class LocalProvider:
         return exclusive(self._nodes / ".lock")
 
 
-def from_context(context: ProviderContext) -> LocalProvider:
-    """The ``local`` provider of the ``metapaas.providers`` entry points, its network as
-    ``METAPAAS_LOCAL_NETWORK`` says."""
-    settings = Settings()
-    if settings.local_network == "loopback":
-        return LocalProvider(context.home)
-    reason = _netns.unavailable_reason()
-    if reason is not None:
-        raise PermanentError(f"METAPAAS_LOCAL_NETWORK=namespaces is refused: {reason}")
-    network = NamespaceNetwork(context.home, settings.local_subnet)
-    return LocalProvider(context.home, network=network)
+class LocalSettings(BaseModel):
+    """``METAPAAS_LOCAL_NETWORK`` and ``METAPAAS_LOCAL_SUBNET``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    network: Literal["loopback", "namespaces"] = Field(
+        default="loopback",
+        description="How the local provider's nodes are reached: all on the machine's "
+        "loopback at allocated ports, or each in a network namespace of its own at its own "
+        "address and standard ports (root and `ip netns` only).",
+    )
+    subnet: IPv4Network = Field(
+        default=IPv4Network("10.233.0.0/16"),
+        description="The local provider's node addresses in namespaces mode; its first "
+        "address is the control plane's, on the bridge.",
+    )
 
 
-class _NodeUsers:
-    """A user per node, made with its volume and removed with it.
+class Local(ProviderPlugin[LocalSettings, LocalProvider]):
+    """The embedded default provider: nodes as process trees on the control plane's machine."""
 
-    Its name is ``mpn-`` and a digest of the node's (user names are short); its uid
-    comes from the same digest, in a range no distribution allocates from
-    (``FIRST_UID`` up), so a node has one uid on every machine and two machines'
-    nodes never share one by chance of allocation order.
-    """
+    name = "local"
+    title = "Process trees on this machine"
+    settings = LocalSettings
 
-    PREFIX = "mpn-"
-    FIRST_UID = 1 << 30
-    UID_SPAN = 1 << 28
-
-    @classmethod
-    def name_of(cls, node: str) -> str:
-        return cls.PREFIX + cls._digest(node)[:16]
-
-    @classmethod
-    def uid_of(cls, node: str) -> int:
-        return cls.FIRST_UID + int(cls._digest(node)[16:23], 16) % cls.UID_SPAN
-
-    @staticmethod
-    def _digest(node: str) -> str:
-        return hashlib.sha256(node.encode()).hexdigest()
-
-    def get(self, node: str) -> pwd.struct_passwd:
-        return pwd.getpwnam(self.name_of(node))
-
-    def give(self, node: str, node_dir: Path, volume: Path) -> None:
-        """Make the node's user if it has none, and make its directory and volume its own and
-        private to it.
-
-        The node directory is small and the provider writes into it at each start: all of
-        it is given. The volume can hold a database: what the node wrote there is its
-        user's already, so only its top (made by the provider) is given, and its whole
-        content only when the user is new (data moved there from before users).
-        """
-        new = False
-        try:
-            user = self.get(node)
-        except KeyError:
-            new = True
-            uid = str(self.uid_of(node))
-            self._run(
-                "useradd",
-                *("--uid", uid, "--user-group", "--no-create-home", "--no-log-init"),
-                *("--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin"),
-                self.name_of(node),
-            )
-            user = self.get(node)
-        inside = volume.rglob("*") if new else volume.iterdir()
-        for path in (node_dir, *node_dir.rglob("*"), volume, *inside):
-            os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
-        for directory in (node_dir, volume):
-            directory.chmod(0o700)
-
-    def remove(self, node: str) -> None:
-        with contextlib.suppress(KeyError):
-            self.get(node)
-            self._run("userdel", self.name_of(node))
-
-    @staticmethod
-    def _run(*argv: str) -> None:
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise TemporaryError(f"{argv[0]} failed: {done.stderr.strip() or done.returncode}")
+    def make(self, context: ProviderContext[LocalSettings]) -> LocalProvider:
+        if context.settings.network == "loopback":
+            return LocalProvider(context.home)
+        reason = netns.unavailable_reason()
+        if reason is not None:
+            raise PermanentError(f"METAPAAS_LOCAL_NETWORK=namespaces is refused: {reason}")
+        network = NamespaceNetwork(context.home, context.settings.subnet)
+        return LocalProvider(context.home, network=network)

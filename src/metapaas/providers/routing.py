@@ -1,103 +1,48 @@
-"""Several providers behind one: an admin's pins choose where a new node goes.
+"""Several providers behind one: the providers' routing hooks choose where a new node goes.
 
 The orchestrator talks to one :class:`~metapaas.providers.base.Provider`; this
 one holds every installed provider and routes:
 
-- a new node goes to the provider its instance's project is pinned to, else
-  its type's, else the server's default (``METAPAAS_PROVIDER``); a pin to a
-  pool of hosts travels as the spec's ``host_labels``;
-- a node some provider has already stays with it (a pin applies to nodes made
-  or replaced after it), so a restart or a rollout never moves a node;
+- a new node goes where the first routing hook that answers sends it (``ssh``
+  answers with an admin's pin of the node's project, else of its type), else
+  to the server's default provider (``METAPAAS_PROVIDER``); a route to a pool
+  of hosts travels as the spec's ``host_labels``;
+- a node some provider has already stays with it (a route applies to nodes
+  made or replaced after it), so a restart or a rollout never moves a node;
 - finding, listing and deleting ask every provider (each is idempotent by name).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from importlib.metadata import entry_points
+from collections.abc import Mapping, Sequence
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from metapaas.db import models
-from metapaas.providers.base import (
-    INSTANCE,
-    NodeInfo,
-    NodeSpec,
-    Provider,
-    ProviderContext,
-    VolumeInfo,
-)
+from metapaas.providers.base import NodeInfo, NodeSpec, Provider, VolumeInfo
+from metapaas.providers.installed import RouteOf
 from metapaas.sdk import PermanentError
-
-log = logging.getLogger(__name__)
-
-ENTRY_POINT_GROUP = "metapaas.providers"
-
-
-@dataclass(frozen=True)
-class Pin:
-    provider: str
-    host_labels: Mapping[str, str]
-
-
-PinOf = Callable[[str], Pin | None]
-"""The pin of an instance's new nodes, by instance id, or None."""
-
-
-def installed() -> list[str]:
-    return sorted({point.name for point in entry_points(group=ENTRY_POINT_GROUP)})
-
-
-def make_provider(name: str, context: ProviderContext) -> Provider:
-    """The provider registered as ``name``, made from ``context``."""
-    found = {point.name: point for point in entry_points(group=ENTRY_POINT_GROUP)}
-    point = found.get(name)
-    if point is None:
-        raise PermanentError(
-            f"unknown provider {name!r}; known providers: {', '.join(sorted(found))}"
-        )
-    provider: Provider = point.load()(context)
-    return provider
-
-
-def pins(sessions: sessionmaker[Session]) -> PinOf:
-    """Pins as the database holds them: the project's, else the type's."""
-
-    def pin_of(instance_id: str) -> Pin | None:
-        with sessions() as session:
-            instance = session.get(models.Instance, instance_id)
-            if instance is None:
-                return None
-            for key in (("project", instance.project_id), ("type", instance.type_slug)):
-                row = session.get(models.PlacementPin, key)
-                if row is not None:
-                    return Pin(row.provider, dict(row.host_labels))
-        return None
-
-    return pin_of
 
 
 class RoutingProvider:
-    def __init__(self, providers: Mapping[str, Provider], default: str, pin_of: PinOf) -> None:
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        default: str,
+        routes: Sequence[RouteOf] = (),
+        unusable: Mapping[str, str] | None = None,
+    ) -> None:
+        """``unusable`` says why an installed provider is missing from ``providers``."""
         if default not in providers:
-            raise PermanentError(f"the default provider {default!r} is not installed")
+            why = (unusable or {}).get(default)
+            raise PermanentError(
+                f"the default provider {default!r} is not available: {why}"
+                if why
+                else f"the default provider {default!r} is not installed; installed: "
+                f"{', '.join(sorted(providers))}"
+            )
         # The default first: it holds most nodes, and finding a node asks in this order.
         self._providers = {default: providers[default], **providers}
         self._default = default
-        self._pin_of = pin_of
-
-    @classmethod
-    def of_installed(cls, context: ProviderContext, default: str) -> RoutingProvider:
-        made = {}
-        for name in installed():
-            try:
-                made[name] = make_provider(name, context)
-            except Exception:  # one broken provider must not stop the others
-                log.exception("provider %s cannot start; nodes pinned to it wait", name)
-        return cls(made, default, pins(context.sessions))
+        self._routes = list(routes)
 
     def create_node(self, spec: NodeSpec) -> NodeInfo:
         holder = self._holder(spec.name)
@@ -141,13 +86,13 @@ class RoutingProvider:
         return None
 
     def _route(self, spec: NodeSpec) -> tuple[Provider, NodeSpec]:
-        pin = self._pin_of(spec.labels.get(INSTANCE, ""))
-        if pin is None:
+        route = next((r for r in (route_of(spec.labels) for route_of in self._routes) if r), None)
+        if route is None:
             return self._providers[self._default], spec
-        provider = self._providers.get(pin.provider)
+        provider = self._providers.get(route.provider)
         if provider is None:
             raise PermanentError(
-                f"the instance is pinned to provider {pin.provider!r}, which is not available "
+                f"the instance is pinned to provider {route.provider!r}, which is not available "
                 f"here; available: {', '.join(self._providers)}"
             )
-        return provider, dataclasses.replace(spec, host_labels=dict(pin.host_labels))
+        return provider, dataclasses.replace(spec, host_labels=dict(route.host_labels))

@@ -29,6 +29,7 @@ from metapaas.sdk._dataplane import (
     DataPlane,
     HealthCheck,
     NodeGroup,
+    Port,
     Service,
     Template,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "PaasType",
     "PermanentError",
     "PluginError",
+    "Port",
     "Service",
     "Template",
     "TemporaryError",

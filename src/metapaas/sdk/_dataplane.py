@@ -12,21 +12,53 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Literal
 
+from metapaas.sdk._errors import PermanentError
+
+MAX_PORT = 65_535
+
+
+@dataclass(frozen=True)
+class Port:
+    """A port a node of a role listens on: its name and the engine's standard number.
+
+    The metadata gives the port a node got as ``node.ports.<name>``. Where a
+    node has an address of its own it gets ``number``; where nodes share one
+    address each gets a port of its own, never ``number`` itself (the
+    machine's own service may hold it). A server that listens on more ports
+    than it is told (a gRPC port beside each HTTP port, say) must be given
+    each of them as a port of its own, or two nodes on one address collide.
+    """
+
+    name: str
+    number: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.number <= MAX_PORT:
+            raise PermanentError(f"port {self.name!r}: {self.number} is not a port number")
+
 
 @dataclass(frozen=True)
 class NodeGroup:
     """One role of an instance's node plan: how many nodes, which ports each needs.
 
-    ``ports`` names the ports the provider allocates on every node of the role
-    (e.g. ``("redis",)``); the metadata gives them as ``node.ports.redis``.
+    ``ports`` are the ports every node of the role gets (e.g.
+    ``(sdk.Port("redis", 6379),)``): names and numbers distinct within the role.
     ``memory_mb`` is what a node of the role uses at most: a provider placing
     nodes on hosts reserves it there (0: not declared, nothing reserved).
     """
 
     role: str
     count: int = 1
-    ports: tuple[str, ...] = ()
+    ports: tuple[Port, ...] = ()
     memory_mb: int = 0
+
+    def __post_init__(self) -> None:
+        for what, values in (
+            ("name", [port.name for port in self.ports]),
+            ("number", [port.number for port in self.ports]),
+        ):
+            if len(set(values)) != len(values):
+                raise PermanentError(f"role {self.role!r} declares a port {what} twice")
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,7 @@ class PaasType(Generic[SpecT]):
 
     @hookspec("control plane")
     def node_plan(self, instance: InstanceView[SpecT]) -> Sequence[NodeGroup]:
-        """Return the nodes the instance needs: roles, counts and named ports.
+        """Return the nodes the instance needs: roles, counts and ports (``sdk.Port``).
 
         Called by the orchestrator at the start of every reconcile pass (after
         a request, an agent's report, or the resync finding a node that needs it), with the view

@@ -78,6 +78,7 @@ def render() -> str:
         views=_views(),
         helpers=_helpers(),
         markers={"immutable": _doc(sdk.immutable), "secret": _doc(sdk.secret)},
+        port=_doc(sdk.Port),
         errors={e.__name__: _doc(e) for e in (sdk.TemporaryError, sdk.PermanentError, sdk.Invalid)},
     )
 

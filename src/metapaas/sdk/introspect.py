@@ -3,10 +3,12 @@ marks.
 
 Plugins do not need this module: they declare with :func:`metapaas.sdk.secret`,
 :func:`metapaas.sdk.immutable` and the hooks of :class:`metapaas.sdk.PaasType`;
-the runtime (and tests that check a declaration) read those back from here.
+the runtime (and tests that check a declaration) read those back from here. The
+provider contract (:mod:`metapaas.providers.contract`) marks its hooks with the
+same :func:`hookspec`.
 """
 
-from metapaas.sdk._declaration import ENTRY_POINT_GROUP, hook_phase
+from metapaas.sdk._declaration import ENTRY_POINT_GROUP, hook_phase, hookspec
 from metapaas.sdk._fields import (
     IMMUTABLE_KEY,
     NODE_ONLY_KEY,
@@ -22,5 +24,6 @@ __all__ = [
     "SECRET_KEY",
     "fields_marked",
     "hook_phase",
+    "hookspec",
     "secret_generators",
 ]

@@ -44,8 +44,9 @@ class ControlPlane:
     database. The server runs in a session of its own: its supervisor and the generations
     it runs are one process group, killed together as a crash of the machine would.
 
-    ``netns`` runs it in that network namespace, listening on ``address`` there (where
-    hosts of a :class:`~metapaas.testing.hosts.HostLab` reach it)."""
+    ``netns`` runs it in that network namespace, listening on ``address`` there (the
+    control-plane namespace of a :class:`~metapaas.testing.netlab.NetLab`, where the lab's
+    machines reach it)."""
 
     def __init__(
         self,

@@ -17,6 +17,9 @@ environment with MetaPaaS installed (a plugin's own tests included) has:
     a new, empty database per test on *one* backend, taking turns between the tests
     that ask for it: an end-to-end flow whose database does not matter runs once,
     and the flows together still run on both backends.
+``e2e_module_database_url``
+    the same for a module's tests together (a server they share): one new
+    database per module, its backend taking turns with the others'.
 ``api``
     an :class:`~metapaas.testing.InProcessControlPlane` on ``empty_database_url``
     with every installed type: the real API and orchestrator in the test's process,
@@ -115,6 +118,10 @@ _turns = itertools.count()
 the same in every pytest-xdist worker, so every worker gives a test the same one."""
 
 
+_module_turns: dict[str, str] = {}
+"""The backend each module asking for ``e2e_module_database_url`` got, by module name."""
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     chosen = backends(metafunc.config)
     if "empty_database_url" in metafunc.fixturenames:
@@ -122,6 +129,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     elif "e2e_database_url" in metafunc.fixturenames:
         turn = [chosen[next(_turns) % len(chosen)]]
         metafunc.parametrize("e2e_database_url", turn, ids=turn, indirect=True)
+    elif "e2e_module_database_url" in metafunc.fixturenames:
+        module = metafunc.module.__name__
+        if module not in _module_turns:
+            _module_turns[module] = chosen[next(_turns) % len(chosen)]
+        turn = [_module_turns[module]]
+        metafunc.parametrize(
+            "e2e_module_database_url", turn, ids=turn, indirect=True, scope="module"
+        )
 
 
 def _database_of(request: pytest.FixtureRequest, factory: DatabaseFactory) -> Iterator[str]:
@@ -145,6 +160,14 @@ def e2e_database_url(
     request: pytest.FixtureRequest, database_factory: DatabaseFactory
 ) -> Iterator[str]:
     """The same, on the one backend this test's turn gave it."""
+    yield from _database_of(request, database_factory)
+
+
+@pytest.fixture(scope="module")
+def e2e_module_database_url(
+    request: pytest.FixtureRequest, database_factory: DatabaseFactory
+) -> Iterator[str]:
+    """The same, for a module's tests together, on the one backend the module's turn gave."""
     yield from _database_of(request, database_factory)
 
 

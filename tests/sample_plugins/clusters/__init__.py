@@ -37,8 +37,8 @@ class Clusters(sdk.PaasType):
         spec = _spec(instance)
         _fail(spec.fail_plan, "node_plan")
         return (
-            sdk.NodeGroup("primary", ports=("db",)),
-            sdk.NodeGroup("replica", count=spec.replicas, ports=("db",)),
+            sdk.NodeGroup("primary", ports=(sdk.Port("db", 5432),)),
+            sdk.NodeGroup("replica", count=spec.replicas, ports=(sdk.Port("db", 5432),)),
         )
 
     def node_metadata(self, instance: sdk.InstanceView) -> Mapping[str, Any]:

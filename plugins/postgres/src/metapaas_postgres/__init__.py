@@ -55,7 +55,7 @@ class Postgres(sdk.PaasType[PostgresSpec]):
                     )
 
     def node_plan(self, instance: sdk.InstanceView[PostgresSpec]) -> Sequence[sdk.NodeGroup]:
-        return (sdk.NodeGroup("main", ports=(PORT,)),)
+        return (sdk.NodeGroup("main", ports=(sdk.Port(PORT, 5432),)),)
 
     def node_metadata(self, instance: sdk.InstanceView[PostgresSpec]) -> Mapping[str, Any]:
         return {"desired": desired_state(instance).model_dump(mode="json")}

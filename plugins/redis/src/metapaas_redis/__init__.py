@@ -44,7 +44,7 @@ class Redis(sdk.PaasType[RedisSpec]):
 
     def node_plan(self, instance: sdk.InstanceView[RedisSpec]) -> Sequence[sdk.NodeGroup]:
         memory = instance.spec.memory_mb + SERVER_OVERHEAD_MB
-        return (sdk.NodeGroup(ROLE, ports=(PORT,), memory_mb=memory),)
+        return (sdk.NodeGroup(ROLE, ports=(sdk.Port(PORT, 6379),), memory_mb=memory),)
 
     def node_metadata(self, instance: sdk.InstanceView[RedisSpec]) -> Mapping[str, Any]:
         spec = instance.spec

@@ -43,7 +43,8 @@ def readyz(state: Annotated[AppState, Depends(app_state)]) -> JSONResponse:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         checks["database"] = "ok"
-        checks["migrations"] = "ok" if state.registry.is_current(engine) else "pending"
+        current = state.registry.is_current(engine) and state.providers.is_current(engine)
+        checks["migrations"] = "ok" if current else "pending"
     except Exception as exc:  # readiness reports, it never raises
         checks["database"] = f"error: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())

@@ -21,7 +21,7 @@ class Engine(Protocol):
     """One S3 server's part of a node."""
 
     @property
-    def ports(self) -> tuple[str, ...]:
+    def ports(self) -> tuple[sdk.Port, ...]:
         """Ports every node allocates; ``s3`` (the S3 API) is one of them."""
         ...
 

@@ -31,15 +31,17 @@ from metapaas import sdk
 from metapaas_s3.spec import PROBE_BUCKET, S3Spec
 
 PORTS = (
-    "s3",
-    "s3_grpc",
-    "master",
-    "master_grpc",
-    "volume",
-    "volume_grpc",
-    "filer",
-    "filer_grpc",
+    sdk.Port("s3", 8333),
+    sdk.Port("s3_grpc", 18333),
+    sdk.Port("master", 9333),
+    sdk.Port("master_grpc", 19333),
+    sdk.Port("volume", 8080),
+    sdk.Port("volume_grpc", 18080),
+    sdk.Port("filer", 8888),
+    sdk.Port("filer_grpc", 18888),
 )
+"""Every port weed listens on, each passed to it: left to itself it would add 10000 to each
+HTTP port for its gRPC one, which two nodes on one address could both get."""
 RUNNER = Path(__file__).with_name("seaweedfs_run.py")
 """Run as its file, not with ``-m``: the package would load the type's declaration
 (pydantic, the SDK) before weed starts; the runner needs the standard library alone."""
@@ -117,7 +119,7 @@ def _port(name: str) -> str:
 
 def _run_argv(weed: str) -> tuple[str, ...]:
     """``weed server`` under the runner that removes the sockets it leaves in /tmp."""
-    ports = tuple(f"--port={_port(name)}" for name in PORTS)
+    ports = tuple(f"--port={_port(port.name)}" for port in PORTS)
     runner = (sys.executable, str(RUNNER))
     return (*runner, *ports, "--", *_server_argv(weed))
 
@@ -162,7 +164,7 @@ class SeaweedFS:
     """The SeaweedFS unit (see the module docstring)."""
 
     @property
-    def ports(self) -> tuple[str, ...]:
+    def ports(self) -> tuple[sdk.Port, ...]:
         return PORTS
 
     def node_metadata(self, instance: sdk.InstanceView[S3Spec]) -> Mapping[str, Any]:

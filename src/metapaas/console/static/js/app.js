@@ -1,16 +1,17 @@
 // The console's shell: navigation, the hash router and the page lifecycle. A page is a
 // function (view, params, page) that fills `view`; `page.every` runs its live updates,
-// which stop when the user leaves the page.
+// which stop when the user leaves the page. Distributions add pages of their own
+// (/ui/extensions.json lists them), loaded when first shown.
 
-import { get, token } from "./api.js";
+import { token } from "./api.js";
 import { errorLine, fill, h } from "./dom.js";
+import { currentUser, forgetUser, loadUser, logout } from "./session.js";
 import { loginPage } from "./pages/login.js";
 import { typePage, typesPage } from "./pages/types.js";
 import { instancesPage, newInstancePage } from "./pages/instances.js";
 import { instancePage } from "./pages/instance.js";
 import { membersPage, projectsPage, tokensPage, usersPage } from "./pages/admin.js";
 import { pluginsPage } from "./pages/plugins.js";
-import { hostsPage } from "./pages/hosts.js";
 
 /** The navigation bar, in order; a new page adds a line here and a route below. */
 const NAV = [
@@ -19,7 +20,6 @@ const NAV = [
   { href: "#/projects", label: "Projects", admin: true },
   { href: "#/users", label: "Users", admin: true },
   { href: "#/plugins", label: "Plugins", admin: true },
-  { href: "#/hosts", label: "Hosts", admin: true },
   { href: "#/tokens/me", label: "My tokens" },
 ];
 
@@ -35,11 +35,23 @@ const ROUTES = [
   [/^#\/users$/, usersPage],
   [/^#\/tokens\/([^/]+)$/, tokensPage],
   [/^#\/plugins$/, pluginsPage],
-  [/^#\/hosts$/, hostsPage],
 ];
 
+/** The distributions' pages: each a nav entry before "My tokens" and a route of its own,
+ * whose module is imported the first time the page is shown. */
+const extended = fetch("extensions.json")
+  .then((answer) => answer.json())
+  .then(({ pages }) => {
+    for (const page of pages) {
+      const item = { href: `#/${page.route}`, label: page.label, admin: page.admin };
+      NAV.splice(NAV.length - 1, 0, item);
+      const render = async (...args) => (await import(page.module)).default(...args);
+      ROUTES.push([new RegExp(`^#\\/${page.route}(?:\\/(.+))?$`), render]);
+    }
+  })
+  .catch((error) => console.warn("the distributions' pages are not available:", error));
+
 const POLL_SECONDS = 2;
-let me = null; // the user behind the token: GET /v1/users/me
 let current = null; // the page shown: its timers stop when another is shown
 
 /** A page's handle on its own lifetime. */
@@ -72,6 +84,7 @@ class Page {
 function renderNav() {
   const nav = document.getElementById("nav");
   const who = document.getElementById("who");
+  const me = currentUser();
   if (!me) {
     fill(nav);
     fill(who);
@@ -92,31 +105,18 @@ function renderNav() {
   );
 }
 
-export function logout() {
-  token.clear();
-  me = null;
-  location.hash = "#/login";
-}
-
-/** Called by the login page once the token works. */
-export async function signedIn() {
-  me = await get("/v1/users/me");
-  location.hash = "#/types";
-}
-
-export const currentUser = () => me;
-
 async function route() {
   current?.leave();
   current = new Page();
+  await extended;
   const view = document.getElementById("view");
   if (!token.get() && location.hash !== "#/login") {
     location.hash = "#/login";
     return;
   }
-  if (token.get() && !me) {
+  if (token.get() && !currentUser()) {
     try {
-      me = await get("/v1/users/me");
+      await loadUser();
     } catch (error) {
       if (error.status !== 401) fill(view, errorLine(error)); // a 401 goes to the login page
       return;
@@ -147,8 +147,7 @@ async function route() {
 }
 
 window.addEventListener("metapaas:unauthorized", () => {
-  token.clear();
-  me = null;
+  forgetUser();
   if (location.hash !== "#/login") location.hash = "#/login";
 });
 window.addEventListener("hashchange", route);

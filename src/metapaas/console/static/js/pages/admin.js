@@ -4,16 +4,9 @@
 import { api, get, listAll } from "../api.js";
 import { badge, confirmByName, errorLine, fill, h, props, table, when } from "../dom.js";
 import { schemaForm } from "../form.js";
-import { currentUser } from "../app.js";
+import { requestSchema } from "../schemas.js";
+import { currentUser } from "../session.js";
 import { projectPicker } from "./instances.js";
-
-let openapi = null;
-
-/** A request schema of /openapi.json, its references resolvable as `$defs`. */
-export async function requestSchema(name) {
-  openapi = openapi || (await get("/openapi.json"));
-  return { ...openapi.components.schemas[name], $defs: openapi.components.schemas };
-}
 
 /** A page with a list and a create form below it; `rows` turns items into cells. */
 async function listPage(

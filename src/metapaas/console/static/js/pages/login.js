@@ -2,7 +2,7 @@
 
 import { token } from "../api.js";
 import { fill, h } from "../dom.js";
-import { signedIn } from "../app.js";
+import { signedIn } from "../session.js";
 
 export async function loginPage(view) {
   const input = h("input", {

@@ -5,7 +5,7 @@
 import { api, get } from "../api.js";
 import { badge, confirmByName, errorLine, fill, h } from "../dom.js";
 import { schemaForm } from "../form.js";
-import { requestSchema } from "./admin.js";
+import { requestSchema } from "../schemas.js";
 
 const HEADERS = ["Plugin", "State", "Version", "Types", "Rollout", ""];
 const path = (name) => `/v1/plugins/${encodeURIComponent(name)}`;

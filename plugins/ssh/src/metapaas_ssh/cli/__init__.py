@@ -1,0 +1,1 @@
+"""The ``metapaas hosts`` and ``metapaas pins`` command groups (:mod:`.hosts`, :mod:`.pins`)."""
