@@ -7,8 +7,9 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Engine, inspect, text
 
-from metapaas.db import CORE_STREAM, MigrationError, migrate, plugin_stream
+from metapaas.db import CORE_STREAM, MigrationError, migrate, models, plugin_stream
 from metapaas.plugins import Registry
+from metapaas.testing import drift
 from tests import sample_plugins
 from tests.sample_plugins import gizmos, stray, widgets
 
@@ -125,3 +126,8 @@ def test_the_registry_marks_a_failing_stream_error_and_migrates_the_others(
     assert "widgets_inventory" in tables
     assert not {"inventory", "stray_ok"} & tables
     assert registry.is_current(engine)  # a type in ERROR is not waited for
+
+
+def test_the_runtimes_stream_makes_exactly_the_tables_its_models_declare(engine: Engine) -> None:
+    migrate.upgrade(engine, CORE_STREAM)
+    assert drift(engine, models.Base.metadata) == []

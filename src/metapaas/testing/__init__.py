@@ -6,6 +6,7 @@ from metapaas.agent.render import render_argv
 from metapaas.testing.controlplane import ControlPlane, free_port, wait_for
 from metapaas.testing.imports import modules_loaded_by
 from metapaas.testing.inprocess import Caller, InProcessControlPlane, in_process
+from metapaas.testing.migrations import drift
 from metapaas.testing.readme import SessionOutput, run_example_session
 from metapaas.testing.views import instance_view, write_node
 
@@ -14,6 +15,7 @@ __all__ = [
     "ControlPlane",
     "InProcessControlPlane",
     "SessionOutput",
+    "drift",
     "free_port",
     "in_process",
     "instance_view",
