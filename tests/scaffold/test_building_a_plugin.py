@@ -75,7 +75,7 @@ def test_the_guide_runs_from_an_empty_directory_to_an_instance_of_the_installed_
     workdir.mkdir()
     env = {"PYTHON": str(python), "METAPAAS_URL": control_plane.url, "TOKEN": control_plane.token}
     output = run_steps(guide_steps(), workdir, **env)
-    assert "4 passed" in output, output
+    assert "5 passed" in output, output
     assert (workdir / WHEEL).is_file()
     assert '"slug":"hello"' in output
     assert '"api_key"' in output

@@ -52,7 +52,11 @@ def instance() -> sdk.InstanceView:
         S3(),
         {"bucket_name": "data", "encryption": "aes256", **SECRETS},
         resources={
-            "buckets": [{"name": "logs", "versioning": True}],
+            # bucket_name's bucket is a resource, as the API makes it at create
+            "buckets": [
+                {"name": "data", "versioning": False},
+                {"name": "logs", "versioning": True},
+            ],
             "access_keys": [READER, WRITER],
         },
         name="s3-prod",

@@ -35,6 +35,8 @@ SECRETS = {
     "sse_kek": "ab" * 32,
     "internal_signing_key": "cd" * 32,
 }
+DATA = {"name": "data", "versioning": False}
+"""The bucket ``bucket_name`` names: a bucket resource, as the API makes it at create."""
 LATE_KEY: dict[str, Any] = {
     "name": "late",
     "access_key_id": "LATELATELATELATE0001",
@@ -93,7 +95,7 @@ def node(tmp_path: Path) -> Iterator[Node]:
     started = Node(tmp_path)
     started.declare(
         {"bucket_name": "data", "encryption": "aes256"},
-        buckets=[{"name": "logs", "versioning": True}],
+        buckets=[DATA, {"name": "logs", "versioning": True}],
     )
     (service,) = started.plane.services
     (tmp_path / sdk.VOLUME_DIR).mkdir()  # the volume's mount point, which the agent makes
@@ -124,20 +126,20 @@ def test_applier_and_key_reload_against_seaweedfs(node: Node) -> None:
 
     node.declare(
         {"bucket_name": "data", "encryption": "none"},
-        buckets=[{"name": "more", "versioning": True}],
+        buckets=[DATA, {"name": "more", "versioning": True}],
     )
     print(_applier(node))
     names = {b["Name"] for b in admin.list_buckets()["Buckets"]}
     assert names == {"data", "more", "mine", "metapaas-health"}, "logs stays or mine went"
     assert "ServerSideEncryptionConfiguration" not in _encryption(admin, "data")
 
-    node.declare({"bucket_name": "data"}, buckets=[{"name": "more", "versioning": False}])
+    node.declare({"bucket_name": "data"}, buckets=[DATA, {"name": "more", "versioning": False}])
     _applier(node)
     assert admin.get_bucket_versioning(Bucket="more")["Status"] == "Suspended"
 
     node.declare(
         {"bucket_name": "data"},
-        buckets=[{"name": "more", "versioning": False}],
+        buckets=[DATA, {"name": "more", "versioning": False}],
         access_keys=[LATE_KEY],
     )
     (identities,) = [t for t in node.plane.templates if t.dest.endswith("identities.json")]
