@@ -411,3 +411,22 @@ def pool_control_plane(
     finally:
         plane.stop()
         plane.kill_leftover_agents()
+
+
+@dataclass(frozen=True)
+class Served:
+    """A lab and a control plane in its control-plane namespace, whose pool its hosts can
+    join: what a module of end-to-end tests shares."""
+
+    lab: HostLab
+    plane: ControlPlane
+
+
+@contextlib.contextmanager
+def served(count: int, prefix: str, database_url: str, home: Path) -> Iterator[Served]:
+    """A lab of ``count`` hosts named ``prefix``... and :func:`pool_control_plane` on it."""
+    with (
+        HostLab(count=count, prefix=prefix) as lab,
+        pool_control_plane(lab, database_url, home) as plane,
+    ):
+        yield Served(lab, plane)

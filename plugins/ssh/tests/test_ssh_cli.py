@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hostlab import Host, HostLab, KeyPair, key_pair, pool_control_plane, unavailable_reason
+from hostlab import Host, KeyPair, Served, key_pair, served, unavailable_reason
 from metapaas_ssh.client import Hosts
 
 from metapaas.client import ApiError, AsyncClient
@@ -30,31 +30,22 @@ pytestmark = [
 ]
 
 
-@dataclass(frozen=True)
-class Served:
-    lab: HostLab
-    plane: ControlPlane
-
-
 @pytest.fixture(scope="module")
-def served(
+def lab_and_plane(
     e2e_module_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
     home = tmp_path_factory.mktemp("ssh-cli") / "home"
-    with (
-        HostLab(count=2, prefix="mpclih") as lab,
-        pool_control_plane(lab, e2e_module_database_url, home) as plane,
-    ):
-        yield Served(lab, plane)
+    with served(2, "mpclih", e2e_module_database_url, home) as shared:
+        yield shared
 
 
 @pytest.fixture
-def plane(served: Served) -> Iterator[ControlPlane]:
+def plane(lab_and_plane: Served) -> Iterator[ControlPlane]:
     """The module's control plane, left after the test as it was before: no instance, no
     pin, no host."""
-    yield served.plane
-    served.plane.delete_all_instances(120)
-    with served.plane.client() as api:
+    yield lab_and_plane.plane
+    lab_and_plane.plane.delete_all_instances(120)
+    with lab_and_plane.plane.client() as api:
         for pin in api.get("/v1/placement/pins").json()["items"]:
             api.delete(f"/v1/placement/pins/{pin['scope']}/{pin['target']}")
         for host in api.get("/v1/hosts").json()["items"]:
@@ -212,11 +203,11 @@ def test_the_async_client_drives_the_hosts_routes(plane: ControlPlane, pool: Poo
 
 
 def test_drain_wait_shows_each_node_leaving_until_the_host_is_empty(
-    served: Served, served_cli: Cli, plane: ControlPlane, tmp_path: Path
+    lab_and_plane: Served, served_cli: Cli, plane: ControlPlane, tmp_path: Path
 ) -> None:
     """Real hosts (network namespaces with their own sshd): two demo nodes on host1 move to
     host2 while ``drain --wait`` says which left and how many are left."""
-    cli, lab = served_cli, served.lab
+    cli, lab = served_cli, lab_and_plane.lab
     host1, host2 = lab.hosts
     added = cli.run(*_add(host1, tmp_path), "--wait", "-o", "json")
     assert added.returncode == 0, added.stderr

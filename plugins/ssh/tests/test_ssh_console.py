@@ -10,11 +10,10 @@ order: the first leaves no host behind.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hostlab import HostLab, key_pair, pool_control_plane, unavailable_reason
+from hostlab import Served, key_pair, served, unavailable_reason
 from playwright.sync_api import Browser, Page, expect
 
 from metapaas.testing import ControlPlane, free_port
@@ -49,27 +48,18 @@ def confirm(page: Page, name: str, verb: str) -> None:
     ok.click()
 
 
-@dataclass(frozen=True)
-class Served:
-    lab: HostLab
-    plane: ControlPlane
-
-
 @pytest.fixture(scope="module")
-def served(
+def lab_and_plane(
     e2e_module_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
     home = tmp_path_factory.mktemp("ssh-console") / "home"
-    with (
-        HostLab(count=1, prefix="mpuih") as lab,
-        pool_control_plane(lab, e2e_module_database_url, home) as plane,
-    ):
-        yield Served(lab, plane)
+    with served(1, "mpuih", e2e_module_database_url, home) as shared:
+        yield shared
 
 
 @pytest.fixture
-def control_plane(served: Served) -> ControlPlane:
-    return served.plane
+def control_plane(lab_and_plane: Served) -> ControlPlane:
+    return lab_and_plane.plane
 
 
 @pytest.fixture
@@ -146,10 +136,10 @@ def test_an_admin_registers_drains_resumes_and_removes_a_host(
 
 
 def test_a_hosts_nodes_link_to_their_instance_and_keep_it_from_being_removed(
-    browser: Browser, served: Served
+    browser: Browser, lab_and_plane: Served
 ) -> None:
     """A real host (a network namespace with its own sshd) runs a demo node."""
-    lab, plane = served.lab, served.plane
+    lab, plane = lab_and_plane.lab, lab_and_plane.plane
     with console_tab(browser, plane.url) as page:
         [host] = lab.hosts
         log_in(page, plane.token)

@@ -9,42 +9,23 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable
 from dataclasses import fields
-from importlib import resources
-from typing import Any
-
-import jinja2
 
 from metapaas import providers
 from metapaas.bundle import Bundles
 from metapaas.providers.contract import ProviderPlugin
-from metapaas.sdk.contract_doc import markdown
-from metapaas.sdk.introspect import hook_phase
+from metapaas.sdk.contract_doc import doc, hooks_of, markdown, render_template, signature
 
 COMMAND = ".venv/bin/python -m metapaas.providers.contract_doc > docs/providers.md"
-
-
-def _doc(item: object) -> str:
-    return markdown(inspect.getdoc(item) or "")
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _signature(func: Callable[..., Any]) -> str:
-    names = [p for p in inspect.signature(func).parameters if p != "self"]
-    return f"{func.__name__}({', '.join(names)})"
-
-
 def hooks() -> list[dict[str, str]]:
     """Every hook of :class:`ProviderPlugin`, in the order the runtime calls them."""
-    return [
-        {"phase": phase, "signature": _signature(value), "doc": _doc(value)}
-        for value in vars(ProviderPlugin).values()
-        if (phase := hook_phase(value)) is not None
-    ]
+    return hooks_of(ProviderPlugin)
 
 
 def attributes() -> list[dict[str, str]]:
@@ -76,7 +57,7 @@ def attribute_comment(name: str) -> str:
 
 def _methods() -> list[dict[str, str]]:
     return [
-        {"signature": _signature(value), "doc": _one_line(_doc(value))}
+        {"signature": signature(value), "doc": _one_line(doc(value))}
         for name, value in vars(providers.Provider).items()
         if inspect.isfunction(value) and not name.startswith("_")
     ]
@@ -88,7 +69,7 @@ def _records() -> list[dict[str, str]]:
         {
             "name": kind.__name__,
             "fields": ", ".join(f"`{f.name}`" for f in fields(kind)),
-            "doc": _doc(kind),
+            "doc": doc(kind),
         }
         for kind in kinds
     ]
@@ -96,25 +77,19 @@ def _records() -> list[dict[str, str]]:
 
 def _bundles() -> list[dict[str, str]]:
     parts = (Bundles.runtime, Bundles.plugin)
-    return [{"signature": _signature(part), "doc": _one_line(_doc(part))} for part in parts]
+    return [{"signature": signature(part), "doc": _one_line(doc(part))} for part in parts]
 
 
 def render() -> str:
-    template = resources.files("metapaas.providers").joinpath("providers.md.j2").read_text()
-    environment = jinja2.Environment(
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,  # noqa: S701 (Markdown, not HTML)
-    )
-    return environment.from_string(template).render(
+    return render_template(
+        "metapaas.providers",
+        "providers.md.j2",
         command=COMMAND,
         group=providers.ENTRY_POINT_GROUP,
         attributes=attributes(),
         hooks=hooks(),
-        context=_doc(providers.ProviderContext),
-        protocol=_doc(providers.Provider),
+        context=doc(providers.ProviderContext),
+        protocol=doc(providers.Provider),
         methods=_methods(),
         records=_records(),
         bundles=_bundles(),
