@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +31,23 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     public_url: str | None = None
     secret_key: str | None = None
+    tls: bool = Field(
+        default=False,
+        description="Serve HTTPS on a loopback address too (any other address always is).",
+    )
+    insecure: bool = Field(
+        default=False,
+        description="Serve plain HTTP on an address other than loopback: agents then refuse "
+        "to send their credentials to it; for a network the operator encrypts otherwise.",
+    )
+    tls_ca_cert: Path | None = Field(
+        default=None, description="The operator's CA certificate (PEM), signing every node's."
+    )
+    tls_ca_key: Path | None = Field(default=None, description="That CA's key (PEM).")
+    tls_cert: Path | None = Field(
+        default=None, description="The operator's server certificate for the API alone (PEM)."
+    )
+    tls_key: Path | None = Field(default=None, description="That certificate's key (PEM).")
     provider: str = Field(
         default="local",
         description="Where new nodes go unless a provider's routing sends them elsewhere. "
@@ -75,6 +93,41 @@ class Settings(BaseSettings):
         return self.threads + self.workers + 2
 
     @property
+    def operator_authority(self) -> tuple[Path, Path] | None:
+        """The operator's CA certificate and key files, if given."""
+        if self.tls_ca_cert is None or self.tls_ca_key is None:
+            return None
+        return self.tls_ca_cert, self.tls_ca_key
+
+    @property
+    def serves_tls(self) -> bool:
+        """Whether the listener speaks HTTPS: always but on loopback, unless ``insecure``."""
+        return not self.insecure and (self.tls or not is_loopback(self.host))
+
+    @property
     def resolved_public_url(self) -> str:
         """The URL nodes use to reach the control plane."""
-        return self.public_url or f"http://{self.host}:{self.port}"
+        scheme = "https" if self.serves_tls else "http"
+        return self.public_url or f"{scheme}://{self.host}:{self.port}"
+
+    @model_validator(mode="after")
+    def _tls_files_in_pairs(self) -> Settings:
+        for certificate, key in (("tls_ca_cert", "tls_ca_key"), ("tls_cert", "tls_key")):
+            if (getattr(self, certificate) is None) != (getattr(self, key) is None):
+                raise ValueError(
+                    f"METAPAAS_{certificate.upper()} and METAPAAS_"
+                    f"{key.upper()} go together: give both or neither"
+                )
+        if self.tls and self.insecure:
+            raise ValueError("METAPAAS_TLS and METAPAAS_INSECURE contradict each other")
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine alone (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

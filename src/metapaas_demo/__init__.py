@@ -37,9 +37,12 @@ class Demo(sdk.PaasType[DemoSpec]):
     resources = (sdk.ChildResource("pages", PageSpec, title="Pages served by the instance"),)
 
     def node_plan(self, instance: sdk.InstanceView[DemoSpec]) -> Sequence[sdk.NodeGroup]:
-        return (sdk.NodeGroup("web", count=instance.spec.replicas, ports=(sdk.Port("http", 80),)),)
+        ports = (sdk.Port("http", 80), sdk.Port("https", 443, tls=True))
+        return (sdk.NodeGroup("web", count=instance.spec.replicas, ports=ports),)
 
     def data_plane(self, role: str, version: sdk.Version) -> sdk.DataPlane:
+        # The server loads a renewed certificate by itself (it checks the file per
+        # connection): no ``tls_reload``.
         port = "{{ node.ports.http }}"
         return sdk.DataPlane(
             templates=(sdk.Template.from_package(__name__, "site.json.j2", "site.json"),),
@@ -57,6 +60,12 @@ class Demo(sdk.PaasType[DemoSpec]):
                         port,
                         "--config",
                         "{{ node.dir }}/site.json",
+                        "--https-port",
+                        "{{ node.ports.https }}",
+                        "--certificate",
+                        "{{ node.tls.certificate }}",
+                        "--key",
+                        "{{ node.tls.key }}",
                     ),
                 ),
             ),

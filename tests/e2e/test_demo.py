@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+
 import httpx
 import pytest
 
+from metapaas import tls
+from metapaas.db import models
 from metapaas.testing import ControlPlane, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -72,3 +77,30 @@ def test_create_serve_update_delete_leaves_nothing(control_plane: ControlPlane) 
         nodes_dir = control_plane.home / "nodes"
         leftover = [p.name for p in nodes_dir.iterdir() if not p.name.startswith(".")]
         assert leftover == []
+
+
+def test_https_beside_http_verifies_against_the_ca_only(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """The demo's HTTPS port presents the node's certificate, signed by the CA the API
+    hands out: a client trusting that CA connects, one trusting another is refused, and
+    plain HTTP to the TLS port gets no answer."""
+    with control_plane.client() as client:
+        created = client.post("/v1/types/demo/instances", json={"name": "secure"})
+        assert created.status_code == 202, created.text
+        path = f"/v1/types/demo/instances/{created.json()['id']}"
+        active = control_plane.wait_status(client, path, "ACTIVE")
+        ca = client.get("/v1/ca.pem")
+        assert ca.status_code == 200
+        assert ca.headers["content-type"].startswith("application/x-pem-file")
+    https = next(v for k, v in active["endpoints"].items() if k.endswith(".https"))
+    trusted = tmp_path / "ca.pem"
+    trusted.write_text(ca.text)
+    answer = httpx.get(f"https://{https}/", verify=ssl.create_default_context(cafile=trusted))
+    assert answer.text == "hello from metapaas"
+    other = tmp_path / "other.pem"
+    other.write_text(tls.Authority.new("another CA", models.utcnow()).certificate_pem)
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        httpx.get(f"https://{https}/", verify=ssl.create_default_context(cafile=other))
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://{https}/", timeout=5)

@@ -9,6 +9,7 @@ away never takes the node's services down with it.
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ import httpx
 from metapaas import sdk
 from metapaas.agent.commands import CommandResult
 from metapaas.agent.health import Health
+from metapaas.config import is_loopback
 from metapaas.sdk import PermanentError, TemporaryError
 
 NodeState = Literal["applying", "ready", "failed"]
@@ -50,6 +52,33 @@ class Refused(PermanentError):
     """The control plane refused the bootstrap token or the credential (401)."""
 
 
+CONTROL_PLANE_CA = "control-plane-ca.pem"
+"""The CA certificate the provider leaves in the node directory, beside the bootstrap
+token: what an ``https`` control plane's certificate must be signed by."""
+
+
+def verification(base_url: str, node_dir: Path) -> ssl.SSLContext | bool:
+    """How the agent checks the control plane it talks to.
+
+    ``https``: against ``<dir>/control-plane-ca.pem`` when the provider left one, else
+    the system's trust store (an operator's publicly trusted certificate). Plain
+    ``http`` only to a loopback address: a credential never crosses a network in clear.
+    """
+    url = httpx.URL(base_url)
+    if url.scheme == "http":
+        if not is_loopback(url.host):
+            raise PermanentError(
+                f"the control plane {base_url} is plain HTTP on a network address: this "
+                "agent sends its credential only over HTTPS there (serve with TLS, the "
+                "default of `metapaas up` off loopback)"
+            )
+        return True
+    authority = node_dir / CONTROL_PLANE_CA
+    if authority.is_file() and authority.stat().st_size:
+        return ssl.create_default_context(cafile=str(authority))
+    return True
+
+
 class AgentClient:
     """HTTP client of one node; its credential lives in ``<dir>/agent/credential`` (0600)."""
 
@@ -61,7 +90,10 @@ class AgentClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=10.0)
+        verify = verification(base_url, node_dir)
+        self._http = httpx.Client(
+            base_url=base_url, transport=transport, timeout=10.0, verify=verify
+        )
         self._node_dir = node_dir
         self._sleep = sleep
         self._credential = ""

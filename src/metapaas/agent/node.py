@@ -9,6 +9,7 @@ Nothing here waits on the network for metadata: the loop in
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import shutil
@@ -22,7 +23,7 @@ from metapaas.agent.client import Event, NodeState, Report
 from metapaas.agent.commands import RUNNING, CommandResult, CommandRunner
 from metapaas.agent.health import HealthMonitor, monitor_for
 from metapaas.agent.plugin import load_declaration
-from metapaas.agent.render import node_context
+from metapaas.agent.render import certificate_templates, node_context
 from metapaas.agent.supervisor import Clock, Supervisor
 from metapaas.sdk import (
     VOLUME_DIR,
@@ -186,7 +187,9 @@ class Node:
         declaration = self._load(document["instance"]["slug"])
         raw = document["version"]
         version = Version(name=raw["name"], engine=raw.get("engine", {}))
-        return declaration.data_plane(document["node"]["role"], version)
+        plane = declaration.data_plane(document["node"]["role"], version)
+        tls_files = certificate_templates(document, plane.tls_reload)
+        return dataclasses.replace(plane, templates=(*tls_files, *plane.templates))
 
     def _serving(self) -> bool:
         """Whether the services pass their health checks, so a reload can reach them."""

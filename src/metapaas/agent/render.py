@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from metapaas.sdk import PermanentError
+from metapaas.sdk import TLS_AUTHORITY, TLS_CERTIFICATE, TLS_KEY, PermanentError, Template
 
 _ENVIRONMENT = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
@@ -27,9 +27,32 @@ class RenderError(PermanentError):
 
 
 def node_context(metadata: Mapping[str, Any], node_dir: Path) -> dict[str, Any]:
-    """The metadata document plus ``node.dir``, the node's absolute directory."""
-    node = {**metadata.get("node", {}), "dir": str(node_dir.resolve())}
+    """The metadata document plus ``node.dir``, the node's absolute directory, and, for a
+    node with a certificate, ``node.tls``: the absolute paths of its files."""
+    root = node_dir.resolve()
+    node = {**metadata.get("node", {}), "dir": str(root)}
+    if "pem" in node:
+        node["tls"] = {
+            "certificate": str(root / TLS_CERTIFICATE),
+            "key": str(root / TLS_KEY),
+            "authority": str(root / TLS_AUTHORITY),
+        }
     return {**metadata, "node": node}
+
+
+def certificate_templates(
+    metadata: Mapping[str, Any], reload: tuple[str, ...]
+) -> tuple[Template, ...]:
+    """The node's certificate files as templates of its own (none without a certificate):
+    applied like the type's, so a renewed one is written atomically and ``reload`` (the
+    type's ``tls_reload``) runs once, after the certificate itself, under running services."""
+    if "pem" not in metadata.get("node", {}):
+        return ()
+    return (
+        Template("{{ node.pem.key }}", TLS_KEY, mode=0o600),
+        Template("{{ node.pem.authority }}", TLS_AUTHORITY, mode=0o644),
+        Template("{{ node.pem.certificate }}", TLS_CERTIFICATE, mode=0o644, reload=reload),
+    )
 
 
 def render_text(source: str, context: Mapping[str, Any], *, where: str = "template") -> str:

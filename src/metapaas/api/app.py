@@ -14,7 +14,7 @@ from metapaas import __version__, console
 from metapaas.api import boundary, problems, typed_routes
 from metapaas.api.admission import Admission
 from metapaas.api.deps import AppState, RequestIds
-from metapaas.api.routes import agent, health, iam, metrics, operations, plugins, types
+from metapaas.api.routes import agent, ca, health, iam, metrics, operations, plugins, types
 from metapaas.api.routes.metrics import metrics_registry
 from metapaas.config import Settings, environment_dir
 from metapaas.db import CORE_STREAM, Sealer, make_engine, make_sessionmaker, migrate
@@ -101,11 +101,12 @@ def migrate_all(state: AppState) -> None:
 
 
 def prepare(state: AppState) -> str | None:
-    """Migrate, and make the admin on first start.
+    """Migrate, and make the CA and the admin on first start.
 
     Returns the admin token when it was just created, else None.
     """
     migrate_all(state)
+    state.authority()  # the CA, made now if this is the first start
     with state.sessions.begin() as session:
         return ensure_admin(session)
 
@@ -125,6 +126,8 @@ def start_orchestrator(state: AppState) -> Callable[[], None]:
         state.sealer,
         settings.resolved_public_url,
         notify=state.notifier.notify,
+        authority=state.authority,
+        control_plane_ca=_control_plane_ca(state),
     )
     worker = Worker(
         reconciler,
@@ -152,6 +155,14 @@ def start_orchestrator(state: AppState) -> Callable[[], None]:
         worker.stop()
 
     return stop
+
+
+def _control_plane_ca(state: AppState) -> str:
+    """What agents verify the control plane with: the CA that signed the API's certificate;
+    none over plain HTTP, nor for an operator's certificate (the hosts' trust store)."""
+    settings = state.settings
+    https = settings.resolved_public_url.startswith("https://")
+    return state.authority().certificate_pem if https and settings.tls_cert is None else ""
 
 
 def start_listener(state: AppState) -> Callable[[], None]:
@@ -188,6 +199,7 @@ def create_app(state: AppState) -> FastAPI:
     app.add_middleware(RequestIds)  # added last, so outermost: refusals carry an id too
     for router in (
         health.router,
+        ca.router,
         metrics.router,
         types.router,
         iam.router,

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from metapaas import tls
 from metapaas.api import boundary
 from metapaas.config import Settings
 from metapaas.db import Sealer, models
@@ -49,6 +50,18 @@ class AppState:
     metrics: Any = None  # this app's prometheus CollectorRegistry, set by create_app
     #: When reports arrive and requests are queued; tests give the orchestrator's fake clock.
     clock: Callable[[], datetime] = models.utcnow
+    _authority: tls.Authority | None = field(default=None, repr=False)
+    _authority_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def authority(self) -> tls.Authority:
+        """The CA this control plane signs with, loaded (or made) once per process, after
+        the migrations made its table."""
+        with self._authority_lock:
+            if self._authority is None:
+                self._authority = tls.load_authority(
+                    self.sessions, self.sealer, self.settings.operator_authority, self.clock
+                )
+            return self._authority
 
     def wake(self) -> None:
         """Tell this process's workers that work was queued."""

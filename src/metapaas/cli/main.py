@@ -25,17 +25,48 @@ HostOpt = Annotated[str | None, typer.Option(help="Address to serve on [env META
 PortOpt = Annotated[int | None, typer.Option(help="Port to serve on [env METAPAAS_PORT].")]
 
 
-def _settings(host: str | None = None, port: int | None = None) -> Settings:
+TlsOpt = Annotated[
+    bool,
+    typer.Option("--tls", help="Serve HTTPS on loopback too (any other address always is)."),
+]
+InsecureOpt = Annotated[
+    bool,
+    typer.Option(
+        "--insecure",
+        help="Serve plain HTTP on a network address: clients' tokens and agents' "
+        "credentials would cross it in clear, so agents refuse it.",
+    ),
+]
+
+
+def _settings(
+    host: str | None = None, port: int | None = None, *, tls: bool = False, insecure: bool = False
+) -> Settings:
+    from pydantic import ValidationError
+
     from metapaas.config import Settings
 
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    return Settings(**overrides)  # type: ignore[arg-type]
+    given = {"host": host, "port": port, "tls": tls or None, "insecure": insecure or None}
+    overrides = {k: v for k, v in given.items() if v is not None}
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        for error in exc.errors():
+            console.print(f"[red]{error['msg'].removeprefix('Value error, ')}[/]")
+        raise typer.Exit(2) from exc
 
 
 def _supervise(role: str, settings: Settings, *, announce_token: bool = False) -> None:
     """Serve ``role`` in generations under a supervisor (see :mod:`metapaas.serving`)."""
     # The generations read their settings from the environment, as this process did.
     os.environ["METAPAAS_HOST"], os.environ["METAPAAS_PORT"] = settings.host, str(settings.port)
+    os.environ["METAPAAS_TLS"] = str(settings.tls).lower()
+    os.environ["METAPAAS_INSECURE"] = str(settings.insecure).lower()
+    if settings.insecure:
+        console.print(
+            f"[yellow]serving plain HTTP on {settings.host} (--insecure):[/] tokens cross the "
+            "network in clear, and agents on other machines refuse to register"
+        )
     from metapaas.serving.supervisor import listen, supervise
 
     listener = None if role == "worker" else listen(settings.host, settings.port)
@@ -44,21 +75,32 @@ def _supervise(role: str, settings: Settings, *, announce_token: bool = False) -
 
 
 @app.command()
-def up(host: HostOpt = None, port: PortOpt = None) -> None:
-    """Start the embedded default: database, migrations, admin token, API."""
-    _supervise("server", _settings(host, port), announce_token=True)
+def up(
+    host: HostOpt = None, port: PortOpt = None, tls: TlsOpt = False, insecure: InsecureOpt = False
+) -> None:
+    """Start the embedded default: database, migrations, admin token, API.
+
+    On loopback it serves plain HTTP; on any other address HTTPS, with a certificate
+    from its own CA (`metapaas ca` shows it) or the operator's (METAPAAS_TLS_*).
+    """
+    settings = _settings(host, port, tls=tls, insecure=insecure)
+    _supervise("server", settings, announce_token=True)
 
 
 @app.command()
-def server(host: HostOpt = None, port: PortOpt = None) -> None:
+def server(
+    host: HostOpt = None, port: PortOpt = None, tls: TlsOpt = False, insecure: InsecureOpt = False
+) -> None:
     """Serve the API and run the orchestrator against the configured database."""
-    _supervise("server", _settings(host, port))
+    _supervise("server", _settings(host, port, tls=tls, insecure=insecure))
 
 
 @app.command()
-def api(host: HostOpt = None, port: PortOpt = None) -> None:
+def api(
+    host: HostOpt = None, port: PortOpt = None, tls: TlsOpt = False, insecure: InsecureOpt = False
+) -> None:
     """Serve only the API; run `metapaas worker` processes beside it (PostgreSQL)."""
-    _supervise("api", _settings(host, port))
+    _supervise("api", _settings(host, port, tls=tls, insecure=insecure))
 
 
 @app.command()

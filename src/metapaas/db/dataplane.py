@@ -17,7 +17,7 @@ from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from metapaas.db.base import Base
-from metapaas.db.columns import StateColumn, new_id, utcnow
+from metapaas.db.columns import JSONDocument, StateColumn, new_id, utcnow
 
 
 class NodeState(enum.StrEnum):
@@ -82,6 +82,12 @@ class Node(Base):
     wheelhouse: Mapped[str] = mapped_column(String(64), default="")
     location: Mapped[str] = mapped_column(String(63), default="")  # the provider's: a host
     evicted: Mapped[bool] = mapped_column(default=False)  # its provider wants it elsewhere
+    # The node's server certificate (PEM), its key sealed like every secret, the names
+    # it was issued for (the node's address and name) and when it is due for renewal.
+    tls_certificate: Mapped[str] = mapped_column(Text, default="")
+    tls_sealed_key: Mapped[str] = mapped_column(Text, default="")
+    tls_names: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    tls_renew_at: Mapped[datetime | None]
 
     # The agent's row, read beside this one; never written through it.
     reported: Mapped[NodeReport | None] = relationship(viewonly=True, lazy="selectin")

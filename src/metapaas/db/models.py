@@ -254,6 +254,18 @@ class MetadataDocument(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class CertificateAuthority(Base):
+    """The control plane's own CA, made by the first process that needed it and shared
+    by every replica through this row; its key is sealed like every secret."""
+
+    __tablename__ = "certificate_authorities"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    certificate: Mapped[str] = mapped_column(Text)
+    sealed_key: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Event(Base):
     __tablename__ = "events"
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from metapaas.db import models
+from metapaas.db import Sealer, models
 
 
 def publish(session: Session, instance_id: str, document: dict[str, Any]) -> int | None:
@@ -56,8 +56,13 @@ def _next_revision(session: Session, row: models.MetadataDocument) -> int:
     return row.revision
 
 
-def node_view(session: Session, node: models.Node, after: int) -> bytes | None:
+def node_view(
+    session: Session, node: models.Node, after: int, sealer: Sealer, authority: str
+) -> bytes | None:
     """What ``node`` reads, as JSON: None when nothing is newer than ``after``.
+
+    A node with a certificate reads it in its own part, with its key (unsealed for it
+    alone) and ``authority``, the CA certificate that signed it, as ``node.pem``.
 
     An ``after`` ahead of the store (a node that outlived a restored database)
     gets the full view marked as a reset. The revision is read first, so a
@@ -92,6 +97,7 @@ def node_view(session: Session, node: models.Node, after: int) -> bytes | None:
             "ordinal": node.ordinal,
             "address": node.address,
             "ports": node.ports,
+            **_certificate(node, sealer, authority),
         },
         "commands": [
             {"id": c.id, "name": c.name, "timeout": c.timeout}
@@ -102,6 +108,13 @@ def node_view(session: Session, node: models.Node, after: int) -> bytes | None:
     # Both are JSON objects with keys of their own (the document's are fixed by
     # ``metadata_document``): one object is the two joined.
     return document[:-1] + b"," + _encode(own)[1:]
+
+
+def _certificate(node: models.Node, sealer: Sealer, authority: str) -> dict[str, Any]:
+    if not node.tls_certificate:
+        return {}
+    key = sealer.unseal(node.tls_sealed_key)["key"]
+    return {"pem": {"certificate": node.tls_certificate, "key": key, "authority": authority}}
 
 
 _documents: OrderedDict[tuple[str, int, datetime], bytes] = OrderedDict()

@@ -28,6 +28,7 @@ and wakes it.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,9 +37,9 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from metapaas import db, metadata, providers, sdk
+from metapaas import db, metadata, providers, sdk, tls
 from metapaas.db import Sealer, models
-from metapaas.orchestrator import commands, events, gates, status, views
+from metapaas.orchestrator import certificates, commands, events, gates, status, views
 from metapaas.orchestrator.plan import Plan, Start, StartKind, heal, replace, why_replace
 from metapaas.plugins import LoadedType, Registry
 
@@ -78,6 +79,8 @@ class Reconciler:
         clock: Callable[[], datetime] = models.utcnow,
         notify: Notify = lambda _instance_id: None,
         readers: sessionmaker[Session] | None = None,
+        authority: Callable[[], tls.Authority] | None = None,
+        control_plane_ca: str = "",
     ) -> None:
         self.sessions = sessions
         #: Read-only sessions, for the look before a pass plans (on SQLite a read never
@@ -89,6 +92,13 @@ class Reconciler:
         self.control_plane_url = control_plane_url
         self.clock = clock
         self.notify = notify
+        #: The CA that signs the nodes' certificates: the control plane's own by default.
+        self.authority = authority or functools.cache(
+            lambda: tls.load_authority(sessions, sealer, now=clock)
+        )
+        #: What agents verify the control plane with (PEM; "" over loopback HTTP, or to
+        #: trust the system's store for an operator's certificate).
+        self.control_plane_ca = control_plane_ca
 
     # -- entry points -------------------------------------------------------------
 
@@ -268,6 +278,7 @@ class Reconciler:
             memory_mb=group.memory_mb,
             bootstrap_token=start.bootstrap_token,
             control_plane_url=self.control_plane_url,
+            control_plane_ca=self.control_plane_ca,
             software=plan.software.get(name, ""),
         )
         if start.kind == StartKind.ROLL:  # in place: its data and ports stay
@@ -279,6 +290,7 @@ class Reconciler:
     def _observe(
         self, instance_id: str, plan: Plan, found: Mapping[str, providers.NodeInfo]
     ) -> Outcome:
+        authority = self.authority()  # made, the first time, in a transaction of its own
         with self.sessions() as session:
             instance = session.get(models.Instance, instance_id, with_for_update=True)
             if instance is None or instance.status in (
@@ -288,15 +300,21 @@ class Reconciler:
                 return Outcome(0.0)
             session.execute(delete(models.Node).where(models.Node.name.in_(plan.retire)))
             nodes = [n for n in _nodes(session, instance_id) if n.name in plan.groups]
+            now = self.clock()
+            renewed = False
             for node in nodes:
                 _track(session, node, found.get(node.name))
+                group = plan.groups[node.name][0]
+                renewed |= certificates.keep_current(node, group, authority, self.sealer, now)
             view = views.instance_view(session, instance, plan.loaded, self.sealer)
             node_views = views.node_views(nodes)
             document = views.metadata_document(view, plan.loaded.declaration, node_views)
             changed = metadata.publish(session, instance_id, document) is not None
+            if renewed and not changed:  # only the nodes' own parts changed
+                metadata.bump(session, instance_id)
+            changed |= renewed
             inits = commands.inits(plan.loaded, view.version, nodes)
             queued = commands.of_instance(session, instance_id)
-            now = self.clock()
             commands.time_out(session, instance_id, queued, now)
             changed |= commands.start_inits(session, instance_id, nodes, inits, queued, now)
             verdict = status.judge(

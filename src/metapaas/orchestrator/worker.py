@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, joinedload, load_only, sessionmaker
 from metapaas import db, providers, sdk
 from metapaas.db import claims, models
 from metapaas.errors import NotFound
-from metapaas.orchestrator import queue, status
+from metapaas.orchestrator import certificates, queue, status
 from metapaas.orchestrator.reconciler import Reconciler
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ _SWEPT_COLUMNS = (
         models.Node.started_at,
         models.Node.created_at,
         models.Node.wheelhouse,
+        models.Node.tls_renew_at,
     ),
     joinedload(models.Node.reported).load_only(
         models.NodeReport.incarnation, models.NodeReport.last_seen_at
@@ -225,9 +226,11 @@ class Worker:
     ) -> bool:
         """Whether a node of an ``ACTIVE`` instance needs a pass: its provider no longer runs
         it or wants it elsewhere (a dead agent, a draining host), its agent fell silent past
-        its type's ``unreachable_after``, or it runs another plugin version than the one
-        loaded (a rollout to start)."""
+        its type's ``unreachable_after``, it runs another plugin version than the one
+        loaded (a rollout to start), or its certificate is due for renewal."""
         if listed is None or not listed.running or listed.evicted:
+            return True
+        if certificates.due(node, now):
             return True
         try:
             loaded = self.reconciler.registry.get(slug)

@@ -34,7 +34,9 @@ class NodeSpec:
     version's data-plane code, whatever the control plane has loaded since.
     ``memory_mb`` is what the type says the node uses at most (0: not said).
     ``host_labels``: a provider with hosts places the node on one having all of them
-    (an admin's pin of the project or type to a pool).
+    (an admin's pin of the project or type to a pool). ``control_plane_ca`` is the CA
+    certificate (PEM) the agent verifies an ``https`` control plane with, which the
+    provider leaves beside the bootstrap token (``""``: the system's trust store).
     """
 
     name: str
@@ -45,6 +47,7 @@ class NodeSpec:
     software: str = ""
     memory_mb: int = 0
     host_labels: Mapping[str, str] = field(default_factory=dict)
+    control_plane_ca: str = ""
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 After the ``#cloud-config`` line the document is JSON, which is also YAML:
 JSON's quoting is exact for any token or URL and needs no YAML library. The
 VM installs the agent into its own venv (Debian and Ubuntu refuse a system
-``pip install``, PEP 668), writes the bootstrap token where the agent reads
-it and runs the agent as a systemd unit that restarts it when it exits.
+``pip install``, PEP 668), writes the bootstrap token and the control plane's CA
+certificate where the agent reads them and runs the agent as a systemd unit that
+restarts it when it exits.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from metapaas.sdk import PermanentError
 
 NODE_DIR = "/var/lib/metapaas/node"
 TOKEN_PATH = f"{NODE_DIR}/bootstrap.token"
+CA_PATH = f"{NODE_DIR}/control-plane-ca.pem"  # the agent's CONTROL_PLANE_CA
 VENV = "/opt/metapaas/venv"
 UNIT = "metapaas-agent.service"
 UNIT_PATH = f"/etc/systemd/system/{UNIT}"
@@ -33,6 +35,7 @@ def user_data(spec: NodeSpec, agent_package: str) -> str:
         "packages": ["python3-venv"],
         "write_files": [
             _file(TOKEN_PATH, spec.bootstrap_token, "0600"),
+            _file(CA_PATH, spec.control_plane_ca, "0644"),
             _file(UNIT_PATH, _unit(spec), "0644"),
         ],
         "runcmd": [

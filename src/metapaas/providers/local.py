@@ -5,6 +5,8 @@ Node ``N`` lives in ``<home>/nodes/N/``:
 - ``node.json``: the spec without its token (name, labels, control-plane
   URL), the allocated ports by name, the agent's pid and its start time;
 - ``bootstrap.token`` (0600): read once by the agent;
+- ``control-plane-ca.pem``: the CA certificate the agent verifies the control plane
+  with (empty over loopback HTTP);
 - ``logs/agent.log``: the agent's stdout and stderr;
 - ``data``: a link to the node's volume, ``<home>/volumes/N/data``;
 - whatever the agent itself keeps there (its credential, rendered config).
@@ -70,6 +72,7 @@ from metapaas.sdk import VOLUME_DIR, PermanentError, TemporaryError, exclusive, 
 ADDRESS = "127.0.0.1"
 NODE_FILE = "node.json"
 BOOTSTRAP_FILE = "bootstrap.token"
+CONTROL_PLANE_CA_FILE = "control-plane-ca.pem"  # the agent's CONTROL_PLANE_CA
 LOG_FILE = Path("logs") / "agent.log"
 VOLUME_FILE = "volume.json"
 NAME_ENV = "METAPAAS_NODE_NAME"
@@ -212,6 +215,7 @@ class LocalProvider:
         (node_dir / LOG_FILE).parent.mkdir(parents=True, exist_ok=True)
         self._attach_volume(spec, node_dir)
         write_private(node_dir / BOOTSTRAP_FILE, spec.bootstrap_token)
+        write_private(node_dir / CONTROL_PLANE_CA_FILE, spec.control_plane_ca, mode=0o644)
         if self._users is not None:
             self._users.give(spec.name, node_dir, self._volumes / spec.name)
         reserved = self._reserve(spec, previous, node_dir)

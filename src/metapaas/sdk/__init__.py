@@ -43,6 +43,9 @@ from metapaas.sdk._declaration import (
 from metapaas.sdk._errors import Invalid, PermanentError, PluginError, TemporaryError
 from metapaas.sdk._fields import immutable, secret, token
 from metapaas.sdk._node import (
+    TLS_AUTHORITY,
+    TLS_CERTIFICATE,
+    TLS_KEY,
     VOLUME_DIR,
     NotReady,
     create_private,
@@ -52,6 +55,9 @@ from metapaas.sdk._node import (
 )
 
 __all__ = [
+    "TLS_AUTHORITY",
+    "TLS_CERTIFICATE",
+    "TLS_KEY",
     "VOLUME_DIR",
     "ChildResource",
     "Command",

@@ -31,6 +31,9 @@ class Port:
 
     name: str
     number: int
+    tls: bool = False
+    """Whether the port speaks TLS: a node of a role with such a port gets a server
+    certificate from the control plane's CA (``sdk.TLS_CERTIFICATE``)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.number <= MAX_PORT:
@@ -138,6 +141,12 @@ class DataPlane:
 
     ``required_binaries`` are names looked up on the agent's ``PATH``, or
     absolute paths; a missing one fails the node naming it.
+
+    ``tls_reload`` tells the running service to take a renewed certificate
+    (``{{ node.tls.certificate }}`` and the rest): the agent runs it after it
+    replaced the node's certificate files under running services, as a
+    template's ``reload``. A role with a TLS port declares it, or its engine
+    serves the old certificate until its next start.
     """
 
     templates: tuple[Template, ...] = ()
@@ -145,3 +154,4 @@ class DataPlane:
     health: tuple[HealthCheck, ...] = ()
     commands: tuple[Command, ...] = ()
     required_binaries: tuple[str, ...] = ()
+    tls_reload: tuple[str, ...] = ()

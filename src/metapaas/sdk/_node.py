@@ -38,6 +38,15 @@ rest of the node directory (rendered config, the agent's files) is made anew.
 Deleting the instance (or scaling the node away) deletes the volume.
 """
 
+TLS_CERTIFICATE = "tls/node.crt"
+TLS_KEY = "tls/node.key"
+TLS_AUTHORITY = "tls/ca.crt"
+"""Where, in the node directory, the agent keeps the node's server certificate, its key
+(mode 0600) and the CA certificate that signed it, for a node of a role with a TLS port.
+Templates and argv name them as ``{{ node.tls.certificate }}``, ``{{ node.tls.key }}``
+and ``{{ node.tls.authority }}`` (absolute paths); the control plane issues and renews
+them, so no type makes certificates of its own."""
+
 
 def stage(dest: Path, data: bytes | Writer, mode: int = 0o600) -> Path:
     """Write ``data`` (or what the writer writes) to a new hidden file beside ``dest`` with

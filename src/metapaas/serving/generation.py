@@ -27,6 +27,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +44,7 @@ from metapaas.api.deps import AppState
 from metapaas.config import Settings
 from metapaas.plugins.served import Watcher
 from metapaas.serving.supervisor import CHANNEL_FD_ENV, LISTEN_FD_ENV
+from metapaas.tls import CertificateError, ServerCertificate
 
 log = logging.getLogger(__name__)
 console = Console(stderr=True)
@@ -53,6 +55,8 @@ SHUTDOWN_GRACE_SECONDS = 2
 """Seconds a stopping generation gives open requests (agents' long-polls) before it closes them."""
 ROLES = ("server", "api", "worker")
 _PR_SET_PDEATHSIG = 1
+CERTIFICATE_CHECK_SECONDS = 3600.0
+"""How often a serving generation checks its certificate: renewal is due a month ahead."""
 
 
 class Channel:
@@ -226,12 +230,18 @@ def _run_api(state: AppState, channel: Channel, background: Background) -> None:
         background.stop()
 
     draining = threading.Event()
+    certificate = _server_certificate(state)
+    certificate_file, key_file = certificate.files if certificate is not None else (None, None)
     config = uvicorn.Config(
         CloseWhenDraining(create_app(state), draining),
         log_level="info",
         timeout_keep_alive=int(KEEP_ALIVE_SECONDS),
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        ssl_certfile=certificate_file,
+        ssl_keyfile=key_file,
     )
+    if certificate is not None:
+        background.stops.append(_keep_current(certificate, config))
     server = GenerationServer(config, channel, draining, drained)
     loop_box: list[asyncio.AbstractEventLoop] = []
 
@@ -245,16 +255,45 @@ def _run_api(state: AppState, channel: Channel, background: Background) -> None:
         loop_box.append(asyncio.get_running_loop())
         channel.listen(on_message)
         listener = socket.socket(fileno=int(os.environ[LISTEN_FD_ENV]))
+        scheme = "https" if certificate is not None else "http"
         console.print(
-            f"MetaPaaS on http://{settings.host}:{settings.port} (home {settings.resolved_home}, "
-            f"database {state.engine.url.render_as_string()})"
+            f"MetaPaaS on {scheme}://{settings.host}:{settings.port} (home "
+            f"{settings.resolved_home}, database {state.engine.url.render_as_string()})"
         )
+        if certificate is not None:
+            console.print(f"CA certificate {certificate.authority.fingerprint} at /v1/ca.pem")
         await server.serve(sockets=[listener])
 
     try:
         asyncio.run(serve())
     finally:
         background.stop()
+
+
+def _server_certificate(state: AppState) -> ServerCertificate | None:
+    """The listener's certificate, issued now (None: it serves plain HTTP)."""
+    if not state.settings.serves_tls:
+        return None
+    certificate = ServerCertificate(state.settings, state.authority())
+    certificate.refresh()
+    return certificate
+
+
+def _keep_current(certificate: ServerCertificate, config: uvicorn.Config) -> Callable[[], None]:
+    """Renew the listener's certificate in its live context while this generation serves
+    (the operator's files are read again); returns what stops it."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(CERTIFICATE_CHECK_SECONDS):
+            if isinstance(config.ssl, ssl.SSLContext):
+                try:
+                    certificate.refresh(config.ssl)
+                except CertificateError as exc:
+                    log.error("the API's certificate was not renewed: %s", exc)
+
+    threading.Thread(target=renew, name="certificate", daemon=True).start()
+    return stop.set
 
 
 def main(argv: Sequence[str] | None = None) -> None:

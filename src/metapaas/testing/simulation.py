@@ -98,6 +98,7 @@ class Simulation:
             clock=self.clock,
             notify=self.state.notifier.notify,
             readers=self.state.readers,
+            authority=self.state.authority,
         )
         return Worker(reconciler, clock=self.clock, worker_id=worker_id, readers=self.state.readers)
 

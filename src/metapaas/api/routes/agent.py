@@ -180,7 +180,8 @@ def _read(state: AppState, bearer: Any, after: int) -> tuple[str, bytes | None]:
     """The node's view, read without waiting for any writer."""
     with state.readers() as session:
         _, node = _reporter(session, bearer)
-        return node.instance_id, metadata.node_view(session, node, after)
+        authority = state.authority().certificate_pem
+        return node.instance_id, metadata.node_view(session, node, after, state.sealer, authority)
 
 
 @router.get(

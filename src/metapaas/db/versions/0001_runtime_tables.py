@@ -226,6 +226,14 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_events_instance_id"), "events", ["instance_id"], unique=False)
     op.create_table(
+        "certificate_authorities",
+        sa.Column("name", sa.String(length=63), nullable=False),
+        sa.Column("certificate", sa.Text(), nullable=False),
+        sa.Column("sealed_key", sa.Text(), nullable=False),
+        sa.Column("created_at", WHEN, nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_certificate_authorities")),
+    )
+    op.create_table(
         "metadata_documents",
         sa.Column("instance_id", sa.String(length=36), nullable=False),
         sa.Column("revision", sa.Integer(), nullable=False),
@@ -283,6 +291,10 @@ def upgrade() -> None:
         sa.Column("wheelhouse", sa.String(length=64), nullable=False),
         sa.Column("location", sa.String(length=63), nullable=False),
         sa.Column("evicted", sa.Boolean(), nullable=False),
+        sa.Column("tls_certificate", sa.Text(), nullable=False),
+        sa.Column("tls_sealed_key", sa.Text(), nullable=False),
+        sa.Column("tls_names", JSON, nullable=False),
+        sa.Column("tls_renew_at", WHEN, nullable=True),
         sa.ForeignKeyConstraint(
             ["instance_id"],
             ["instances.id"],
@@ -432,6 +444,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_node_commands_instance_id"), table_name="node_commands")
     op.drop_table("node_commands")
     op.drop_table("metadata_documents")
+    op.drop_table("certificate_authorities")
     op.drop_index(op.f("ix_events_instance_id"), table_name="events")
     op.drop_table("events")
     op.drop_index(op.f("ix_api_tokens_user_id"), table_name="api_tokens")

@@ -1,0 +1,28 @@
+"""TLS: the control plane's certificate authority and what it signs.
+
+:mod:`.certificates` makes and signs (no database); :mod:`.authority` finds the
+CA to sign with (the operator's, or the control plane's own kept sealed in the
+database) and keeps the API listener's certificate current.
+"""
+
+from metapaas.tls.authority import ServerCertificate, api_names, load_authority
+from metapaas.tls.certificates import (
+    RENEW_BEFORE,
+    SERVER_LIFETIME,
+    Authority,
+    CertificateError,
+    Issued,
+    fingerprint,
+)
+
+__all__ = [
+    "RENEW_BEFORE",
+    "SERVER_LIFETIME",
+    "Authority",
+    "CertificateError",
+    "Issued",
+    "ServerCertificate",
+    "api_names",
+    "fingerprint",
+    "load_authority",
+]
