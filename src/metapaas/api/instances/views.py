@@ -114,15 +114,20 @@ def _node_view(node: models.Node) -> dict[str, Any]:
 
 def credentials(ctx: Context, instance: models.Instance, loaded: LoadedType) -> dict[str, Any]:
     """What the type's ``credentials`` hook answers for the instance, without a node-only
-    secret; the read is audited."""
+    secret, and ``ca_certificate`` (PEM) when its nodes serve TLS; the read is audited."""
     if instance.status != models.InstanceStatus.ACTIVE and instance.observed_generation == 0:
         raise Conflict(
             f"credentials are readable once the instance is ACTIVE; it is {instance.status}"
         )
     view = orchestrator.instance_view(ctx.session, instance, loaded, ctx.state.sealer)
-    nodes = ctx.session.scalars(select(models.Node).where(models.Node.instance_id == instance.id))
+    query = select(models.Node).where(models.Node.instance_id == instance.id)
+    nodes = list(ctx.session.scalars(query))
     slug = instance.type_slug
     ctx.audit(permissions.credentials(slug), "instance", instance.id, instance.project_id)
     public = orchestrator.public_view(view, loaded.declaration)
     answer = loaded.declaration.credentials(public, orchestrator.node_views(nodes))
-    return orchestrator.without_node_only(answer, view, loaded.declaration)
+    shown = orchestrator.without_node_only(answer, view, loaded.declaration)
+    if any(node.tls_certificate for node in nodes):
+        # What a client verifies the nodes' certificates with, beside what it connects to.
+        shown["ca_certificate"] = ctx.state.authority().certificate_pem
+    return shown
