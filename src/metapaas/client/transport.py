@@ -14,6 +14,7 @@ import httpx
 from metapaas.client import routes
 from metapaas.client.calls import Call, S, T
 from metapaas.client.errors import ApiError
+from metapaas.client.trust import verification
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
@@ -62,9 +63,11 @@ class _Routes(Generic[S]):
         return routes.Resources(self._sender(), slug, collection)
 
 
-def _options(url: str, token: str | None, timeout: httpx.Timeout | float) -> dict[str, Any]:
+def _options(
+    url: str, token: str | None, timeout: httpx.Timeout | float, ca: str | None
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return {"base_url": url, "headers": headers, "timeout": timeout}
+    return {"base_url": url, "headers": headers, "timeout": timeout, "verify": verification(ca)}
 
 
 def _request(http: httpx.Client | httpx.AsyncClient, call: Call[Any]) -> httpx.Request:
@@ -84,7 +87,9 @@ class Client(_Routes["Client"]):
     ...     api.instances("demo").create({"name": "hello"})
 
     An error answer raises :class:`~metapaas.client.ApiError`. A GET, PUT or
-    DELETE whose connection closed before any answer is sent once more.
+    DELETE whose connection closed before any answer is sent once more. ``ca`` (PEM)
+    is the CA an ``https`` control plane's certificate must be signed by (default: the
+    system's trust store).
     """
 
     def __init__(
@@ -93,9 +98,10 @@ class Client(_Routes["Client"]):
         token: str | None = None,
         *,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        ca: str | None = None,
         http: httpx.Client | None = None,
     ) -> None:
-        self.http = http or httpx.Client(**_options(url, token, timeout))
+        self.http = http or httpx.Client(**_options(url, token, timeout, ca))
 
     def send(self, call: Call[T]) -> T:
         request = _request(self.http, call)
@@ -134,9 +140,10 @@ class AsyncClient(_Routes["AsyncClient"]):
         token: str | None = None,
         *,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        ca: str | None = None,
         http: httpx.AsyncClient | None = None,
     ) -> None:
-        self.http = http or httpx.AsyncClient(**_options(url, token, timeout))
+        self.http = http or httpx.AsyncClient(**_options(url, token, timeout, ca))
 
     async def send(self, call: Call[T]) -> T:
         request = _request(self.http, call)

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from metapaas.config import Settings
 from metapaas.db import make_engine, models
 
 
@@ -62,9 +64,15 @@ class ControlPlane:
         self.database_url = database_url
         self.command = command
         self.port = free_port()
-        self.url = f"http://{address}:{self.port}"
-        self.netns = netns
         self.extra_env = {"METAPAAS_HOST": address, **env}
+        # As the server will read them (model_construct reads no environment of this one).
+        settings = Settings.model_construct(
+            host=address,
+            tls=env.get("METAPAAS_TLS") == "true",
+            insecure=env.get("METAPAAS_INSECURE") == "true",
+        )
+        self.url = f"{'https' if settings.serves_tls else 'http'}://{address}:{self.port}"
+        self.netns = netns
         self.process: subprocess.Popen[bytes] | None = None
         self.token = ""
 
@@ -95,14 +103,28 @@ class ControlPlane:
         if token_file.exists():
             self.token = token_file.read_text().strip()
 
+    @property
+    def ca_file(self) -> Path:
+        """The CA certificate an ``https`` control plane leaves in its home
+        (``<home>/tls/ca.crt``), what its clients verify it with."""
+        return self.home / "tls" / "ca.crt"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What a client of this control plane verifies it with."""
+        if not self.url.startswith("https://"):
+            return True
+        return ssl.create_default_context(cafile=self.ca_file)
+
     def _healthy(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
             log = (self.home / "server.log").read_text()[-3000:]
             raise AssertionError(f"server exited with {self.process.returncode}:\n{log}")
         try:
-            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
+            answer = httpx.get(f"{self.url}/healthz", timeout=1, verify=self.verify)
+            return answer.status_code == 200
+        except (httpx.HTTPError, OSError):  # OSError: no CA file yet
             return False
 
     def kill(self) -> None:
@@ -121,7 +143,10 @@ class ControlPlane:
 
     def client(self) -> httpx.Client:
         return httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=30,
+            verify=self.verify,
         )
 
     def wait_status(

@@ -5,6 +5,7 @@ CA to sign with (the operator's, or the control plane's own kept sealed in the
 database) and keeps the API listener's certificate current.
 """
 
+from metapaas.client.trust import fingerprint
 from metapaas.tls.authority import ServerCertificate, api_names, load_authority
 from metapaas.tls.certificates import (
     RENEW_BEFORE,
@@ -12,7 +13,6 @@ from metapaas.tls.certificates import (
     Authority,
     CertificateError,
     Issued,
-    fingerprint,
 )
 
 __all__ = [

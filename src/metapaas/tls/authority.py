@@ -107,6 +107,11 @@ class ServerCertificate:
         directory = self.settings.resolved_home / "tls"
         return directory / "api.crt", directory / "api.key"
 
+    @property
+    def authority_file(self) -> Path:
+        """The CA certificate beside the API's, for the operator to hand to clients."""
+        return self.settings.resolved_home / "tls" / "ca.crt"
+
     def refresh(self, context: ssl.SSLContext | None = None) -> None:
         """Issue the authority's certificate when none is current, and load the files
         into ``context``."""
@@ -119,6 +124,7 @@ class ServerCertificate:
                 certificate.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 write_private(key, self._issued.key)
                 write_private(certificate, self._issued.certificate, mode=0o644)
+                write_private(self.authority_file, self.authority.certificate_pem, mode=0o644)
             if context is not None:
                 try:
                     context.load_cert_chain(*self.files)

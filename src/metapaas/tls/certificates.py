@@ -9,7 +9,6 @@ authority.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from metapaas.client.trust import fingerprint
 
 AUTHORITY_LIFETIME = timedelta(days=3650)
 SERVER_LIFETIME = timedelta(days=90)
@@ -128,16 +129,6 @@ class Authority:
             names=tuple(names),
             not_after=certificate.not_valid_after_utc,
         )
-
-
-def fingerprint(certificate_pem: str) -> str:
-    """``SHA256:`` and the DER's digest in colon-separated hex, as ``openssl x509
-    -fingerprint -sha256`` prints it."""
-    der = x509.load_pem_x509_certificate(certificate_pem.encode()).public_bytes(
-        serialization.Encoding.DER
-    )
-    digest = hashlib.sha256(der).hexdigest().upper()
-    return "SHA256:" + ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
 def _builder(
