@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import stat
+from pathlib import Path
 
 import pytest
 
+from metapaas import tls
+from metapaas.db import models
 from metapaas.testing import ControlPlane
 from tests.cli.conftest import Cli
 
@@ -80,3 +83,38 @@ def test_login_keeps_a_private_profile_that_the_environment_overrides(
     assert unreachable.stderr.startswith("error: cannot reach http://127.0.0.1:9/")
     cli.env.update(METAPAAS_URL=control_plane.url, METAPAAS_TOKEN="mpt_not_the_profiles")
     assert cli.run("whoami").stderr.startswith("error: 401 "), "the environment wins"
+
+
+def test_login_over_https_trusts_only_the_ca_it_was_told_of(
+    cli: Cli, tmp_path: Path, e2e_database_url: str
+) -> None:
+    plane = ControlPlane(tmp_path / "home", e2e_database_url, METAPAAS_TLS="true")
+    plane.start()
+    try:
+        fingerprint = tls.fingerprint(plane.ca_file.read_text())
+        login = ("login", "--url", plane.url, "--token", plane.token)
+
+        unasked = cli.run(*login)  # no terminal to ask on
+        assert unasked.returncode == 1
+        assert fingerprint in unasked.stderr
+        assert "--trust-fingerprint" in unasked.stderr
+        other = tls.Authority.new("another CA", models.utcnow()).fingerprint
+        wrong = cli.run(*login, "--trust-fingerprint", other)
+        assert wrong.returncode == 1
+        assert "not trusted" in wrong.stderr
+        assert not cli.profiles_file.exists(), "nothing is kept from a refused login"
+
+        cli.ok(*login, "--trust-fingerprint", fingerprint.lower().replace(":", ""))
+        assert cli.json("whoami")["name"] == "admin"
+        assert cli.ok("ca", "--fingerprint").strip() == fingerprint
+        assert cli.ok("ca") == plane.ca_file.read_text()
+
+        cli.ok(*login, "--ca-file", str(plane.ca_file), "-p", "pinned")
+        assert cli.json("--profile", "pinned", "whoami")["name"] == "admin"
+        (tmp_path / "other.pem").write_text(tls.Authority.new("x", models.utcnow()).certificate_pem)
+        cli.env["METAPAAS_CA_FILE"] = str(tmp_path / "other.pem")
+        refused = cli.run("whoami")
+        assert refused.returncode == 1
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.stderr
+    finally:
+        plane.stop()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from metapaas import tls
+from metapaas.agent.client import CONTROL_PLANE_CA, AgentClient
 from metapaas.db import models
+from metapaas.sdk import TemporaryError
 from metapaas.testing import ControlPlane, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -79,28 +82,55 @@ def test_create_serve_update_delete_leaves_nothing(control_plane: ControlPlane) 
         assert leftover == []
 
 
-def test_https_beside_http_verifies_against_the_ca_only(
-    control_plane: ControlPlane, tmp_path: Path
+@pytest.fixture
+def tls_plane(tmp_path: Path, e2e_database_url: str) -> Iterator[ControlPlane]:
+    """A control plane serving HTTPS on loopback, as it does on any other address."""
+    plane = ControlPlane(tmp_path / "home", e2e_database_url, METAPAAS_TLS="true")
+    plane.start()
+    yield plane
+    try:
+        plane.delete_all_instances(60)
+    finally:
+        plane.stop()
+        plane.kill_leftover_agents()
+
+
+def test_over_https_agents_and_clients_verify_against_the_ca_only(
+    tls_plane: ControlPlane, tmp_path: Path
 ) -> None:
-    """The demo's HTTPS port presents the node's certificate, signed by the CA the API
-    hands out: a client trusting that CA connects, one trusting another is refused, and
-    plain HTTP to the TLS port gets no answer."""
-    with control_plane.client() as client:
+    """Agents reach an https control plane verifying it with the CA their provider left
+    them, and refuse one their CA did not sign; the demo's HTTPS port presents the node's
+    certificate: a client trusting the CA the API hands out connects, one trusting another
+    is refused, and plain HTTP to the TLS port gets no answer."""
+    assert tls_plane.url.startswith("https://")
+    with tls_plane.client() as client:
         created = client.post("/v1/types/demo/instances", json={"name": "secure"})
         assert created.status_code == 202, created.text
         path = f"/v1/types/demo/instances/{created.json()['id']}"
-        active = control_plane.wait_status(client, path, "ACTIVE")
+        active = tls_plane.wait_status(client, path, "ACTIVE")  # its agent registered
         ca = client.get("/v1/ca.pem")
-        assert ca.status_code == 200
         assert ca.headers["content-type"].startswith("application/x-pem-file")
+        credentials = client.get(f"{path}/credentials").json()
+    assert credentials["ca_certificate"] == ca.text
+    assert ca.text == tls_plane.ca_file.read_text()
     https = next(v for k, v in active["endpoints"].items() if k.endswith(".https"))
     trusted = tmp_path / "ca.pem"
     trusted.write_text(ca.text)
     answer = httpx.get(f"https://{https}/", verify=ssl.create_default_context(cafile=trusted))
     assert answer.text == "hello from metapaas"
-    other = tmp_path / "other.pem"
-    other.write_text(tls.Authority.new("another CA", models.utcnow()).certificate_pem)
+    other = tls.Authority.new("another CA", models.utcnow()).certificate_pem
+    (tmp_path / "other.pem").write_text(other)
+    elsewhere = ssl.create_default_context(cafile=tmp_path / "other.pem")
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-        httpx.get(f"https://{https}/", verify=ssl.create_default_context(cafile=other))
+        httpx.get(f"https://{https}/", verify=elsewhere)
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://{https}/", timeout=5)
+
+    node_dir = tmp_path / "stray-node"
+    node_dir.mkdir()
+    (node_dir / CONTROL_PLANE_CA).write_text(other)
+    (node_dir / "bootstrap.token").write_text("mpb_never_sent")
+    agent = AgentClient(tls_plane.url, node_dir, sleep=lambda _seconds: None)
+    with pytest.raises(TemporaryError, match="CERTIFICATE_VERIFY_FAILED"):
+        agent.ensure_registered()
+    agent.close()

@@ -189,7 +189,9 @@ def _trusted_ca(url: str, ca_file: Path | None, pinned: str | None) -> str:
         if found != trust.normal_fingerprint(pinned):
             raise UserError(f"{url} offers the CA {found}, not {pinned}: not trusted")
         return offered
-    status_console.print(f"{url} is signed by a CA this machine does not know:\n  {found}")
+    # No emoji codes: a fingerprint's ":AB:" would print as one.
+    message = f"{url} is signed by a CA this machine does not know:\n  {found}"
+    status_console.print(message, emoji=False, markup=False)
     if not sys.stdin.isatty():
         raise UserError("pass --ca-file or --trust-fingerprint to trust it without a prompt")
     if not typer.confirm("Trust this CA for this profile?", default=False):

@@ -37,5 +37,5 @@ def offered_authority(url: str, timeout: float = 10.0) -> str:
 
 def normal_fingerprint(given: str) -> str:
     """A fingerprint as a person types it (any case, colons or not) in the form above."""
-    digits = given.upper().removeprefix("SHA256:").replace(":", "")
+    digits = given.upper().replace(":", "").removeprefix("SHA256")
     return "SHA256:" + ":".join(digits[i : i + 2] for i in range(0, len(digits), 2))

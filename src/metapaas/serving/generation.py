@@ -261,7 +261,8 @@ def _run_api(state: AppState, channel: Channel, background: Background) -> None:
             f"{settings.resolved_home}, database {state.engine.url.render_as_string()})"
         )
         if certificate is not None:
-            console.print(f"CA certificate {certificate.authority.fingerprint} at /v1/ca.pem")
+            fingerprint = certificate.authority.fingerprint  # ":AB:" is no emoji here
+            console.print(f"CA certificate {fingerprint} at /v1/ca.pem", emoji=False)
         await server.serve(sockets=[listener])
 
     try:
