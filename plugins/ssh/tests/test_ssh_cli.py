@@ -54,7 +54,9 @@ def plane(lab_and_plane: Served) -> Iterator[ControlPlane]:
 
 @pytest.fixture
 def served_cli(cli: Cli, plane: ControlPlane) -> Cli:
-    cli.env.update(METAPAAS_URL=plane.url, METAPAAS_TOKEN=plane.token)
+    cli.env.update(
+        METAPAAS_URL=plane.url, METAPAAS_TOKEN=plane.token, METAPAAS_CA_FILE=str(plane.ca_file)
+    )
     return cli
 
 
@@ -162,7 +164,7 @@ def test_an_admin_registers_drains_resumes_and_removes_a_host(
 
 def test_the_async_client_drives_the_hosts_routes(plane: ControlPlane, pool: Pool) -> None:
     async def session() -> None:
-        async with AsyncClient(plane.url, plane.token) as client:
+        async with AsyncClient(plane.url, plane.token, ca=plane.ca_file.read_text()) as client:
             api = Hosts(client)
             registered = await api.register(
                 "host1",
