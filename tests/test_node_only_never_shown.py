@@ -1,4 +1,5 @@
-"""No response of the API shows a node-only secret, for every installed type.
+"""No response of the API shows a node-only secret, for every installed type, nor a
+private key of the CA or of a node's certificate.
 
 Every type ``Registry.discover()`` finds (demo, redis, postgres, s3) gets an
 instance and a child resource of each collection on a fresh database; the
@@ -10,6 +11,7 @@ node-only values the sealed store holds.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +22,7 @@ from httpx import Response
 
 from metapaas import orchestrator
 from metapaas.db import models
-from metapaas.orchestrator import events
+from metapaas.orchestrator import certificates, events
 from metapaas.plugins import LoadedType, Registry
 from metapaas.sdk import introspect
 from metapaas.testing import InProcessControlPlane, in_process
@@ -36,6 +38,7 @@ class Example:
     )
 
 
+NOW = models.utcnow()
 EXAMPLES = {
     "demo": Example({"message": "hi"}, {"pages": ({"name": "index", "content": "x"}, {})}),
     "redis": Example(
@@ -73,21 +76,42 @@ def test_every_installed_type_and_collection_has_an_example() -> None:
     assert any(_node_only(t) for t in usable), "no installed type has a node-only secret"
 
 
-def test_no_response_shows_a_node_only_secret(installed: InProcessControlPlane) -> None:
+def test_no_response_shows_a_node_only_secret(
+    installed: InProcessControlPlane, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     openapi = installed.get("/openapi.json").text
     shown_anywhere = 0
+    keys = 0
     for loaded in installed.state.registry.usable():
         responses = _every_response(installed, loaded, EXAMPLES[loaded.slug])
         values = _node_only_values(installed, loaded)
         assert all(values.values()), f"{loaded.slug}: a node-only secret was not made"
-        for response in responses:
+        private = _private_keys(installed, loaded)
+        for response in [*responses, installed.client.get("/v1/ca.pem")]:
             assert response.status_code < 300, (response.request.url, response.text)
-            for name, value in values.items():
+            for name, value in {**values, **private}.items():
                 assert value not in response.text, (loaded.slug, name, response.request.url)
+        for name, value in {**values, **private}.items():
+            assert value not in caplog.text, f"{loaded.slug}: {name} was logged"
         for name in _node_only(loaded):
             assert f'"{name}"' not in openapi, f"the OpenAPI document names {name}"
         shown_anywhere += len(values)
+        keys += len(private)
     assert shown_anywhere >= 2  # s3's sse_kek and internal_signing_key were looked for
+    assert keys > len(EXAMPLES), "the CA's key and nodes' keys were looked for"
+
+
+def _private_keys(api: InProcessControlPlane, loaded: LoadedType) -> dict[str, str]:
+    """The CA's key and those of the type's instance's node certificates, as PEM bodies."""
+    keys = {"the CA key": api.state.authority().key_pem}
+    with api.session() as session:
+        instance = session.query(models.Instance).filter_by(type_slug=loaded.slug).one()
+        for node in session.query(models.Node).filter_by(instance_id=instance.id):
+            if node.tls_sealed_key:
+                keys[f"{node.name}'s key"] = api.state.sealer.unseal(node.tls_sealed_key)["key"]
+    # The base64 body alone: a key re-wrapped or escaped in JSON still shows its lines.
+    return {name: pem.splitlines()[1] for name, pem in keys.items()}
 
 
 def _every_response(
@@ -136,17 +160,18 @@ def _serve(api: InProcessControlPlane, loaded: LoadedType, instance_id: str) -> 
         for group in loaded.declaration.node_plan(view):
             for ordinal in range(group.count):
                 ports = {p.name: port + i for i, p in enumerate(group.ports)}
-                session.add(
-                    models.Node(
-                        name=orchestrator.node_name(instance.id, group.role, ordinal),
-                        instance_id=instance.id,
-                        role=group.role,
-                        ordinal=ordinal,
-                        address="127.0.0.1",
-                        ports=ports,
-                        state=models.NodeState.RUNNING,
-                    )
+                node = models.Node(
+                    name=orchestrator.node_name(instance.id, group.role, ordinal),
+                    instance_id=instance.id,
+                    role=group.role,
+                    ordinal=ordinal,
+                    address="127.0.0.1",
+                    ports=ports,
+                    state=models.NodeState.RUNNING,
                 )
+                authority = api.state.authority()
+                certificates.keep_current(node, group, authority, api.state.sealer, NOW)
+                session.add(node)
                 port += 100
         session.flush()
         events.record(session, instance.id, "status_changed", "IN_PROGRESS -> ACTIVE")

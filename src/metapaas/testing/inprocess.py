@@ -30,10 +30,9 @@ from httpx import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from metapaas.api import AppState, build_state, create_app, migrate_all
+from metapaas.api import AppState, build_state, create_app, prepare
 from metapaas.config import Settings
 from metapaas.db import models
-from metapaas.iam import ensure_admin
 from metapaas.plugins import Registry
 from metapaas.testing.simulation import Simulation
 
@@ -210,9 +209,7 @@ def in_process(
     installed type by default), with its first admin."""
     settings = Settings(home=home, database_url=database_url)
     state = build_state(settings, registry=registry or Registry.discover())
-    migrate_all(state)
-    with state.sessions.begin() as session:
-        token = ensure_admin(session)
+    token = prepare(state)  # as a starting server does: migrations, the CA, the admin
     if token is None:
         raise RuntimeError(f"the database {database_url} is not new: it has an admin already")
     plane = open_client(state, token)
