@@ -20,6 +20,9 @@ Runs a real control plane (`metapaas server`, embedded SQLite unless
   each N.
 
     .venv/bin/python benchmarks/dataplane.py --runs 5 --nodes 1 3 --types demo redis postgres s3
+
+``--tls`` serves the API over HTTPS on loopback, so the agents' channel is what it is
+off loopback (nodes of a type with TLS ports get certificates either way).
 """
 
 from __future__ import annotations
@@ -263,6 +266,9 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, nargs="*", default=[1, 3])
     parser.add_argument("--types", nargs="+", default=["demo"], choices=sorted(ENGINE_FLOORS))
     parser.add_argument("--timeline", action="store_true", help="print each create's events")
+    parser.add_argument(
+        "--tls", action="store_true", help="serve the API over HTTPS on loopback, as off it"
+    )
     args = parser.parse_args()
     database = os.environ.get("METAPAAS_DATABASE_URL", "")
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -273,8 +279,9 @@ def main() -> None:
             f"machine: {os.cpu_count()} cores, {memory:.0f} GiB; Python {sys.version.split()[0]};"
         )
         print(f"database: {url.split(':')[0]}; runs: {args.runs}; command: {' '.join(sys.argv)}")
-        plane = ControlPlane(home, url)
+        plane = ControlPlane(home, url, **({"METAPAAS_TLS": "true"} if args.tls else {}))
         plane.start()
+        print(f"control plane: {plane.url}")
         try:
             with plane.client() as client:
                 installed = {t["slug"] for t in client.get("/v1/types/").json()["items"]}
