@@ -176,3 +176,25 @@ def test_the_api_certificate_is_renewed_in_its_live_context(tmp_path: Path) -> N
     certificate.refresh(context)
     assert certificate.files[0].read_text() != first
     assert certificate.authority_file.read_text() == certificate.authority.certificate_pem
+
+
+def test_an_operators_api_certificate_is_served_as_given(tmp_path: Path) -> None:
+    operator = tls.Authority.new("operator CA", NOW).issue(["api.example.net"], NOW)
+    (tmp_path / "api.crt").write_text(operator.certificate)
+    (tmp_path / "api.key").write_text(operator.key)
+    settings = Settings(
+        home=tmp_path / "home",
+        host="10.0.0.5",
+        tls_cert=tmp_path / "api.crt",
+        tls_key=tmp_path / "api.key",
+    )
+    certificate = tls.ServerCertificate(settings, tls.Authority.new("own CA", NOW))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+
+    certificate.refresh(context)
+
+    assert certificate.files == (tmp_path / "api.crt", tmp_path / "api.key")
+    assert not (tmp_path / "home" / "tls").exists(), "nothing of the own CA is issued"
+    (tmp_path / "api.key").write_text("not a key")
+    with pytest.raises(tls.CertificateError, match="cannot load"):
+        certificate.refresh(context)

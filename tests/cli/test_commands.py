@@ -118,3 +118,10 @@ def test_login_over_https_trusts_only_the_ca_it_was_told_of(
         assert "CERTIFICATE_VERIFY_FAILED" in refused.stderr
     finally:
         plane.stop()
+
+
+def test_up_refuses_contradictory_tls_settings_before_serving(cli: Cli) -> None:
+    refused = cli.run("up", "--tls", "--insecure")
+
+    assert refused.returncode == 2
+    assert "contradict each other" in refused.stderr
