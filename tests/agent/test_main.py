@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import signal
 import socket
+import ssl
+import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from metapaas import tls
+from metapaas.db import models
+from metapaas.sdk import TLS_AUTHORITY, TLS_KEY
 from metapaas.testing import modules_loaded_by
 from metapaas_demo import Demo
 
@@ -70,17 +76,29 @@ def test_the_demo_plugin_becomes_healthy_and_its_service_stops_with_the_agent(
     control_plane: tuple[ControlPlane, str], tmp_path: Path, agent: StartAgent
 ) -> None:
     plane, _ = control_plane
-    port = free_port()
+    port, https = free_port(), free_port()
+    authority = tls.Authority.new("test CA", models.utcnow())
+    issued = authority.issue(["127.0.0.1"], models.utcnow())
+    pem = {"certificate": issued.certificate, "key": issued.key}
     document = metadata(revision=1)
-    document["node"] = {**document["node"], "role": "web", "ports": {"http": port}}
+    document["node"] = {
+        **document["node"],
+        "role": "web",
+        "ports": {"http": port, "https": https},
+        "pem": {**pem, "authority": authority.certificate_pem},
+    }
     document["resources"] = {"pages": [{"name": "about", "content": "hello"}]}
     plane.documents.append(document)
     process = agent()
     report = plane.wait_for_report(lambda report: report["health"] == "healthy")
+    trusted = ssl.create_default_context(cafile=tmp_path / TLS_AUTHORITY)
+    served = httpx.get(f"https://127.0.0.1:{https}/about", verify=trusted)
     stop(process)
     assert report is not None
     assert (report["state"], report["applied_revision"]) == ("ready", 1)
     assert '"about": "hello"' in (tmp_path / "site.json").read_text()
+    assert served.text == "hello", "the node's certificate, as the agent wrote it, serves"
+    assert stat.S_IMODE((tmp_path / TLS_KEY).stat().st_mode) == 0o600
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 

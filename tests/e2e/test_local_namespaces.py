@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -181,9 +182,13 @@ def test_demo_web_nodes_serve_on_port_80_each_at_its_own_address(setup: Setup) -
         nodes = api.get(f"/v1/types/demo/instances/{web['id']}/nodes").json()["items"]
         addresses = sorted(node["address"] for node in nodes)
         assert len(set(addresses)) == 2, nodes
-        assert [node["ports"] for node in nodes] == [{"http": 80}, {"http": 80}]
+        assert [node["ports"] for node in nodes] == [{"http": 80, "https": 443}] * 2
+        trusted = ssl.create_default_context(cadata=api.get("/v1/ca.pem").text)
         for address in addresses:
             assert httpx.get(f"http://{address}/", timeout=5).text == "from a namespace"
+            # Its own certificate, for its own address: what verify-full checks.
+            secure = httpx.get(f"https://{address}/", timeout=5, verify=trusted)
+            assert secure.text == "from a namespace"
         assert api.delete(f"/v1/types/demo/instances/{web['id']}").status_code == 202
         path = f"/v1/types/demo/instances/{web['id']}"
         wait_for(lambda: api.get(path).status_code == 404, 60, "the instance to go")
