@@ -91,7 +91,7 @@ def test_the_own_authority_is_made_once_sealed_and_shared(
             assert row is not None
             assert "PRIVATE KEY" not in row.sealed_key, "the CA key is sealed at rest"
             assert row.certificate == first.certificate_pem
-        with pytest.raises(ValueError, match="do not open"):
+        with pytest.raises(tls.CertificateError, match="same METAPAAS_SECRET_KEY"):
             tls.load_authority(sessions, Sealer.from_home(tmp_path / "other"))
 
         operator = tls.Authority.new("operator CA", NOW)

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from metapaas.testing import ControlPlane, wait_for
 
@@ -20,9 +21,11 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def replicas(tmp_path: Path, empty_database_url: str) -> Iterator[list[ControlPlane]]:
-    first = ControlPlane(tmp_path / "api-1", empty_database_url, command="api")
-    second = ControlPlane(tmp_path / "api-2", empty_database_url, command="api")
-    worker = ControlPlane(tmp_path / "worker", empty_database_url, command="worker")
+    # Replicas of one control plane share its secret key: each opens the CA's sealed key.
+    shared = {"command": "api", "METAPAAS_SECRET_KEY": Fernet.generate_key().decode()}
+    first = ControlPlane(tmp_path / "api-1", empty_database_url, **shared)
+    second = ControlPlane(tmp_path / "api-2", empty_database_url, **shared)
+    worker = ControlPlane(tmp_path / "worker", empty_database_url, **shared | {"command": "worker"})
     started: list[ControlPlane] = []
     try:
         for plane in (first, second, worker):

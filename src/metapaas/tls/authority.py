@@ -72,7 +72,13 @@ def _kept(session: Session, sealer: Sealer) -> Authority | None:
     row = session.get(models.CertificateAuthority, OWN)
     if row is None:
         return None
-    key = sealer.unseal(row.sealed_key)["key"]
+    try:
+        key = sealer.unseal(row.sealed_key)["key"]
+    except ValueError as exc:
+        raise CertificateError(
+            "the CA's key in the database does not open with this process's secret key: "
+            "every replica of one control plane needs the same METAPAAS_SECRET_KEY"
+        ) from exc
     return Authority.load(row.certificate.encode(), key.encode())
 
 
