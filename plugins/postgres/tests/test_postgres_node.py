@@ -98,7 +98,13 @@ class Node:
         return applier.connector(self.layout, "127.0.0.1", self.port)(database)
 
     def connect(
-        self, user: str, password: str, database: str, **tls_options: str
+        self,
+        user: str,
+        password: str,
+        database: str,
+        *,
+        sslmode: str = "verify-full",
+        sslrootcert: Path | None = None,
     ) -> psycopg.Connection[Any]:
         """A login as a client elsewhere makes it: TLS, the server verified against the CA."""
         return psycopg.connect(
@@ -109,7 +115,8 @@ class Node:
             dbname=database,
             autocommit=True,
             connect_timeout=5,
-            **{"sslmode": "verify-full", "sslrootcert": str(self.trusted), **tls_options},
+            sslmode=sslmode,
+            sslrootcert=str(sslrootcert or self.trusted),
         )
 
     def tls_reload(self) -> None:
@@ -334,7 +341,7 @@ def test_a_client_trusting_another_ca_is_refused(serving: Node, tmp_path: Path) 
     other = tmp_path / "other.pem"
     other.write_text(tls.Authority.new("other", utcnow()).certificate_pem)
     with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
-        serving.connect("admin", ADMIN_PASSWORD, "shop", sslrootcert=str(other))
+        serving.connect("admin", ADMIN_PASSWORD, "shop", sslrootcert=other)
 
 
 def test_a_plain_login_is_refused_even_from_the_nodes_own_address(serving: Node) -> None:
