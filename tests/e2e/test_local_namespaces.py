@@ -149,7 +149,11 @@ def test_two_redis_nodes_listen_on_6379_each_at_its_own_address(setup: Setup) ->
             f"{c['host']}:6379" for c in credentials
         ]
 
-        clients = [redis.Redis.from_url(c["url"], socket_timeout=5) for c in credentials]
+        # Over TLS: each node's certificate names its own address, signed by the CA.
+        clients = [
+            redis.Redis.from_url(c["url"], socket_timeout=5, ssl_ca_data=c["ca_certificate"])
+            for c in credentials
+        ]
         for client, word in zip(clients, ("one", "two"), strict=True):
             client.set("who", word)
         assert [c.get("who") for c in clients] == [b"one", b"two"]

@@ -71,7 +71,7 @@ def test_bad_input_is_a_422_naming_field_and_rule_and_writes_nothing(
     assert api.rows() == before
 
 
-def test_a_roles_password_is_shown_once_and_the_admin_dsn_names_the_serving_node(
+def test_a_roles_password_is_shown_once_and_the_admin_dsn_names_the_serving_node_over_tls(
     api: InProcessControlPlane, shop: dict[str, Any]
 ) -> None:
     assert len(shop["app_password"]) >= 12
@@ -88,3 +88,5 @@ def test_a_roles_password_is_shown_once_and_the_admin_dsn_names_the_serving_node
         "admin",
     )
     assert f"@{host}:{port}/" in credentials["dsn"]
+    assert credentials["dsn"].endswith("?sslmode=verify-full")
+    assert credentials["ca_certificate"] == api.get("/v1/ca.pem").text

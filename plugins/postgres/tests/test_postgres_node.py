@@ -1,5 +1,6 @@
 """The node side against the real server, without a control plane: the launcher makes and
-runs a cluster in a node directory, the applier reconciles databases, roles and grants.
+runs a cluster in a node directory, the applier reconciles databases, roles and grants,
+the server takes logins over TLS only and a renewed certificate without a restart.
 
 Checked through psycopg as the roles themselves: what each may and may not do.
 """
@@ -7,6 +8,8 @@ Checked through psycopg as the roles themselves: what each may and may not do.
 from __future__ import annotations
 
 import signal
+import socket
+import struct
 import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,15 +18,28 @@ from typing import Any
 
 import psycopg
 import pytest
+from cryptography import x509
 from metapaas_postgres import Postgres, applier
 from metapaas_postgres.layout import DESIRED_FILE, NodeLayout
 
-from metapaas.testing import free_port, instance_view, render_argv, write_node
+from metapaas import tls
+from metapaas.db.models import utcnow
+from metapaas.testing import (
+    free_port,
+    instance_view,
+    render_argv,
+    served_certificate,
+    wait_for,
+    write_node,
+)
 
 POSTGRES = Postgres()
 VERSION = Postgres.versions[-1]
 BINDIR = Path(str(VERSION.engine["bindir"]))
 ADMIN_PASSWORD = "admin-password-123"
+AUTHORITY = tls.Authority.new("postgres node test CA", utcnow())
+SSL_REQUEST = struct.pack("!ii", 8, 80877103)
+"""What a client sends before its TLS handshake; the server answers ``S`` to go ahead."""
 
 pytestmark = pytest.mark.skipif(
     not (BINDIR / "postgres").exists(), reason=f"no PostgreSQL server in {BINDIR}"
@@ -36,13 +52,20 @@ class Node:
 
     layout: NodeLayout
     port: int
+    trusted: Path
+    """The CA file clients verify the server with: :data:`AUTHORITY`'s certificate."""
     launcher: subprocess.Popen[bytes] | None = None
     context: dict[str, Any] = field(default_factory=dict)
 
     def write(
-        self, roles: Sequence[Mapping[str, Any]] = (), databases: Sequence[str] = (), **spec: Any
+        self,
+        roles: Sequence[Mapping[str, Any]] = (),
+        databases: Sequence[str] = (),
+        certificate: tls.Issued | None = None,
+        **spec: Any,
     ) -> None:
-        """Write the templates as the agent would for this state; keep the context for argv."""
+        """Write the templates as the agent would for this state, with ``certificate``
+        (or one newly issued by :data:`AUTHORITY`); keep the context for argv."""
         view = instance_view(
             POSTGRES,
             {"admin_password": ADMIN_PASSWORD, **spec},
@@ -50,7 +73,14 @@ class Node:
             name="pg",
             version=VERSION.name,
         )
-        self.context = write_node(POSTGRES, view, self.layout.node_dir, {"postgres": self.port})
+        self.context = write_node(
+            POSTGRES,
+            view,
+            self.layout.node_dir,
+            {"postgres": self.port},
+            authority=AUTHORITY,
+            certificate=certificate,
+        )
 
     def start(self) -> None:
         """Start the launcher with the service argv the type declares, rendered."""
@@ -67,7 +97,16 @@ class Node:
     def superuser(self, database: str) -> psycopg.Connection[Any]:
         return applier.connector(self.layout, "127.0.0.1", self.port)(database)
 
-    def connect(self, user: str, password: str, database: str) -> psycopg.Connection[Any]:
+    def connect(
+        self,
+        user: str,
+        password: str,
+        database: str,
+        *,
+        sslmode: str = "verify-full",
+        sslrootcert: Path | None = None,
+    ) -> psycopg.Connection[Any]:
+        """A login as a client elsewhere makes it: TLS, the server verified against the CA."""
         return psycopg.connect(
             host="127.0.0.1",
             port=self.port,
@@ -75,7 +114,29 @@ class Node:
             password=password,
             dbname=database,
             autocommit=True,
+            connect_timeout=5,
+            sslmode=sslmode,
+            sslrootcert=str(sslrootcert or self.trusted),
         )
+
+    def tls_reload(self) -> None:
+        """Run the type's ``tls_reload`` as the agent does after writing a renewed certificate."""
+        argv = render_argv(POSTGRES.data_plane("main", VERSION).tls_reload, self.context)
+        subprocess.run(argv, check=True, timeout=60)
+
+    def served_serial(self) -> int:
+        """The serial number of the certificate the server presents to a new client now."""
+        return served_certificate(
+            "127.0.0.1", self.port, self.trusted, before_handshake=ask_for_tls
+        ).serial_number
+
+    def postmaster_pid(self) -> int:
+        return int(self.layout.postmaster_pid_file.read_text().splitlines()[0])
+
+    def stop(self) -> None:
+        if self.launcher is not None and self.launcher.poll() is None:
+            self.launcher.send_signal(signal.SIGTERM)
+            self.launcher.wait(30)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -88,21 +149,37 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield cache / "metapaas-postgres"
 
 
+def ask_for_tls(connection: socket.socket) -> None:
+    connection.sendall(SSL_REQUEST)
+    assert connection.recv(1) == b"S", "the server declines TLS"
+
+
+@pytest.fixture(scope="module")
+def trusted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """:data:`AUTHORITY`'s certificate, kept as a client keeps the credentials' CA."""
+    path = tmp_path_factory.mktemp("client") / "ca.pem"
+    path.write_text(AUTHORITY.certificate_pem)
+    return path
+
+
+def make_node(directory: Path, trusted: Path) -> Node:
+    made = Node(NodeLayout(directory), free_port(), trusted)
+    made.layout.node_dir.mkdir()
+    return made
+
+
 @pytest.fixture
-def new_node(tmp_path: Path) -> Iterator[Callable[[str], Node]]:
+def new_node(tmp_path: Path, trusted: Path) -> Iterator[Callable[[str], Node]]:
     """Makes node directories; stops their launchers afterwards."""
     made: list[Node] = []
 
     def make(name: str) -> Node:
-        made.append(Node(NodeLayout(tmp_path / name), free_port()))
-        made[-1].layout.node_dir.mkdir()
+        made.append(make_node(tmp_path / name, trusted))
         return made[-1]
 
     yield make
     for node in made:
-        if node.launcher is not None and node.launcher.poll() is None:
-            node.launcher.send_signal(signal.SIGTERM)
-            node.launcher.wait(30)
+        node.stop()
 
 
 @pytest.fixture
@@ -237,3 +314,52 @@ def test_without_a_place_for_templates_a_node_runs_initdb_itself(
     assert node.apply() == 0
     with node.superuser("postgres") as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.fixture(scope="module")
+def serving(
+    templates: Path, trusted: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Node]:
+    """One running node with the database ``shop``, shared by the TLS tests: they log in
+    and read its certificate, and the renewal (which changes it) comes last."""
+    node = make_node(tmp_path_factory.mktemp("serving") / "node", trusted)
+    node.write(databases=["shop"])
+    node.start()
+    assert node.apply() == 0
+    yield node
+    node.stop()
+
+
+def test_a_client_verifying_the_server_against_the_ca_logs_in_over_tls(serving: Node) -> None:
+    with serving.connect("admin", ADMIN_PASSWORD, "shop") as admin:
+        assert admin.pgconn.ssl_in_use
+        row = admin.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
+        assert row == (True,)
+
+
+def test_a_client_trusting_another_ca_is_refused(serving: Node, tmp_path: Path) -> None:
+    other = tmp_path / "other.pem"
+    other.write_text(tls.Authority.new("other", utcnow()).certificate_pem)
+    with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
+        serving.connect("admin", ADMIN_PASSWORD, "shop", sslrootcert=other)
+
+
+def test_a_plain_login_is_refused_even_from_the_nodes_own_address(serving: Node) -> None:
+    with pytest.raises(psycopg.OperationalError, match="no encryption"):
+        serving.connect("admin", ADMIN_PASSWORD, "shop", sslmode="disable")
+
+
+def test_a_renewed_certificate_is_served_without_a_restart(serving: Node) -> None:
+    postmaster = serving.postmaster_pid()
+    session = serving.connect("admin", ADMIN_PASSWORD, "shop")
+    renewed = AUTHORITY.issue(["127.0.0.1", "test-main-0"], utcnow())
+    serial = x509.load_pem_x509_certificate(renewed.certificate.encode()).serial_number
+    assert serving.served_serial() != serial
+
+    serving.write(databases=["shop"], certificate=renewed)
+    serving.tls_reload()
+    # pg_reload_conf() signals the postmaster: connections after it handled it get the new one.
+    wait_for(lambda: serving.served_serial() == serial, 10, "the renewed certificate")
+    assert serving.postmaster_pid() == postmaster
+    assert session.execute("SELECT 1").fetchone() == (1,), "an open session goes on"
+    session.close()

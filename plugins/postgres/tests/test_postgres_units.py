@@ -185,7 +185,7 @@ def test_desired_state_carries_verifiers_not_passwords() -> None:
     assert state == DesiredState.model_validate_json(text)
 
 
-def test_rendered_config_has_the_spec_and_no_socket(tmp_path: Path) -> None:
+def test_rendered_config_has_the_spec_tls_and_no_socket(tmp_path: Path) -> None:
     instance = view(max_connections=42, shared_buffers_mb=64)
     write_node(Postgres(), instance, tmp_path, {"postgres": 40001})
     text = (tmp_path / CONFIG_FILE).read_text()
@@ -200,6 +200,14 @@ def test_rendered_config_has_the_spec_and_no_socket(tmp_path: Path) -> None:
     assert settings["shared_buffers"] == "64MB"
     assert settings["unix_socket_directories"] == "''"
     assert settings["hba_file"] == f"'{tmp_path.resolve()}/conf/pg_hba.conf'"
+    assert settings["ssl"] == "on"
+    for setting, file in (
+        ("ssl_cert_file", sdk.TLS_CERTIFICATE),
+        ("ssl_key_file", sdk.TLS_KEY),
+        ("ssl_ca_file", sdk.TLS_AUTHORITY),
+    ):
+        assert settings[setting] == f"'{tmp_path.resolve() / file}'"
+        assert (tmp_path / file).is_file()
 
 
 def test_the_applier_tries_a_starting_server_twenty_times_a_second(

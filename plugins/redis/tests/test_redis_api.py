@@ -64,7 +64,8 @@ def test_passwords_are_shown_once_and_the_credentials_name_the_serving_node(
     host, port = active["endpoints"]["redis"].rsplit(":", 1)
     assert (credentials["host"], credentials["port"]) == (host, int(port))
     assert credentials["username"] == "default"
-    assert credentials["url"].startswith(f"redis://default:{credentials['password']}@")
+    assert credentials["url"].startswith(f"rediss://default:{credentials['password']}@")
+    assert credentials["ca_certificate"] == api.get("/v1/ca.pem").text
 
 
 def test_a_live_resize_is_a_new_generation_the_node_converges_to(

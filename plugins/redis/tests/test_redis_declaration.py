@@ -126,7 +126,7 @@ def test_nodes_publish_settings_and_acl_users() -> None:
     assert [user["name"] for user in extra["acl_users"]] == ["default", "app"]
 
 
-def test_credentials_name_the_node_and_quote_the_password_in_the_url() -> None:
+def test_credentials_name_the_node_say_tls_and_quote_the_password_in_the_url() -> None:
     view = _view(password="p@ss/word:0123456789")
     node = sdk.NodeView("n-main-0", "main", 0, "127.0.0.1", {"redis": 40123})
     assert REDIS.credentials(view, [node]) == {
@@ -134,7 +134,8 @@ def test_credentials_name_the_node_and_quote_the_password_in_the_url() -> None:
         "port": 40123,
         "username": "default",
         "password": "p@ss/word:0123456789",
-        "url": "redis://default:p%40ss%2Fword%3A0123456789@127.0.0.1:40123/0",
+        "tls": True,
+        "url": "rediss://default:p%40ss%2Fword%3A0123456789@127.0.0.1:40123/0",
     }
     assert REDIS.endpoints(view, [node]) == {"redis": "127.0.0.1:40123"}
 
@@ -144,13 +145,15 @@ def test_credentials_before_the_node_has_a_port_ask_for_a_retry() -> None:
         REDIS.credentials(_view(), [])
 
 
-def test_one_node_with_a_redis_port_and_the_engine_binary_required() -> None:
+def test_one_node_with_a_tls_redis_port_and_the_engine_binary_required() -> None:
     (group,) = REDIS.node_plan(_view())
-    assert (group.role, group.count, group.ports) == ("main", 1, (sdk.Port("redis", 6379),))
+    port = sdk.Port("redis", 6379, tls=True)
+    assert (group.role, group.count, group.ports) == ("main", 1, (port,))
     assert group.memory_mb == _view().spec.memory_mb + SERVER_OVERHEAD_MB  # reserved on a host
     plane = REDIS.data_plane("main", REDIS.versions[0])
     assert plane.required_binaries == ("redis-server",)
     assert plane.services[0].argv[-2:] == ("serve", "redis-server")
+    assert plane.tls_reload[-1] == "reload-tls"
 
 
 def _view(password: str = "x" * 16, users: list[dict[str, Any]] | None = None) -> sdk.InstanceView:

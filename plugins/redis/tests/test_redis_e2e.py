@@ -1,4 +1,5 @@
-"""The redis type end to end: a real control plane, a real node, redis-py as the client."""
+"""The redis type end to end: a real control plane, a real node, redis-py as the client,
+over TLS verified against the CA the credentials carry."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from metapaas import tls
+from metapaas.db.models import utcnow
 from metapaas.testing import ControlPlane, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +26,7 @@ MIB = 1024 * 1024
 
 
 def connect(
-    credentials: dict[str, Any], username: str = "default", password: str = ""
+    credentials: dict[str, Any], username: str = "default", password: str = "", **options: Any
 ) -> redis.Redis:
     return redis.Redis(
         host=credentials["host"],
@@ -31,7 +34,21 @@ def connect(
         username=username,
         password=password or credentials["password"],
         retry=Retry(NoBackoff(), 0),  # a refusal must fail at once
+        **{"ssl": credentials["tls"], "ssl_ca_data": credentials["ca_certificate"], **options},
     )
+
+
+def _assert_tls_only(credentials: dict[str, Any]) -> None:
+    """The URL works with the CA the credentials carry, and with no other; a plain
+    connection gets no answer."""
+    owner = redis.Redis.from_url(credentials["url"], ssl_ca_data=credentials["ca_certificate"])
+    assert owner.connection_pool.connection_class is redis.SSLConnection
+    assert owner.ping()
+    other = tls.Authority.new("other", utcnow()).certificate_pem
+    with pytest.raises(redis.ConnectionError, match="certificate verify failed"):
+        connect(credentials, ssl_ca_data=other).ping()
+    with pytest.raises(redis.ConnectionError):
+        connect(credentials, ssl=False, socket_timeout=5).ping()
 
 
 def test_redis_instance_serves_users_resizes_live_and_keeps_aof_data(
@@ -45,9 +62,10 @@ def test_redis_instance_serves_users_resizes_live_and_keeps_aof_data(
         assert "password" not in api.get(path).json()
         credentials = api.get(f"{path}/credentials").json()
         assert credentials["username"] == "default"
-        assert credentials["url"].startswith("redis://default:")
+        assert credentials["url"].startswith("rediss://default:")
+        _assert_tls_only(credentials)
 
-        owner = redis.Redis.from_url(credentials["url"])
+        owner = connect(credentials)
         owner.set("greeting", "hello")
         assert owner.get("greeting") == b"hello"
         _assert_password_not_in_argv_or_on_disk(plane, owner, credentials["password"])

@@ -17,6 +17,7 @@ import os
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -152,7 +153,7 @@ def test_a_host_whose_python3_a_node_cannot_run_is_unsuitable_saying_why(pool: P
     assert pool.api.delete(f"/v1/hosts/{host.name}").status_code == 204
 
 
-def test_redis_and_postgres_serve_from_hosts_and_nodes_spread(pool: Pool) -> None:
+def test_redis_and_postgres_serve_from_hosts_and_nodes_spread(pool: Pool, tmp_path: Path) -> None:
     api, plane = pool.api, pool.plane
     cache = plane.create_instance(
         api, "redis", {"name": "cache", "memory_mb": 32, "persistence": "aof"}, timeout=180
@@ -160,14 +161,16 @@ def test_redis_and_postgres_serve_from_hosts_and_nodes_spread(pool: Pool) -> Non
     credentials = api.get(f"/v1/types/redis/instances/{cache['id']}/credentials").json()
     addresses = {h.address for h in pool.hosts}
     assert credentials["host"] in addresses
-    client = redis.Redis.from_url(credentials["url"])
+    client = redis.Redis.from_url(credentials["url"], ssl_ca_data=credentials["ca_certificate"])
     client.set("greeting", "from a host")
     assert client.get("greeting") == b"from a host"
 
     db = plane.create_instance(api, "postgres", {"name": "db"}, timeout=180)
     dsn = api.get(f"/v1/types/postgres/instances/{db['id']}/credentials").json()
     assert dsn["host"] in addresses
-    with psycopg.connect(dsn["dsn"], connect_timeout=10) as connection:
+    authority = tmp_path / "ca.pem"
+    authority.write_text(dsn["ca_certificate"])
+    with psycopg.connect(dsn["dsn"], sslrootcert=str(authority), connect_timeout=10) as connection:
         assert connection.execute("select 1").fetchone() == (1,)
 
     web = plane.create_instance(api, "demo", {"name": "web", "replicas": 2}, timeout=180)
@@ -226,7 +229,8 @@ def test_a_frozen_node_is_replaced_on_its_host_with_its_volume(pool: Pool) -> No
         _resume(frozen)
     assert pool.where()[node] == host.name, "replaced on another host than its volume's"
     credentials = api.get(f"{path}/credentials").json()
-    assert redis.Redis.from_url(credentials["url"]).get("greeting") == b"from a host"
+    client = redis.Redis.from_url(credentials["url"], ssl_ca_data=credentials["ca_certificate"])
+    assert client.get("greeting") == b"from a host"
 
 
 def test_draining_a_host_leaves_it_empty_with_every_instance_active(pool: Pool) -> None:

@@ -3,6 +3,7 @@
 (:class:`ControlPlane`, real nodes)."""
 
 from metapaas.agent.render import render_argv
+from metapaas.testing.certificates import served_certificate
 from metapaas.testing.controlplane import ControlPlane, free_port, wait_for
 from metapaas.testing.imports import modules_loaded_by
 from metapaas.testing.inprocess import Caller, InProcessControlPlane, in_process
@@ -22,6 +23,7 @@ __all__ = [
     "modules_loaded_by",
     "render_argv",
     "run_example_session",
+    "served_certificate",
     "wait_for",
     "write_node",
 ]

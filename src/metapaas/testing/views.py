@@ -3,8 +3,9 @@
 ``instance_view`` makes what hooks see of an instance, validated and with its
 generated secrets made as the API makes them; ``write_node`` renders a role's
 templates into a directory through the agent's own apply code, from the
-metadata document the control plane would publish, and returns the render
-context (to render an argv with ``render_argv``).
+metadata document the control plane would publish (with a certificate for a
+role with a TLS port), and returns the render context (to render an argv with
+``render_argv``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from metapaas import sdk
+from metapaas import sdk, tls
 from metapaas.agent.apply import apply_template
-from metapaas.agent.render import node_context
+from metapaas.agent.render import certificate_templates, node_context
+from metapaas.db.models import utcnow
 from metapaas.orchestrator import metadata_document
 from metapaas.sdk import introspect
 
@@ -63,9 +65,16 @@ def write_node(
     *,
     role: str = "main",
     address: str = "127.0.0.1",
+    authority: tls.Authority | None = None,
+    certificate: tls.Issued | None = None,
 ) -> dict[str, Any]:
     """Write ``role``'s templates into ``node_dir`` as its agent would (checks run,
-    reloads do not: a test runs them when its engine serves); return the context."""
+    reloads do not: a test runs them when its engine serves); return the context.
+
+    A role with a TLS port gets its certificate files first, as the agent writes them:
+    ``certificate``, or one ``authority`` issues now for the node's address and name
+    as the orchestrator would (a new authority unless given: pass one to verify the
+    node against it)."""
     node = sdk.NodeView(f"test-{role}-0", role, 0, address, dict(ports))
     document = metadata_document(view, declaration, [node])
     document["node"] = {
@@ -75,11 +84,25 @@ def write_node(
         "address": address,
         "ports": dict(ports),
     }
+    if _serves_tls(declaration, view, role):
+        signer = authority or tls.Authority.new("MetaPaaS test CA", utcnow())
+        issued = certificate or signer.issue([address, node.name], utcnow())
+        document["node"]["pem"] = {
+            "certificate": issued.certificate,
+            "key": issued.key,
+            "authority": signer.certificate_pem,
+        }
     context = node_context(document, node_dir)
     node_dir.mkdir(parents=True, exist_ok=True)
-    for template in declaration.data_plane(role, view.version).templates:
+    plane = declaration.data_plane(role, view.version)
+    for template in (*certificate_templates(document, plane.tls_reload), *plane.templates):
         apply_template(template, node_dir, context)
     return context
+
+
+def _serves_tls(declaration: sdk.PaasType, view: sdk.InstanceView, role: str) -> bool:
+    groups = declaration.node_plan(view)
+    return any(port.tls for group in groups if group.role == role for port in group.ports)
 
 
 def _version(declaration: sdk.PaasType, name: str | None) -> sdk.Version:

@@ -21,6 +21,10 @@ from metapaas_postgres.privileges import binaries_needed
 from metapaas_postgres.spec import ADMIN_ROLE, DATABASES, ROLES, PostgresSpec
 
 PORT = "postgres"
+SSLMODE = "verify-full"
+"""What clients are told to ask of the server's certificate: signed by the CA the
+credentials carry (``ca_certificate``, the client's ``sslrootcert``), for the host
+they connect to."""
 INIT_TIMEOUT = 120.0
 APPLIER_WAIT = {"init": "90", "reload": "45"}
 """Seconds the applier waits for the server: the agent bounds a reload by 60 s."""
@@ -55,7 +59,7 @@ class Postgres(sdk.PaasType[PostgresSpec]):
                     )
 
     def node_plan(self, instance: sdk.InstanceView[PostgresSpec]) -> Sequence[sdk.NodeGroup]:
-        return (sdk.NodeGroup("main", ports=(sdk.Port(PORT, 5432),)),)
+        return (sdk.NodeGroup("main", ports=(sdk.Port(PORT, 5432, tls=True),)),)
 
     def node_metadata(self, instance: sdk.InstanceView[PostgresSpec]) -> Mapping[str, Any]:
         return {"desired": desired_state(instance).model_dump(mode="json")}
@@ -78,7 +82,11 @@ class Postgres(sdk.PaasType[PostgresSpec]):
             "user": ADMIN_ROLE,
             "password": password,
             "database": "postgres",
-            "dsn": f"postgresql://{ADMIN_ROLE}:{quote(password, safe='')}@{host}:{port}/postgres",
+            "sslmode": SSLMODE,
+            "dsn": (
+                f"postgresql://{ADMIN_ROLE}:{quote(password, safe='')}@{host}:{port}/postgres"
+                f"?sslmode={SSLMODE}"
+            ),
         }
 
     def data_plane(self, role: str, version: sdk.Version) -> sdk.DataPlane:
@@ -104,6 +112,8 @@ class Postgres(sdk.PaasType[PostgresSpec]):
                 *(str(bindir / name) for name in ("initdb", "postgres", "pg_isready")),
                 *binaries_needed(),
             ),
+            # The applier's pg_reload_conf() makes the server load the renewed files.
+            tls_reload=reload,
         )
 
 

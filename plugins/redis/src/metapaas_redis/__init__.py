@@ -1,8 +1,9 @@
 """The ``redis`` PaaS type: one real ``redis-server`` per instance, ACL users as children.
 
-Spec changes reach the running server with CONFIG SET and user changes with
-ACL LOAD (``metapaas_redis.node``); nothing restarts it. Passwords reach the
-node only as SHA-256 hashes in its ACL file.
+Spec changes reach the running server with CONFIG SET, user changes with ACL
+LOAD and a renewed certificate with CONFIG SET tls-cert-file
+(``metapaas_redis.node``); nothing restarts it. It serves TLS only. Passwords
+reach the node only as SHA-256 hashes in its ACL file.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Redis(sdk.PaasType[RedisSpec]):
 
     def node_plan(self, instance: sdk.InstanceView[RedisSpec]) -> Sequence[sdk.NodeGroup]:
         memory = instance.spec.memory_mb + SERVER_OVERHEAD_MB
-        return (sdk.NodeGroup(ROLE, ports=(sdk.Port(PORT, 6379),), memory_mb=memory),)
+        return (sdk.NodeGroup(ROLE, ports=(sdk.Port(PORT, 6379, tls=True),), memory_mb=memory),)
 
     def node_metadata(self, instance: sdk.InstanceView[RedisSpec]) -> Mapping[str, Any]:
         spec = instance.spec
@@ -70,7 +71,9 @@ class Redis(sdk.PaasType[RedisSpec]):
             "port": port,
             "username": "default",
             "password": password,
-            "url": f"redis://default:{quote(password, safe='')}@{host}:{port}/0",
+            # TLS only: the server's certificate is signed by the answer's ca_certificate.
+            "tls": True,
+            "url": f"rediss://default:{quote(password, safe='')}@{host}:{port}/0",
         }
 
     def data_plane(self, role: str, version: sdk.Version) -> sdk.DataPlane:
@@ -93,14 +96,16 @@ class Redis(sdk.PaasType[RedisSpec]):
                 ),
             ),
             # TCP: a PING through redis-cli would say no more (it exits 0 on an
-            # error reply). A connect every half second costs Redis nothing and
-            # turns a new instance ACTIVE sooner than the default interval.
+            # error reply). A connect every half second costs Redis nothing (no
+            # TLS handshake is started) and turns a new instance ACTIVE sooner
+            # than the default interval.
             health=(
                 sdk.HealthCheck(
                     "tcp", target="{{ node.address }}:{{ node.ports.redis }}", interval=0.5
                 ),
             ),
             required_binaries=tuple(engine.values()),
+            tls_reload=(*NODE_TOOL, "reload-tls"),
         )
 
 

@@ -3,11 +3,14 @@
     python -m metapaas_redis.node serve SERVER    make data/ and server.acl, then exec SERVER
     python -m metapaas_redis.node reload-users    rebuild server.acl, then ACL LOAD
     python -m metapaas_redis.node reload-config   CONFIG SET the runtime settings of redis.conf
+    python -m metapaas_redis.node reload-tls      CONFIG SET tls-cert-file: take a renewed one
 
-The reloads log in as the node's own admin user. Its password is made on the
-node once and kept in ``admin.secret`` (0600): it is in no argv and in no
-metadata, and it does not change when the instance password does, so rotating
-that password is an ordinary ACL LOAD.
+The reloads connect over TLS (the server has no plain port), verifying its
+certificate against the node's CA file for the node's address, and log in as the
+node's own admin user. Its password is made on the node once and kept in
+``admin.secret`` (0600): it is in no argv and in no metadata, and it does not
+change when the instance password does, so rotating that password is an
+ordinary ACL LOAD.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import os
 import secrets
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,6 +65,14 @@ def reload_config(node_dir: Path) -> None:
         connection.config_set(*pairs)
 
 
+def reload_tls(node_dir: Path) -> None:
+    """Setting ``tls-cert-file``, even to the path it has, makes Redis read the certificate,
+    its key and the CA again; connections open on the old certificate go on."""
+    config = read_config(node_dir / CONFIG)
+    with admin_connection(node_dir) as connection:
+        connection.config_set("tls-cert-file", config["tls-cert-file"][0])
+
+
 def write_server_acl(node_dir: Path) -> None:
     """server.acl, the file Redis loads: the users of users.acl plus the admin user."""
     users = (node_dir / USERS).read_text(encoding="utf-8")
@@ -93,11 +104,14 @@ def admin_connection(node_dir: Path) -> Iterator[redis.Redis]:
     config = read_config(node_dir / CONFIG)
     connection = redis.Redis(
         host=config["bind"][0],
-        port=int(config["port"][0]),
+        port=int(config["tls-port"][0]),
         username=ADMIN_USER,
         password=admin_password(node_dir),
         socket_timeout=TIMEOUT_SECONDS,
         socket_connect_timeout=TIMEOUT_SECONDS,
+        ssl=True,
+        ssl_ca_certs=config["tls-ca-cert-file"][0],
+        ssl_check_hostname=True,  # the certificate names the node's address
     )
     try:
         yield connection
@@ -105,13 +119,20 @@ def admin_connection(node_dir: Path) -> Iterator[redis.Redis]:
         connection.close()
 
 
+RELOADS: dict[str, Callable[[Path], None]] = {
+    "reload-users": reload_users,
+    "reload-config": reload_config,
+    "reload-tls": reload_tls,
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m metapaas_redis.node", description=__doc__)
     parser.add_argument("--node-dir", type=Path, default=Path.cwd())
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve").add_argument("server", help="the redis-server binary")
-    commands.add_parser("reload-users")
-    commands.add_parser("reload-config")
+    for reload in RELOADS:
+        commands.add_parser(reload)
     args = parser.parse_args(argv)
     node_dir = args.node_dir.resolve()
     if args.command == "serve":
@@ -122,10 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     import redis  # see admin_connection
 
     try:
-        if args.command == "reload-users":
-            reload_users(node_dir)
-        else:
-            reload_config(node_dir)
+        RELOADS[args.command](node_dir)
     except (redis.RedisError, OSError) as exc:
         sys.exit(f"{args.command} failed: {exc}")
 
