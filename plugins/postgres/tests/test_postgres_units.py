@@ -204,10 +204,10 @@ def test_rendered_config_has_the_spec_tls_and_no_socket(tmp_path: Path) -> None:
     for setting, file in (
         ("ssl_cert_file", sdk.TLS_CERTIFICATE),
         ("ssl_key_file", sdk.TLS_KEY),
-        ("ssl_ca_file", sdk.TLS_AUTHORITY),
     ):
         assert settings[setting] == f"'{tmp_path.resolve() / file}'"
         assert (tmp_path / file).is_file()
+    assert "ssl_ca_file" not in settings, "it would ask clients for a certificate"
 
 
 def test_the_applier_tries_a_starting_server_twenty_times_a_second(
