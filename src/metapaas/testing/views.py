@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from metapaas import sdk
+from metapaas import sdk, tls
 from metapaas.agent.apply import apply_template
-from metapaas.agent.render import node_context
+from metapaas.agent.render import certificate_templates, node_context
+from metapaas.db.models import utcnow
 from metapaas.orchestrator import metadata_document
 from metapaas.sdk import introspect
 
@@ -63,9 +64,15 @@ def write_node(
     *,
     role: str = "main",
     address: str = "127.0.0.1",
+    authority: tls.Authority | None = None,
+    certificate: tls.Issued | None = None,
 ) -> dict[str, Any]:
     """Write ``role``'s templates into ``node_dir`` as its agent would (checks run,
-    reloads do not: a test runs them when its engine serves); return the context."""
+    reloads do not: a test runs them when its engine serves); return the context.
+
+    With ``authority``, the node has a server certificate signed by it (``certificate``,
+    or one issued now for the node's address and name), written as the agent writes
+    it (``sdk.TLS_*``), and ``node.tls`` names its files."""
     node = sdk.NodeView(f"test-{role}-0", role, 0, address, dict(ports))
     document = metadata_document(view, declaration, [node])
     document["node"] = {
@@ -75,9 +82,14 @@ def write_node(
         "address": address,
         "ports": dict(ports),
     }
+    if authority is not None:
+        issued = certificate or authority.issue([address, node.name], utcnow())
+        pem = {"certificate": issued.certificate, "key": issued.key}
+        document["node"]["pem"] = {**pem, "authority": authority.certificate_pem}
     context = node_context(document, node_dir)
     node_dir.mkdir(parents=True, exist_ok=True)
-    for template in declaration.data_plane(role, view.version).templates:
+    plane = declaration.data_plane(role, view.version)
+    for template in (*certificate_templates(document, plane.tls_reload), *plane.templates):
         apply_template(template, node_dir, context)
     return context
 
