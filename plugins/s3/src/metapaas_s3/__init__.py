@@ -4,7 +4,7 @@ The declaration here is engine-neutral: buckets, access keys, endpoints and
 credentials. What a node runs comes from the engine unit its catalog version
 names (:mod:`metapaas_s3.engines`), plus the parts every engine shares: the
 bucket applier (:mod:`metapaas_s3.node.buckets`) and a health check that
-reads an object through S3.
+reads an object through S3 (over HTTPS, as every node program).
 """
 
 from __future__ import annotations
