@@ -64,10 +64,15 @@ def check_tls(endpoint: Endpoint, credentials: dict[str, Any], other_ca: Path) -
     distrusting = s3_client(endpoint._replace(authority=other_ca), *key)
     with pytest.raises(SSLError, match="CERTIFICATE_VERIFY_FAILED"):
         distrusting.get_object(Bucket="data", Key="tls.txt")
-    plain = s3_client(endpoint._replace(url=endpoint.url.replace("https:", "http:", 1)), *key)
-    with pytest.raises(ClientError) as answer:  # weed's answer to HTTP on its TLS port
-        plain.get_object(Bucket="data", Key="tls.txt")
-    assert answer.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    # The probe object, which anyone may read, is not served over plain HTTP: weed answers
+    # that a request's first bytes are no TLS (a request larger than its first read, such
+    # as a signed S3 one, may see the connection reset instead).
+    plain = endpoint.url.replace("https:", "http:", 1)
+    answer = httpx.get(f"{plain}/metapaas-health/probe", timeout=5)
+    assert (answer.status_code, answer.text) == (
+        400,
+        "Client sent an HTTP request to an HTTPS server.\n",
+    )
     admin.delete_object(Bucket="data", Key="tls.txt")
 
 
