@@ -61,11 +61,11 @@ RUNNER = Path(__file__).with_name("seaweedfs_run.py")
 VOLUME_SIZE_LIMIT_MB = 1024
 """Each bucket gets its own volumes; 1 GiB ones keep a small disk from running out of slots."""
 STOP_SECONDS = 5.0
+"""The agent's stop timeout: above the runner's own grace for weed (see seaweedfs_run)."""
 CERT_REFRESH = "1s"
 """How often weed rereads its certificate files (``WEED_TLS_CERT_REFRESH_INTERVAL``; the
 default is 5 h): it compares two small files and parses them only when they changed, so a
 renewal is served within a second for no measurable cost."""
-"""The agent's stop timeout: above the runner's own grace for weed (see seaweedfs_run)."""
 ADMIN_ACTIONS = ("Admin", "Read", "List", "Tagging", "Write")
 KEY_ACTIONS = {
     "read-only": ("Read", "List"),

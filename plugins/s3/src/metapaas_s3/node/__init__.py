@@ -1,4 +1,4 @@
-"""Programs the agent runs on a node: they speak plain S3, so every engine shares them.
+"""Programs the agent runs on a node: they speak standard S3, so every engine shares them.
 
 They reach the node's S3 API over TLS alone and verify its certificate against the
 control plane's CA for the node's address: ``CLIENT_ARGS`` tell a program where
