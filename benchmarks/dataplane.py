@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -82,7 +84,8 @@ def demo_start(tmp: Path) -> float:
     (tmp / "site.json").write_text(json.dumps({"message": "x", "pages": {}}))
     port = free_port()
     (service,) = Demo().data_plane("web", Demo.versions[0]).services
-    node = {"address": "127.0.0.1", "dir": str(tmp), "ports": {"http": port}}
+    ports = {"http": port, "https": free_port()}
+    node = {"address": "127.0.0.1", "dir": str(tmp), "ports": ports, "tls": node_tls(tmp)}
     argv = render_argv(service.argv, {"node": node}, where="the demo baseline")
     return timed_start(list(argv), lambda: _answers(f"http://127.0.0.1:{port}/"))
 
@@ -126,14 +129,16 @@ def s3_start(tmp: Path) -> float:
     weed = argv[argv.index("--") + 1 :]
     ports = {name: free_port() for name in ("s3", "s3_grpc", "master", "master_grpc")}
     ports |= {name: free_port() for name in ("volume", "volume_grpc", "filer", "filer_grpc")}
-    node = {"address": "127.0.0.1", "dir": str(tmp), "ports": ports}
+    files = node_tls(tmp)
+    node = {"address": "127.0.0.1", "dir": str(tmp), "ports": ports, "tls": files}
     (tmp / "seaweedfs").mkdir(exist_ok=True)
     (tmp / "data").mkdir(exist_ok=True)
     (tmp / "seaweedfs" / "identities.json").write_text('{"identities": []}')
     rendered = render_argv(weed, {"node": node}, where="the s3 baseline")
-    url = f"http://127.0.0.1:{ports['s3']}/"
+    url = f"https://127.0.0.1:{ports['s3']}/"
+    answers = functools.partial(_answers, url, status=None, authority=files["authority"])
     try:
-        return timed_start(list(rendered), lambda: _answers(url, status=None), cwd=tmp)
+        return timed_start(list(rendered), answers, cwd=tmp)
     finally:
         for path in Path("/tmp").glob("seaweedfs-*.sock"):  # noqa: S108 (weed's own)
             if any(path.name.endswith(f"-{port}.sock") for port in ports.values()):
@@ -157,9 +162,32 @@ def engine_floor(slug: str, runs: int) -> list[float]:
     return times
 
 
-def _answers(url: str, text: str | None = None, status: int | None = 200) -> bool:
+def node_tls(tmp: Path) -> dict[str, str]:
+    """A certificate for 127.0.0.1 from a CA of its own, written where a node's agent writes
+    one; what ``node.tls`` names in a node's templates."""
+    from metapaas import sdk, tls
+    from metapaas.db.models import utcnow
+
+    authority = tls.Authority.new("benchmark", utcnow())
+    issued = authority.issue(["127.0.0.1"], utcnow())
+    files = {
+        "certificate": (tmp / sdk.TLS_CERTIFICATE, issued.certificate),
+        "key": (tmp / sdk.TLS_KEY, issued.key),
+        "authority": (tmp / sdk.TLS_AUTHORITY, authority.certificate_pem),
+    }
+    for path, text in files.values():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    return {name: str(path) for name, (path, _) in files.items()}
+
+
+def _answers(
+    url: str, text: str | None = None, status: int | None = 200, authority: str | None = None
+) -> bool:
+    """Whether ``url`` answers (an https one with a certificate ``authority`` signed)."""
+    verify = ssl.create_default_context(cafile=authority) if authority else True
     try:
-        response = httpx.get(url, timeout=2)
+        response = httpx.get(url, timeout=2, verify=verify)
     except httpx.HTTPError:
         return False
     return status in (None, response.status_code) and (text is None or response.text == text)

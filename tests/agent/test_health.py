@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import ssl
 import threading
 from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from metapaas import tls
 from metapaas.agent.health import STARTUP_PROBE_SECONDS, HealthMonitor, probe_for
 from metapaas.agent.render import node_context
+from metapaas.db.models import utcnow
 from metapaas.sdk import HealthCheck
 
 from .helpers import FakeClock, metadata, python
@@ -173,6 +177,41 @@ def test_an_http_check_wants_a_2xx(
 ) -> None:
     check = HealthCheck(kind="http", target=f"{status_server}/{status}")
     assert probe_for(check, tmp_path, context)() is passes
+
+
+@pytest.fixture
+def https_server(tmp_path: Path) -> Iterator[tuple[str, tls.Authority]]:
+    """Answers ``GET /<code>`` over TLS with a certificate of its own CA (returned)."""
+    authority = tls.Authority.new("node CA", utcnow())
+    issued = authority.issue(["127.0.0.1"], utcnow())
+    (tmp_path / "server.pem").write_text(issued.certificate + issued.key)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "server.pem")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Status)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_port}", authority
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_an_https_check_trusts_its_authority_file_alone(
+    https_server: tuple[str, tls.Authority], tmp_path: Path, context: dict[str, Any]
+) -> None:
+    """A node's TLS port presents a certificate of the control plane's CA, which no system
+    trusts: only the check's ``authority`` file vouches for it, read anew once replaced."""
+    url, authority = https_server
+    ca = tmp_path / "ca.crt"
+    ca.write_text(authority.certificate_pem)
+    check = HealthCheck(kind="http", target=f"{url}/200", authority="{{ node.dir }}/ca.crt")
+    probe = probe_for(check, tmp_path, context)
+    assert probe()
+    assert not probe_for(HealthCheck(kind="http", target=f"{url}/200"), tmp_path, context)()
+    (tmp_path / "other.crt").write_text(tls.Authority.new("other", utcnow()).certificate_pem)
+    os.replace(tmp_path / "other.crt", ca)  # as the agent replaces a file
+    assert not probe()
 
 
 @pytest.mark.parametrize(

@@ -115,7 +115,8 @@ def test_credentials_give_the_endpoint_of_the_node_once_it_serves(
     active = api.converge("s3", "s3-prod")
     credentials = api.get(f"{PROD}/credentials").json()
     assert credentials["endpoint_url"] == active["endpoints"]["s3"]
-    assert credentials["endpoint_url"].startswith("http://")
+    assert credentials["endpoint_url"].startswith("https://")
+    assert credentials["ca_certificate"] == api.get("/v1/ca.pem").text  # verifies the node
     assert (credentials["region"], credentials["addressing_style"]) == ("us-east-1", "path")
     assert credentials["access_key_id"] == created["admin_access_key_id"]
     assert credentials["secret_access_key"] == created["admin_secret_access_key"]

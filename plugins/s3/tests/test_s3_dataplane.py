@@ -19,7 +19,8 @@ from metapaas_s3.engines import engine_for
 from metapaas_s3.engines.seaweedfs import PORTS, RUNNER
 from metapaas_s3.node.s3client import until_done
 
-from metapaas import sdk
+from metapaas import sdk, tls
+from metapaas.db.models import utcnow
 from metapaas.testing import free_port, instance_view, render_argv, write_node
 
 SECRETS = {
@@ -45,6 +46,7 @@ WRITER = {
 
 
 PORT_NUMBERS = {port.name: 20000 + i for i, port in enumerate(PORTS)}
+AUTHORITY = tls.Authority.new("test CA", utcnow())
 
 
 def instance() -> sdk.InstanceView:
@@ -65,7 +67,7 @@ def instance() -> sdk.InstanceView:
 
 def write(node_dir: Path) -> dict[str, Any]:
     """Write the node's files into ``node_dir`` as its agent would; the render context."""
-    return write_node(S3(), instance(), node_dir, PORT_NUMBERS)
+    return write_node(S3(), instance(), node_dir, PORT_NUMBERS, authority=AUTHORITY)
 
 
 def rendered_files(node_dir: Path) -> dict[str, str]:
@@ -121,7 +123,34 @@ def test_the_bucket_declaration_lists_every_bucket_with_its_versioning(tmp_path:
         {"name": "logs", "versioning": True},
     ]
     assert declared["encryption"] == "aes256"
-    assert declared["endpoint"] == "http://127.0.0.1:20000"
+
+
+def test_s3_is_served_over_tls_alone_and_every_node_program_verifies_it(
+    tmp_path: Path,
+) -> None:
+    """weed serves HTTPS on the s3 port with the node's certificate (no plain HTTP beside
+    it); the applier, the key reload, the certificate wait and the health check speak
+    HTTPS to the node's address and trust the node's CA file alone."""
+    assert [port.name for port in PORTS if port.tls] == ["s3"]
+    context = write(tmp_path)
+    files = context["node"]["tls"]
+    plane = S3().data_plane("main", S3.versions[0])
+    weed = render_argv(plane.services[0].argv, context)
+    assert f"-s3.cert.file={files['certificate']}" in weed
+    assert f"-s3.key.file={files['key']}" in weed
+    assert not [arg for arg in weed if arg.startswith("-s3.port.https")]
+    reloads = [t.reload for t in plane.templates if t.reload]
+    programs = [*reloads, *(c.argv for c in plane.commands), plane.tls_reload]
+    assert len(programs) == 4
+    for argv in programs:
+        rendered = list(render_argv(argv, context))
+        assert rendered[rendered.index("--endpoint") + 1] == "https://127.0.0.1:20000"
+        assert rendered[rendered.index("--authority") + 1] == files["authority"]
+    (probe,) = plane.health
+    assert render_argv((probe.target, probe.authority), context) == (
+        "https://127.0.0.1:20000/metapaas-health/probe",
+        files["authority"],
+    )
 
 
 def test_every_file_holding_a_secret_is_private(tmp_path: Path) -> None:
@@ -135,7 +164,7 @@ def test_credentials_name_the_endpoint_and_the_admin_key() -> None:
     node = sdk.NodeView("n", "main", 0, "127.0.0.1", {"s3": 9000})
     credentials = S3().credentials(instance(), [node])
     assert credentials == {
-        "endpoint_url": "http://127.0.0.1:9000",
+        "endpoint_url": "https://127.0.0.1:9000",
         "region": "us-east-1",
         "addressing_style": "path",
         "access_key_id": SECRETS["admin_access_key_id"],

@@ -7,15 +7,17 @@ import io
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import boto3
 import httpx
 import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, SSLError
 
+from metapaas import tls
+from metapaas.db import models
 from metapaas.testing import ControlPlane, run_example_session, wait_for
 
 if TYPE_CHECKING:
@@ -28,17 +30,50 @@ INSTANCE = "/v1/types/s3/instances/s3-prod"
 MiB = 1024 * 1024
 
 
-def s3_client(endpoint: str, key_id: str, secret: str) -> S3Client:
+class Endpoint(NamedTuple):
+    """Where the instance serves S3 and the CA file its certificate verifies with."""
+
+    url: str
+    authority: Path
+
+
+def s3_client(endpoint: Endpoint, key_id: str, secret: str) -> S3Client:
     config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1})
     client: S3Client = boto3.client(
         "s3",
-        endpoint_url=endpoint,
+        endpoint_url=endpoint.url,
         region_name="us-east-1",
         aws_access_key_id=key_id,
         aws_secret_access_key=secret,
         config=config,
+        verify=str(endpoint.authority),
     )
     return client
+
+
+def check_tls(endpoint: Endpoint, credentials: dict[str, Any], other_ca: Path) -> None:
+    """S3 is served over HTTPS alone, with a certificate that the credentials' CA (the
+    control plane's) vouches for and another CA does not."""
+    assert endpoint.url.startswith("https://")
+    assert credentials["ca_certificate"] == endpoint.authority.read_text()
+    key = (credentials["access_key_id"], credentials["secret_access_key"])
+    admin = s3_client(endpoint, *key)
+    admin.put_object(Bucket="data", Key="tls.txt", Body=b"over TLS")
+    assert admin.get_object(Bucket="data", Key="tls.txt")["Body"].read() == b"over TLS"
+    other_ca.write_text(tls.Authority.new("other", models.utcnow()).certificate_pem)
+    distrusting = s3_client(endpoint._replace(authority=other_ca), *key)
+    with pytest.raises(SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+        distrusting.get_object(Bucket="data", Key="tls.txt")
+    # The probe object, which anyone may read, is not served over plain HTTP: weed answers
+    # that a request's first bytes are no TLS (a request larger than its first read, such
+    # as a signed S3 one, may see the connection reset instead).
+    plain = endpoint.url.replace("https:", "http:", 1)
+    answer = httpx.get(f"{plain}/metapaas-health/probe", timeout=5)
+    assert (answer.status_code, answer.text) == (
+        400,
+        "Client sent an HTTP request to an HTTPS server.\n",
+    )
+    admin.delete_object(Bucket="data", Key="tls.txt")
 
 
 def refused(action: Any) -> bool:
@@ -72,7 +107,7 @@ def check_objects(admin: S3Client) -> None:
 
 
 def check_keys(
-    plane: ControlPlane, client: httpx.Client, endpoint: str, reader: dict[str, Any]
+    plane: ControlPlane, client: httpx.Client, endpoint: Endpoint, reader: dict[str, Any]
 ) -> None:
     """Keys are scoped to their buckets and their access; the secret is shown only once."""
     read_only = s3_client(endpoint, reader["access_key_id"], reader["secret_access_key"])
@@ -138,7 +173,9 @@ def check_restart(plane: ControlPlane, client: httpx.Client, admin: S3Client) ->
     admin.head_bucket(Bucket="while-down")  # raises ClientError (404) when it is missing
 
 
-def test_readme_session_objects_keys_buckets_and_restart(control_plane: ControlPlane) -> None:
+def test_readme_session_tls_objects_keys_buckets_and_restart(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
     started = time.monotonic()
     session = run_example_session(README, control_plane, timeout=150)
     created, listed, data, logs, reader, credentials = session.documents()
@@ -151,7 +188,10 @@ def test_readme_session_objects_keys_buckets_and_restart(control_plane: ControlP
     assert logs["versioning"] is True
     with control_plane.client() as client:
         control_plane.wait_converged(client, INSTANCE)
-        endpoint = credentials["endpoint_url"]
+        authority = tmp_path / "ca.pem"
+        authority.write_text(credentials["ca_certificate"])
+        endpoint = Endpoint(credentials["endpoint_url"], authority)
+        check_tls(endpoint, credentials, tmp_path / "other-ca.pem")
         admin = s3_client(endpoint, credentials["access_key_id"], credentials["secret_access_key"])
         check_objects(admin)
         check_keys(control_plane, client, endpoint, reader)

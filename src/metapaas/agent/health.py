@@ -13,7 +13,9 @@ is not taken for an unhealthy service sooner than before.
 from __future__ import annotations
 
 import functools
+import os
 import socket
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -113,7 +115,8 @@ def probe_for(check: HealthCheck, node_dir: Path, context: Mapping[str, Any]) ->
         return functools.partial(tcp_probe, host, port, check.timeout)
     if check.kind == "http":
         url = render_text(check.target, context, where=where)
-        return functools.partial(http_probe, url, check.timeout)
+        authority = render_text(check.authority, context, where=where) if check.authority else None
+        return functools.partial(http_probe, url, check.timeout, authority)
     argv = render_argv(check.argv, context, where=where)
     return functools.partial(command_probe, argv, node_dir, check.timeout)
 
@@ -127,11 +130,14 @@ def tcp_probe(host: str, port: int, timeout: float) -> bool:
         return False
 
 
-def http_probe(url: str, timeout: float) -> bool:
-    """Passes on a 2xx answer to ``GET url`` within ``timeout``; proxies are ignored."""
+def http_probe(url: str, timeout: float, authority: str | None = None) -> bool:
+    """Passes on a 2xx answer to ``GET url`` within ``timeout``; proxies are ignored. An
+    ``https`` server must present a certificate that ``authority`` (a CA file) signed, or
+    one the system trusts when it is None."""
     try:
-        return _http_client().get(url, timeout=timeout).is_success
-    except httpx.HTTPError:
+        client = _http_client() if authority is None else _verifying_client(*_stamp(authority))
+        return client.get(url, timeout=timeout).is_success
+    except (httpx.HTTPError, OSError):  # OSError: the CA file missing or not a certificate
         return False
 
 
@@ -140,6 +146,19 @@ def _http_client() -> httpx.Client:
     """One client for every HTTP check of the agent: making one builds a TLS context,
     about 40 ms of CPU, which a check every second would pay each time."""
     return httpx.Client(trust_env=False)
+
+
+def _stamp(path: str) -> tuple[str, int, int]:
+    """The file with what changes when it is replaced (the agent renames a new one over it)."""
+    stat = os.stat(path)
+    return path, stat.st_mtime_ns, stat.st_ino
+
+
+@functools.lru_cache(maxsize=8)
+def _verifying_client(path: str, mtime_ns: int, inode: int) -> httpx.Client:
+    """A client trusting the CA file ``path`` alone, kept while the file is unchanged (its
+    connections are reused, as ``_http_client``'s are) and made anew once it is replaced."""
+    return httpx.Client(trust_env=False, verify=ssl.create_default_context(cafile=path))
 
 
 def command_probe(argv: Sequence[str], node_dir: Path, timeout: float) -> bool:

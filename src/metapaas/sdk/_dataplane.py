@@ -116,6 +116,11 @@ class HealthCheck:
     kind: Literal["tcp", "http", "command"]
     target: str = ""
     argv: tuple[str, ...] = ()
+    authority: str = ""
+    """For an ``http`` check of an ``https`` URL: the CA certificate file the server's
+    certificate must verify against, e.g. ``{{ node.tls.authority }}`` for the node's own
+    TLS port (its certificate is signed by the control plane's CA, which no system trusts);
+    empty: the system's CAs."""
     interval: float = 2.0
     timeout: float = 2.0
     failure_threshold: int = 3

@@ -4,7 +4,7 @@ The declaration here is engine-neutral: buckets, access keys, endpoints and
 credentials. What a node runs comes from the engine unit its catalog version
 names (:mod:`metapaas_s3.engines`), plus the parts every engine shares: the
 bucket applier (:mod:`metapaas_s3.node.buckets`) and a health check that
-reads an object through S3.
+reads an object through S3 (over HTTPS, as every node program).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from metapaas import sdk
 from metapaas_s3 import rules
 from metapaas_s3.engines import engine_for
+from metapaas_s3.node import AUTHORITY, CLIENT_ARGS, ENDPOINT
 from metapaas_s3.spec import (
     PROBE_BUCKET,
     PROBE_KEY,
@@ -39,13 +40,19 @@ def declared_buckets(instance: sdk.InstanceView[S3Spec]) -> list[dict[str, Any]]
 
 def _shared_data_plane() -> sdk.DataPlane:
     """What every engine's node runs besides the engine: buckets and the health probe."""
-    applier = (sys.executable, "-m", "metapaas_s3.node.buckets", "buckets.json")
-    probe_url = "http://{{ node.address }}:{{ node.ports.s3 }}" + f"/{PROBE_BUCKET}/{PROBE_KEY}"
+    applier = (sys.executable, "-m", "metapaas_s3.node.buckets", "buckets.json", *CLIENT_ARGS)
+    probe = sdk.HealthCheck(
+        "http",
+        target=f"{ENDPOINT}/{PROBE_BUCKET}/{PROBE_KEY}",
+        authority=AUTHORITY,
+        interval=2.0,
+        timeout=2.0,
+    )
     return sdk.DataPlane(
         templates=(
             sdk.Template.from_package(__name__, "buckets.json.j2", "buckets.json", reload=applier),
         ),
-        health=(sdk.HealthCheck("http", target=probe_url, interval=2.0, timeout=2.0),),
+        health=(probe,),
         commands=(
             sdk.Command(
                 "init",
@@ -97,7 +104,9 @@ class S3(sdk.PaasType[S3Spec]):
         self, instance: sdk.InstanceView[S3Spec], nodes: Sequence[sdk.NodeView]
     ) -> Mapping[str, str]:
         main = [node for node in nodes if node.role == ROLE]
-        return {"s3": f"http://{main[0].address}:{main[0].ports['s3']}"} if main else {}
+        # HTTPS alone: the node's certificate verifies with the ``ca_certificate`` of the
+        # credentials (the control plane's CA, also at /v1/ca.pem).
+        return {"s3": f"https://{main[0].address}:{main[0].ports['s3']}"} if main else {}
 
     def credentials(
         self, instance: sdk.InstanceView[S3Spec], nodes: Sequence[sdk.NodeView]
@@ -122,4 +131,5 @@ class S3(sdk.PaasType[S3Spec]):
             health=(*engine.health, *shared.health),
             commands=(*engine.commands, *shared.commands),
             required_binaries=engine.required_binaries,
+            tls_reload=engine.tls_reload,
         )

@@ -15,7 +15,19 @@ Pitfalls handled here, as measured on this machine:
   again after a restart: 1 s brings it to about 3 s;
 - SIGTERM takes over 15 s, so the runner gives a short grace and SIGKILL follows
   (writes are append-only and survive it);
-- the S3 identity file is reread on SIGHUP, which the reload command sends.
+- the S3 identity file is reread on SIGHUP, which the reload command sends;
+- S3 is served over HTTPS alone on the ``s3`` port (``-s3.cert.file`` and
+  ``-s3.key.file`` without ``-s3.port.https``: weed then serves no plain HTTP
+  there; its unix socket ``s3.sock`` in the node directory stays plain HTTP).
+  A renewed certificate needs no restart: weed rereads the two files on a
+  timer (grpc-go's pemfile provider, keeping the pair it has while the files do
+  not match, as while the agent has written the key and not yet the
+  certificate). The timer's default is 5 hours; ``CERT_REFRESH`` shortens it,
+  and the ``tls_reload`` command waits until the port presents the new one.
+  The other ports (master, volume, filer, gRPC) stay plain: weed's gRPC TLS is
+  mutual only, needing client certificates the control plane does not issue,
+  and their traffic never leaves the machine (every component is this one
+  process, talking to its own address).
 """
 
 from __future__ import annotations
@@ -28,10 +40,11 @@ from pathlib import Path
 from typing import Any
 
 from metapaas import sdk
+from metapaas_s3.node import CLIENT_ARGS
 from metapaas_s3.spec import PROBE_BUCKET, S3Spec
 
 PORTS = (
-    sdk.Port("s3", 8333),
+    sdk.Port("s3", 8333, tls=True),
     sdk.Port("s3_grpc", 18333),
     sdk.Port("master", 9333),
     sdk.Port("master_grpc", 19333),
@@ -49,6 +62,10 @@ VOLUME_SIZE_LIMIT_MB = 1024
 """Each bucket gets its own volumes; 1 GiB ones keep a small disk from running out of slots."""
 STOP_SECONDS = 5.0
 """The agent's stop timeout: above the runner's own grace for weed (see seaweedfs_run)."""
+CERT_REFRESH = "1s"
+"""How often weed rereads its certificate files (``WEED_TLS_CERT_REFRESH_INTERVAL``; the
+default is 5 h): it compares two small files and parses them only when they changed, so a
+renewal is served within a second for no measurable cost."""
 ADMIN_ACTIONS = ("Admin", "Read", "List", "Tagging", "Write")
 KEY_ACTIONS = {
     "read-only": ("Read", "List"),
@@ -151,6 +168,8 @@ def _server_argv(weed: str) -> tuple[str, ...]:
         "-s3",
         f"-s3.port={port('s3')}",
         f"-s3.port.grpc={port('s3_grpc')}",
+        "-s3.cert.file={{ node.tls.certificate }}",
+        "-s3.key.file={{ node.tls.key }}",
         "-s3.localSocket=s3.sock",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
@@ -173,14 +192,12 @@ class SeaweedFS:
     def data_plane(self, role: str, version: sdk.Version) -> sdk.DataPlane:
         weed = weed_binary()
         reload_identities = (
-            sys.executable,
-            "-m",
-            "metapaas_s3.engines.seaweedfs_reload",
-            "--endpoint",
-            "http://{{ node.address }}:{{ node.ports.s3 }}",
-            "--identities",
-            "seaweedfs/identities.json",
+            *(sys.executable, "-m", "metapaas_s3.engines.seaweedfs_reload", *CLIENT_ARGS),
+            *("--identities", "seaweedfs/identities.json"),
         )
+        # weed takes a renewed certificate by itself (see CERT_REFRESH): nothing to signal,
+        # so no restart, only a wait until the port presents it.
+        served = (sys.executable, "-m", "metapaas_s3.node.certificate", *CLIENT_ARGS)
         return sdk.DataPlane(
             templates=(
                 _template("seaweedfs_security.toml.j2", "seaweedfs/security.toml"),
@@ -189,6 +206,14 @@ class SeaweedFS:
                     "seaweedfs_identities.json.j2", "seaweedfs/identities.json", reload_identities
                 ),
             ),
-            services=(sdk.Service("weed", _run_argv(weed), stop_timeout=STOP_SECONDS),),
+            services=(
+                sdk.Service(
+                    "weed",
+                    _run_argv(weed),
+                    env={"WEED_TLS_CERT_REFRESH_INTERVAL": CERT_REFRESH},
+                    stop_timeout=STOP_SECONDS,
+                ),
+            ),
             required_binaries=(weed,),
+            tls_reload=(*served, "--certificate", "{{ node.tls.certificate }}"),
         )

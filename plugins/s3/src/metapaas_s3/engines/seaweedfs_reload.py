@@ -22,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from metapaas_s3.node.s3client import connect, error_code, until_done
+from metapaas_s3.node.s3client import add_client_arguments, connect, error_code, until_done
 
 WAIT_SECONDS = 50.0
 """Below the agent's 60 s limit for a reload, so a slow engine fails this command visibly."""
@@ -54,10 +54,10 @@ def _credentials(identities_file: Path) -> list[tuple[str, str]]:
     ]
 
 
-def _accepted(endpoint: str, key_id: str, secret: str) -> None:
+def _accepted(endpoint: str, authority: str, key_id: str, secret: str) -> None:
     """Returns when the server knows the key; raises (to be retried) while it does not."""
     try:
-        connect(endpoint, key_id, secret).list_buckets()
+        connect(endpoint, key_id, secret, authority).list_buckets()
     except ClientError as exc:
         if error_code(exc) in _REFUSED_KEY:
             raise
@@ -67,7 +67,7 @@ def _accepted(endpoint: str, key_id: str, secret: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--endpoint", required=True)
+    add_client_arguments(parser)
     parser.add_argument("--identities", type=Path, required=True)
     parser.add_argument("--wait", type=float, default=WAIT_SECONDS)
     args = parser.parse_args(argv)
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     deadline = time.monotonic() + args.wait
     for key_id, secret in _credentials(args.identities):
         until_done(
-            functools.partial(_accepted, args.endpoint, key_id, secret),
+            functools.partial(_accepted, args.endpoint, args.authority, key_id, secret),
             seconds=max(deadline - time.monotonic(), 0.0),
             what=f"waiting for weed to accept key {key_id}",
         )

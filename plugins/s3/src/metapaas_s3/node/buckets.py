@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from metapaas import sdk
-from metapaas_s3.node.s3client import connect, error_code, until_done
+from metapaas_s3.node.s3client import add_client_arguments, connect, error_code, until_done
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -160,9 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("declaration", type=Path, help="buckets.json (mode 0600: admin key)")
     parser.add_argument("--managed", type=Path, default=Path("managed-buckets.json"))
     parser.add_argument("--wait", type=float, default=WAIT_SECONDS)
+    add_client_arguments(parser)
     args = parser.parse_args(argv)
     document = json.loads(args.declaration.read_text(encoding="utf-8"))
-    client = connect(document["endpoint"], document["access_key_id"], document["secret_access_key"])
+    key_id, secret = document["access_key_id"], document["secret_access_key"]
+    client = connect(args.endpoint, key_id, secret, args.authority)
     applier = Applier(client, Declared.from_json(document), args.managed)
     until_done(applier.apply, seconds=args.wait, what="applying the declared buckets")
     return 0

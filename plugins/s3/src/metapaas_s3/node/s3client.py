@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -21,8 +22,17 @@ RETRY_SECONDS = 0.1
 T = TypeVar("T")
 
 
-def connect(endpoint: str, access_key_id: str, secret_access_key: str) -> S3Client:
-    """A path-style client with short timeouts: a node program must never hang."""
+def add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--endpoint`` and ``--authority``, which :data:`metapaas_s3.node.CLIENT_ARGS` pass."""
+    parser.add_argument("--endpoint", required=True, help="the node's S3 URL (https)")
+    parser.add_argument(
+        "--authority", required=True, help="the CA file the node's certificate verifies with"
+    )
+
+
+def connect(endpoint: str, access_key_id: str, secret_access_key: str, authority: str) -> S3Client:
+    """A path-style client with short timeouts (a node program must never hang) that
+    trusts the CA file ``authority`` alone."""
     config = Config(
         s3={"addressing_style": "path"},
         connect_timeout=3,
@@ -36,6 +46,7 @@ def connect(endpoint: str, access_key_id: str, secret_access_key: str) -> S3Clie
         aws_access_key_id=access_key_id,
         aws_secret_access_key=secret_access_key,
         config=config,
+        verify=authority,
     )
     return client
 
