@@ -10,9 +10,8 @@ import httpx
 import pytest
 
 from metapaas import tls
-from metapaas.agent.client import CONTROL_PLANE_CA, AgentClient
+from metapaas.agent.client import CONTROL_PLANE_CA, AgentClient, Untrusted
 from metapaas.db import models
-from metapaas.sdk import TemporaryError
 from metapaas.testing import ControlPlane, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -131,6 +130,6 @@ def test_over_https_agents_and_clients_verify_against_the_ca_only(
     (node_dir / CONTROL_PLANE_CA).write_text(other)
     (node_dir / "bootstrap.token").write_text("mpb_never_sent")
     agent = AgentClient(tls_plane.url, node_dir, sleep=lambda _seconds: None)
-    with pytest.raises(TemporaryError, match="CERTIFICATE_VERIFY_FAILED"):
+    with pytest.raises(Untrusted, match="CERTIFICATE_VERIFY_FAILED"):
         agent.ensure_registered()
     agent.close()

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shlex
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ import pytest
 import redis
 from hostlab import Host, HostLab, pool_control_plane, unavailable_reason
 
+from metapaas import tls
+from metapaas.db import models
 from metapaas.testing import ControlPlane, wait_for
 
 pytestmark = [
@@ -178,6 +181,33 @@ def test_redis_and_postgres_serve_from_hosts_and_nodes_spread(pool: Pool, tmp_pa
     web_hosts = {placed[n] for n in placed if n.startswith(web["id"].replace("-", ""))}
     assert len(web_hosts) == 2, placed  # anti-affinity: one host each
     _assert_capacity_kept(pool)
+
+
+def test_an_agent_on_a_host_refuses_a_control_plane_its_ca_did_not_sign(pool: Pool) -> None:
+    """The host's own runtime, as its nodes' agents run it, against the real control plane
+    (HTTPS, off loopback) but with another CA beside the token: it sends nothing and says
+    why. The nodes placed by the test above reached the same control plane over HTTPS with
+    the CA their provider left them."""
+    host_name = next(
+        host["name"] for host in pool.api.get("/v1/hosts").json()["items"] if host["nodes"]
+    )
+    host = pool.host(host_name)
+    runtime = pool.lab.run(host, ["ls", "/var/lib/metapaas/runtime"]).stdout.split()[0]
+    other = tls.Authority.new("another CA", models.utcnow()).certificate_pem
+    node_dir = "/var/lib/metapaas/stray"
+    script = (
+        f"mkdir -p {node_dir} && printf %s {shlex.quote(other)} > {node_dir}/control-plane-ca.pem"
+        f" && echo mpb_never_sent > {node_dir}/bootstrap.token && "
+        f"PYTHONPATH=/var/lib/metapaas/runtime/{runtime} timeout 30 python3 -s -m metapaas.agent"
+        f" --url {pool.plane.url} --dir {node_dir}"
+    )
+    try:
+        ran = pool.lab.run(host, ["sh", "-c", script], check=False, timeout=90)
+    finally:
+        pool.lab.run(host, ["rm", "-rf", node_dir])
+    assert pool.plane.url.startswith("https://")
+    assert ran.returncode == 1, "it gives up at once: asking again cannot help"
+    assert "CERTIFICATE_VERIFY_FAILED" in ran.stderr, ran.stderr[-2000:]
 
 
 def test_capacity_is_never_exceeded_and_the_instance_says_why(pool: Pool) -> None:

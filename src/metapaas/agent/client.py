@@ -52,6 +52,11 @@ class Refused(PermanentError):
     """The control plane refused the bootstrap token or the credential (401)."""
 
 
+class Untrusted(PermanentError):
+    """The server's certificate is not signed by the CA this node was given: it is not
+    this node's control plane, and asking again cannot make it so."""
+
+
 CONTROL_PLANE_CA = "control-plane-ca.pem"
 """The CA certificate the provider leaves in the node directory, beside the bootstrap
 token: what an ``https`` control plane's certificate must be signed by."""
@@ -178,6 +183,10 @@ class AgentClient:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 response = self._http.request(method, path, headers=headers, **kwargs)
+            except httpx.ConnectError as exc:
+                if _verification_failed(exc):
+                    raise Untrusted(f"{method} {path}: {exc}; nothing was sent") from exc
+                problem = f"{type(exc).__name__}: {exc}"
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
@@ -189,3 +198,14 @@ class AgentClient:
                 self._sleep(delay)
                 delay *= 2
         raise TemporaryError(f"control plane unreachable ({method} {path}): {problem}")
+
+
+def _verification_failed(error: BaseException) -> bool:
+    """Whether the TLS handshake failed on the server's certificate (httpx wraps the
+    ``ssl`` error in its own)."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
