@@ -260,7 +260,8 @@ def propagation(client: httpx.Client, nodes: int, runs: int) -> list[float]:
     path = f"/v1/types/demo/instances/{created.json()['id']}"
     _wait_active(client, path, 120)
     active = client.get(path).json()
-    urls = [f"http://{address}/" for address in active["endpoints"].values()]
+    endpoints = active["endpoints"].items()
+    urls = [f"http://{address}/" for name, address in endpoints if name.endswith(".http")]
     times = []
     for index in range(runs):
         message = f"change {index}"
