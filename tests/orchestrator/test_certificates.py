@@ -27,6 +27,9 @@ PLAIN_ROLE = sdk.NodeGroup("web", ports=(sdk.Port("http", 80),))
 RENEWAL_AGE = tls.SERVER_LIFETIME - tls.RENEW_BEFORE
 
 
+OTHER_AUTHORITY = tls.Authority.new("the CA before", NOW)
+
+
 @dataclass(frozen=True)
 class Case:
     why: str
@@ -35,6 +38,7 @@ class Case:
     issued_for: str | None  # the address its certificate was issued for (None: none)
     age: timedelta  # how long ago it was issued
     issues: bool
+    signed_by: tls.Authority = AUTHORITY  # who issued the one it has
 
 
 A, B, DAY, NONE = "10.0.0.1", "10.0.0.2", timedelta(days=1), timedelta()
@@ -47,6 +51,7 @@ CASES = [
     Case("renewed once due", TLS_ROLE, A, A, RENEWAL_AGE, True),
     Case("renewed when past its end", TLS_ROLE, A, A, tls.SERVER_LIFETIME * 2, True),
     Case("a node that moved gets one for its new address", TLS_ROLE, B, A, DAY, True),
+    Case("one another CA signed is replaced", TLS_ROLE, A, A, DAY, True, OTHER_AUTHORITY),
 ]  # fmt: skip
 
 
@@ -55,7 +60,7 @@ def test_when_a_node_gets_a_new_certificate(case: Case) -> None:
     clock = FakeClock(NOW)
     node = models.Node(name="n1-web-0", address=case.issued_for or case.address, tls_names=[])
     if case.issued_for is not None:
-        assert certificates.keep_current(node, TLS_ROLE, AUTHORITY, SEALER, clock())
+        assert certificates.keep_current(node, TLS_ROLE, case.signed_by, SEALER, clock())
     before = node.tls_certificate
     clock.advance(case.age.total_seconds())
     node.address = case.address
@@ -71,7 +76,7 @@ def test_when_a_node_gets_a_new_certificate(case: Case) -> None:
         assert _public(serialization.load_pem_private_key(key.encode(), None)) == _public(
             certificate
         ), "the sealed key is the certificate's"
-        assert certificates.due(node, clock()) is False
+        assert certificates.due(node, AUTHORITY, clock()) is False
 
 
 def _public(holder: Any) -> bytes:
@@ -130,3 +135,28 @@ def test_a_type_without_tls_ports_gets_no_certificates(rig: Rig) -> None:
 
     assert "pem" not in _view(rig, node_name(instance_id, "primary", 0))["node"]
     assert all(not n.tls_certificate for n in rig.rows(models.Node, instance_id=instance_id))
+
+
+def test_a_new_ca_reaches_every_node_of_an_active_instance(rig: Rig) -> None:
+    """An operator who gives the control plane another CA (a restart with
+    METAPAAS_TLS_CA_*) needs no renewal window to pass: the next resync finds the nodes
+    signed by the old one."""
+    instance_id = rig.create("demo", "site")
+    rig.settle_status(instance_id, "ACTIVE")
+    name = node_name(instance_id, "web", 0)
+    before = _view(rig, name)["node"]["pem"]
+    operator = tls.Authority.new("the operator's CA", rig.clock())
+    rig.api.state._authority = operator  # what a restart with the operator's files loads
+
+    rig.worker = rig.new_worker()
+    rig.settle(
+        lambda: _view(rig, name)["node"]["pem"]["certificate"] != before["certificate"],
+        "the node given a certificate of the new CA",
+    )
+
+    after = _view(rig, name)["node"]["pem"]
+    assert after["certificate"] != before["certificate"]
+    issuer = x509.load_pem_x509_certificate(after["certificate"].encode()).issuer
+    assert issuer == operator.certificate.subject
+    assert after["authority"] == operator.certificate_pem
+    assert rig.instance(instance_id).status == "ACTIVE"

@@ -83,10 +83,12 @@ class Node(Base):
     location: Mapped[str] = mapped_column(String(63), default="")  # the provider's: a host
     evicted: Mapped[bool] = mapped_column(default=False)  # its provider wants it elsewhere
     # The node's server certificate (PEM), its key sealed like every secret, the names
-    # it was issued for (the node's address and name) and when it is due for renewal.
+    # it was issued for (the node's address and name), the fingerprint of the CA that
+    # signed it and when it is due for renewal.
     tls_certificate: Mapped[str] = mapped_column(Text, default="")
     tls_sealed_key: Mapped[str] = mapped_column(Text, default="")
     tls_names: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    tls_issuer: Mapped[str] = mapped_column(String(110), default="")
     tls_renew_at: Mapped[datetime | None]
 
     # The agent's row, read beside this one; never written through it.

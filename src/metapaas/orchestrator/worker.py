@@ -14,7 +14,7 @@ from prometheus_client import Histogram
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, load_only, sessionmaker
 
-from metapaas import db, providers, sdk
+from metapaas import db, providers, sdk, tls
 from metapaas.db import claims, models
 from metapaas.errors import NotFound
 from metapaas.orchestrator import certificates, queue, status
@@ -35,6 +35,7 @@ _SWEPT_COLUMNS = (
         models.Node.created_at,
         models.Node.wheelhouse,
         models.Node.tls_renew_at,
+        models.Node.tls_issuer,
     ),
     joinedload(models.Node.reported).load_only(
         models.NodeReport.incarnation, models.NodeReport.last_seen_at
@@ -197,6 +198,7 @@ class Worker:
             for node in self.reconciler.provider.list_nodes({providers.MANAGED: "true"})
         }
         now = self.clock()
+        authority = self.reconciler.authority()
         with self.readers() as session:
             wanted = set(queue.unqueued(session))
             active = session.execute(
@@ -211,7 +213,7 @@ class Worker:
             )
             for node, slug in active:
                 if node.instance_id not in wanted and self._needs_a_look(
-                    node, slug, listed.get(node.name), now
+                    node, slug, listed.get(node.name), authority, now
                 ):
                     wanted.add(node.instance_id)
         if not wanted:
@@ -222,15 +224,21 @@ class Worker:
         self.wakeup.set()
 
     def _needs_a_look(
-        self, node: models.Node, slug: str, listed: providers.NodeInfo | None, now: datetime
+        self,
+        node: models.Node,
+        slug: str,
+        listed: providers.NodeInfo | None,
+        authority: tls.Authority,
+        now: datetime,
     ) -> bool:
         """Whether a node of an ``ACTIVE`` instance needs a pass: its provider no longer runs
         it or wants it elsewhere (a dead agent, a draining host), its agent fell silent past
         its type's ``unreachable_after``, it runs another plugin version than the one
-        loaded (a rollout to start), or its certificate is due for renewal."""
+        loaded (a rollout to start), or its certificate is due for renewal (or another
+        CA's)."""
         if listed is None or not listed.running or listed.evicted:
             return True
-        if certificates.due(node, now):
+        if certificates.due(node, authority, now):
             return True
         try:
             loaded = self.reconciler.registry.get(slug)

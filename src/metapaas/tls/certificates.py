@@ -9,6 +9,7 @@ authority.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -99,8 +100,9 @@ class Authority:
     def key_pem(self) -> str:
         return _private_pem(self.key)
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
+        """Read for every node a resync sweeps: computed once."""
         return fingerprint(self.certificate_pem)
 
     def issue(

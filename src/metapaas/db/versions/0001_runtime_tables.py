@@ -294,6 +294,7 @@ def upgrade() -> None:
         sa.Column("tls_certificate", sa.Text(), nullable=False),
         sa.Column("tls_sealed_key", sa.Text(), nullable=False),
         sa.Column("tls_names", JSON, nullable=False),
+        sa.Column("tls_issuer", sa.String(length=110), nullable=False),
         sa.Column("tls_renew_at", WHEN, nullable=True),
         sa.ForeignKeyConstraint(
             ["instance_id"],
