@@ -327,6 +327,7 @@ def main() -> None:
                     )
         finally:
             plane.stop()
+            plane.kill_leftover_agents()  # a failed run's nodes outlive the server
 
 
 def _report(slug: str, floor: list[float], active: list[float]) -> None:
