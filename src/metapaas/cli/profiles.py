@@ -191,7 +191,7 @@ def _trusted_ca(url: str, ca_file: Path | None, pinned: str | None) -> str:
         return offered
     # No emoji codes: a fingerprint's ":AB:" would print as one.
     message = f"{url} is signed by a CA this machine does not know:\n  {found}"
-    status_console.print(message, emoji=False, markup=False)
+    status_console.print(message, emoji=False, markup=False, soft_wrap=True)
     if not sys.stdin.isatty():
         raise UserError("pass --ca-file or --trust-fingerprint to trust it without a prompt")
     if not typer.confirm("Trust this CA for this profile?", default=False):

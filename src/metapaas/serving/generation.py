@@ -262,7 +262,8 @@ def _run_api(state: AppState, channel: Channel, background: Background) -> None:
         )
         if certificate is not None:
             fingerprint = certificate.authority.fingerprint  # ":AB:" is no emoji here
-            console.print(f"CA certificate {fingerprint} at /v1/ca.pem", emoji=False)
+            message = f"CA certificate {fingerprint} at /v1/ca.pem"
+            console.print(message, emoji=False, soft_wrap=True)  # one line, to copy whole
         await server.serve(sockets=[listener])
 
     try:
