@@ -296,7 +296,12 @@ def test_the_reconciler_publishes_the_secret_to_nodes_and_not_to_endpoints(
     key = _sealed(api, "v1")["internal_key"]
     state = api.state
     reconciler = Reconciler(
-        state.sessions, state.registry, _Machines(), state.sealer, "http://127.0.0.1:9"
+        state.sessions,
+        state.registry,
+        _Machines(),
+        state.sealer,
+        "http://127.0.0.1:9",
+        state.authority,
     )
     reconciler.reconcile(instance_id)
     with api.session() as session:  # its agent reports the node serves generation 1

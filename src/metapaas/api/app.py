@@ -125,8 +125,8 @@ def start_orchestrator(state: AppState) -> Callable[[], None]:
         routing,
         state.sealer,
         settings.resolved_public_url,
+        state.authority,
         notify=state.notifier.notify,
-        authority=state.authority,
         control_plane_ca=_control_plane_ca(state),
     )
     worker = Worker(

@@ -28,7 +28,6 @@ and wakes it.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -75,11 +74,11 @@ class Reconciler:
         provider: providers.Provider,
         sealer: Sealer,
         control_plane_url: str,
+        authority: Callable[[], tls.Authority],
         *,
         clock: Callable[[], datetime] = models.utcnow,
         notify: Notify = lambda _instance_id: None,
         readers: sessionmaker[Session] | None = None,
-        authority: Callable[[], tls.Authority] | None = None,
         control_plane_ca: str = "",
     ) -> None:
         self.sessions = sessions
@@ -92,10 +91,8 @@ class Reconciler:
         self.control_plane_url = control_plane_url
         self.clock = clock
         self.notify = notify
-        #: The CA that signs the nodes' certificates: the control plane's own by default.
-        self.authority = authority or functools.cache(
-            lambda: tls.load_authority(sessions, sealer, now=clock)
-        )
+        #: The CA that signs the nodes' certificates (the process's ``AppState.authority``).
+        self.authority = authority
         #: What agents verify the control plane with (PEM; "" over loopback HTTP, or to
         #: trust the system's store for an operator's certificate).
         self.control_plane_ca = control_plane_ca

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from metapaas import tls
 from metapaas.config import Settings
 from metapaas.db import make_engine, models
 
@@ -105,9 +106,9 @@ class ControlPlane:
 
     @property
     def ca_file(self) -> Path:
-        """The CA certificate an ``https`` control plane leaves in its home
-        (``<home>/tls/ca.crt``), what its clients verify it with."""
-        return self.home / "tls" / "ca.crt"
+        """The CA certificate an ``https`` control plane leaves in its home, what its
+        clients verify it with."""
+        return tls.authority_file(self.home)
 
     @property
     def verify(self) -> ssl.SSLContext | bool:

@@ -95,10 +95,10 @@ class Simulation:
             provider or self.provider,
             self.state.sealer,
             "http://testserver",
+            self.state.authority,
             clock=self.clock,
             notify=self.state.notifier.notify,
             readers=self.state.readers,
-            authority=self.state.authority,
         )
         return Worker(reconciler, clock=self.clock, worker_id=worker_id, readers=self.state.readers)
 

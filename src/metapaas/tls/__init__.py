@@ -6,7 +6,7 @@ database) and keeps the API listener's certificate current.
 """
 
 from metapaas.client.trust import fingerprint
-from metapaas.tls.authority import ServerCertificate, api_names, load_authority
+from metapaas.tls.authority import ServerCertificate, api_names, authority_file, load_authority
 from metapaas.tls.certificates import (
     RENEW_BEFORE,
     SERVER_LIFETIME,
@@ -23,6 +23,7 @@ __all__ = [
     "Issued",
     "ServerCertificate",
     "api_names",
+    "authority_file",
     "fingerprint",
     "load_authority",
 ]

@@ -89,6 +89,12 @@ def api_names(settings: Settings) -> list[str]:
     return [n for n in dict.fromkeys([*names, *LOCAL_NAMES]) if n not in WILDCARDS]
 
 
+def authority_file(home: Path) -> Path:
+    """Where an ``https`` control plane leaves its CA certificate, beside the API's, for
+    the operator to hand to clients."""
+    return home / "tls" / "ca.crt"
+
+
 @dataclass
 class ServerCertificate:
     """The API listener's certificate, kept current in a live ``ssl.SSLContext``.
@@ -115,8 +121,7 @@ class ServerCertificate:
 
     @property
     def authority_file(self) -> Path:
-        """The CA certificate beside the API's, for the operator to hand to clients."""
-        return self.settings.resolved_home / "tls" / "ca.crt"
+        return authority_file(self.settings.resolved_home)
 
     def refresh(self, context: ssl.SSLContext | None = None) -> None:
         """Issue the authority's certificate when none is current, and load the files
