@@ -87,7 +87,7 @@ def test_command_results_are_posted_under_their_id(
     client.ensure_registered()
     client.command_result("c1", CommandResult(state="failed", exit_code=None, output="timed out"))
     assert plane.command_results == [
-        ("c1", {"state": "failed", "exit_code": None, "output": "timed out"})
+        ("c1", {"state": "failed", "exit_code": None, "output": "timed out", "result": None})
     ]
 
 

@@ -47,7 +47,7 @@ def test_the_journal_entry_exists_before_the_process_starts(
     )
     assert result.state == "succeeded"
     journal = json.loads((tmp_path / "agent" / "commands" / "c1.json").read_text())
-    assert journal == {"state": "succeeded", "exit_code": 0, "output": ""}
+    assert journal == {"state": "succeeded", "exit_code": 0, "output": "", "result": None}
 
 
 def test_a_timeout_kills_the_process_group_and_fails_with_no_exit_code(
@@ -147,3 +147,31 @@ def test_a_long_command_lets_the_agent_tick_as_often_as_a_starting_service_is_pr
         while_waiting=lambda: ticks.append(time.monotonic()),
     )
     assert len(ticks) >= 4
+
+
+def test_a_command_gets_its_args_and_its_result_file_is_sent_with_its_result(
+    tmp_path: Path, context: dict[str, Any]
+) -> None:
+    told = python(
+        "import json, sys; json.dump({'kind': sys.argv[1]}, open(sys.argv[2], 'w'))",
+        "{{ command.args.kind }}",
+        "{{ command.result }}",
+    )
+    runner = CommandRunner(tmp_path)
+    result = runner.run("c1", "backup", [Command("backup", told)], context, args={"kind": "full"})
+    assert (result.state, result.result) == ("succeeded", {"kind": "full"})
+    assert runner.recorded("c1") == result  # journalled with it: a re-report carries it
+
+
+@pytest.mark.parametrize("written", ["[1, 2]", "{not json", "x" * (5 << 20)])
+def test_a_result_file_that_is_no_json_object_fails_the_command(
+    tmp_path: Path, context: dict[str, Any], written: str
+) -> None:
+    (tmp_path / "written.txt").write_text(written)
+    write = python(
+        "import sys; open(sys.argv[1], 'w').write(open('written.txt').read())",
+        "{{ command.result }}",
+    )
+    result = CommandRunner(tmp_path).run("c1", "backup", [Command("backup", write)], context)
+    assert (result.state, result.result) == ("failed", None)
+    assert "result file c1.result.json is unusable" in result.output

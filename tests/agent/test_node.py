@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -13,6 +14,7 @@ from metapaas.agent.client import Report
 from metapaas.agent.commands import CommandResult
 from metapaas.agent.node import Node
 from metapaas.sdk import (
+    ARCHIVE_STATUS,
     Command,
     DataPlane,
     HealthCheck,
@@ -348,3 +350,59 @@ def test_a_long_failure_message_is_cut_to_the_api_limit(make_node: MakeNode) -> 
     message = last(recorder)["message"]
     assert message.startswith("cannot render xxx")
     assert len(message) == 4000
+
+
+RESTORE_MARK = python("open('restored.txt', 'w').write('restored')")
+REFUSED_RESTORE = python("import sys; print('no such backup'); sys.exit(3)")
+SERVICE_SEES_RESTORE = Service(
+    "web",
+    python(
+        "import os, time; open('saw.txt', 'w').write(str(os.path.exists('restored.txt')));"
+        " time.sleep(60)"
+    ),
+    stop_timeout=1,
+)
+
+
+def test_a_restore_runs_before_any_service_starts(make_node: MakeNode, tmp_path: Path) -> None:
+    plane = DataPlane(
+        services=(SERVICE_SEES_RESTORE,), commands=(Command("restore", RESTORE_MARK),)
+    )
+    node, recorder = make_node(plane)
+    node.handle({**metadata(), "commands": [{"id": "r1", "name": "restore", "args": {}}]})
+    assert recorder.command_results[:2] == [("r1", "running"), ("r1", "succeeded")]
+    saw = tmp_path / "saw.txt"
+    for _ in range(100):
+        if saw.exists() and saw.read_text():
+            break
+        time.sleep(0.05)
+    assert saw.read_text() == "True"
+
+
+def test_a_failed_restore_keeps_the_services_down_and_says_why(
+    make_node: MakeNode, tmp_path: Path
+) -> None:
+    plane = DataPlane(
+        services=(SERVICE_SEES_RESTORE,), commands=(Command("restore", REFUSED_RESTORE),)
+    )
+    node, recorder = make_node(plane)
+    node.handle({**metadata(), "commands": [{"id": "r1", "name": "restore", "args": {}}]})
+    assert recorder.command_results == [("r1", "running"), ("r1", "failed")]
+    report = last(recorder)
+    assert report["state"] == "failed"
+    assert "the restore failed: no such backup" in report["message"]
+    time.sleep(0.3)
+    assert not (tmp_path / "saw.txt").exists()
+
+
+def test_the_archive_steps_record_is_reported_as_written(
+    make_node: MakeNode, tmp_path: Path
+) -> None:
+    node, recorder = make_node(DataPlane())
+    node.handle(metadata())
+    assert last(recorder)["archive"] is None
+    status = tmp_path / ARCHIVE_STATUS
+    status.parent.mkdir(parents=True)
+    status.write_text('{"segment": "000000010000000000000003"}')
+    node.tick()  # a new record is news: reported before the next heartbeat
+    assert last(recorder)["archive"] == {"segment": "000000010000000000000003"}

@@ -46,6 +46,8 @@ class Report(TypedDict):
     health: Health
     message: str
     events: list[Event]
+    archive: dict[str, Any] | None
+    """What the engine's archive step last recorded (``sdk.ArchiveStatus``), if it has."""
 
 
 class Refused(PermanentError):

@@ -4,6 +4,10 @@ The journal entry is written *before* the process starts, so an agent that
 crashes mid-command finds the id on restart and never runs it a second time:
 it reports that run as failed instead. A finished id returns its recorded
 result, which the agent re-reports until the control plane stops asking.
+
+A command that has something to tell (a backup's manifest) writes it as a JSON
+object to ``{{ command.result }}``; the agent journals it with the exit code
+and sends it with the result.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ CommandState = Literal["running", "succeeded", "failed"]
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _INTERRUPTED = "the agent stopped while the command ran; it is not run again"
+RESULT_BYTES = 4 << 20
+"""The most of a result file sent: a manifest of a few thousand objects fits."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class CommandResult:
     state: CommandState
     exit_code: int | None = None
     output: str = ""
+    result: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,18 +80,25 @@ class CommandRunner:
         declared: Sequence[Command],
         context: Mapping[str, Any],
         *,
+        args: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         while_waiting: Callable[[], None] | None = None,
     ) -> CommandResult:
         """Run the declared command called ``name`` once for ``command_id``.
 
-        ``timeout`` (from the metadata) overrides the declared one when given.
+        ``args`` (from the metadata) are ``{{ command.args }}`` to its argv and
+        environment; ``timeout`` (from the metadata) overrides the declared one when given.
         """
         previous = self.recorded(command_id)
         if previous is not None:
             return previous
         self._write(command_id, RUNNING)
-        result = self._execute(name, declared, context, timeout, while_waiting)
+        result_file = self._journal / f"{command_id}.result.json"
+        result_file.unlink(missing_ok=True)
+        own = {"id": command_id, "args": dict(args or {}), "result": str(result_file)}
+        result = self._execute(name, declared, {**context, "command": own}, timeout, while_waiting)
+        if result.state == "succeeded":
+            result = _with_result_file(result, result_file)
         self._write(command_id, result)
         return result
 
@@ -120,3 +134,22 @@ class CommandRunner:
     def _write(self, command_id: str, result: CommandResult) -> None:
         data = json.dumps(result.as_json()).encode()
         sdk.write_private(self._entry(command_id), data)
+
+
+def _with_result_file(result: CommandResult, path: Path) -> CommandResult:
+    """``result`` with what the command wrote to its result file; one that did not say
+    what it was asked to say has failed."""
+    if not path.exists():
+        return result
+    try:
+        with path.open("rb") as file:
+            data = file.read(RESULT_BYTES + 1)
+        if len(data) > RESULT_BYTES:
+            raise ValueError(f"it is over {RESULT_BYTES} bytes")
+        told = json.loads(data)
+        if not isinstance(told, dict):
+            raise ValueError("it is not a JSON object")
+    except (OSError, ValueError) as exc:
+        note = f"\n[its result file {path.name} is unusable: {exc}]"
+        return CommandResult("failed", result.exit_code, result.output + note)
+    return CommandResult(result.state, result.exit_code, result.output, told)

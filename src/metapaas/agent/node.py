@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import shutil
 import time
@@ -26,6 +27,7 @@ from metapaas.agent.plugin import load_declaration
 from metapaas.agent.render import certificate_templates, node_context
 from metapaas.agent.supervisor import Clock, Supervisor
 from metapaas.sdk import (
+    ARCHIVE_STATUS,
     VOLUME_DIR,
     DataPlane,
     PaasType,
@@ -34,6 +36,7 @@ from metapaas.sdk import (
     TemporaryError,
     Version,
 )
+from metapaas.sdk.introspect import RESTORE_STEP
 
 HEARTBEAT_SECONDS = 4.0
 """Below the contract's 5 s, so a heartbeat is never late by the loop's own tick."""
@@ -148,6 +151,7 @@ class Node:
         context = node_context(document, self._dir)
         changed = [t for t in plane.templates if apply_template(t, self._dir, context) == "changed"]
         if self._supervisor is None:
+            self._restore_first(document.get("commands", ()), plane, context)
             self._start_services(plane, context)
         else:
             self._unreloaded |= {t.dest for t in changed if t.reload}
@@ -206,24 +210,43 @@ class Node:
         marker.touch()
         self._supervisor, self._health = supervisor, health
 
+    def _restore_first(
+        self, requests: Sequence[Mapping[str, Any]], plane: DataPlane, context: Mapping[str, Any]
+    ) -> None:
+        """Run a requested ``restore`` before any service starts: the engine must find its
+        volume restored, never empty. One that failed keeps the services down."""
+        for request in requests:
+            if request["name"] != RESTORE_STEP:
+                continue
+            result = self._run_command(request, plane, context)
+            if result.state == "failed":
+                raise PermanentError(f"the restore failed: {_clip(result.output, 1000)}")
+
     def _run_commands(
         self, requests: Sequence[Mapping[str, Any]], plane: DataPlane, context: Mapping[str, Any]
     ) -> None:
         """Run each requested command not yet journalled; re-report the journalled ones."""
         for request in requests:
-            command_id = str(request["id"])
-            result = self._commands.recorded(command_id)
-            if result is None:
-                self._send_command_result(command_id, RUNNING)
-                result = self._commands.run(
-                    command_id,
-                    str(request["name"]),
-                    plane.commands,
-                    context,
-                    timeout=request.get("timeout"),
-                    while_waiting=self.tick,
-                )
-            self._send_command_result(command_id, result)
+            self._run_command(request, plane, context)
+
+    def _run_command(
+        self, request: Mapping[str, Any], plane: DataPlane, context: Mapping[str, Any]
+    ) -> CommandResult:
+        command_id = str(request["id"])
+        result = self._commands.recorded(command_id)
+        if result is None:
+            self._send_command_result(command_id, RUNNING)
+            result = self._commands.run(
+                command_id,
+                str(request["name"]),
+                plane.commands,
+                context,
+                args=request.get("args"),
+                timeout=request.get("timeout"),
+                while_waiting=self.tick,
+            )
+        self._send_command_result(command_id, result)
+        return result
 
     def _report(self) -> Report:
         problems = [self._apply_error] if self._apply_error else []
@@ -238,7 +261,17 @@ class Node:
             health=self._health.status if self._health is not None else "unknown",
             message=_clip("; ".join(problems), MESSAGE_CHARS),
             events=self._events[:EVENTS_PER_REPORT],
+            archive=self._archive_status(),
         )
+
+    def _archive_status(self) -> dict[str, Any] | None:
+        """The engine's archive step's own record, sent as it wrote it (the control plane
+        validates it); None before its first attempt, or while it rewrites the file."""
+        try:
+            status = json.loads((self._dir / ARCHIVE_STATUS).read_bytes())
+        except (OSError, ValueError):
+            return None
+        return status if isinstance(status, dict) else None
 
     def _send_report(self) -> None:
         """Send the node's state and every pending event, ``EVENTS_PER_REPORT`` at a time.
@@ -289,4 +322,10 @@ def _clip(text: str, limit: int) -> str:
 
 def _summary(report: Report) -> tuple[object, ...]:
     """What, when it changes, is worth a report before the next heartbeat is due."""
-    return (report["applied_revision"], report["state"], report["health"], report["message"])
+    return (
+        report["applied_revision"],
+        report["state"],
+        report["health"],
+        report["message"],
+        report["archive"],
+    )

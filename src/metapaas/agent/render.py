@@ -13,7 +13,14 @@ from typing import Any
 
 import jinja2
 
-from metapaas.sdk import TLS_AUTHORITY, TLS_CERTIFICATE, TLS_KEY, PermanentError, Template
+from metapaas.sdk import (
+    ARCHIVE_STATUS,
+    TLS_AUTHORITY,
+    TLS_CERTIFICATE,
+    TLS_KEY,
+    PermanentError,
+    Template,
+)
 
 _ENVIRONMENT = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
@@ -27,10 +34,15 @@ class RenderError(PermanentError):
 
 
 def node_context(metadata: Mapping[str, Any], node_dir: Path) -> dict[str, Any]:
-    """The metadata document plus ``node.dir``, the node's absolute directory, and, for a
-    node with a certificate, ``node.tls``: the absolute paths of its files."""
+    """The metadata document plus ``node.dir``, the node's absolute directory,
+    ``node.backup.archive_status`` (``sdk.ARCHIVE_STATUS``, absolute) and, for a node with
+    a certificate, ``node.tls``: the absolute paths of its files."""
     root = node_dir.resolve()
-    node = {**metadata.get("node", {}), "dir": str(root)}
+    node = {
+        **metadata.get("node", {}),
+        "dir": str(root),
+        "backup": {"archive_status": str(root / ARCHIVE_STATUS)},
+    }
     if "pem" in node:
         node["tls"] = {
             "certificate": str(root / TLS_CERTIFICATE),

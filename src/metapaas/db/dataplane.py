@@ -130,6 +130,8 @@ class NodeReport(Base):
     health: Mapped[Health] = mapped_column(StateColumn(Health), default=Health.UNKNOWN)
     health_since: Mapped[datetime]
     message: Mapped[str] = mapped_column(Text, default="")
+    #: The engine's archive step's last attempt (``sdk.ArchiveStatus``), as reported.
+    archive: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
 
 
 class CommandState(enum.StrEnum):
@@ -166,6 +168,8 @@ class NodeCommand(Base):
     )
     node_name: Mapped[str] = mapped_column(String(63), index=True)
     name: Mapped[str] = mapped_column(String(63))
+    #: ``{{ command.args }}`` on the node: e.g. a backup's id and kind.
+    args: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     timeout: Mapped[float] = mapped_column(default=60.0)
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     deadline_at: Mapped[datetime | None]
@@ -199,5 +203,7 @@ class CommandResult(Base):
     state: Mapped[ResultState] = mapped_column(StateColumn(ResultState))
     exit_code: Mapped[int | None]
     output: Mapped[str] = mapped_column(Text, default="")
+    #: What the command wrote to ``{{ command.result }}`` (a JSON object), if anything.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     reported_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]

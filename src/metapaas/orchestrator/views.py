@@ -115,9 +115,16 @@ def node_views(nodes: Iterable[models.Node]) -> Sequence[sdk.NodeView]:
 
 
 def metadata_document(
-    view: sdk.InstanceView, declaration: sdk.PaasType, nodes: Sequence[sdk.NodeView]
+    view: sdk.InstanceView,
+    declaration: sdk.PaasType,
+    nodes: Sequence[sdk.NodeView],
+    backup: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The instance-wide metadata every node of the instance reads."""
+    """The instance-wide metadata every node of the instance reads.
+
+    ``backup`` is where its backups go (``store``) and where a restore reads from
+    (``source``), as ``sdk.Backups`` describes them; None each when there is none.
+    """
     peers: dict[str, list[dict[str, Any]]] = {}
     for node in nodes:
         peers.setdefault(node.role, []).append(
@@ -146,6 +153,7 @@ def metadata_document(
             for collection, items in view.resources.items()
         },
         "extra": dict(declaration.node_metadata(view)),
+        "backup": {"store": None, "source": None, **(backup or {})},
     }
 
 

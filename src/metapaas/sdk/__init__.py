@@ -24,6 +24,16 @@ and in ``pyproject.toml``::
     hello = "hello_plugin:Hello"
 """
 
+from metapaas.sdk._backups import (
+    ARCHIVE_STATUS,
+    ArchiveStatus,
+    BackupKind,
+    BackupMethod,
+    BackupReport,
+    Backups,
+    RestoreReport,
+    VerifyReport,
+)
 from metapaas.sdk._dataplane import (
     Command,
     DataPlane,
@@ -55,10 +65,16 @@ from metapaas.sdk._node import (
 )
 
 __all__ = [
+    "ARCHIVE_STATUS",
     "TLS_AUTHORITY",
     "TLS_CERTIFICATE",
     "TLS_KEY",
     "VOLUME_DIR",
+    "ArchiveStatus",
+    "BackupKind",
+    "BackupMethod",
+    "BackupReport",
+    "Backups",
     "ChildResource",
     "Command",
     "DataPlane",
@@ -72,9 +88,11 @@ __all__ = [
     "PermanentError",
     "PluginError",
     "Port",
+    "RestoreReport",
     "Service",
     "Template",
     "TemporaryError",
+    "VerifyReport",
     "Version",
     "create_private",
     "exclusive",

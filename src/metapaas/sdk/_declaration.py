@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Generic
 from pydantic import BaseModel
 from typing_extensions import TypeVar  # a default for the type parameter (PEP 696) on 3.11
 
+from metapaas.sdk._backups import Backups
 from metapaas.sdk._dataplane import DataPlane, NodeGroup
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -158,6 +159,10 @@ class PaasType(Generic[SpecT]):
     #: password hashes) sets False, so no plaintext secret of its users reaches its
     #: nodes; its node-only secrets reach them either way (they exist for the nodes).
     node_secrets: ClassVar[bool] = True
+    #: What the type's engine can keep of an instance, and how (``sdk.Backups``): the
+    #: control plane schedules, catalogues, verifies and restores its backups. None: the
+    #: type keeps no backups, and a backup request names it in a 409.
+    backups: ClassVar[Backups | None] = None
 
     # -- control plane: what the API and the orchestrator ask -----------------
 

@@ -8,6 +8,7 @@ provider contract (:mod:`metapaas.providers.contract`) marks its hooks with the
 same :func:`hookspec`.
 """
 
+from metapaas.sdk._backups import BACKUP_STEP, EXPIRE_STEP, RESTORE_STEP, VERIFY_STEP
 from metapaas.sdk._declaration import ENTRY_POINT_GROUP, hook_phase, hookspec
 from metapaas.sdk._fields import (
     IMMUTABLE_KEY,
@@ -18,10 +19,14 @@ from metapaas.sdk._fields import (
 )
 
 __all__ = [
+    "BACKUP_STEP",
     "ENTRY_POINT_GROUP",
+    "EXPIRE_STEP",
     "IMMUTABLE_KEY",
     "NODE_ONLY_KEY",
+    "RESTORE_STEP",
     "SECRET_KEY",
+    "VERIFY_STEP",
     "fields_marked",
     "hook_phase",
     "hookspec",

@@ -67,6 +67,7 @@ def write_node(
     address: str = "127.0.0.1",
     authority: tls.Authority | None = None,
     certificate: tls.Issued | None = None,
+    backup: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``role``'s templates into ``node_dir`` as its agent would (checks run,
     reloads do not: a test runs them when its engine serves); return the context.
@@ -74,9 +75,10 @@ def write_node(
     A role with a TLS port gets its certificate files first, as the agent writes them:
     ``certificate``, or one ``authority`` issues now for the node's address and name
     as the orchestrator would (a new authority unless given: pass one to verify the
-    node against it)."""
+    node against it). ``backup`` is the document's ``backup`` part (``store`` and
+    ``source``, as ``sdk.Backups`` describes them): none by default."""
     node = sdk.NodeView(f"test-{role}-0", role, 0, address, dict(ports))
-    document = metadata_document(view, declaration, [node])
+    document = metadata_document(view, declaration, [node], backup)
     document["node"] = {
         "name": node.name,
         "role": role,

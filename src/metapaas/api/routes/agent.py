@@ -65,6 +65,11 @@ class Report(Strict):
     health: models.Health
     message: str = Field(default="", max_length=4000)
     events: list[ReportedEvent] = Field(default_factory=list, max_length=50)
+    archive: dict[str, Any] | None = Field(
+        default=None,
+        description="The engine's archive step's last attempt (``sdk.ArchiveStatus``); kept as"
+        " sent, judged by the orchestrator: a broken one must not stop the heartbeat.",
+    )
 
 
 class CommandReport(Strict):
@@ -73,6 +78,9 @@ class CommandReport(Strict):
         default=None, ge=-255, le=255, description="Negative: killed by that signal."
     )
     output: str = Field(default="", max_length=8192)
+    result: dict[str, Any] | None = Field(
+        default=None, description="What the command wrote to its result file."
+    )
 
 
 USED_OR_UNKNOWN = "the bootstrap token is unknown, used or expired"
@@ -232,6 +240,7 @@ def report(state: State, bearer: Bearer, body: Report) -> Response:
         report.applied_generation = body.applied_generation
         report.state = body.state
         report.message = body.message
+        report.archive = body.archive
         if body.health != report.health:
             events.record(
                 session,
@@ -287,6 +296,7 @@ def _record_result(
         "state": body.state,
         "exit_code": body.exit_code,
         "output": body.output[-OUTPUT_KEPT:],
+        "result": body.result,
         "reported_at": now,
         "finished_at": now if ended else None,
     }

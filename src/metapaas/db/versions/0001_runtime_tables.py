@@ -253,6 +253,7 @@ def upgrade() -> None:
         sa.Column("instance_id", sa.String(length=36), nullable=False),
         sa.Column("node_name", sa.String(length=63), nullable=False),
         sa.Column("name", sa.String(length=63), nullable=False),
+        sa.Column("args", JSON, nullable=False),
         sa.Column("timeout", sa.Double(), nullable=False),
         sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("deadline_at", WHEN, nullable=True),
@@ -382,6 +383,7 @@ def upgrade() -> None:
         sa.Column("state", STATE, nullable=False),
         sa.Column("exit_code", sa.Integer(), nullable=True),
         sa.Column("output", sa.Text(), nullable=False),
+        sa.Column("result", JSON, nullable=True),
         sa.Column("reported_at", WHEN, nullable=False),
         sa.Column("finished_at", WHEN, nullable=True),
         sa.ForeignKeyConstraint(
@@ -406,6 +408,7 @@ def upgrade() -> None:
         sa.Column("health", STATE, nullable=False),
         sa.Column("health_since", WHEN, nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("archive", JSON, nullable=True),
         sa.ForeignKeyConstraint(
             ["instance_id"],
             ["instances.id"],
