@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from metapaas.agent.client import Report
+from metapaas.agent.commands import CommandResult
+
 
 class FakeClock:
     """Monotonic seconds that move only when a test says so."""
@@ -68,6 +71,23 @@ def metadata(revision: int = 1, **instance: Any) -> dict[str, Any]:
         "extra": {},
         "commands": [],
     }
+
+
+class Recorder:
+    """The control plane as the node sees it: it only listens."""
+
+    def __init__(self) -> None:
+        self.reports: list[Report] = []
+        self.command_results: list[tuple[str, str]] = []
+        self.results: dict[str, CommandResult] = {}
+        """The last result sent of each command."""
+
+    def report(self, report: Report) -> None:
+        self.reports.append(report)
+
+    def command_result(self, command_id: str, result: CommandResult) -> None:
+        self.command_results.append((command_id, result.state))
+        self.results[command_id] = result
 
 
 class ControlPlane:

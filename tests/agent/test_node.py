@@ -26,23 +26,9 @@ from metapaas.sdk import (
     Version,
 )
 
-from .helpers import FakeClock, metadata, python
+from .helpers import FakeClock, Recorder, metadata, python
 
 COUNT_RELOADS = python("open('reloads.txt', 'a').write('reload\\n')")
-
-
-class Recorder:
-    """The control plane as the node sees it: it only listens."""
-
-    def __init__(self) -> None:
-        self.reports: list[Report] = []
-        self.command_results: list[tuple[str, str]] = []
-
-    def report(self, report: Report) -> None:
-        self.reports.append(report)
-
-    def command_result(self, command_id: str, result: CommandResult) -> None:
-        self.command_results.append((command_id, result.state))
 
 
 class Demo(PaasType):

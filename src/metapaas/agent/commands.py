@@ -7,13 +7,16 @@ result, which the agent re-reports until the control plane stops asking.
 
 A command that has something to tell (a backup's manifest) writes it as a JSON
 object to ``{{ command.result }}``; the agent journals it with the exit code
-and sends it with the result.
+and sends it with the result. Each command has an empty directory of its own,
+``{{ backup.staging }}``, removed once it ends: where a snapshot's files wait
+between the type's step and the agent's own work around it (:data:`Around`).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -46,6 +49,13 @@ class CommandResult:
 
 
 RUNNING = CommandResult(state="running")
+
+Execute = Callable[[], CommandResult]
+"""Runs the declared command once and returns its result (its result file read)."""
+Around = Callable[[Execute, Path], CommandResult]
+"""The agent's own work around a command (``metapaas.agent.snapshots``): given the
+command's run and its empty staging directory, the command's result. It may run the
+command or not; it is journalled as one, so it too runs at most once."""
 
 
 class CommandRunner:
@@ -83,11 +93,13 @@ class CommandRunner:
         args: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         while_waiting: Callable[[], None] | None = None,
+        around: Around | None = None,
     ) -> CommandResult:
         """Run the declared command called ``name`` once for ``command_id``.
 
         ``args`` (from the metadata) are ``{{ command.args }}`` to its argv and
         environment; ``timeout`` (from the metadata) overrides the declared one when given.
+        ``around``, when given, is run instead, with the command's run to call.
         """
         previous = self.recorded(command_id)
         if previous is not None:
@@ -95,12 +107,28 @@ class CommandRunner:
         self._write(command_id, RUNNING)
         result_file = self._journal / f"{command_id}.result.json"
         result_file.unlink(missing_ok=True)
+        staging = self._fresh_staging(command_id)
         own = {"id": command_id, "args": dict(args or {}), "result": str(result_file)}
-        result = self._execute(name, declared, {**context, "command": own}, timeout, while_waiting)
-        if result.state == "succeeded":
-            result = _with_result_file(result, result_file)
+        backup = {**context.get("backup", {}), "staging": str(staging)}
+        full = {**context, "command": own, "backup": backup}
+
+        def execute() -> CommandResult:
+            result = self._execute(name, declared, full, timeout, while_waiting)
+            return _with_result_file(result, result_file) if result.state == "succeeded" else result
+
+        try:
+            result = execute() if around is None else around(execute, staging)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         self._write(command_id, result)
         return result
+
+    def _fresh_staging(self, command_id: str) -> Path:
+        """The command's staging directory, empty (what a crashed run left is gone)."""
+        staging = self._journal / f"{command_id}.staging"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(mode=0o700, parents=True)
+        return staging
 
     def _execute(
         self,

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from metapaas.agent import snapshots
 from metapaas.agent.apply import apply_template, reload
 from metapaas.agent.client import Event, NodeState, Report
 from metapaas.agent.commands import RUNNING, CommandResult, CommandRunner
@@ -236,14 +237,17 @@ class Node:
         result = self._commands.recorded(command_id)
         if result is None:
             self._send_command_result(command_id, RUNNING)
+            name, args = str(request["name"]), request.get("args") or {}
+            declaration = self._load(context["instance"]["slug"])
             result = self._commands.run(
                 command_id,
-                str(request["name"]),
+                name,
                 plane.commands,
                 context,
-                args=request.get("args"),
+                args=args,
                 timeout=request.get("timeout"),
                 while_waiting=self.tick,
+                around=snapshots.around_for(declaration, name, args, context.get("backup") or {}),
             )
         self._send_command_result(command_id, result)
         return result

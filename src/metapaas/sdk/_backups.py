@@ -4,8 +4,11 @@ The control plane keeps the schedules, the catalogue, retention, each
 instance's encryption key, checksums and the drills that prove a backup
 restores. A type says what its engine can keep (:class:`Backups`) and ships the
 node-side steps as commands of the role that makes backups, each run by the
-agent with ``{{ command.args.* }}`` and ``{{ command.result }}`` (the file it
-writes its JSON result to) in its context:
+agent with ``{{ command.args.* }}``, ``{{ command.result }}`` (the file it
+writes its JSON result to) and ``{{ backup.staging }}`` (an empty directory of
+the command's own under the node directory, removed after it) in its context
+(an arg named like a method of a mapping, as ``keys``, is
+``{{ command.args["keys"] }}``: Jinja2 finds the method first):
 
 - ``backup`` (args ``backup``: the catalogue id, ``kind``: ``full``,
   ``incremental`` or ``snapshot``) makes one into the instance's own place of
@@ -25,6 +28,29 @@ writes its JSON result to) in its context:
 ``path`` (the instance's own directory in it, absolute), ``key`` (the
 instance's encryption passphrase) and, for ``store``, ``continuous``.
 
+Who writes the repository is :attr:`Backups.stored_by`. A type whose engine has
+a tool of its own for it (postgres: pgBackRest) says ``engine``, and its steps
+do all of the above. A snapshot type says ``agent`` (the default), and its steps
+touch no repository: the agent does that part around them.
+
+- ``backup`` writes the snapshot's files into ``{{ backup.staging }}`` and may
+  say what it knows of the :class:`BackupReport` (``position``, ``label``) in
+  its result. The agent then seals each file with ``backup.store.key``
+  (AES-256-GCM), uploads it to ``<store.path>/<label>/<file>`` (``label``:
+  args ``backup`` unless the step named another) and completes the report:
+  ``kind`` ``snapshot``, ``objects`` (the sha256 of each object as stored, by
+  its key under ``store.path``), ``size_bytes`` (bytes stored), when it
+  started and finished.
+- ``restore`` (args ``label`` names the backup; a snapshot has no other point)
+  finds the backup's files, downloaded from ``backup.source`` and opened, in
+  ``{{ backup.staging }}``, and moves them to where the engine loads them at
+  start.
+- ``verify`` checks the restored engine (its result's ``check``, or its
+  output); the agent adds ``objects``, having hashed the backup's objects as
+  stored and opened each with the key: a changed one fails the step, naming it.
+- ``expire`` is the agent's alone (it deletes ``<store.path>/<label>/``): the
+  type declares no such command.
+
 A type with continuous archiving has its engine's archive step write
 :class:`ArchiveStatus` to ``{{ node.backup.archive_status }}``
 (:data:`ARCHIVE_STATUS`) after every attempt: the agent reports it, and the
@@ -41,6 +67,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 BackupMethod = Literal["snapshot", "continuous"]
 BackupKind = Literal["full", "incremental", "snapshot"]
+StoredBy = Literal["agent", "engine"]
 
 BACKUP_STEP, RESTORE_STEP, VERIFY_STEP, EXPIRE_STEP = "backup", "restore", "verify", "expire"
 """The names of the node-side steps: commands of the role that makes backups."""
@@ -59,12 +86,23 @@ class Backups:
     oldest backup); ``consistency`` says in a sentence what a restored copy
     guarantees, shown to users; ``incremental``: whether a backup may hold only
     what changed since the one before.
+
+    ``stored_by`` says who writes the repository. ``engine``: the engine's own
+    tool does (postgres with pgBackRest), run by the type's steps. ``agent``:
+    the type's ``backup`` step only writes its snapshot's files into
+    ``{{ backup.staging }}`` and reports what it knows (``position``) in its
+    result; the agent seals, uploads and checksums them and completes the
+    :class:`BackupReport`, puts them back into ``{{ backup.staging }}`` before
+    the type's ``restore`` step, hashes and opens them for ``verify``, and
+    expires a backup by itself (each step in detail: below, and in the module's
+    docstring).
     """
 
     role: str
     methods: tuple[BackupMethod, ...]
     consistency: str
     incremental: bool = False
+    stored_by: StoredBy = "agent"
 
     @property
     def point_in_time(self) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 import jinja2
 
 from metapaas import sdk
+from metapaas.sdk import _backups
 from metapaas.sdk.introspect import hook_phase
 
 COMMAND = ".venv/bin/python -m metapaas.sdk.contract_doc > docs/plugin-contract.md"
@@ -97,6 +98,7 @@ def render() -> str:
         helpers=_helpers(),
         markers={"immutable": doc(sdk.immutable), "secret": doc(sdk.secret)},
         port=doc(sdk.Port),
+        backups={"declaration": doc(sdk.Backups), "steps": doc(_backups)},
         errors={e.__name__: doc(e) for e in (sdk.TemporaryError, sdk.PermanentError, sdk.Invalid)},
     )
 
