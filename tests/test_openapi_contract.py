@@ -25,6 +25,9 @@ agent API with a real node credential.
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -65,6 +68,8 @@ RULES_NO_SCHEMA_STATES = {
     "same_distribution": "an upgrade names another distribution than the plugin's",
     "format": "a package that is neither a requirement (PEP 508) nor a wheel or sdist; "
     "an SSH key that does not parse",
+    "unusable": "a backup repository the control plane cannot write to, read and delete in",
+    "cron": "a schedule that is no cron expression (its grammar is no pattern's)",
 }
 """What a schema-valid request may still be refused for (422), by rule: each depends on
 the state of the control plane or on a grammar no JSON Schema pattern can state."""
@@ -222,7 +227,12 @@ def only_unstatable_rules_refuse_valid_data(
 @schemathesis.hook  # global: only this module's runs exist in its process
 def before_call(context: schemathesis.HookContext, case: Any, **_kwargs: Any) -> None:
     """An agent's long-poll may wait 30 s by the document (its default): fuzzing waits
-    at most 1 s, in every phase."""
+    at most 1 s, in every phase. A repository it registers is probed on this machine
+    alone: an S3 endpoint becomes a closed loopback port, a directory one under
+    :data:`FUZZED_DIRECTORIES`."""
+    if case.path == "/v1/backup-repositories" and isinstance(case.body, dict):
+        _kept_here(case.body)
+        return
     if case.path != "/v1/agent/metadata":
         return
     try:
@@ -230,6 +240,17 @@ def before_call(context: schemathesis.HookContext, case: Any, **_kwargs: Any) ->
     except (TypeError, ValueError):
         return  # a wrong value is the case under test
     case.query = {**(case.query or {}), "wait": min(wait, LONG_POLL_SECONDS)}
+
+
+FUZZED_DIRECTORIES = Path(tempfile.mkdtemp(prefix="metapaas-fuzzed-repositories-"))
+atexit.register(shutil.rmtree, FUZZED_DIRECTORIES, ignore_errors=True)
+
+
+def _kept_here(body: dict[str, Any]) -> None:
+    if body.get("kind") == "s3" and "endpoint" in body:
+        body["endpoint"] = "127.0.0.1:9"  # discard: nothing listens on loopback
+    elif isinstance(body.get("path"), str):
+        body["path"] = str(FUZZED_DIRECTORIES) + "/" + body["path"].lstrip("/")
 
 
 @dataclass

@@ -175,7 +175,7 @@ def _queue_command(rig: Rig, instance_id: str, node: str, deadline_in: float) ->
         command = models.NodeCommand(
             instance_id=instance_id,
             node_name=node,
-            name="backup",
+            name="reindex",
             timeout=1.0,
             deadline_at=rig.clock() + timedelta(seconds=deadline_in),
         )
@@ -218,7 +218,7 @@ def test_a_timed_out_command_fails_its_instance_naming_it_and_takes_no_late_resu
     failed = rig.instance(instance_id)
     assert (failed.status, failed.status_reason) == (
         "ERROR",
-        f"node {primary}: command 'backup' timed out after 1s",
+        f"node {primary}: command 'reindex' timed out after 1s",
     )
     headers = {"Authorization": f"Bearer {rig.agents.credential(primary)}"}
     late = {"state": "succeeded", "exit_code": 0}

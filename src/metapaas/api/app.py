@@ -14,7 +14,17 @@ from metapaas import __version__, console
 from metapaas.api import boundary, problems, typed_routes
 from metapaas.api.admission import Admission
 from metapaas.api.deps import AppState, RequestIds
-from metapaas.api.routes import agent, ca, health, iam, metrics, operations, plugins, types
+from metapaas.api.routes import (
+    agent,
+    ca,
+    health,
+    iam,
+    metrics,
+    operations,
+    plugins,
+    repositories,
+    types,
+)
 from metapaas.api.routes.metrics import metrics_registry
 from metapaas.config import Settings, environment_dir
 from metapaas.db import CORE_STREAM, Sealer, make_engine, make_sessionmaker, migrate
@@ -205,6 +215,7 @@ def create_app(state: AppState) -> FastAPI:
         iam.router,
         operations.router,
         plugins.router,
+        repositories.router,
         *state.providers.routers(),
         agent.router,
     ):

@@ -18,9 +18,11 @@ from pydantic import BaseModel, Field
 
 from metapaas.api import instances as svc
 from metapaas.api.deps import Ctx, InContext
+from metapaas.api.instances import backups
 from metapaas.api.listing import Limit, Marker, Page, page, page_response
 from metapaas.api.problems import problem_responses
 from metapaas.db import models
+from metapaas.errors import NotFound
 from metapaas.iam import permissions
 from metapaas.plugins import LoadedType
 
@@ -91,6 +93,7 @@ def _built(key: _Same) -> APIRouter:
     )
     _instance_routes(router, loaded)
     _extra_routes(router, loaded)
+    _backup_routes(router, loaded)
     for collection in loaded.derived.resources:
         _resource_routes(router, loaded, collection)
     return router
@@ -355,3 +358,109 @@ def _extra_routes(router: APIRouter, loaded: LoadedType) -> None:
         op = svc.retry_instance(ctx, instance)
         ctx.commit()
         return _accepted(instance, op)
+
+
+def _backup_routes(router: APIRouter, loaded: LoadedType) -> None:
+    """An instance's policy, backups and recovery window: for every type, so a type
+    without backups answers a 409 naming it."""
+    slug = loaded.slug
+
+    def permission(collection: str, verb: str) -> str:
+        return permissions.collection(slug, collection, verb)
+
+    def named(ctx: Ctx, ref: str, needs: str, project_id: str | None) -> models.Instance:
+        return svc.find_instance(ctx, slug, ref, needs, project_id)
+
+    @router.put(
+        "/instances/{ref}/backup-policy",
+        response_model=backups.PolicyOut,
+        summary=f"Set when a {slug} instance is backed up and how long backups are kept",
+        operation_id=f"{slug}_set_backup_policy",
+        responses=problem_responses(403, 404, 409, 422),
+    )
+    def set_policy(
+        ctx: Ctx, ref: str, body: backups.PolicyBody, project_id: ProjectQuery = None
+    ) -> dict[str, Any]:
+        instance = named(ctx, ref, permission("backup_policy", "update"), project_id)
+        backups.set_policy(ctx, instance, loaded, body)
+        ctx.session.flush()
+        view = backups.policy_view(ctx, instance)
+        ctx.commit()
+        return view
+
+    @router.get(
+        "/instances/{ref}/backup-policy",
+        response_model=backups.PolicyOut,
+        summary=f"A {slug} instance's backup policy, with its next runs",
+        operation_id=f"{slug}_get_backup_policy",
+        responses=NAMED,
+    )
+    def get_policy(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> dict[str, Any]:
+        instance = named(ctx, ref, permission("backup_policy", "get"), project_id)
+        return backups.policy_view(ctx, instance)
+
+    @router.post(
+        "/instances/{ref}/backups",
+        status_code=status.HTTP_202_ACCEPTED,
+        summary=f"Back up a {slug} instance now",
+        operation_id=f"{slug}_create_backup",
+        responses=problem_responses(403, 404, 409, 422),
+    )
+    def create_backup(
+        ctx: Ctx,
+        ref: str,
+        body: Annotated[backups.BackupBody | None, Body()] = None,
+        project_id: ProjectQuery = None,
+    ) -> Response:
+        instance = named(ctx, ref, permission("backups", "create"), project_id)
+        op = backups.request_backup(ctx, instance, loaded, body or backups.BackupBody())
+        ctx.commit()
+        body_ = {"backup_id": op.id, "operation": svc.operation_view(op)}
+        return JSONResponse(body_, status_code=202, headers={"Location": f"/v1/operations/{op.id}"})
+
+    @router.get(
+        "/instances/{ref}/backups",
+        summary=f"A {slug} instance's backups, newest first",
+        operation_id=f"{slug}_list_backups",
+        responses=NAMED,
+    )
+    def list_backups(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> dict[str, Any]:
+        instance = named(ctx, ref, permission("backups", "list"), project_id)
+        return {"items": backups.backup_views(ctx, instance.id)}
+
+    @router.get(
+        "/instances/{ref}/backups/{backup}",
+        response_model=backups.BackupOut,
+        summary=f"One backup of a {slug} instance",
+        operation_id=f"{slug}_get_backup",
+        responses=NAMED,
+    )
+    def get_backup(
+        ctx: Ctx, ref: str, backup: str, project_id: ProjectQuery = None
+    ) -> dict[str, Any]:
+        instance = named(ctx, ref, permission("backups", "get"), project_id)
+        return backups.backup_view(backups.find_backup(ctx, instance.id, backup))
+
+    @router.get(
+        "/instances/{ref}/recovery-window",
+        response_model=backups.WindowOut,
+        summary=f"The earliest and latest points a {slug} instance can be restored to",
+        operation_id=f"{slug}_recovery_window",
+        responses=NAMED,
+    )
+    def recovery_window(ctx: Ctx, ref: str, project_id: ProjectQuery = None) -> dict[str, Any]:
+        instance = named(ctx, ref, permission("backups", "get"), project_id)
+        return backups.window_view(ctx, instance, loaded)
+
+    @router.get(
+        "/deleted-instances/{instance_id}/backups",
+        summary=f"The backups a deleted {slug} instance left, kept for its retention",
+        operation_id=f"{slug}_deleted_instance_backups",
+        responses=problem_responses(403, 404),
+    )
+    def deleted_backups(ctx: Ctx, instance_id: str) -> dict[str, Any]:
+        instance = ctx.session.get(models.Instance, instance_id)
+        if instance is None or instance.type_slug != slug or instance.deleted_at is None:
+            raise NotFound(f"no deleted {slug} instance {instance_id!r}")
+        ctx.principal.require(permission("backups", "list"), instance.project_id, what="project")
+        return {"items": backups.backup_views(ctx, instance.id)}

@@ -1,7 +1,8 @@
 """The runtime's own tables. Plugins add theirs, prefixed with their slug.
 
 The data plane's tables (nodes, their agents' reports, lifecycle commands and their
-results) live in :mod:`metapaas.db.dataplane`, the base in :mod:`metapaas.db.base` and
+results) live in :mod:`metapaas.db.dataplane`, the backups' (repositories, policies, the
+catalogue) in :mod:`metapaas.db.backups`, the base in :mod:`metapaas.db.base` and
 the column types in :mod:`metapaas.db.columns`; they are named here too, so the runtime
 reads them all as ``models.*``.
 """
@@ -24,6 +25,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from metapaas.db.backups import RESTORABLE as RESTORABLE
+from metapaas.db.backups import Backup as Backup
+from metapaas.db.backups import BackupPlace as BackupPlace
+from metapaas.db.backups import BackupPolicy as BackupPolicy
+from metapaas.db.backups import BackupRepository as BackupRepository
+from metapaas.db.backups import BackupState as BackupState
+from metapaas.db.backups import RepositoryKind as RepositoryKind
+from metapaas.db.backups import RepositoryState as RepositoryState
+from metapaas.db.backups import Restore as Restore
 from metapaas.db.base import Base as Base
 from metapaas.db.columns import INT_MAX as INT_MAX
 from metapaas.db.columns import JSONDocument, StateColumn
@@ -220,6 +230,8 @@ class Operation(Base):
     )
     progress: Mapped[str] = mapped_column(Text, default="")
     target_generation: Mapped[int] = mapped_column(Integer, default=0)
+    #: What was asked beyond the kind: e.g. a backup's ``kind``.
+    params: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     error: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -55,6 +55,15 @@ def for_type(paas_type: sdk.PaasType) -> list[Permission]:
     out = [Permission(instance(slug, verb), f"{verb} {slug} instances") for verb in CRUD]
     out.append(Permission(instance(slug, "action"), f"run actions on {slug} instances"))
     out.append(Permission(credentials(slug), f"read {slug} connection secrets"))
+    if paas_type.backups is not None:
+        out.extend(
+            Permission(collection(slug, "backups", verb), f"{verb} {slug} backups")
+            for verb in ("list", "get", "create", "delete")
+        )
+        out.extend(
+            Permission(collection(slug, "backup_policy", verb), f"{verb} {slug} backup policies")
+            for verb in ("get", "update")
+        )
     for child in paas_type.resources:
         name = child.collection
         out.extend(

@@ -100,7 +100,7 @@ def node_view(
             **_certificate(node, sealer, authority),
         },
         "commands": [
-            {"id": c.id, "name": c.name, "timeout": c.timeout}
+            {"id": c.id, "name": c.name, "args": c.args, "timeout": c.timeout}
             for c in commands
             if c.state in models.OPEN_COMMANDS
         ],

@@ -8,8 +8,9 @@ deadline passed first); what the agent reported of it is a row of its own
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -35,16 +36,42 @@ def of_instance(session: Session, instance_id: str) -> list[models.NodeCommand]:
     )
 
 
+def declared(loaded: LoadedType, version: sdk.Version, role: str, name: str) -> sdk.Command | None:
+    """The command called ``name`` that ``role``'s data plane declares, if it does."""
+    plane = loaded.declaration.data_plane(role, version)
+    return next((c for c in plane.commands if c.name == name), None)
+
+
 def inits(
     loaded: LoadedType, version: sdk.Version, nodes: Iterable[models.Node]
 ) -> dict[str, sdk.Command]:
     """The ``init`` command each node's role declares, by node name."""
     nodes = list(nodes)
-    by_role: dict[str, sdk.Command | None] = {}
-    for role in {node.role for node in nodes}:
-        declared = loaded.declaration.data_plane(role, version).commands
-        by_role[role] = next((c for c in declared if c.name == "init"), None)
+    by_role = {role: declared(loaded, version, role, "init") for role in {n.role for n in nodes}}
     return {n.name: init for n in nodes if (init := by_role[n.role]) is not None}
+
+
+def queue(
+    session: Session,
+    instance_id: str,
+    node_name: str,
+    command: sdk.Command,
+    now: datetime,
+    args: Mapping[str, Any] | None = None,
+) -> models.NodeCommand:
+    """Queue ``command`` on a node, with its deadline; an event says so. The caller bumps
+    the metadata revision, so the node reads it."""
+    row = models.NodeCommand(
+        instance_id=instance_id,
+        node_name=node_name,
+        name=command.name,
+        args=dict(args or {}),
+        timeout=command.timeout,
+        deadline_at=now + timedelta(seconds=command.timeout + COMMAND_SLACK),
+    )
+    session.add(row)
+    events.record(session, instance_id, "command_queued", f"{command.name} queued", node_name)
+    return row
 
 
 def start_inits(
@@ -70,17 +97,7 @@ def start_inits(
         and report.state == models.AgentState.READY
     ]
     for node in queued:
-        timeout = wanted[node.name].timeout
-        command = models.NodeCommand(
-            instance_id=instance_id,
-            node_name=node.name,
-            name="init",
-            timeout=timeout,
-            deadline_at=now + timedelta(seconds=timeout + COMMAND_SLACK),
-        )
-        session.add(command)
-        commands.append(command)
-        events.record(session, instance_id, "command_queued", "init queued", node.name)
+        commands.append(queue(session, instance_id, node.name, wanted[node.name], now))
     if queued:
         session.flush()
         metadata.bump(session, instance_id)

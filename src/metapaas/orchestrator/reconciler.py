@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from metapaas import db, metadata, providers, sdk, tls
 from metapaas.db import Sealer, models
-from metapaas.orchestrator import certificates, commands, events, gates, status, views
+from metapaas.orchestrator import backups, certificates, commands, events, gates, status, views
 from metapaas.orchestrator.plan import Plan, Start, StartKind, heal, replace, why_replace
 from metapaas.plugins import LoadedType, Registry
 
@@ -205,6 +205,7 @@ class Reconciler:
             row = rows.get(name)
             if row is None:
                 row = self._new_node(session, instance, loaded, name, group, ordinal)
+                backups.restore_first(session, instance, loaded, row, now)
                 plan.start(row, StartKind.CREATE, now)
             elif row.state == NodeState.REPLACING:  # a crash came between decision and node
                 plan.start(row, StartKind.REPLACE, now)
@@ -305,7 +306,8 @@ class Reconciler:
                 renewed |= certificates.keep_current(node, group, authority, self.sealer, now)
             view = views.instance_view(session, instance, plan.loaded, self.sealer)
             node_views = views.node_views(nodes)
-            document = views.metadata_document(view, plan.loaded.declaration, node_views)
+            stored = backups.document_part(session, instance_id, self.sealer)
+            document = views.metadata_document(view, plan.loaded.declaration, node_views, stored)
             changed = metadata.publish(session, instance_id, document) is not None
             if renewed and not changed:  # only the nodes' own parts changed
                 metadata.bump(session, instance_id)
@@ -314,10 +316,14 @@ class Reconciler:
             queued = commands.of_instance(session, instance_id)
             commands.time_out(session, instance_id, queued, now)
             changed |= commands.start_inits(session, instance_id, nodes, inits, queued, now)
+            if backups.advance(session, instance, plan.loaded, view, nodes, queued, now):
+                session.flush()
+                metadata.bump(session, instance_id)
+                changed = True
             verdict = status.judge(
                 instance,
                 nodes,
-                queued,
+                backups.lifecycle(queued),
                 len(plan.groups),
                 set(inits),
                 CONVERGING_POLL,
@@ -326,10 +332,14 @@ class Reconciler:
             self._apply_verdict(session, instance, verdict, plan.loaded, view, node_views)
             if changed:
                 metadata.announce(session, instance_id)
+            # A step under way is looked at again, so its deadline is kept.
+            stepping = any(
+                c.state in models.OPEN_COMMANDS for c in queued if c.name in backups.STEPS
+            )
             session.commit()
         if changed:
             self.notify(instance_id)
-        if verdict.status in (InstanceStatus.ACTIVE, InstanceStatus.ERROR):
+        if verdict.status in (InstanceStatus.ACTIVE, InstanceStatus.ERROR) and not stepping:
             # Only news wakes it: a request, a node's report, or the worker's resync
             # finding a node that needs a look.
             return Outcome(None)
@@ -351,9 +361,10 @@ class Reconciler:
             public = views.public_view(view, loaded.declaration)
             instance.endpoints = dict(loaded.declaration.endpoints(public, node_views))
         for op in _open_operations(session, instance.id):
-            if op.state != OperationState.RUNNING or op.kind == "delete":
-                # Sent during this pass (the next one takes it up), or ended by deletion
-                # alone: an ACTIVE verdict must not end a delete it never acted on.
+            if op.state != OperationState.RUNNING or op.kind in ("delete", backups.BACKUP_KIND):
+                # Sent during this pass (the next one takes it up), ended by deletion alone
+                # (an ACTIVE verdict must not end a delete it never acted on), or a backup,
+                # which its own step ends.
                 continue
             op.progress = verdict.progress
             if verdict.status == InstanceStatus.ERROR:

@@ -20,8 +20,10 @@ from metapaas.sdk.introspect import ENTRY_POINT_GROUP
 
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 COLLECTION_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-COMMON_FIELDS = frozenset({"name", "version", "description", "project_id"})
-RESERVED_COLLECTIONS = frozenset({"instances", "credentials", "events", "actions", "operations"})
+COMMON_FIELDS = frozenset({"name", "version", "description", "project_id", "restore"})
+RESERVED_COLLECTIONS = frozenset(
+    {"instances", "credentials", "events", "actions", "operations", "backups", "backup-policy"}
+)
 
 TypeStatus = Literal["ACTIVE", "ERROR"]
 

@@ -48,6 +48,24 @@ class InstanceCommon(BaseModel):
     )
 
 
+class RestoreRequest(BaseModel):
+    """Make the new instance from another's backups: one backup, a point in time, or the
+    latest point they reach."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    source: str = Field(
+        alias="from",
+        pattern=r"^[^/]{1,63}/[^/]{1,63}$",
+        description="`<project>/<instance>` (names or ids): the instance whose backups are"
+        " restored; a deleted one by its id.",
+    )
+    backup: str | None = Field(default=None, max_length=36, description="A backup's id.")
+    point_in_time: datetime | Literal["latest"] | None = Field(
+        default=None, description="An RFC 3339 time within the source's recovery window."
+    )
+
+
 class InstanceOutBase(BaseModel):
     id: str
     type: str
@@ -150,6 +168,11 @@ def _instance_create(
         Literal[choosable],
         Field(default=default, description="Catalog version; see the type's catalog."),
     )
+    if paas_type.backups is not None:
+        fields["restore"] = (
+            RestoreRequest | None,
+            Field(default=None, description="Restore another instance's data into this one."),
+        )
     return create_model(
         name,
         __base__=(InstanceCommon, _Forbid),

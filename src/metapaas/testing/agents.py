@@ -7,14 +7,15 @@ new incarnation to the control plane; a token it refuses leaves the credential t
 agent has, as on a real node), read the newest metadata, check that what the
 node's templates need is there (its own address and every port its spec names; a
 real agent would fail to render without them), finish the lifecycle commands it
-was given, and report the applied revision and generation with its health (on a
-change, else as a heartbeat every few ticks). A test can make a node unhealthy,
-failing or silent to drive the orchestrator's healing.
+was given (as the test's ``answers`` say), and report the applied revision and
+generation with its health (on a change, else as a heartbeat every few ticks). A test
+can make a node unhealthy, failing or silent to drive the orchestrator's healing.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,9 @@ class _Agent:
     quiet_ticks: int = 0  # ticks since it was sent
 
 
+Answer = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
 class SimulatedAgents:
     """The agents of ``provider``'s nodes, talking to the control plane through ``client``."""
 
@@ -50,12 +54,17 @@ class SimulatedAgents:
         self.failing: set[str] = set()  # node names whose apply fails
         self._silent: set[str] = set()  # incarnations whose agent sends nothing
         self._agents: dict[str, _Agent] = {}
+        #: How a command of a name ends, from its node's name and the command as the
+        #: metadata gives it (id, name, args): the body of its result. By default it
+        #: succeeds, with nothing to tell.
+        self.answers: dict[str, Answer] = {}
 
     def copy(self, provider: MemoryProvider) -> SimulatedAgents:
         """The same agents, as they are now, for ``provider`` (a copy of theirs)."""
         copied = SimulatedAgents(self.client, provider)
         copied.unhealthy, copied.failing = set(self.unhealthy), set(self.failing)
         copied._silent = set(self._silent)
+        copied.answers = dict(self.answers)
         copied._agents = copy.deepcopy(self._agents)
         return copied
 
@@ -144,12 +153,17 @@ class SimulatedAgents:
         agent.generation = document["instance"]["generation"]
         for command in document["commands"]:
             if command["id"] not in agent.done:
+                answer = self.answers.get(command["name"], _succeeded)
                 self.client.post(
                     f"/v1/agent/commands/{command['id']}",
                     headers=headers,
-                    json={"state": "succeeded", "exit_code": 0, "output": ""},
+                    json=answer(node.spec.name, command),
                 )
                 agent.done.add(command["id"])
+
+
+def _succeeded(node: str, command: dict[str, Any]) -> dict[str, Any]:
+    return {"state": "succeeded", "exit_code": 0, "output": ""}
 
 
 def _problem(node: MemoryNode, own: dict[str, Any], failing: bool) -> str:

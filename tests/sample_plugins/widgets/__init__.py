@@ -1,5 +1,6 @@
 """A well-formed type with an immutable field, a generated secret, a child
-collection with its own markers, a rule across resources (``validate``) and
+collection with its own markers, a rule across resources (``validate``), backups
+(full and incremental, with its log archived: the steps are the simulated agents') and
 a two-revision migration stream."""
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ class Widgets(sdk.PaasType):
     spec = WidgetSpec
     resources = (sdk.ChildResource("parts", PartSpec),)
     migrations = Path(__file__).parent / "migrations" / "versions"
+    backups = sdk.Backups(
+        role="main",
+        methods=("snapshot", "continuous"),
+        consistency="every committed change up to the point restored",
+        incremental=True,
+    )
+
+    def data_plane(self, role: str, version: sdk.Version) -> sdk.DataPlane:
+        steps = ("backup", "restore", "verify", "expire")
+        return sdk.DataPlane(commands=tuple(sdk.Command(step, ("true",)) for step in steps))
 
     def validate(self, instance: sdk.InstanceView) -> None:
         assert isinstance(instance.spec, WidgetSpec)

@@ -13,10 +13,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from metapaas import orchestrator, sdk
 from metapaas.api.deps import Context
+from metapaas.api.instances import backups
 from metapaas.api.instances.desired import desired, refuse_immutable
 from metapaas.api.instances.lookups import live_instances, open_operation, resources_of
 from metapaas.api.problems import invalid_from
@@ -45,7 +47,7 @@ def create_instance(
     if ctx.session.get(models.Project, project_id) is None:
         raise Invalid.field("project_id", "not_found", "no such project")
     models_ = loaded.derived.instances
-    values = body.model_dump(mode="json", exclude={"project_id"})
+    values = body.model_dump(mode="json", exclude={"project_id", "restore"})
     common = {k: values.pop(k) for k in ("name", "version", "description")}
     wanted = desired(models_, ctx.state.sealer, values)
     _ensure_unique_name(ctx, slug, project_id, common["name"])
@@ -62,11 +64,35 @@ def create_instance(
     flush_unique(ctx, "name")
     action = permissions.instance(slug, "create")
     ctx.audit(action, "instance", instance.id, project_id, name=instance.name)
-    _add_initial_resources(ctx, loaded, instance)
+    restore = getattr(body, "restore", None)
+    if restore is not None:
+        source = backups.record_restore(ctx, loaded, instance, restore)
+        _copy_resources(ctx, source, instance)
+    else:
+        _add_initial_resources(ctx, loaded, instance)
     _admit(ctx, loaded, instance)
     op = _operation(ctx, instance, "create")
     shown = {k: v for k, v in wanted.secrets.items() if k not in models_.node_only}
     return instance, op, shown
+
+
+def _copy_resources(ctx: Context, source: models.Instance, instance: models.Instance) -> None:
+    """A restored instance takes its source's child resources as they are now: its data
+    holds them (a database, a login role), and what the data plane manages but is not
+    desired would be removed."""
+    rows = ctx.session.scalars(
+        select(models.Resource).where(models.Resource.instance_id == source.id)
+    )
+    for row in rows:
+        ctx.session.add(
+            models.Resource(
+                instance_id=instance.id,
+                collection=row.collection,
+                name=row.name,
+                spec=dict(row.spec),
+                sealed_secrets=row.sealed_secrets,
+            )
+        )
 
 
 def _add_initial_resources(ctx: Context, loaded: LoadedType, instance: models.Instance) -> None:

@@ -8,7 +8,8 @@ Every table of the runtime's own stream: IAM (projects, users, API tokens, role
 bindings), instances with their child resources, operations, events and the audit log,
 the work queue, the data plane (nodes and their agents' reports, lifecycle commands and
 their results, the metadata documents nodes read), the plugins installed at run time
-with their wheelhouses and files, and the control-plane processes. Types and provider
+with their wheelhouses and files, the control-plane processes, and backups (repositories,
+each instance's place and policy, the catalogue, restores). Types and provider
 distributions keep their tables in streams of their own.
 """
 
@@ -317,6 +318,7 @@ def upgrade() -> None:
         sa.Column("state", STATE, nullable=False),
         sa.Column("progress", sa.Text(), nullable=False),
         sa.Column("target_generation", sa.Integer(), nullable=False),
+        sa.Column("params", JSON, nullable=False),
         sa.Column("error", sa.Text(), nullable=False),
         sa.Column("created_by", sa.String(length=36), nullable=True),
         sa.Column("created_at", WHEN, nullable=False),
@@ -428,8 +430,175 @@ def upgrade() -> None:
         op.f("ix_node_reports_instance_id"), "node_reports", ["instance_id"], unique=False
     )
 
+    op.create_table(
+        "backup_repositories",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=63), nullable=False),
+        sa.Column("kind", STATE, nullable=False),
+        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("endpoint", sa.String(length=255), nullable=False),
+        sa.Column("bucket", sa.String(length=63), nullable=False),
+        sa.Column("prefix", sa.String(length=255), nullable=False),
+        sa.Column("region", sa.String(length=63), nullable=False),
+        sa.Column("access_key_id", sa.String(length=128), nullable=False),
+        sa.Column("instance_id", sa.String(length=36), nullable=True),
+        sa.Column("sealed_secrets", sa.Text(), nullable=False),
+        sa.Column("state", STATE, nullable=False),
+        sa.Column("state_reason", sa.Text(), nullable=False),
+        sa.Column("checked_at", WHEN, nullable=True),
+        sa.Column("created_by", sa.String(length=36), nullable=True),
+        sa.Column("created_at", WHEN, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["instances.id"],
+            name=op.f("fk_backup_repositories_instance_id_instances"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_backup_repositories")),
+        sa.UniqueConstraint("name", name=op.f("uq_backup_repositories_name")),
+    )
+    op.create_table(
+        "backup_places",
+        sa.Column("instance_id", sa.String(length=36), nullable=False),
+        sa.Column("repository_id", sa.String(length=36), nullable=False),
+        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("sealed_key", sa.Text(), nullable=False),
+        sa.Column("created_at", WHEN, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["instances.id"],
+            name=op.f("fk_backup_places_instance_id_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["repository_id"],
+            ["backup_repositories.id"],
+            name=op.f("fk_backup_places_repository_id_backup_repositories"),
+        ),
+        sa.PrimaryKeyConstraint("instance_id", name=op.f("pk_backup_places")),
+    )
+    op.create_index(
+        op.f("ix_backup_places_repository_id"), "backup_places", ["repository_id"], unique=False
+    )
+    op.create_table(
+        "backup_policies",
+        sa.Column("instance_id", sa.String(length=36), nullable=False),
+        sa.Column("repository_id", sa.String(length=36), nullable=False),
+        sa.Column("schedule", sa.String(length=120), nullable=False),
+        sa.Column("retention_count", sa.Integer(), nullable=True),
+        sa.Column("retention_days", sa.Integer(), nullable=True),
+        sa.Column("continuous", sa.Boolean(), nullable=False),
+        sa.Column("verify", sa.String(length=120), nullable=False),
+        sa.Column("next_backup_at", WHEN, nullable=True),
+        sa.Column("next_verify_at", WHEN, nullable=True),
+        sa.Column("updated_at", WHEN, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["instances.id"],
+            name=op.f("fk_backup_policies_instance_id_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["repository_id"],
+            ["backup_repositories.id"],
+            name=op.f("fk_backup_policies_repository_id_backup_repositories"),
+        ),
+        sa.PrimaryKeyConstraint("instance_id", name=op.f("pk_backup_policies")),
+    )
+    op.create_index(
+        op.f("ix_backup_policies_next_backup_at"),
+        "backup_policies",
+        ["next_backup_at"],
+        unique=False,
+    )
+    op.create_index(
+        op.f("ix_backup_policies_next_verify_at"),
+        "backup_policies",
+        ["next_verify_at"],
+        unique=False,
+    )
+    op.create_index(
+        op.f("ix_backup_policies_repository_id"), "backup_policies", ["repository_id"], unique=False
+    )
+    op.create_table(
+        "backups",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("instance_id", sa.String(length=36), nullable=False),
+        sa.Column("repository_id", sa.String(length=36), nullable=False),
+        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("node_name", sa.String(length=63), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("state", STATE, nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("label", sa.String(length=200), nullable=True),
+        sa.Column("depends_on", sa.String(length=200), nullable=False),
+        sa.Column("started_at", WHEN, nullable=False),
+        sa.Column("finished_at", WHEN, nullable=True),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("objects", JSON, nullable=False),
+        sa.Column("position", JSON, nullable=False),
+        sa.Column("verified_at", WHEN, nullable=True),
+        sa.Column("restore_seconds", sa.Double(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["instances.id"],
+            name=op.f("fk_backups_instance_id_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["repository_id"],
+            ["backup_repositories.id"],
+            name=op.f("fk_backups_repository_id_backup_repositories"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_backups")),
+        sa.UniqueConstraint("instance_id", "label", name=op.f("uq_backups_instance_id")),
+    )
+    op.create_index(op.f("ix_backups_instance_id"), "backups", ["instance_id"], unique=False)
+    op.create_index(op.f("ix_backups_repository_id"), "backups", ["repository_id"], unique=False)
+    op.create_table(
+        "backup_restores",
+        sa.Column("instance_id", sa.String(length=36), nullable=False),
+        sa.Column("source_instance_id", sa.String(length=36), nullable=False),
+        sa.Column("backup_id", sa.String(length=36), nullable=False),
+        sa.Column("point_in_time", WHEN, nullable=True),
+        sa.Column("latest", sa.Boolean(), nullable=False),
+        sa.Column("created_at", WHEN, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["backup_id"], ["backups.id"], name=op.f("fk_backup_restores_backup_id_backups")
+        ),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["instances.id"],
+            name=op.f("fk_backup_restores_instance_id_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["source_instance_id"],
+            ["instances.id"],
+            name=op.f("fk_backup_restores_source_instance_id_instances"),
+        ),
+        sa.PrimaryKeyConstraint("instance_id", name=op.f("pk_backup_restores")),
+    )
+    op.create_index(
+        op.f("ix_backup_restores_source_instance_id"),
+        "backup_restores",
+        ["source_instance_id"],
+        unique=False,
+    )
+
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_backup_restores_source_instance_id"), table_name="backup_restores")
+    op.drop_table("backup_restores")
+    op.drop_index(op.f("ix_backups_repository_id"), table_name="backups")
+    op.drop_index(op.f("ix_backups_instance_id"), table_name="backups")
+    op.drop_table("backups")
+    op.drop_index(op.f("ix_backup_policies_repository_id"), table_name="backup_policies")
+    op.drop_index(op.f("ix_backup_policies_next_verify_at"), table_name="backup_policies")
+    op.drop_index(op.f("ix_backup_policies_next_backup_at"), table_name="backup_policies")
+    op.drop_table("backup_policies")
+    op.drop_index(op.f("ix_backup_places_repository_id"), table_name="backup_places")
+    op.drop_table("backup_places")
+    op.drop_table("backup_repositories")
     op.drop_index(op.f("ix_node_reports_instance_id"), table_name="node_reports")
     op.drop_table("node_reports")
     op.drop_table("command_results")
