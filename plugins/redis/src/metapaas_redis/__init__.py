@@ -22,6 +22,14 @@ ROLE = "main"
 USERS = sdk.ChildResource("users", UserSpec, title="Redis ACL users")
 PORT = "redis"
 NODE_TOOL = (sys.executable, "-m", "metapaas_redis.node")
+SNAPSHOT_TOOL = (sys.executable, "-m", "metapaas_redis.snapshot")
+STAGING = ("--staging", "{{ backup.staging }}")
+SNAPSHOT_SECONDS = 3600.0
+"""A BGSAVE and the copy of a large dump, or the move of one on restore."""
+# ``keys`` is also a method of the args mapping, which Jinja2 finds first.
+RECORDED_KEYS = '{{ command.args["keys"] }}'
+RECORDED_EXPIRES = '{{ command.args.get("expires", 0) }}'
+RECORDED = ("--keys", RECORDED_KEYS, "--expiring", RECORDED_EXPIRES)
 
 
 SERVER_OVERHEAD_MB = 16
@@ -42,6 +50,15 @@ class Redis(sdk.PaasType[RedisSpec]):
     debian_packages = ("redis-server",)
     # Nodes get password hashes through node_metadata, never a plaintext password.
     node_secrets = False
+    backups = sdk.Backups(
+        role=ROLE,
+        methods=("snapshot",),
+        consistency=(
+            "One moment of every database (an RDB written by BGSAVE): what was written "
+            "before the backup began; keys whose TTL ran out meanwhile are gone."
+        ),
+        stored_by="agent",
+    )
 
     def node_plan(self, instance: sdk.InstanceView[RedisSpec]) -> Sequence[sdk.NodeGroup]:
         memory = instance.spec.memory_mb + SERVER_OVERHEAD_MB
@@ -104,9 +121,23 @@ class Redis(sdk.PaasType[RedisSpec]):
                     "tcp", target="{{ node.address }}:{{ node.ports.redis }}", interval=0.5
                 ),
             ),
+            commands=_backup_steps(),
             required_binaries=tuple(engine.values()),
             tls_reload=(*NODE_TOOL, "reload-tls"),
         )
+
+
+def _backup_steps() -> tuple[sdk.Command, ...]:
+    """The node's part of a snapshot (``metapaas_redis.snapshot``); the agent stores it."""
+    result = ("--result", "{{ command.result }}")
+    return (
+        sdk.Command("backup", (*SNAPSHOT_TOOL, "backup", *STAGING, *result), SNAPSHOT_SECONDS),
+        sdk.Command("restore", (*SNAPSHOT_TOOL, "restore", *STAGING), SNAPSHOT_SECONDS),
+        sdk.Command(
+            "verify",
+            (*SNAPSHOT_TOOL, "verify", *RECORDED, *result),
+        ),
+    )
 
 
 def _main_node(nodes: Sequence[sdk.NodeView]) -> sdk.NodeView:

@@ -38,8 +38,8 @@ SERVER_ACL = "server.acl"
 ADMIN_SECRET = "admin.secret"  # noqa: S105 (a file name)
 DATA = sdk.VOLUME_DIR  # the node's volume: the dump and the AOF outlive the node
 ADMIN_USER = "metapaas-admin"
-ADMIN_RULES = "resetkeys resetchannels -@all +ping +acl|load +config|set"
-"""Only what the reloads send."""
+ADMIN_RULES = "resetkeys resetchannels -@all +ping +acl|load +config|set +info +bgsave"
+"""Only what the reloads and the backup steps (``metapaas_redis.snapshot``) send."""
 TIMEOUT_SECONDS = 5.0
 
 
