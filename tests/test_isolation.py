@@ -67,6 +67,11 @@ class Target:
             return "core.operations.get"
         if self.rest == ("credentials",):
             return f"{self.slug}.credentials.get"
+        if self.rest[:1] == ("backup-policy",):
+            return f"{self.slug}.backup_policy.get"
+        if self.rest[:1] in (("backups",), ("recovery-window",)):
+            one = len(self.rest) > 1 or self.rest[0] == "recovery-window"
+            return f"{self.slug}.backups.{'get' if one else 'list'}"
         if self.collection != "instances":
             return f"{self.slug}.{self.collection}.{'get' if len(self.rest) > 1 else 'list'}"
         return f"{self.slug}.instances.get"
@@ -124,17 +129,25 @@ CALLERS = {
 }
 
 
+BACKUP_ROUTES = frozenset({"backups", "backup-policy", "recovery-window"})
+KEEPS_BACKUPS = frozenset(t.slug for t in standard_registry().usable() if t.declaration.backups)
+
+
 def _expected(target: Target, caller: str) -> int | None:
-    """The status ``caller`` must get from ``target``; None for any 2xx."""
+    """The status ``caller`` must get from ``target``; None for any 2xx. A backup route
+    of a type that keeps no backups is a 409 naming it, for whoever may ask."""
     if caller == "anonymous":
         return 401
     if caller == "outsider":
         return 404  # not 403: another project's objects do not exist for it
+    allowed = None
+    if target.rest[:1] and target.rest[0] in BACKUP_ROUTES and target.slug not in KEEPS_BACKUPS:
+        allowed = 409
     if caller == "viewer":
         if target.method != "GET":
             return 403
-        return None if role_grants(models.Role.VIEWER, target.read_permission()) else 403
-    return None
+        return allowed if role_grants(models.Role.VIEWER, target.read_permission()) else 403
+    return allowed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,6 +169,7 @@ CASES = [Case(t, c, _expected(t, c)) for t in TARGETS for c in CALLERS]
 # A valid body per route that takes one, by (type, collection, verb); "instances" is the
 # instance itself. The member and owner cases prove each valid: a 422 would hide the
 # permission answer. Each collection's existing child is made from its create body.
+POLICY = {"schedule": "0 3 * * *", "retention": {"count": 2}}
 BODIES: dict[tuple[str | None, str, str], dict[str, Any]] = {
     ("demo", "instances", "update"): {"message": "changed"},
     ("demo", "pages", "create"): {"name": "new-page", "content": "<p>new</p>"},
@@ -163,13 +177,20 @@ BODIES: dict[tuple[str | None, str, str], dict[str, Any]] = {
     ("widgets", "instances", "update"): {"size": 2},
     ("widgets", "parts", "create"): {"name": "new-part", "weight": 1},
     ("widgets", "parts", "update"): {"weight": 2},
+    ("demo", "instances", "backup-policy"): {"repository": "local", **POLICY},
+    ("widgets", "instances", "backup-policy"): {"repository": "local", **POLICY},
+    ("demo", "instances", "backups"): {},
+    ("widgets", "instances", "backups"): {},
 }
 
 
 def _body(target: Target) -> dict[str, Any] | None:
     if not target.has_body:
         return None
-    key = (target.slug, target.collection, "create" if target.method == "POST" else "update")
+    verb = "create" if target.method == "POST" else "update"
+    key = (target.slug, target.collection, target.rest[0] if target.rest[:1] else verb)
+    if key not in BODIES:
+        key = (target.slug, target.collection, verb)
     assert key in BODIES, f"{target.method} {target.path} takes a body: add {key} to BODIES"
     return BODIES[key]
 
@@ -190,6 +211,8 @@ def plane(
     url = database_factory.new(backend)
     home = tmp_path_factory.mktemp(f"isolation-{backend}")
     with in_process(url, home, standard_registry()) as plane:
+        repository = {"name": "local", "kind": "filesystem", "path": str(home / "backups")}
+        assert plane.post("/v1/backup-repositories", json=repository).status_code == 201
         yield plane
     database_factory.drop(url)
 
@@ -211,11 +234,13 @@ class World:
     instances: dict[str, str]  # slug -> instance id
     children: dict[tuple[str, str], str]  # (slug, collection) -> child id
     operation_id: str
+    backups: dict[str, str]  # slug -> a backup's id, for the types that keep backups
 
     def url(self, target: Target) -> str:
         known = {"operation_id": self.operation_id}
         if target.slug is not None:
             known["ref"] = self.instances[target.slug]
+            known["backup"] = self.backups.get(target.slug, "no-such-backup")
             child = self.children.get((target.slug, target.collection))
             if child is not None:
                 known["child"] = child
@@ -246,7 +271,32 @@ def _world(api: InProcessControlPlane, project: str, only: str | None = None) ->
             .values(status=models.InstanceStatus.ERROR, observed_generation=1)
         )
         session.commit()
-    return World(project, instances, children, operation)
+    return World(project, instances, children, operation, _backups(api, instances))
+
+
+def _backups(api: InProcessControlPlane, instances: dict[str, str]) -> dict[str, str]:
+    """A policy and a completed backup for each instance of a type that keeps backups, as
+    if its node had made one."""
+    made: dict[str, str] = {}
+    for slug in sorted(KEEPS_BACKUPS & set(instances)):
+        path = f"/v1/types/{slug}/instances/{instances[slug]}/backup-policy"
+        assert api.put(path, json={"repository": "local", **POLICY}).status_code == 200
+        with api.session() as session:
+            place = session.get_one(models.BackupPlace, instances[slug])
+            backup = models.Backup(
+                instance_id=instances[slug],
+                repository_id=place.repository_id,
+                path=place.path,
+                node_name="made-by-the-test",
+                kind="full",
+                state=models.BackupState.COMPLETED,
+                label=_unique("label"),
+                finished_at=models.utcnow(),
+            )
+            session.add(backup)
+            session.commit()
+            made[slug] = backup.id
+    return made
 
 
 def _token(api: InProcessControlPlane, world: World, caller: str) -> str | None:

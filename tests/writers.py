@@ -26,6 +26,7 @@ ORCHESTRATOR_OWNS: dict[str, frozenset[str]] = {
     "nodes": EVERY,
     "node_commands": EVERY,
     "metadata_documents": EVERY,
+    "backups": EVERY,
 }
 AGENTS_OWN: dict[str, frozenset[str]] = {"node_reports": EVERY, "command_results": EVERY}
 REQUESTS_INSERT = {

@@ -369,7 +369,9 @@ def _backup_routes(router: APIRouter, loaded: LoadedType) -> None:
         return permissions.collection(slug, collection, verb)
 
     def named(ctx: Ctx, ref: str, needs: str, project_id: str | None) -> models.Instance:
-        return svc.find_instance(ctx, slug, ref, needs, project_id)
+        instance = svc.find_instance(ctx, slug, ref, needs, project_id)
+        backups.backups_of(loaded)  # the instance first: another project's stays unknown
+        return instance
 
     @router.put(
         "/instances/{ref}/backup-policy",
@@ -463,4 +465,5 @@ def _backup_routes(router: APIRouter, loaded: LoadedType) -> None:
         if instance is None or instance.type_slug != slug or instance.deleted_at is None:
             raise NotFound(f"no deleted {slug} instance {instance_id!r}")
         ctx.principal.require(permission("backups", "list"), instance.project_id, what="project")
+        backups.backups_of(loaded)
         return {"items": backups.backup_views(ctx, instance.id)}

@@ -1,8 +1,8 @@
 """The backup tables: repositories, each instance's policy and place in one, the catalogue.
 
-The API writes what users ask for (a repository, a policy, a restore's source); the
-orchestrator alone writes what happened: a backup's state and what its node reported,
-a repository's last check, a policy's next run.
+The API writes what users ask for (a repository and its check at registration, a
+policy and its next runs when it is set, a restore's source); the orchestrator alone
+writes the catalogue: a backup's state and what its node reported.
 """
 
 from __future__ import annotations
@@ -74,8 +74,8 @@ class BackupPlace(Base):
 
 
 class BackupPolicy(Base):
-    """When an instance is backed up and for how long backups are kept (the user's);
-    when the next backup and drill are due (the orchestrator's)."""
+    """When an instance is backed up and for how long backups are kept, and when the next
+    backup and drill are due (from the schedules, when the policy is set)."""
 
     __tablename__ = "backup_policies"
 

@@ -96,7 +96,7 @@ class WindowOut(BaseModel):
     point_in_time: bool = Field(description="Whether any point between the two can be restored.")
 
 
-def _declared(loaded: LoadedType) -> sdk.Backups:
+def backups_of(loaded: LoadedType) -> sdk.Backups:
     declared = loaded.declaration.backups
     if declared is None:
         raise Conflict.field("type", "no_backups", f"the {loaded.slug} type keeps no backups")
@@ -109,7 +109,7 @@ def _declared(loaded: LoadedType) -> sdk.Backups:
 def set_policy(
     ctx: Context, instance: models.Instance, loaded: LoadedType, body: PolicyBody
 ) -> models.BackupPolicy:
-    declared = _declared(loaded)
+    declared = backups_of(loaded)
     if body.retention.count is None and body.retention.days is None:
         raise Invalid.field("retention", "required", "give count, days or both")
     for field, cron in (("schedule", body.schedule), ("verify", body.verify)):
@@ -183,7 +183,7 @@ def request_backup(
     ctx: Context, instance: models.Instance, loaded: LoadedType, body: BackupBody
 ) -> models.Operation:
     """Record a backup to take now; one under way is the answer to a second request."""
-    declared = _declared(loaded)
+    declared = backups_of(loaded)
     if ctx.session.get(models.BackupPolicy, instance.id) is None:
         raise Conflict("the instance has no backup policy: PUT one first")
     if instance.status in (models.InstanceStatus.DELETING, models.InstanceStatus.DELETED):
@@ -254,7 +254,7 @@ def backup_view(backup: models.Backup) -> dict[str, Any]:
 
 
 def window_view(ctx: Context, instance: models.Instance, loaded: LoadedType) -> dict[str, Any]:
-    declared = _declared(loaded)
+    declared = backups_of(loaded)
     window = _window(ctx, instance, declared)
     lag = (ctx.state.clock() - window.latest).total_seconds() if window.latest else None
     return {
@@ -289,7 +289,7 @@ def record_restore(
 ) -> models.Instance:
     """Record where the new ``instance``'s data comes from; returns the source, whose child
     resources the new instance takes (its data names them)."""
-    declared = _declared(loaded)
+    declared = backups_of(loaded)
     source = _source(ctx, loaded.slug, request.source)
     found = backups.restorable(ctx.session, source.id)
     point = request.point_in_time
