@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -194,15 +195,30 @@ def full(primary: Node) -> sdk.BackupReport:
     return sdk.BackupReport.model_validate(made.report)
 
 
-def restored(nodes: Callable[..., Node], name: str, source: Node, **target: str) -> Node:
+def restored(
+    nodes: Callable[..., Node], name: str, source: Node, **target: str
+) -> tuple[Node, sdk.RestoreReport]:
     """A new node restored from ``source``'s store to ``target``, then started."""
     assert source.store is not None
     node = nodes(name, source=as_source(source.store))
     done = node.step("restore", **{"label": "", "point_in_time": "", **target})
     assert done.code == 0, done.output
-    sdk.RestoreReport.model_validate(done.report)
+    auto = (node.layout.data_dir / "postgresql.auto.conf").read_text()
+    assert "restore_command" not in auto, "no recovery settings are left behind"
     node.start()
-    return node
+    return node, sdk.RestoreReport.model_validate(done.report)
+
+
+def flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def fails(step: Step) -> str:
+    assert step.code != 0, step.output
+    assert step.report == {}
+    return step.output
 
 
 def test_a_full_backup_reports_its_set_and_the_digest_of_every_stored_file(
@@ -238,10 +254,135 @@ def test_restores_to_a_time_and_to_the_latest_point(
     primary.sql("CREATE TABLE after_the_drop AS SELECT 1 AS id")
     primary.switch_wal()
 
-    at_time = restored(nodes, "at-time", primary, point_in_time=point.isoformat())
+    at_time, told = restored(nodes, "at-time", primary, point_in_time=point.isoformat())
+    assert (told.label, told.point) == (full.label, point)
     assert at_time.sql("SELECT count(*), max(id) FROM items") == [(20, 20)]
     assert at_time.sql("SELECT to_regclass('after_the_drop')") == [(None,)]
+    assert at_time.sql("SELECT rolname FROM pg_roles WHERE rolname = 'admin'") == [("admin",)]
 
-    latest = restored(nodes, "latest", primary)
+    latest, told = restored(nodes, "latest", primary)
+    assert told.label == full.label
     assert latest.sql("SELECT to_regclass('items')") == [(None,)], "the drop was committed"
     assert latest.sql("SELECT id FROM after_the_drop") == [(1,)]
+
+
+def test_an_incremental_backup_depends_on_the_full_one(
+    primary: Node, full: sdk.BackupReport
+) -> None:
+    primary.sql("CREATE TABLE IF NOT EXISTS more (id int)")
+    primary.sql("INSERT INTO more SELECT generate_series(1, 1000)")
+    made = primary.step("backup", backup="b-2", kind="incremental")
+    assert made.code == 0, made.output
+    report = sdk.BackupReport.model_validate(made.report)
+    assert report.kind == "incremental"
+    assert report.depends_on == full.label
+    assert report.label != full.label
+    assert report.size_bytes < full.size_bytes
+
+
+def test_a_flipped_byte_in_a_stored_object_changes_exactly_its_digest_and_fails_a_restore(
+    nodes: Callable[..., Node], repository: Path
+) -> None:
+    source = nodes("flipped", store=filesystem_store(repository, "flipped"))
+    source.start()
+    source.sql("CREATE TABLE items AS SELECT generate_series(1, 100) AS id")
+    made = source.step("backup", backup="b-1", kind="full")
+    assert made.code == 0, made.output
+    report = sdk.BackupReport.model_validate(made.report)
+    drill, _ = restored(nodes, "drill", source, label=report.label)
+    verified = drill.step("verify", label=report.label)
+    assert verified.code == 0, verified.output
+    assert sdk.VerifyReport.model_validate(verified.report).objects == report.objects
+    assert source.store is not None
+    relation = next(n for n in sorted(report.objects) if "/pg_data/base/" in n)
+    flip_a_byte(stored_dir(source.store) / relation)
+
+    verified = drill.step("verify", label=report.label)
+    assert verified.code == 0, verified.output
+    now = sdk.VerifyReport.model_validate(verified.report).objects
+    assert {name for name in report.objects if now[name] != report.objects[name]} == {relation}
+    assert "no corruption" in verified.report["check"], "the restored copy itself is sound"
+
+    again = nodes("again", source=as_source(source.store))
+    # pgBackRest 2.45 says what failed (the file does not decompress), not which file.
+    assert "pgbackrest restore: ERROR:" in fails(
+        again.step("restore", label=report.label, point_in_time="")
+    )
+    assert not again.layout.data_dir.exists()
+
+
+def test_an_unreachable_repository_is_recorded_as_a_failed_archive_until_it_returns(
+    primary: Node, full: sdk.BackupReport
+) -> None:
+    assert primary.store is not None
+    instance_dir = stored_dir(primary.store)
+    primary.switch_wal()
+    before = primary.archived()
+    assert before.archived_at is not None
+    away = instance_dir.with_name("away")
+    instance_dir.rename(away)
+    try:
+        primary.sql("INSERT INTO ticks DEFAULT VALUES")
+        primary.sql("SELECT pg_switch_wal()")
+        failed = wait_for(lambda: primary.archived().failed_at, 30, "a failed archive")
+        status = primary.archived()
+        assert status.archived_at == before.archived_at
+        assert "archive-push" in status.error
+    finally:
+        away.rename(instance_dir)
+    primary.switch_wal()
+    status = primary.archived()
+    assert status.archived_at is not None
+    assert status.archived_at > failed, "archiving resumed where it stopped"
+    assert status.failed_at == failed, "the last failure is kept"
+
+
+@pytest.mark.parametrize(
+    ("hours", "reason"),
+    [
+        pytest.param(
+            -24 * 365,
+            "before the end of the oldest backup",
+            id="a point before the oldest backup ends is refused",
+        ),
+        pytest.param(
+            1,
+            "recovery ended before configured recovery target was reached",
+            id="a point after the last archived WAL fails its recovery",
+        ),
+    ],
+)
+def test_a_point_outside_what_the_repository_holds_fails_and_leaves_no_cluster(
+    primary: Node, full: sdk.BackupReport, nodes: Callable[..., Node], hours: int, reason: str
+) -> None:
+    assert primary.store is not None
+    point = datetime.now(UTC) + timedelta(hours=hours)
+    node = nodes(f"outside-{hours}", source=as_source(primary.store))
+    output = fails(node.step("restore", label="", point_in_time=point.isoformat()))
+    assert reason in output
+    assert not node.layout.data_dir.exists()
+    assert not node.layout.restore_dir.exists()
+
+
+def test_expiring_the_older_full_backup_leaves_the_newer_restorable(
+    nodes: Callable[..., Node], repository: Path
+) -> None:
+    source = nodes("expiring", store=filesystem_store(repository, "expiring"))
+    source.start()
+    source.sql("CREATE TABLE items AS SELECT 1 AS id")
+    labels = []
+    for number in (1, 2):
+        made = source.step("backup", backup=f"b-{number}", kind="full")
+        assert made.code == 0, made.output
+        labels.append(made.report["label"])
+    older, newer = labels
+    expired = source.step("expire", label=older)
+    assert expired.code == 0, expired.output
+    assert expired.report == {"expired": [older]}
+    assert source.store is not None
+    assert not (stored_dir(source.store) / "backup" / "main" / older).exists()
+    assert "cannot be expired" in fails(source.step("expire", label=newer))
+
+    copy, told = restored(nodes, "after-expire", source, label=newer)
+    assert told.label == newer
+    assert copy.sql("SELECT id FROM items") == [(1,)]

@@ -80,6 +80,9 @@ class Repository:
         return self.run_bytes(command, *options, operands=operands).decode(errors="replace")
 
     def run_bytes(self, command: str, *options: str, operands: tuple[str, ...] = ()) -> bytes:
+        settings = self.require()
+        for own in ("log-path", "lock-path", "spool-path"):  # pgBackRest makes only its locks'
+            Path(settings[own]).mkdir(mode=0o700, parents=True, exist_ok=True)
         argv = [self.pgbackrest, f"--config={self.config}", f"--stanza={STANZA}", *options]
         argv += [command, *operands]
         env = {**os.environ, "PGPASSFILE": str(self.layout.password_file)}
@@ -114,7 +117,8 @@ def write_password_file(layout: NodeLayout) -> None:
 
 
 def error_line(output: str) -> str:
-    """pgBackRest's ``ERROR: [code]: ...`` line (the last line when there is none)."""
+    """pgBackRest's ``ERROR: [code]: ...`` lines on one (the last line when there is
+    none): the first says what went wrong, the last that the command failed."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     errors = [line for line in lines if "ERROR:" in line]
-    return (errors or lines or ["failed without output"])[-1][:1000]
+    return ("; ".join(errors) or (lines or ["failed without output"])[-1])[:1000]
