@@ -9,6 +9,7 @@ Each step runs as the agent runs it: the type's declared argv, rendered with
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import json
 import shutil
@@ -219,6 +220,42 @@ def fails(step: Step) -> str:
     assert step.code != 0, step.output
     assert step.report == {}
     return step.output
+
+
+def test_an_s3_store_renders_pgbackrests_s3_options_and_its_ca(tmp_path: Path) -> None:
+    repository = {
+        "kind": "s3",
+        "endpoint": "127.0.0.1:9000",
+        "bucket": "backups",
+        "region": "eu-1",
+        "access_key_id": "AKID",
+        "secret_access_key": "SECRET",
+        "ca_certificate": "-----BEGIN CERTIFICATE-----\n...\n",
+    }
+    store = {"repository": repository, "path": "/metapaas/i-1", "key": "k", "continuous": False}
+    node = Node(NodeLayout(tmp_path / "node"), 40001, store=store)
+    node.write()
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(node.layout.config("store"))
+    options = dict(parser["global"])
+    ca_file = node.layout.node_dir.resolve() / "conf" / "pgbackrest-store-ca.pem"
+    assert options["repo1-storage-ca-file"] == str(ca_file)
+    assert {
+        name: options[name]
+        for name in ("repo1-type", "repo1-s3-endpoint", "repo1-storage-port", "repo1-path")
+    } == {
+        "repo1-type": "s3",
+        "repo1-s3-endpoint": "127.0.0.1",
+        "repo1-storage-port": "9000",
+        "repo1-path": "/metapaas/i-1",
+    }
+    assert options["repo1-s3-uri-style"] == "path"
+    assert options["repo1-storage-verify-tls"] == "y"
+    assert ca_file.read_text() == repository["ca_certificate"]
+    assert ca_file.stat().st_mode & 0o077 == 0, "the configs hold the key: the owner's only"
+    assert "[global]" not in node.layout.config("source").read_text(), "no source, no repository"
+    server = (node.layout.config_file).read_text()
+    assert "archive_timeout = 0" in server, "not continuous: no segment forced each minute"
 
 
 def test_a_full_backup_reports_its_set_and_the_digest_of_every_stored_file(

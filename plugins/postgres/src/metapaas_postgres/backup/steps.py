@@ -74,7 +74,8 @@ def verify(source: Repository, amcheck: Path, host: str, port: int, label: str) 
     output = (done.stdout + done.stderr).strip()
     if done.returncode != 0:
         raise Failed(f"pg_amcheck found corruption or could not check: {output[-3000:]}")
-    check = output or "pg_amcheck --all: no corruption found in any database"
+    verdict = "pg_amcheck --all: no corruption found in any database"
+    check = f"{verdict}\n{output}" if output else verdict
     return sdk.VerifyReport(objects=backup_objects(source, label), check=check[-4000:])
 
 
