@@ -3,11 +3,15 @@
 One node per instance runs the real ``postgres`` (see :mod:`metapaas_postgres.launcher`);
 databases and login roles are child resources, applied on the node by
 :mod:`metapaas_postgres.applier` from a desired-state file that carries SCRAM
-verifiers, never passwords.
+verifiers, never passwords. Backups, WAL archiving and restores are pgBackRest's
+(:mod:`metapaas_postgres.backup`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,12 +19,14 @@ from typing import Any
 from urllib.parse import quote
 
 from metapaas import sdk
+from metapaas.sdk.introspect import BACKUP_STEP, EXPIRE_STEP, RESTORE_STEP, VERIFY_STEP
 from metapaas_postgres import catalog, layout
 from metapaas_postgres.desired import desired_state
 from metapaas_postgres.privileges import binaries_needed
 from metapaas_postgres.spec import ADMIN_ROLE, DATABASES, ROLES, PostgresSpec
 
 PORT = "postgres"
+_ADDRESS = ("--host={{ node.address }}", "--port={{ node.ports.postgres }}")
 SSLMODE = "verify-full"
 """What clients are told to ask of the server's certificate: signed by the CA the
 credentials carry (``ca_certificate``, the client's ``sslrootcert``), for the host
@@ -28,6 +34,9 @@ they connect to."""
 INIT_TIMEOUT = 120.0
 APPLIER_WAIT = {"init": "90", "reload": "45"}
 """Seconds the applier waits for the server: the agent bounds a reload by 60 s."""
+STEP_TIMEOUT = 6 * 3600.0
+"""What a backup step may take unless the control plane says otherwise: a large cluster's
+full backup or restore takes hours."""
 
 
 class Postgres(sdk.PaasType[PostgresSpec]):
@@ -39,7 +48,16 @@ class Postgres(sdk.PaasType[PostgresSpec]):
     versions = catalog.machine_versions()
     spec = PostgresSpec
     resources = (DATABASES, ROLES)
-    debian_packages = ("postgresql",)
+    debian_packages = ("postgresql", "pgbackrest")
+    backups = sdk.Backups(
+        role="main",
+        methods=("snapshot", "continuous"),
+        consistency=(
+            "The whole server as one transaction-consistent copy: every transaction"
+            " committed before the point restored to, and none after it."
+        ),
+        incremental=True,
+    )
     # Nodes get password hashes through node_metadata, never a plaintext password.
     node_secrets = False
 
@@ -92,11 +110,14 @@ class Postgres(sdk.PaasType[PostgresSpec]):
     def data_plane(self, role: str, version: sdk.Version) -> sdk.DataPlane:
         bindir = Path(str(version.engine["bindir"]))
         reload = applier_argv("reload")
+        pgbackrest = shutil.which("pgbackrest") or "/usr/bin/pgbackrest"
         return sdk.DataPlane(
             templates=(
-                _template("postgresql.conf.j2", layout.CONFIG_FILE, reload),
+                _server_config(pgbackrest, reload),
                 _template("pg_hba.conf.j2", layout.HBA_FILE, reload),
                 _template("desired.json.j2", layout.DESIRED_FILE, reload),
+                *_pgbackrest_templates("store"),
+                *_pgbackrest_templates("source"),
             ),
             services=(sdk.Service("postgres", argv=launcher_argv(bindir), stop_timeout=30.0),),
             health=(
@@ -107,9 +128,13 @@ class Postgres(sdk.PaasType[PostgresSpec]):
                     timeout=3.0,
                 ),
             ),
-            commands=(sdk.Command("init", applier_argv("init"), timeout=INIT_TIMEOUT),),
+            commands=(
+                sdk.Command("init", applier_argv("init"), timeout=INIT_TIMEOUT),
+                *backup_commands(bindir, pgbackrest),
+            ),
             required_binaries=(
-                *(str(bindir / name) for name in ("initdb", "postgres", "pg_isready")),
+                *(str(bindir / name) for name in SERVER_BINARIES),
+                pgbackrest,
                 *binaries_needed(),
             ),
             # The applier's pg_reload_conf() makes the server load the renewed files.
@@ -117,11 +142,61 @@ class Postgres(sdk.PaasType[PostgresSpec]):
         )
 
 
+SERVER_BINARIES = ("initdb", "postgres", "pg_isready", "pg_controldata", "pg_amcheck")
+BACKUP_ARGS = {
+    BACKUP_STEP: ("--backup={{ command.args.backup }}", "--kind={{ command.args.kind }}"),
+    RESTORE_STEP: (
+        "--label={{ command.args.label }}",
+        "--point-in-time={{ command.args.point_in_time }}",
+    ),
+    VERIFY_STEP: (*_ADDRESS, "--label={{ command.args.label }}"),
+    EXPIRE_STEP: ("--label={{ command.args.label }}",),
+}
+
+
+def backup_commands(bindir: Path, pgbackrest: str) -> tuple[sdk.Command, ...]:
+    """The node-side steps of ``sdk.Backups``, each ``python -m metapaas_postgres.backup``."""
+    server = {RESTORE_STEP: (f"--bindir={bindir}",), VERIFY_STEP: (f"--bindir={bindir}",)}
+    return tuple(
+        sdk.Command(
+            step,
+            (
+                *backup_argv(step, pgbackrest),
+                *server.get(step, ()),
+                *args,
+                "--result={{ command.result }}",
+            ),
+            timeout=STEP_TIMEOUT,
+        )
+        for step, args in BACKUP_ARGS.items()
+    )
+
+
+def backup_argv(step: str, pgbackrest: str) -> tuple[str, ...]:
+    module = (sys.executable, "-m", "metapaas_postgres.backup", step)
+    return (*module, f"--pgbackrest={pgbackrest}", "--node-dir={{ node.dir }}")
+
+
+def _server_config(pgbackrest: str, reload: tuple[str, ...]) -> sdk.Template:
+    """``postgresql.conf``, told the archive command's interpreter and pgBackRest binary
+    (whose name pgBackRest wants to see in ``archive_command``)."""
+    made = _template("postgresql.conf.j2", layout.CONFIG_FILE, reload)
+    names = f"{{% set python = {json.dumps(sys.executable)} %}}"
+    names += f"{{% set pgbackrest = {json.dumps(pgbackrest)} %}}"
+    return dataclasses.replace(made, source=names + made.source)
+
+
+def _pgbackrest_templates(place: layout.Place) -> tuple[sdk.Template, ...]:
+    """pgBackRest's config for ``backup.<place>`` and its repository's CA; no reload:
+    pgBackRest reads them at each run."""
+    side = f"{{% set side = {json.dumps(place)} %}}{{% set place = backup.{place} %}}"
+    config = _template("pgbackrest.conf.j2", layout.pgbackrest_config(place), ())
+    authority = _template("pgbackrest-ca.pem.j2", layout.repository_ca_file(place), ())
+    return tuple(dataclasses.replace(t, source=side + t.source) for t in (config, authority))
+
+
 def _address(node: sdk.NodeView) -> str:
     return f"{node.address}:{node.ports[PORT]}"
-
-
-_ADDRESS = ("--host={{ node.address }}", "--port={{ node.ports.postgres }}")
 
 
 def launcher_argv(bindir: Path) -> tuple[str, ...]:

@@ -12,6 +12,8 @@
   finds its port and data directory free.
 - SIGTERM (the agent stopping the service) becomes a fast shutdown: open
   sessions are ended instead of waited for.
+- The server's Unix socket, which only pgBackRest uses, is in a short directory
+  made before each start and removed after it (:mod:`metapaas_postgres.sockets`).
 
 The desired state is applied by the agent's reloads and ``init``, not here: a
 restarted agent runs every reload once the server passes its health check.
@@ -30,7 +32,7 @@ from pathlib import Path
 from types import FrameType
 
 from metapaas import sdk
-from metapaas_postgres import template
+from metapaas_postgres import sockets, template
 from metapaas_postgres.layout import NodeLayout
 from metapaas_postgres.privileges import as_unprivileged
 
@@ -71,6 +73,7 @@ def server_command(layout: NodeLayout, bindir: Path) -> list[str]:
 
 def run(layout: NodeLayout, bindir: Path) -> int:
     ensure_cluster(layout, bindir)
+    sockets.ensure(layout)
     server = subprocess.Popen(server_command(layout, bindir), stdin=subprocess.DEVNULL)
 
     def fast_shutdown(signum: int, frame: FrameType | None) -> None:
@@ -78,7 +81,10 @@ def run(layout: NodeLayout, bindir: Path) -> int:
 
     signal.signal(signal.SIGTERM, fast_shutdown)
     signal.signal(signal.SIGINT, fast_shutdown)
-    return server.wait()
+    try:
+        return server.wait()
+    finally:
+        sockets.remove(layout)
 
 
 def main(argv: list[str] | None = None) -> int:
