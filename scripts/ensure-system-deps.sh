@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the Debian packages the reference plugins' data planes run, the browser the
+# Install the Debian packages the reference plugins' data planes run (and back up with), the browser the
 # console's tests drive and the sshd the ssh provider's test hosts run
 # (plugins/ssh/tests/hostlab.py), where missing.
 set -euo pipefail
@@ -7,6 +7,7 @@ set -euo pipefail
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v pgbackrest >/dev/null || missing+=(pgbackrest)  # the postgres type's backups
 command -v ip >/dev/null || missing+=(iproute2)
 command -v setpriv >/dev/null || missing+=(util-linux)
 python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)

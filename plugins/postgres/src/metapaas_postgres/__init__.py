@@ -56,6 +56,7 @@ class Postgres(sdk.PaasType[PostgresSpec]):
             "The whole server as one transaction-consistent copy: every transaction"
             " committed before the point restored to, and none after it."
         ),
+        stored_by="engine",  # pgBackRest writes, encrypts and checksums the repository
         incremental=True,
     )
     # Nodes get password hashes through node_metadata, never a plaintext password.
