@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Install the Debian packages the reference plugins' data planes run (and back up with), the browser the
-# console's tests drive and the sshd the ssh provider's test hosts run
-# (plugins/ssh/tests/hostlab.py), where missing.
+# Install the Debian packages the reference plugins' data planes run (and back up
+# with), the browser the console's tests drive and the sshd the ssh provider's test
+# hosts run (plugins/ssh/tests/hostlab.py), where missing.
 set -euo pipefail
 
 missing=()
