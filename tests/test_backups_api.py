@@ -70,6 +70,16 @@ def take_backup(api: InProcessControlPlane, name: str = "shop-db") -> dict[str, 
     return dict(api.get(f"{PG}/{name}/backups/{backup_id}").json())
 
 
+def backed_up_instance(api: InProcessControlPlane) -> dict[str, Any]:
+    """``shop-db`` serving, with a policy and one completed backup, which is returned."""
+    active_widgets(api)
+    assert api.put(f"{PG}/shop-db/backup-policy", json=POLICY).status_code == 200
+    api.simulation.agents.answers["backup"] = backed_up
+    backup = take_backup(api)
+    assert backup["state"] == "COMPLETED", backup
+    return backup
+
+
 def test_a_repository_is_checked_when_registered_and_refused_when_unusable(
     api: InProcessControlPlane, repository: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -170,10 +180,7 @@ def test_a_failed_backup_says_why_and_leaves_the_instance_serving(
 def test_a_restore_makes_a_new_instance_whose_node_restores_before_it_serves(
     api: InProcessControlPlane, repository: dict[str, Any]
 ) -> None:
-    active_widgets(api)
-    api.put(f"{PG}/shop-db/backup-policy", json=POLICY)
-    api.simulation.agents.answers["backup"] = backed_up
-    backup = take_backup(api)
+    backup = backed_up_instance(api)
     restores: list[dict[str, Any]] = []
 
     def restored(node: str, command: dict[str, Any]) -> dict[str, Any]:
@@ -196,10 +203,7 @@ def test_a_restore_makes_a_new_instance_whose_node_restores_before_it_serves(
 def test_a_point_outside_the_window_is_refused_naming_the_window(
     api: InProcessControlPlane, repository: dict[str, Any]
 ) -> None:
-    active_widgets(api)
-    api.put(f"{PG}/shop-db/backup-policy", json=POLICY)
-    api.simulation.agents.answers["backup"] = backed_up
-    backup = take_backup(api)
+    backup = backed_up_instance(api)
     project = api.get(f"{PG}/shop-db").json()["project_id"]
     early = "2001-01-01T00:00:00Z"
     refused_ = api.post(
@@ -219,10 +223,7 @@ def test_a_point_outside_the_window_is_refused_naming_the_window(
 def test_another_project_sees_no_backup_and_cannot_restore_from_it(
     api: InProcessControlPlane, repository: dict[str, Any]
 ) -> None:
-    active_widgets(api)
-    api.put(f"{PG}/shop-db/backup-policy", json=POLICY)
-    api.simulation.agents.answers["backup"] = backed_up
-    take_backup(api)
+    backed_up_instance(api)
     owner_project = api.get(f"{PG}/shop-db").json()["project_id"]
     other = api.make_project("other")
     stranger = api.make_user("stranger", other, role="owner")

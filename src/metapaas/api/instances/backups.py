@@ -150,11 +150,14 @@ def set_policy(
     return policy
 
 
-def _repository(ctx: Context, ref: str) -> models.BackupRepository:
+def repository_named(ctx: Context, ref: str) -> models.BackupRepository | None:
+    """The repository ``ref`` names, by id or name."""
     table = models.BackupRepository
-    found = ctx.session.get(table, ref) or ctx.session.scalar(
-        select(table).where(table.name == ref)
-    )
+    return ctx.session.get(table, ref) or ctx.session.scalar(select(table).where(table.name == ref))
+
+
+def _repository(ctx: Context, ref: str) -> models.BackupRepository:
+    found = repository_named(ctx, ref)
     if found is None:
         raise Invalid.field("repository", "not_found", f"no backup repository {ref!r}")
     return found

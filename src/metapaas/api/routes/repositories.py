@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from metapaas import repositories
 from metapaas.api.deps import Context, Ctx, InContext
 from metapaas.api.instances import flush_unique
+from metapaas.api.instances.backups import repository_named
 from metapaas.api.problems import problem_responses
 from metapaas.api.timestamps import rfc3339
 from metapaas.db import models
@@ -104,10 +105,7 @@ def repository_view(repository: models.BackupRepository) -> dict[str, Any]:
 
 
 def find_repository(ctx: Context, ref: str) -> models.BackupRepository:
-    table = models.BackupRepository
-    found = ctx.session.get(table, ref) or ctx.session.scalar(
-        select(table).where(table.name == ref)
-    )
+    found = repository_named(ctx, ref)
     if found is None:
         raise NotFound(f"backup repository {ref!r} not found")
     return found
