@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from metapaas import sdk
 from metapaas.db import Sealer, models
-from metapaas.orchestrator import commands, events, status
+from metapaas.orchestrator import commands, events, status, views
 from metapaas.plugins import LoadedType
 from metapaas.sdk import introspect
 
@@ -168,7 +168,7 @@ def _start(
     if step is None:
         _end(op, f"the {loaded.slug} type declares no {introspect.BACKUP_STEP!r} step")
         return False
-    kind = str(op.params.get("kind") or ("full" if declared.point_in_time else "snapshot"))
+    kind = str(op.params.get("kind") or default_kind(declared))
     session.add(
         models.Backup(
             id=op.id,
@@ -187,15 +187,21 @@ def _start(
     return True
 
 
+def default_kind(declared: sdk.Backups) -> str:
+    """What a backup is when no one says: a full one where backups build on each other
+    (the engine's log is archived), else a snapshot."""
+    return "full" if declared.point_in_time else "snapshot"
+
+
 def _maker(
     declared: sdk.Backups, nodes: Sequence[models.Node], generation: int
 ) -> models.Node | None:
     """The node that makes backups: the first of its role, once it serves."""
-    of_role = sorted((n for n in nodes if n.role == declared.role), key=lambda n: n.ordinal)
-    for node in of_role[:1]:
-        if node.state == models.NodeState.RUNNING and not status.waiting_on(node, generation, None):
-            return node
-    return None
+    of_role = [n for n in nodes if n.role == declared.role]
+    first = min(of_role, key=lambda n: n.ordinal, default=None)
+    if first is None or first.state != models.NodeState.RUNNING:
+        return None
+    return None if status.waiting_on(first, generation, None) else first
 
 
 def _catalogue(
@@ -290,10 +296,8 @@ def restore_first(
     restore = session.get(models.Restore, instance.id)
     if restore is None or declared is None or node.role != declared.role:
         return
-    version = loaded.declaration.versions
-    step = commands.declared(
-        loaded, _version(version, instance.version), node.role, introspect.RESTORE_STEP
-    )
+    version = views.version_of(loaded, instance.version)
+    step = commands.declared(loaded, version, node.role, introspect.RESTORE_STEP)
     if step is None:
         raise sdk.PermanentError(f"the {loaded.slug} type declares no restore step")
     backup = session.get_one(models.Backup, restore.backup_id)
@@ -305,18 +309,10 @@ def restore_first(
 def restore_args(restore: models.Restore, backup: models.Backup) -> dict[str, str]:
     """The restore step's args: a point in time, the latest point, or one backup."""
     if restore.point_in_time is not None:
-        return {"label": "", "point_in_time": _rfc3339(restore.point_in_time)}
+        return {"label": "", "point_in_time": restore.point_in_time.isoformat()}
     if restore.latest and backup.kind != "snapshot":
         return {"label": "", "point_in_time": ""}
     return {"label": backup.label or "", "point_in_time": ""}
-
-
-def _version(versions: Sequence[sdk.Version], name: str) -> sdk.Version:
-    return next(v for v in versions if v.name == name)
-
-
-def _rfc3339(when: datetime) -> str:
-    return when.isoformat().replace("+00:00", "Z")
 
 
 # -- the recovery window ------------------------------------------------------------

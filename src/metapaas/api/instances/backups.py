@@ -17,6 +17,7 @@ from sqlalchemy import select
 from metapaas import sdk
 from metapaas.api.deps import Context
 from metapaas.api.instances.lookups import open_operation
+from metapaas.api.instances.requests import operation, refuse_if_gone
 from metapaas.api.timestamps import rfc3339
 from metapaas.db import models
 from metapaas.errors import Conflict, Invalid, NotFound
@@ -189,9 +190,8 @@ def request_backup(
     declared = backups_of(loaded)
     if ctx.session.get(models.BackupPolicy, instance.id) is None:
         raise Conflict("the instance has no backup policy: PUT one first")
-    if instance.status in (models.InstanceStatus.DELETING, models.InstanceStatus.DELETED):
-        raise Conflict(f"the instance is {instance.status}")
-    kind = body.kind or ("full" if declared.point_in_time else "snapshot")
+    refuse_if_gone(ctx, instance)
+    kind = body.kind or backups.default_kind(declared)
     if (kind == "snapshot") == declared.point_in_time or (
         kind == "incremental" and not declared.incremental
     ):
@@ -199,17 +199,7 @@ def request_backup(
     existing = open_operation(ctx, instance, backups.BACKUP_KIND)
     if existing is not None:
         return existing
-    op = models.Operation(
-        kind=backups.BACKUP_KIND,
-        instance_id=instance.id,
-        project_id=instance.project_id,
-        params={"kind": kind},
-        progress="queued",
-        created_by=ctx.principal.user_id,
-    )
-    ctx.session.add(op)
-    ctx.session.flush()
-    queue.enqueue(ctx.session, instance.id, ctx.state.clock())
+    op = operation(ctx, instance, backups.BACKUP_KIND, {"kind": kind})
     ctx.audit(
         permissions.collection(instance.type_slug, "backups", "create"),
         "instance",

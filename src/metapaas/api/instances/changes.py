@@ -21,6 +21,7 @@ from metapaas.api.deps import Context
 from metapaas.api.instances import backups
 from metapaas.api.instances.desired import desired, refuse_immutable
 from metapaas.api.instances.lookups import live_instances, open_operation, resources_of
+from metapaas.api.instances.requests import operation, refuse_if_gone
 from metapaas.api.problems import invalid_from
 from metapaas.db import models
 from metapaas.errors import Conflict, Invalid
@@ -28,7 +29,6 @@ from metapaas.iam import permissions
 from metapaas.orchestrator import queue
 from metapaas.plugins import LoadedType
 
-GONE = (models.InstanceStatus.DELETING, models.InstanceStatus.DELETED)
 QUEUED = "queued: the orchestrator has not taken it up yet"
 
 
@@ -71,7 +71,7 @@ def create_instance(
     else:
         _add_initial_resources(ctx, loaded, instance)
     _admit(ctx, loaded, instance)
-    op = _operation(ctx, instance, "create")
+    op = operation(ctx, instance, "create")
     shown = {k: v for k, v in wanted.secrets.items() if k not in models_.node_only}
     return instance, op, shown
 
@@ -120,7 +120,7 @@ def update_instance(
     ctx: Context, instance: models.Instance, loaded: LoadedType, body: BaseModel
 ) -> models.Operation | None:
     """Apply a partial update; returns the operation, or None when nothing changed."""
-    _refuse_if_gone(ctx, instance)
+    refuse_if_gone(ctx, instance)
     models_ = loaded.derived.instances
     given = body.model_dump(mode="json", exclude_unset=True)
     secrets = ctx.state.sealer.unseal(instance.sealed_secrets)
@@ -141,7 +141,7 @@ def update_instance(
     instance.description = description
     instance.generation += 1
     _admit(ctx, loaded, instance)
-    op = _operation(ctx, instance, "update")
+    op = operation(ctx, instance, "update")
     ctx.audit(
         permissions.instance(loaded.slug, "update"),
         "instance",
@@ -160,7 +160,7 @@ def delete_instance(ctx: Context, instance: models.Instance) -> models.Operation
     existing = open_operation(ctx, instance, "delete")
     if existing is not None:
         return existing
-    op = _operation(ctx, instance, "delete")
+    op = operation(ctx, instance, "delete")
     action = permissions.instance(instance.type_slug, "delete")
     ctx.audit(action, "instance", instance.id, instance.project_id)
     return op
@@ -169,13 +169,13 @@ def delete_instance(ctx: Context, instance: models.Instance) -> models.Operation
 def retry_instance(ctx: Context, instance: models.Instance) -> models.Operation:
     """Record the request to try a failed instance again; the orchestrator clears the
     failures (failed nodes re-apply, failed commands run anew) and converges."""
-    _refuse_if_gone(ctx, instance)
+    refuse_if_gone(ctx, instance)
     existing = open_operation(ctx, instance, "retry")
     if existing is not None:
         return existing
     if instance.status != models.InstanceStatus.ERROR:
         raise Conflict(f"only an instance in ERROR can be retried; it is {instance.status}")
-    op = _operation(ctx, instance, "retry")
+    op = operation(ctx, instance, "retry")
     ctx.audit(
         permissions.instance(instance.type_slug, "action"),
         "instance",
@@ -192,7 +192,7 @@ def retry_instance(ctx: Context, instance: models.Instance) -> models.Operation:
 def create_resource(
     ctx: Context, instance: models.Instance, loaded: LoadedType, collection: str, body: BaseModel
 ) -> tuple[models.Resource, dict[str, str]]:
-    _refuse_if_gone(ctx, instance)
+    refuse_if_gone(ctx, instance)
     resource, secrets = _add_resource(
         ctx, instance, loaded, collection, body.model_dump(mode="json")
     )
@@ -243,7 +243,7 @@ def update_resource(
     resource: models.Resource,
     body: BaseModel,
 ) -> bool:
-    _refuse_if_gone(ctx, instance)
+    refuse_if_gone(ctx, instance)
     models_ = loaded.derived.resources[resource.collection]
     given = body.model_dump(mode="json", exclude_unset=True)
     secrets = ctx.state.sealer.unseal(resource.sealed_secrets)
@@ -269,7 +269,7 @@ def update_resource(
 def delete_resource(
     ctx: Context, instance: models.Instance, loaded: LoadedType, resource: models.Resource
 ) -> None:
-    _refuse_if_gone(ctx, instance)
+    refuse_if_gone(ctx, instance)
     ctx.session.delete(resource)
     _admit(ctx, loaded, instance)
     _bump(ctx, instance)
@@ -313,11 +313,6 @@ def _refuse_deprecated(loaded: LoadedType, current: str, wanted: str) -> None:
         raise Invalid.field("version", "deprecated", f"version {wanted!r} is deprecated")
 
 
-def _refuse_if_gone(ctx: Context, instance: models.Instance) -> None:
-    if instance.status in GONE or open_operation(ctx, instance, "delete") is not None:
-        raise Conflict(f"instance {instance.name!r} is being deleted")
-
-
 def _ensure_unique_name(ctx: Context, slug: str, project_id: str, name: str) -> None:
     taken = ctx.session.scalar(
         live_instances(slug).where(
@@ -335,21 +330,6 @@ def flush_unique(ctx: Context, field: str) -> None:
     except IntegrityError as exc:
         ctx.session.rollback()
         raise Conflict.field(field, "unique", "the name was taken concurrently") from exc
-
-
-def _operation(ctx: Context, instance: models.Instance, kind: str) -> models.Operation:
-    op = models.Operation(
-        kind=kind,
-        instance_id=instance.id,
-        project_id=instance.project_id,
-        target_generation=instance.generation,
-        progress="queued",
-        created_by=ctx.principal.user_id,
-    )
-    ctx.session.add(op)
-    ctx.session.flush()
-    queue.enqueue(ctx.session, instance.id, ctx.state.clock())
-    return op
 
 
 def _bump(ctx: Context, instance: models.Instance) -> None:
