@@ -12,8 +12,7 @@ from pydantic import BaseModel
 
 from metapaas.agent.commands import CommandResult
 from metapaas.agent.node import Node
-from metapaas.repositories import sha256_of
-from metapaas.sdk import Backups, Command, DataPlane, PaasType, Version
+from metapaas.sdk import Backups, Command, DataPlane, PaasType, Version, sha256_of
 
 from .helpers import FakeClock, Recorder, metadata, python
 

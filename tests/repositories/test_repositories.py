@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from metapaas.repositories import Repository, RepositoryError, sha256_of
+from metapaas.repositories import Repository, RepositoryError
+from metapaas.sdk import sha256_of
 
 
 def _file(path: Path, size: int) -> Path:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from metapaas.repositories import RepositoryError, open_file, seal_file, sha256_of
+from metapaas.repositories import RepositoryError, open_file, seal_file
 from metapaas.repositories.sealing import CHUNK, HEADER_BYTES, open_stream, seal_stream
+from metapaas.sdk import sha256_of
 
 KEY = "instance-passphrase-0123456789abcdef"
 

@@ -31,9 +31,15 @@ from metapaas.repositories import (
     open_repository,
     open_stream,
     seal_file,
+)
+from metapaas.sdk import (
+    BackupReport,
+    PaasType,
+    PluginError,
+    RestoreReport,
+    VerifyReport,
     sha256_of,
 )
-from metapaas.sdk import BackupReport, PaasType, PluginError, RestoreReport, VerifyReport
 from metapaas.sdk.introspect import BACKUP_STEP, EXPIRE_STEP, RESTORE_STEP, VERIFY_STEP
 
 

@@ -118,7 +118,7 @@ def tree_bundle(source: Path, directory: Path) -> Bundle:
             if not path.is_file():
                 contents: dict[str, Path | bytes] = {f.name: f.source for f in _tree(source, "")}
                 durable.write_private(path, _archive_bytes(contents))
-    return Bundle(_sha256_file(path), path)
+    return Bundle(durable.sha256_of(path), path)
 
 
 def runtime_distributions(
@@ -333,7 +333,7 @@ def _build(dists: Sequence[Distribution], directory: Path) -> Bundle:
         contents[f"{_dist_info(dist)}/RECORD"] = _record(_dist_info(dist), files)
     staged = durable.stage(directory / "build.tar.gz", lambda out: _write_archive(out, contents))
     try:
-        digest = _sha256_file(staged)
+        digest = durable.sha256_of(staged)
         path = directory / f"{digest}.tar.gz"
         durable.commit(staged, path)
     except BaseException:
@@ -394,8 +394,3 @@ def _key_path(directory: Path, key: str) -> Path:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    with path.open("rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()

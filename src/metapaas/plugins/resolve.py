@@ -25,7 +25,8 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from metapaas.plugins.wheelhouse import WheelhouseError, pip, sha256_of
+from metapaas.plugins.wheelhouse import WheelhouseError, pip
+from metapaas.sdk import sha256_of
 
 
 class ResolveError(Exception):

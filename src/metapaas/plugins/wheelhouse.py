@@ -29,20 +29,13 @@ from sqlalchemy.orm import Session
 
 from metapaas.config import environment_dir
 from metapaas.db import models
+from metapaas.sdk import sha256_of
 
 PIP_TIMEOUT_SECONDS = 600.0
 
 
 class WheelhouseError(Exception):
     """A wheelhouse cannot be stored or installed; the message says why."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def address(files: Iterable[tuple[str, str]]) -> str:

@@ -5,7 +5,7 @@ fields); :func:`open_repository` turns it into a :class:`Repository` that puts,
 gets, lists and deletes objects by key and probes that it can. Keys are relative
 ``/`` paths; a prefix is a directory of them. Objects are sealed with the
 instance's passphrase before they leave a node (:func:`seal_file`,
-:func:`open_file`) and checked by their SHA-256 as stored (:func:`sha256_of`).
+:func:`open_file`) and checked by their SHA-256 as stored (``sdk.sha256_of``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from metapaas.repositories.sealing import (
     open_stream,
     seal_file,
     seal_stream,
-    sha256_of,
 )
 
 __all__ = [
@@ -44,7 +43,6 @@ __all__ = [
     "open_stream",
     "seal_file",
     "seal_stream",
-    "sha256_of",
 ]
 
 S3_FIELDS = ("endpoint", "bucket", "region", "access_key_id", "secret_access_key")

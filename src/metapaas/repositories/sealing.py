@@ -10,7 +10,6 @@ appended tail all fail the tag of some chunk. Two chunks are in memory at most.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from pathlib import Path
 from typing import BinaryIO
@@ -78,12 +77,6 @@ def open_file(source: Path, dest: Path, passphrase: str, *, name: str) -> None:
     with source.open("rb") as sealed:
         staged = durable.stage(dest, lambda out: open_stream(sealed, out, passphrase, name=name))
         durable.commit(staged, dest)
-
-
-def sha256_of(path: Path) -> str:
-    """The hex SHA-256 of the file at ``path``, read in chunks."""
-    with path.open("rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _cipher(passphrase: str, header: bytes) -> AESGCM:

@@ -60,6 +60,7 @@ from metapaas.sdk._node import (
     NotReady,
     create_private,
     exclusive,
+    sha256_of,
     wait_until_ready,
     write_private,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "exclusive",
     "immutable",
     "secret",
+    "sha256_of",
     "token",
     "wait_until_ready",
     "write_private",

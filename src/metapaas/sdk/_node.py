@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import tempfile
 import time
@@ -97,6 +98,13 @@ def create_private(dest: Path, data: str | bytes, mode: int = 0o600) -> bool:
         staged.unlink()
     _sync_directory(dest.parent)
     return True
+
+
+def sha256_of(path: Path) -> str:
+    """The hex SHA-256 of the file at ``path``, read in chunks: a wheel, a bundle, an
+    object stored in a backup repository."""
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 @contextlib.contextmanager

@@ -84,7 +84,13 @@ def _views() -> list[dict[str, str]]:
 
 
 def _helpers() -> list[dict[str, str]]:
-    helpers = (sdk.write_private, sdk.create_private, sdk.exclusive, sdk.wait_until_ready)
+    helpers = (
+        sdk.write_private,
+        sdk.create_private,
+        sdk.exclusive,
+        sdk.wait_until_ready,
+        sdk.sha256_of,
+    )
     return [{"signature": signature(helper), "doc": doc(helper)} for helper in helpers]
 
 

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
+from metapaas import sdk
 from metapaas_postgres.backup.repository import STANZA, Repository
-
-CHUNK = 1 << 20
 
 
 def backup_objects(repository: Repository, label: str) -> dict[str, str]:
@@ -27,16 +25,8 @@ def backup_objects(repository: Repository, label: str) -> dict[str, str]:
     names = sorted(f"{prefix}/{name}" for name, entry in listed.items() if entry["type"] == "file")
     local = repository.local_path()
     if local is not None:
-        return {name: _file_digest(local / name) for name in names}
+        return {name: sdk.sha256_of(local / name) for name in names}
     return {name: hashlib.sha256(_stored(repository, name)).hexdigest() for name in names}
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _stored(repository: Repository, name: str) -> bytes:
