@@ -3,19 +3,19 @@ plane: backups into a filesystem repository under ``tmp_path``, WAL archiving, r
 to a time, a set and the latest point onto new node directories, verify and expire.
 
 Each step runs as the agent runs it: the type's declared argv, rendered with
-``{{ command.args }}`` and ``{{ command.result }}``, in a subprocess. Every server binds
-127.0.0.1 only and is stopped by the fixture that started it.
+``{{ command.args }}`` and ``{{ command.result }}`` by the agent's own command
+runner. Every server binds 127.0.0.1 only and is stopped by the fixture that started it.
 """
 
 from __future__ import annotations
 
 import configparser
 import hashlib
-import json
 import shutil
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +28,8 @@ from metapaas_postgres import Postgres, applier
 from metapaas_postgres.layout import NodeLayout
 
 from metapaas import sdk
+from metapaas.agent import snapshots
+from metapaas.agent.commands import CommandRunner
 from metapaas.testing import free_port, instance_view, render_argv, wait_for, write_node
 
 POSTGRES = Postgres()
@@ -95,16 +97,20 @@ class Node:
             return cursor.fetchall() if cursor.description else []
 
     def step(self, name: str, **args: str) -> Step:
-        """Run the declared command ``name`` as the agent would."""
-        (command,) = [c for c in POSTGRES.data_plane("main", VERSION).commands if c.name == name]
-        result = self.layout.node_dir / f"{name}.result.json"
-        result.unlink(missing_ok=True)
-        context = {**self.context, "command": {"id": name, "args": args, "result": str(result)}}
-        done = subprocess.run(
-            render_argv(command.argv, context), capture_output=True, text=True, timeout=300
+        """Run the declared command ``name`` as the agent does: its own command runner,
+        with the agent's part around it (none: pgBackRest stores the backups itself)."""
+        commands = POSTGRES.data_plane("main", VERSION).commands
+        done = CommandRunner(self.layout.node_dir).run(
+            f"{name}-{uuid.uuid4().hex}",
+            name,
+            commands,
+            self.context,
+            args=args,
+            timeout=300,
+            around=snapshots.around_for(POSTGRES, name, args, self.context["backup"]),
         )
-        report = json.loads(result.read_text()) if result.exists() else {}
-        return Step(done.returncode, done.stdout + done.stderr, report)
+        assert done.exit_code is not None, done.output  # it ended, not killed at the timeout
+        return Step(done.exit_code, done.output, done.result or {})
 
     def archived(self) -> sdk.ArchiveStatus:
         path = self.layout.node_dir / sdk.ARCHIVE_STATUS
