@@ -8,8 +8,6 @@ type's ``init`` command makes the bucket and returns once the engine serves.
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +19,7 @@ from metapaas_s3.engines.seaweedfs import PORTS
 
 from metapaas import sdk, tls
 from metapaas.db.models import utcnow
-from metapaas.testing import free_port, instance_view, render_argv, write_node
+from metapaas.testing import free_port, instance_view, render_argv, running_service, write_node
 
 ADMIN_KEY_ID = "ADMINADMINADMINADMIN"
 ADMIN_SECRET = "admin-secret-admin-secret-admin-secret-00"
@@ -78,18 +76,8 @@ def seaweedfs(directory: Path) -> Iterator[Server]:
     (directory / sdk.VOLUME_DIR).mkdir(exist_ok=True)
     plane = declaration.data_plane("main", S3.versions[0])
     (service,) = plane.services
-    with (directory / "weed.log").open("wb") as log:
-        weed = subprocess.Popen(
-            render_argv(service.argv, context),
-            cwd=directory,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **service.env},
-        )
-    try:
+    # Stopped as the agent stops it (SIGTERM): the runner removes its sockets.
+    with running_service(service, context, directory, log=directory / "weed.log"):
         (init,) = plane.commands
         subprocess.run(render_argv(init.argv, context), cwd=directory, check=True, timeout=90)
         yield Server(f"127.0.0.1:{ports['s3']}", authority)
-    finally:
-        weed.send_signal(signal.SIGTERM)  # as the agent stops it: the runner removes its sockets
-        weed.wait(15)

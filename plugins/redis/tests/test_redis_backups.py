@@ -23,7 +23,7 @@ from metapaas import tls
 from metapaas.agent import snapshots
 from metapaas.agent.commands import CommandResult, CommandRunner
 from metapaas.db.models import utcnow
-from metapaas.testing import free_port, instance_view, render_argv, wait_for, write_node
+from metapaas.testing import free_port, instance_view, running_service, wait_for, write_node
 
 PASSWORD = "owner-password-0123456789"
 REDIS = Redis()
@@ -84,13 +84,9 @@ def written(directory: Path, repository: Path, persistence: str) -> Node:
 
 @contextlib.contextmanager
 def serving(node: Node) -> Iterator[Node]:
-    server = subprocess.Popen(render_argv(PLANE.services[0].argv, node.context), cwd=node.dir)
-    try:
+    with running_service(PLANE.services[0], node.context, node.dir) as server:
         wait_for(lambda: _answers(node, server), 10, "redis-server to answer")
         yield node
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def _answers(node: Node, server: subprocess.Popen[bytes]) -> bool:

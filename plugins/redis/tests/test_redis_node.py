@@ -32,6 +32,7 @@ from metapaas.testing import (
     instance_view,
     modules_loaded_by,
     render_argv,
+    running_service,
     served_certificate,
     wait_for,
     write_node,
@@ -115,13 +116,9 @@ def started(directory: Path, trusted: Path) -> Iterator[Node]:
     node = Node(directory, free_port(), {"password": PASSWORD, "persistence": "aof"}, trusted)
     node.render()
     service = REDIS.data_plane("main", VERSION).services[0]
-    server = subprocess.Popen(node.argv(service.argv), cwd=directory)
-    try:
+    with running_service(service, node.context, directory) as server:
         wait_for(lambda: _answers(node, server), 10, "redis-server to answer")
         yield node
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 @pytest.fixture

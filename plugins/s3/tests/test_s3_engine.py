@@ -10,8 +10,6 @@ process. One engine serves the module's tests: none undoes what another relies o
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -30,7 +28,7 @@ from metapaas_s3.engines.seaweedfs_reload import weed_pids
 
 from metapaas import sdk, tls
 from metapaas.db.models import utcnow
-from metapaas.testing import free_port, instance_view, render_argv, write_node
+from metapaas.testing import free_port, instance_view, render_argv, running_service, write_node
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -128,17 +126,9 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     )
     service = started.plane.services[0]
     (directory / sdk.VOLUME_DIR).mkdir()  # the volume's mount point, which the agent makes
-    with (directory / "weed.log").open("wb") as log:
-        weed = subprocess.Popen(
-            started.argv(service.argv),
-            cwd=directory,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **service.env},  # as the agent's supervisor passes it
-        )
-    yield started
-    weed.send_signal(signal.SIGTERM)  # as the agent stops it: the runner removes its sockets
-    weed.wait(15)
+    # Stopped as the agent stops it (SIGTERM): the runner removes its sockets.
+    with running_service(service, started.context, directory, log=directory / "weed.log"):
+        yield started
 
 
 def _applier(node: Node) -> str:

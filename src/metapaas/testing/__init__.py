@@ -9,7 +9,7 @@ from metapaas.testing.imports import modules_loaded_by
 from metapaas.testing.inprocess import Caller, InProcessControlPlane, in_process
 from metapaas.testing.migrations import drift
 from metapaas.testing.readme import SessionOutput, run_example_session
-from metapaas.testing.views import instance_view, write_node
+from metapaas.testing.views import instance_view, running_service, write_node
 
 __all__ = [
     "Caller",
@@ -23,6 +23,7 @@ __all__ = [
     "modules_loaded_by",
     "render_argv",
     "run_example_session",
+    "running_service",
     "served_certificate",
     "wait_for",
     "write_node",

@@ -5,18 +5,23 @@ generated secrets made as the API makes them; ``write_node`` renders a role's
 templates into a directory through the agent's own apply code, from the
 metadata document the control plane would publish (with a certificate for a
 role with a TLS port), and returns the render context (to render an argv with
-``render_argv``).
+``render_argv``); ``running_service`` runs one of the role's services from it, as the agent's
+supervisor would, for as long as a test needs it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from metapaas import sdk, tls
 from metapaas.agent.apply import apply_template
-from metapaas.agent.render import certificate_templates, node_context
+from metapaas.agent.render import certificate_templates, node_context, render_argv, render_env
 from metapaas.db.models import utcnow
 from metapaas.orchestrator import metadata_document
 from metapaas.sdk import introspect
@@ -100,6 +105,30 @@ def write_node(
     for template in (*certificate_templates(document, plane.tls_reload), *plane.templates):
         apply_template(template, node_dir, context)
     return context
+
+
+@contextlib.contextmanager
+def running_service(
+    service: sdk.Service, context: Mapping[str, Any], node_dir: Path, *, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``service`` rendered with ``context`` (``write_node``'s) in ``node_dir``, as the
+    agent's supervisor starts it (its environment added to the test's, its output to
+    ``log`` when given); stopped as the agent stops it: SIGTERM, then SIGKILL after its
+    ``stop_timeout``."""
+    argv = render_argv(service.argv, context, where=f"service {service.name}")
+    env = {**os.environ, **render_env(service.env, context, where=f"service {service.name}")}
+    with contextlib.ExitStack() as stack:
+        output = stack.enter_context(log.open("wb")) if log is not None else None
+        process = subprocess.Popen(argv, cwd=node_dir, env=env, stdout=output, stderr=output)
+        try:
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(service.stop_timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def _serves_tls(declaration: sdk.PaasType, view: sdk.InstanceView, role: str) -> bool:
