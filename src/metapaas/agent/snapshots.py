@@ -166,11 +166,9 @@ def _upload(
 def restore(request: Request, execute: Execute, staging: Path) -> CommandResult:
     source, label = Place.of(request.backup, "source"), request.label()
     with open_repository(source.repository) as repository:
-        for stored in _objects(repository, source, label):
+        for stored, sealed in _downloaded(repository, source, label, staging):
             name = stored.key.removeprefix(f"{source.prefix(label)}/")
-            with _scratch(staging) as sealed:
-                repository.get(stored.key, sealed)
-                open_file(sealed, staging / name, source.key, name=stored.key)
+            open_file(sealed, staging / name, source.key, name=stored.key)
     ran = execute()
     if ran.state != "succeeded":
         return ran
@@ -182,13 +180,11 @@ def verify(request: Request, execute: Execute, staging: Path) -> CommandResult:
     source, label = Place.of(request.backup, "source"), request.label()
     objects: dict[str, str] = {}
     with open_repository(source.repository) as repository:
-        for stored in _objects(repository, source, label):
-            with _scratch(staging) as sealed:
-                repository.get(stored.key, sealed)
-                objects[source.relative(stored)] = sha256_of(sealed)
-                # Opened, not only hashed: a changed object fails here, by its name.
-                with sealed.open("rb") as data, open(os.devnull, "wb") as sink:
-                    open_stream(data, sink, source.key, name=stored.key)
+        for stored, sealed in _downloaded(repository, source, label, staging):
+            objects[source.relative(stored)] = sha256_of(sealed)
+            # Opened, not only hashed: a changed object fails here, by its name.
+            with sealed.open("rb") as data, open(os.devnull, "wb") as sink:
+                open_stream(data, sink, source.key, name=stored.key)
     ran = execute()
     if ran.state != "succeeded":
         return ran
@@ -212,11 +208,18 @@ STEPS: Mapping[str, Step] = {
 }
 
 
-def _objects(repository: Repository, place: Place, label: str) -> list[StoredObject]:
+def _downloaded(
+    repository: Repository, place: Place, label: str, staging: Path
+) -> Iterator[tuple[StoredObject, Path]]:
+    """Each object of backup ``label``, downloaded as stored (sealed) to a scratch file
+    that is removed once the caller moves on."""
     stored = repository.list(place.prefix(label))
     if not stored:
         raise RepositoryError(f"{repository.description} holds no backup {place.prefix(label)}")
-    return stored
+    for one in stored:
+        with _scratch(staging) as sealed:
+            repository.get(one.key, sealed)
+            yield one, sealed
 
 
 @contextlib.contextmanager
