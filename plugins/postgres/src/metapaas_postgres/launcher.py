@@ -28,6 +28,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -60,13 +61,17 @@ def ensure_cluster(layout: NodeLayout, bindir: Path) -> None:
     layout.staging_dir.rename(layout.data_dir)
 
 
-def server_command(layout: NodeLayout, bindir: Path) -> list[str]:
-    """The postmaster, with its config from the node's rendered ``conf/postgresql.conf``."""
+def server_command(
+    layout: NodeLayout, bindir: Path, data_dir: Path | None = None, settings: Sequence[str] = ()
+) -> list[str]:
+    """The postmaster, with its config from the node's rendered ``conf/postgresql.conf``,
+    on the node's cluster or ``data_dir``, with ``settings`` (``name=value``) over it."""
     postgres = [
         str(bindir / "postgres"),
         "-D",
-        str(layout.data_dir),
+        str(data_dir or layout.data_dir),
         f"--config_file={layout.config_file}",
+        *(item for setting in settings for item in ("-c", setting)),
     ]
     return as_unprivileged(["setpriv", "--pdeathsig", "KILL", "--", *postgres])
 

@@ -32,8 +32,8 @@ from typing import Any
 from metapaas import sdk
 from metapaas_postgres import template
 from metapaas_postgres.backup.repository import STANZA, Failed, Repository
+from metapaas_postgres.launcher import server_command
 from metapaas_postgres.layout import NodeLayout
-from metapaas_postgres.privileges import as_unprivileged
 
 POLL_SECONDS = 0.2
 PROMOTE = "--target-action=promote"
@@ -118,8 +118,13 @@ def recover(layout: NodeLayout, bindir: Path) -> None:
     log = layout.backup_dir / "restore-server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as output:
+        staging = layout.restore_dir
+        settings = (f"data_directory={staging}", *RECOVERY_SETTINGS)
         server = subprocess.Popen(
-            _server_argv(layout, bindir), stdin=subprocess.DEVNULL, stdout=output, stderr=output
+            server_command(layout, bindir, staging, settings),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
         )
     try:
         while not _in_production(layout, bindir):
@@ -129,14 +134,6 @@ def recover(layout: NodeLayout, bindir: Path) -> None:
     finally:
         server.send_signal(signal.SIGINT)  # a fast shutdown, with its checkpoint
         server.wait()
-
-
-def _server_argv(layout: NodeLayout, bindir: Path) -> list[str]:
-    staging = layout.restore_dir
-    postgres = [str(bindir / "postgres"), "-D", str(staging), f"--config_file={layout.config_file}"]
-    settings = (f"data_directory={staging}", *RECOVERY_SETTINGS)
-    postgres += [item for setting in settings for item in ("-c", setting)]
-    return as_unprivileged(["setpriv", "--pdeathsig", "KILL", "--", *postgres])
 
 
 def _in_production(layout: NodeLayout, bindir: Path) -> bool:
