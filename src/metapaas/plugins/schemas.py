@@ -56,7 +56,8 @@ class RestoreRequest(BaseModel):
 
     source: str = Field(
         alias="from",
-        pattern=r"^[^/]{1,63}/[^/]{1,63}$",
+        # Names and ids are letters, digits and '-': so a NUL is no part of one either.
+        pattern=r"^[A-Za-z0-9-]{1,63}/[A-Za-z0-9-]{1,63}$",
         description="`<project>/<instance>` (names or ids): the instance whose backups are"
         " restored; a deleted one by its id.",
     )

@@ -30,11 +30,16 @@ CRON = Field(min_length=9, max_length=120, description="Cron, evaluated in UTC."
 
 
 class Retention(BaseModel):
-    """Count, days or both: the schema says at least one."""
+    """Count, days or both: the schema says at least one is given, and not as null."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"anyOf": [{"required": ["count"]}, {"required": ["days"]}]},
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": "integer"}}}
+                for name in ("count", "days")
+            ]
+        },
     )
 
     count: int | None = Field(default=None, ge=1, le=1000, description="Full backups kept.")
