@@ -46,7 +46,7 @@ class FilesystemRepository(_Repository):
     path: str = Field(
         min_length=2,
         max_length=1000,
-        pattern=r"^/",
+        pattern=r"^/[^\x00]*$",  # absolute; no NUL, as no path has one
         description="An absolute directory on the control plane's machine, for its nodes.",
     )
 
