@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from metapaas import providers
 from metapaas.db import models
 from metapaas.orchestrator import backups
 from metapaas.testing import InProcessControlPlane
@@ -35,11 +36,21 @@ def made_on(api: InProcessControlPlane) -> Answer:
             "started_at": (now - timedelta(seconds=2)).isoformat(),
             "finished_at": now.isoformat(),
             "size_bytes": 1024,
-            "objects": {f"{command['args']['backup']}/dump.rdb": "cd" * 32},
+            "objects": objects_of(command["args"]["backup"]),
         }
         return {"state": "succeeded", "exit_code": 0, "output": "", "result": report}
 
     return backed_up
+
+
+def objects_of(backup_id: str) -> dict[str, str]:
+    return {f"{backup_id}/dump.rdb": "cd" * 32}
+
+
+def verified(node: str, command: dict[str, Any]) -> dict[str, Any]:
+    """A drill's check that passed, finding the objects as ``made_on`` stored them."""
+    report = {"objects": objects_of(command["args"]["backup"]), "check": "12 keys, as dumped"}
+    return {"state": "succeeded", "exit_code": 0, "output": "", "result": report}
 
 
 def expiring(into: list[str]) -> Answer:
@@ -55,6 +66,7 @@ def scheduled(api: InProcessControlPlane, policy: dict[str, Any] = HOURLY) -> da
     active_widgets(api)
     assert api.put(f"{PG}/shop-db/backup-policy", json=policy).status_code == 200
     api.simulation.agents.answers["backup"] = made_on(api)
+    api.simulation.agents.answers["verify"] = verified
     return datetime.fromisoformat(api.get(f"{PG}/shop-db/backup-policy").json()["next_backup_at"])
 
 
@@ -157,7 +169,7 @@ def test_a_deletion_whose_expiry_fails_fails_and_keeps_the_backup_listed(
     )
     assert "repository is gone" in api.get(f"/v1/operations/{op_id}").json()["error"]
     kept = api.get(f"{PG}/shop-db/backups/{older['id']}").json()
-    assert kept["state"] == "COMPLETED"
+    assert kept["state"] == "VERIFIED"  # its drill after it was taken
     assert kept["reason"].startswith("expiry failed")
 
 
@@ -200,7 +212,9 @@ def test_continuous_archiving_that_fails_turns_the_instance_degraded_until_it_ar
 ) -> None:
     scheduled(api, {**HOURLY, "continuous": True})
     take_backup(api)
-    (node,) = api.simulation.provider.running()
+    shop_db = api.get(f"{PG}/shop-db").json()["id"]
+    running = api.simulation.provider.running()
+    (node,) = (n for n in running if n.spec.labels[providers.INSTANCE] == shop_db)
     now = api.simulation.clock()
     archives = api.simulation.agents.archives
     archives[node.spec.name] = {

@@ -41,10 +41,25 @@ def backed_up(node: str, command: dict[str, Any]) -> dict[str, Any]:
         "started_at": (now - timedelta(seconds=2)).isoformat(),
         "finished_at": now.isoformat(),
         "size_bytes": 4096,
-        "objects": {"backup/main/x/backup.manifest": "ab" * 32},
+        "objects": OBJECTS,
         "position": {"start_lsn": "0/2000028", "stop_lsn": "0/2000100", "timeline": 1},
     }
     return {"state": "succeeded", "exit_code": 0, "output": "", "result": report}
+
+
+OBJECTS = {"backup/main/x/backup.manifest": "ab" * 32}
+
+
+def verified(node: str, command: dict[str, Any]) -> dict[str, Any]:
+    """A drill's check that passed, finding the objects as ``backed_up`` stored them."""
+    report = {"objects": OBJECTS, "check": "the check passed"}
+    return {"state": "succeeded", "exit_code": 0, "output": "", "result": report}
+
+
+def answer_backups(api: InProcessControlPlane) -> None:
+    """The simulated nodes make backups, and their drills find them whole."""
+    api.simulation.agents.answers["backup"] = backed_up
+    api.simulation.agents.answers["verify"] = verified
 
 
 def refused(node: str, command: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +89,7 @@ def backed_up_instance(api: InProcessControlPlane) -> dict[str, Any]:
     """``shop-db`` serving, with a policy and one completed backup, which is returned."""
     active_widgets(api)
     assert api.put(f"{PG}/shop-db/backup-policy", json=POLICY).status_code == 200
-    api.simulation.agents.answers["backup"] = backed_up
+    answer_backups(api)
     backup = take_backup(api)
     assert backup["state"] == "COMPLETED", backup
     return backup
@@ -151,7 +166,7 @@ def test_a_backup_runs_on_the_node_and_is_catalogued_with_what_it_reported(
     active_widgets(api)
     assert api.post(f"{PG}/shop-db/backups", json={}).status_code == 409  # no policy yet
     api.put(f"{PG}/shop-db/backup-policy", json=POLICY)
-    api.simulation.agents.answers["backup"] = backed_up
+    answer_backups(api)
     backup = take_backup(api)
     assert backup["state"] == "COMPLETED"
     assert backup["kind"] == "full"

@@ -188,6 +188,10 @@ class Instance(Base):
     # The wheelhouse a rollout moves the instance's nodes to ("" when none is under way):
     # the orchestrator's, so that ``generation`` stays the user's desired state alone.
     rolling_to: Mapped[str] = mapped_column(String(64), default="")
+    # A restore drill's scratch instance: the instance whose backup it proves. No user
+    # sees it (it is no live instance of its type's routes); the orchestrator makes and
+    # deletes it.
+    drill_of: Mapped[str | None] = mapped_column(ForeignKey("instances.id"), index=True)
     created_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -67,6 +67,7 @@ def queue(
         name=command.name,
         args=dict(args or {}),
         timeout=command.timeout,
+        created_at=now,
         deadline_at=now + timedelta(seconds=command.timeout + COMMAND_SLACK),
     )
     session.add(row)

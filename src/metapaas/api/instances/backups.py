@@ -311,9 +311,9 @@ def _when(moment: datetime | None) -> str | None:
 
 def record_restore(
     ctx: Context, loaded: LoadedType, instance: models.Instance, request: RestoreRequest
-) -> models.Instance:
-    """Record where the new ``instance``'s data comes from; returns the source, whose child
-    resources the new instance takes (its data names them)."""
+) -> None:
+    """Record where the new ``instance``'s data comes from; it takes the source's child
+    resources (its data names them)."""
     declared = backups_of(loaded)
     source = _source(ctx, loaded.slug, request.source)
     found = backups.restorable(ctx.session, source.id)
@@ -346,7 +346,7 @@ def record_restore(
         backup=backup.id,
         point_in_time=_when(point) if isinstance(point, datetime) else point,
     )
-    return source
+    backups.copy_resources(ctx.session, source.id, instance.id)
 
 
 def _for_point(

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from metapaas import orchestrator, sdk
@@ -66,33 +65,13 @@ def create_instance(
     ctx.audit(action, "instance", instance.id, project_id, name=instance.name)
     restore = getattr(body, "restore", None)
     if restore is not None:
-        source = backups.record_restore(ctx, loaded, instance, restore)
-        _copy_resources(ctx, source, instance)
+        backups.record_restore(ctx, loaded, instance, restore)
     else:
         _add_initial_resources(ctx, loaded, instance)
     _admit(ctx, loaded, instance)
     op = operation(ctx, instance, "create")
     shown = {k: v for k, v in wanted.secrets.items() if k not in models_.node_only}
     return instance, op, shown
-
-
-def _copy_resources(ctx: Context, source: models.Instance, instance: models.Instance) -> None:
-    """A restored instance takes its source's child resources as they are now: its data
-    holds them (a database, a login role), and what the data plane manages but is not
-    desired would be removed."""
-    rows = ctx.session.scalars(
-        select(models.Resource).where(models.Resource.instance_id == source.id)
-    )
-    for row in rows:
-        ctx.session.add(
-            models.Resource(
-                instance_id=instance.id,
-                collection=row.collection,
-                name=row.name,
-                spec=dict(row.spec),
-                sealed_secrets=row.sealed_secrets,
-            )
-        )
 
 
 def _add_initial_resources(ctx: Context, loaded: LoadedType, instance: models.Instance) -> None:

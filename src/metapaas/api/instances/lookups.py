@@ -12,7 +12,9 @@ from metapaas.errors import Conflict, NotFound
 
 def live_instances(slug: str) -> Select[models.Instance]:
     return select(models.Instance).where(
-        models.Instance.type_slug == slug, models.Instance.deleted_at.is_(None)
+        models.Instance.type_slug == slug,
+        models.Instance.deleted_at.is_(None),
+        models.Instance.drill_of.is_(None),
     )
 
 

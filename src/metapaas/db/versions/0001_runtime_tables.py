@@ -141,15 +141,20 @@ def upgrade() -> None:
         sa.Column("generation", sa.Integer(), nullable=False),
         sa.Column("observed_generation", sa.Integer(), nullable=False),
         sa.Column("rolling_to", sa.String(length=64), nullable=False),
+        sa.Column("drill_of", sa.String(length=36), nullable=True),
         sa.Column("created_by", sa.String(length=36), nullable=True),
         sa.Column("created_at", WHEN, nullable=False),
         sa.Column("updated_at", WHEN, nullable=False),
         sa.Column("deleted_at", WHEN, nullable=True),
         sa.ForeignKeyConstraint(
+            ["drill_of"], ["instances.id"], name=op.f("fk_instances_drill_of_instances")
+        ),
+        sa.ForeignKeyConstraint(
             ["project_id"], ["projects.id"], name=op.f("fk_instances_project_id_projects")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_instances")),
     )
+    op.create_index(op.f("ix_instances_drill_of"), "instances", ["drill_of"], unique=False)
     op.create_index(
         "ix_instances_live_list_order",
         "instances",

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from metapaas import sdk
 from metapaas.db import models
 from metapaas.orchestrator import status
-from metapaas.orchestrator.backups import catalogue, health, retention, schedule, steps
+from metapaas.orchestrator.backups import catalogue, drills, health, retention, schedule, steps
 from metapaas.orchestrator.backups.catalogue import default_kind
 from metapaas.orchestrator.backups.expiry import Expiry, catalogue_of
 from metapaas.orchestrator.backups.places import (
@@ -37,6 +37,7 @@ from metapaas.orchestrator.backups.places import (
 from metapaas.orchestrator.backups.restores import (
     Window,
     archived_at,
+    copy_resources,
     restorable,
     restore_args,
     restore_first,
@@ -76,13 +77,21 @@ def advance(
     if declared is not None and policy is not None:
         schedule.take_due(session, instance, policy, default_kind(declared), now)
     this_pass = steps.Pass(session, instance, loaded, view, nodes, queued, now)
+    if instance.drill_of is not None:
+        drills.on_scratch(this_pass)
+        return len(queued) > before
     expiry = Expiry(this_pass)
     expiry.settle()
     rule = Rule.of(policy) if policy is not None else None
-    if catalogue.advance(this_pass) and rule:
+    completed = catalogue.advance(this_pass)
+    if completed and policy is not None and rule is not None:
         expiry.enforce(rule)  # as after every backup: it may let an older one go
+        for backup in completed:
+            if backup.kind in retention.BASES and not policy.verify:
+                drills.start(session, instance, backup)  # by default, after each
     for op in steps.running(session, instance.id, DELETE_KIND):
         expiry.delete(op, rule)
+    drills.advance(this_pass)
     return len(queued) > before
 
 
@@ -115,6 +124,7 @@ __all__ = [
     "advance",
     "archived_at",
     "catalogue_of",
+    "copy_resources",
     "default_kind",
     "document_part",
     "due",

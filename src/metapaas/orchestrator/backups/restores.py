@@ -52,6 +52,23 @@ def restore_args(restore: models.Restore, backup: models.Backup) -> dict[str, st
     return {"label": backup.label or "", "point_in_time": ""}
 
 
+def copy_resources(session: Session, source_id: str, target_id: str) -> None:
+    """A restored instance takes its source's child resources as they are now: its data
+    holds them (a database, a login role), and what the data plane manages but is not
+    desired would be removed."""
+    rows = session.scalars(select(models.Resource).where(models.Resource.instance_id == source_id))
+    for row in rows:
+        session.add(
+            models.Resource(
+                instance_id=target_id,
+                collection=row.collection,
+                name=row.name,
+                spec=dict(row.spec),
+                sealed_secrets=row.sealed_secrets,
+            )
+        )
+
+
 # -- the recovery window ------------------------------------------------------------
 
 

@@ -40,14 +40,19 @@ class Pass:
     now: datetime
 
 
-def running(session: Session, instance_id: str, kind: str) -> list[models.Operation]:
+def running(
+    session: Session, instance_id: str, kind: str, *, pending_too: bool = False
+) -> list[models.Operation]:
+    """The instance's operations of ``kind`` under way (and, with ``pending_too``, those
+    no pass has taken up yet)."""
+    states = models.OPEN_OPERATIONS if pending_too else (models.OperationState.RUNNING,)
     return list(
         session.scalars(
             select(models.Operation)
             .where(
                 models.Operation.instance_id == instance_id,
                 models.Operation.kind == kind,
-                models.Operation.state == models.OperationState.RUNNING,
+                models.Operation.state.in_(states),
             )
             .order_by(models.Operation.created_at)
         )
