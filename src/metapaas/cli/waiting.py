@@ -76,7 +76,14 @@ def follow(api: Client, slug: str, accepted: InstanceView, timeout: float) -> Ou
     """
     if accepted.operation_id is None:
         raise UserError("the server accepted the request without naming its operation")
-    follower = _Follower(api, accepted.type, accepted, api.operations.get(accepted.operation_id))
+    return follow_operation(api, accepted, api.operations.get(accepted.operation_id), timeout)
+
+
+def follow_operation(
+    api: Client, instance: InstanceView, operation: Operation, timeout: float
+) -> Outcome:
+    """The same for an operation on ``instance`` that another answer named (a backup's)."""
+    follower = _Follower(api, instance.type, instance, operation)
     started = time.monotonic()
     deadline = started + timeout
     with Live(follower.view(started), console=status_console, transient=True) as live:
