@@ -275,27 +275,31 @@ def _world(api: InProcessControlPlane, project: str, only: str | None = None) ->
 
 
 def _backups(api: InProcessControlPlane, instances: dict[str, str]) -> dict[str, str]:
-    """A policy and a completed backup for each instance of a type that keeps backups, as
-    if its node had made one."""
+    """A policy and two completed backups for each instance of a type that keeps backups,
+    as if its node had made them; the older one's id (a newer one keeps restores possible,
+    so the older may be deleted)."""
     made: dict[str, str] = {}
     for slug in sorted(KEEPS_BACKUPS & set(instances)):
         path = f"/v1/types/{slug}/instances/{instances[slug]}/backup-policy"
         assert api.put(path, json={"repository": "local", **POLICY}).status_code == 200
         with api.session() as session:
             place = session.get_one(models.BackupPlace, instances[slug])
-            backup = models.Backup(
-                instance_id=instances[slug],
-                repository_id=place.repository_id,
-                path=place.path,
-                node_name="made-by-the-test",
-                kind="full",
-                state=models.BackupState.COMPLETED,
-                label=_unique("label"),
-                finished_at=models.utcnow(),
+            older, newer = (
+                models.Backup(
+                    instance_id=instances[slug],
+                    repository_id=place.repository_id,
+                    path=place.path,
+                    node_name="made-by-the-test",
+                    kind="full",
+                    state=models.BackupState.COMPLETED,
+                    label=_unique("label"),
+                    finished_at=models.utcnow() - timedelta(hours=hours_ago),
+                )
+                for hours_ago in (2, 1)
             )
-            session.add(backup)
+            session.add_all([older, newer])
             session.commit()
-            made[slug] = backup.id
+            made[slug] = older.id
     return made
 
 

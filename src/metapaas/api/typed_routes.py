@@ -417,8 +417,7 @@ def _backup_routes(router: APIRouter, loaded: LoadedType) -> None:
         instance = named(ctx, ref, permission("backups", "create"), project_id)
         op = backups.request_backup(ctx, instance, loaded, body or backups.BackupBody())
         ctx.commit()
-        body_ = {"backup_id": op.id, "operation": svc.operation_view(op)}
-        return JSONResponse(body_, status_code=202, headers={"Location": f"/v1/operations/{op.id}"})
+        return _backup_accepted(op.id, op)
 
     @router.get(
         "/instances/{ref}/backups",
@@ -442,6 +441,20 @@ def _backup_routes(router: APIRouter, loaded: LoadedType) -> None:
     ) -> dict[str, Any]:
         instance = named(ctx, ref, permission("backups", "get"), project_id)
         return backups.backup_view(backups.find_backup(ctx, instance.id, backup))
+
+    @router.delete(
+        "/instances/{ref}/backups/{backup}",
+        status_code=status.HTTP_202_ACCEPTED,
+        summary=f"Delete one backup of a {slug} instance, unless a later point needs it",
+        operation_id=f"{slug}_delete_backup",
+        responses=problem_responses(403, 404, 409),
+    )
+    def delete_backup(ctx: Ctx, ref: str, backup: str, project_id: ProjectQuery = None) -> Response:
+        instance = named(ctx, ref, permission("backups", "delete"), project_id)
+        found = backups.find_backup(ctx, instance.id, backup)
+        op = backups.request_deletion(ctx, instance, found)
+        ctx.commit()
+        return _backup_accepted(found.id, op)
 
     @router.get(
         "/instances/{ref}/recovery-window",
@@ -467,3 +480,8 @@ def _backup_routes(router: APIRouter, loaded: LoadedType) -> None:
         ctx.principal.require(permission("backups", "list"), instance.project_id, what="project")
         backups.backups_of(loaded)
         return {"items": backups.backup_views(ctx, instance.id)}
+
+
+def _backup_accepted(backup_id: str, op: models.Operation) -> JSONResponse:
+    body = {"backup_id": backup_id, "operation": svc.operation_view(op)}
+    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/operations/{op.id}"})

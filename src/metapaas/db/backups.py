@@ -88,6 +88,7 @@ class BackupPolicy(Base):
     retention_days: Mapped[int | None] = mapped_column(Integer)
     continuous: Mapped[bool] = mapped_column(default=False)
     verify: Mapped[str] = mapped_column(String(120), default="")
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)  # by its user, not the schedule
     next_backup_at: Mapped[datetime | None] = mapped_column(index=True)
     next_verify_at: Mapped[datetime | None] = mapped_column(index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -144,7 +145,7 @@ class Restore(Base):
         ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
     )
     source_instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), index=True)
-    backup_id: Mapped[str] = mapped_column(ForeignKey("backups.id"))
+    backup_id: Mapped[str | None] = mapped_column(ForeignKey("backups.id", ondelete="SET NULL"))
     point_in_time: Mapped[datetime | None]
     latest: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,11 +8,15 @@ orchestrator's, beside its others (``status``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from metapaas import sdk
 from metapaas.db import models
 
 AgentState = models.AgentState
@@ -21,16 +25,34 @@ Health = models.Health
 
 @dataclass(frozen=True)
 class Reported:
-    """What of a report can move its instance's verdict."""
+    """What of a report can move its instance's verdict (its health, which an archive that
+    stopped is part of)."""
 
     state: models.AgentState
     health: models.Health
     applied_generation: int
     message: str
+    archive_failing: bool = False
 
     @classmethod
     def of(cls, report: models.NodeReport) -> Reported:
-        return cls(report.state, report.health, report.applied_generation, report.message)
+        return cls(
+            report.state,
+            report.health,
+            report.applied_generation,
+            report.message,
+            archive_failing(report.archive),
+        )
+
+
+def archive_failing(archive: Mapping[str, Any] | None) -> bool:
+    """Whether the archive step's last attempt (``sdk.ArchiveStatus``, as reported) failed."""
+    if not archive:
+        return False
+    try:
+        return sdk.ArchiveStatus.model_validate(archive).failing
+    except ValidationError:
+        return True  # a record that is not one: the step is broken
 
 
 def setback(before: Reported, after: Reported) -> bool:

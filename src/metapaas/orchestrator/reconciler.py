@@ -329,6 +329,7 @@ class Reconciler:
                 CONVERGING_POLL,
                 plan.loaded.wheelhouse,
             )
+            verdict = backups.judged(session, instance, plan.loaded, nodes, verdict, now)
             self._apply_verdict(session, instance, verdict, plan.loaded, view, node_views)
             if changed:
                 metadata.announce(session, instance_id)
@@ -339,7 +340,7 @@ class Reconciler:
             session.commit()
         if changed:
             self.notify(instance_id)
-        if verdict.status in (InstanceStatus.ACTIVE, InstanceStatus.ERROR) and not stepping:
+        if (verdict.serving or verdict.status == InstanceStatus.ERROR) and not stepping:
             # Only news wakes it: a request, a node's report, or the worker's resync
             # finding a node that needs a look.
             return Outcome(None)
@@ -355,25 +356,26 @@ class Reconciler:
         node_views: Sequence[sdk.NodeView],
     ) -> None:
         self._set_status(session, instance, verdict.status, verdict.reason)
-        if verdict.status == InstanceStatus.ACTIVE:
+        if verdict.serving:
             instance.observed_generation = instance.generation
             instance.rolling_to = ""  # every node serves on the version loaded
             public = views.public_view(view, loaded.declaration)
             instance.endpoints = dict(loaded.declaration.endpoints(public, node_views))
         for op in _open_operations(session, instance.id):
-            if op.state != OperationState.RUNNING or op.kind in ("delete", backups.BACKUP_KIND):
+            if (
+                op.state != OperationState.RUNNING
+                or op.kind == "delete"
+                or op.kind in backups.KINDS
+            ):
                 # Sent during this pass (the next one takes it up), ended by deletion alone
-                # (an ACTIVE verdict must not end a delete it never acted on), or a backup,
+                # (an ACTIVE verdict must not end a delete it never acted on), or a backup's,
                 # which its own step ends.
                 continue
             op.progress = verdict.progress
             if verdict.status == InstanceStatus.ERROR:
                 op.state = OperationState.FAILED
                 op.error = verdict.reason
-            elif (
-                verdict.status == InstanceStatus.ACTIVE
-                and instance.observed_generation >= op.target_generation
-            ):
+            elif verdict.serving and instance.observed_generation >= op.target_generation:
                 op.state = OperationState.SUCCEEDED
 
     @staticmethod

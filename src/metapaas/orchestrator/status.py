@@ -30,6 +30,12 @@ class Verdict:
     total: int
 
     @property
+    def serving(self) -> bool:
+        """Every planned node serves: ``ACTIVE``, or ``DEGRADED`` for a cause that is not
+        a node's (its data at risk)."""
+        return self.status != Status.ERROR and self.ready == self.total
+
+    @property
     def progress(self) -> str:
         return f"{self.ready}/{self.total} nodes ready"
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, joinedload, load_only, sessionmaker
 from metapaas import db, providers, sdk, tls
 from metapaas.db import claims, models
 from metapaas.errors import NotFound
-from metapaas.orchestrator import certificates, queue, status
+from metapaas.orchestrator import backups, certificates, queue, status
 from metapaas.orchestrator.reconciler import Reconciler
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,9 @@ RECONCILE_SECONDS = Histogram(
     "metapaas_reconcile_seconds", "Duration of one reconcile pass", ["type", "outcome"]
 )
 LEASE_SECONDS = 30.0
+SERVING = (models.InstanceStatus.ACTIVE, models.InstanceStatus.DEGRADED)
+"""Instances the resync looks at when none of them is queued: a ``DEGRADED`` one that is
+not queued serves, its data at risk (one healing requeues itself)."""
 _SWEPT_COLUMNS = (
     load_only(
         models.Node.name,
@@ -64,6 +67,7 @@ class Worker:
         concurrency: int = 2,
         resync_seconds: float = 10.0,
         gc_seconds: float = 30.0,
+        repository_check_seconds: float = 60.0,
         poll_seconds: float = 0.5,
         clock: Callable[[], datetime] = models.utcnow,
         wakeup: threading.Event | None = None,
@@ -78,6 +82,7 @@ class Worker:
         self.concurrency = concurrency
         self.resync_seconds = resync_seconds
         self.gc_seconds = gc_seconds
+        self.repository_check_seconds = repository_check_seconds
         self.poll_seconds = poll_seconds
         self.clock = clock
         self.host = socket.gethostname()
@@ -167,18 +172,22 @@ class Worker:
     # -- housekeeping ---------------------------------------------------------------
 
     def _housekeeping_loop(self) -> None:
-        next_resync = next_gc = 0.0
+        chores = [
+            (self.resync, self.resync_seconds),
+            (self.collect_garbage, self.gc_seconds),
+            (self.check_repositories, self.repository_check_seconds),
+        ]
+        due_at = [0.0] * len(chores)
         while not self._stop.is_set():
-            now = time.monotonic()
-            try:
-                if now >= next_resync:
-                    self.resync()
-                    next_resync = now + self.resync_seconds
-                if now >= next_gc:
-                    self.collect_garbage()
-                    next_gc = now + self.gc_seconds
-            except Exception as exc:
-                _log_failure("housekeeping failed", exc)
+            for index, (chore, every) in enumerate(chores):
+                now = time.monotonic()
+                if now < due_at[index]:
+                    continue
+                try:
+                    chore()
+                except Exception as exc:  # one chore's failure must not stop the others
+                    _log_failure(f"housekeeping ({chore.__name__}) failed", exc)
+                due_at[index] = now + every
             self._stop.wait(1.0)
 
     def resync(self) -> None:
@@ -200,13 +209,13 @@ class Worker:
         now = self.clock()
         authority = self.reconciler.authority()
         with self.readers() as session:
-            wanted = set(queue.unqueued(session))
+            wanted = set(queue.unqueued(session)) | set(backups.due(session, now))
             active = session.execute(
                 select(models.Node, models.Instance.type_slug)
                 .join(models.Instance, models.Instance.id == models.Node.instance_id)
                 .outerjoin(models.WorkItem, models.WorkItem.instance_id == models.Instance.id)
                 .where(
-                    models.Instance.status == models.InstanceStatus.ACTIVE,
+                    models.Instance.status.in_(SERVING),
                     models.WorkItem.instance_id.is_(None),
                 )
                 .options(*_SWEPT_COLUMNS)
@@ -222,6 +231,23 @@ class Worker:
             for instance_id in sorted(wanted):
                 queue.enqueue(session, instance_id, self.clock())
         self.wakeup.set()
+
+    def check_repositories(self) -> None:
+        """Probe every backup repository as at its registration; one whose state turned
+        wakes the instances that keep their backups in it (their health reads it)."""
+        with self.readers() as session:
+            found = list(session.scalars(select(models.BackupRepository)))
+            session.expunge_all()
+        for repository in found:
+            failure = backups.probe(repository, self.reconciler.sealer)  # no transaction open
+            with self.sessions.begin() as session:
+                row = session.get(models.BackupRepository, repository.id, with_for_update=True)
+                if row is None or not backups.record_check(row, failure, self.clock()):
+                    continue
+                log.warning("backup repository %s is now %s %s", row.name, row.state, failure)
+                for instance_id in backups.users(session, row.id):
+                    queue.enqueue(session, instance_id, self.clock())
+            self.wakeup.set()
 
     def _needs_a_look(
         self,

@@ -154,3 +154,10 @@ class ArchiveStatus(_Report):
     segment: str = Field(default="", max_length=200, description="the last one archived")
     failed_at: datetime | None = Field(default=None, description="the last attempt that failed")
     error: str = Field(default="", max_length=2000)
+
+    @property
+    def failing(self) -> bool:
+        """Whether the last attempt failed: nothing archived since."""
+        return self.failed_at is not None and (
+            self.archived_at is None or self.failed_at > self.archived_at
+        )

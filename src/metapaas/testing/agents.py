@@ -58,6 +58,8 @@ class SimulatedAgents:
         #: metadata gives it (id, name, args): the body of its result. By default it
         #: succeeds, with nothing to tell.
         self.answers: dict[str, Answer] = {}
+        #: What each node's archive step last recorded (``sdk.ArchiveStatus``), by node name.
+        self.archives: dict[str, dict[str, Any]] = {}
 
     def copy(self, provider: MemoryProvider) -> SimulatedAgents:
         """The same agents, as they are now, for ``provider`` (a copy of theirs)."""
@@ -65,6 +67,7 @@ class SimulatedAgents:
         copied.unhealthy, copied.failing = set(self.unhealthy), set(self.failing)
         copied._silent = set(self._silent)
         copied.answers = dict(self.answers)
+        copied.archives = dict(self.archives)
         copied._agents = copy.deepcopy(self._agents)
         return copied
 
@@ -106,6 +109,8 @@ class SimulatedAgents:
             "message": agent.problem,
             "events": [],
         }
+        if node.spec.name in self.archives:
+            report["archive"] = self.archives[node.spec.name]
         agent.quiet_ticks += 1
         if report != agent.reported or agent.quiet_ticks >= HEARTBEAT_TICKS:
             self.client.post("/v1/agent/report", headers=headers, json=report)

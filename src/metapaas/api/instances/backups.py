@@ -142,6 +142,7 @@ def set_policy(
     policy.retention_count, policy.retention_days = body.retention.count, body.retention.days
     policy.continuous = body.continuous
     policy.verify = body.verify
+    policy.set_at = now
     policy.next_backup_at = backups.next_run(body.schedule, now)
     policy.next_verify_at = backups.next_run(body.verify, now) if body.verify else None
     ctx.session.add(policy)
@@ -212,6 +213,32 @@ def request_backup(
         instance.project_id,
         operation_id=op.id,
         kind=kind,
+    )
+    return op
+
+
+def request_deletion(
+    ctx: Context, instance: models.Instance, backup: models.Backup
+) -> models.Operation:
+    """Record the deletion of one backup, unless a later point needs it (``409``)."""
+    refuse_if_gone(ctx, instance)
+    policy = ctx.session.get(models.BackupPolicy, instance.id)
+    if policy is not None:
+        catalogue = backups.catalogue_of(ctx.session, instance.id)
+        why = backups.needed(backup, catalogue, backups.Rule.of(policy), ctx.state.clock())
+        if why:
+            raise Conflict(f"backup {backup.id} cannot be deleted: {why}")
+    existing = open_operation(ctx, instance, backups.DELETE_KIND)
+    if existing is not None and existing.params.get("backup") == backup.id:
+        return existing
+    op = operation(ctx, instance, backups.DELETE_KIND, {"backup": backup.id})
+    ctx.audit(
+        permissions.collection(instance.type_slug, "backups", "delete"),
+        "backup",
+        backup.id,
+        instance.project_id,
+        operation_id=op.id,
+        instance_id=instance.id,
     )
     return op
 

@@ -232,7 +232,13 @@ def report(state: State, bearer: Bearer, body: Report) -> Response:
         report, node = _reporter(session, bearer)
         now = state.clock()
         before = news.Reported.of(report)
-        after = news.Reported(body.state, body.health, body.applied_generation, body.message)
+        after = news.Reported(
+            body.state,
+            body.health,
+            body.applied_generation,
+            body.message,
+            news.archive_failing(body.archive),
+        )
         if before != after or body.events:
             _instance_first(session, node.instance_id)
         report.last_seen_at = now

@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from metapaas import repositories
 from metapaas.api.deps import Context, Ctx, InContext
 from metapaas.api.instances import flush_unique
 from metapaas.api.instances.backups import repository_named
@@ -140,14 +139,11 @@ def _check(ctx: Context, repository: models.BackupRepository) -> None:
     try:
         if repository.kind == models.RepositoryKind.FILESYSTEM:  # made for it, private
             Path(repository.path).mkdir(mode=0o700, parents=True, exist_ok=True)
-        repositories.open_repository(backups.repository_view(repository, ctx.state.sealer)).probe()
     except OSError as exc:
         raise Invalid.field(field, "unusable", f"cannot make {repository.path}: {exc}") from exc
-    except repositories.RepositoryError as exc:
-        raise Invalid.field(field, "unusable", str(exc)) from exc
-    repository.state = models.RepositoryState.OK
-    repository.state_reason = ""
-    repository.checked_at = ctx.state.clock()
+    if failure := backups.probe(repository, ctx.state.sealer):
+        raise Invalid.field(field, "unusable", failure)
+    backups.record_check(repository, "", ctx.state.clock())
 
 
 @router.get("", summary="List backup repositories")

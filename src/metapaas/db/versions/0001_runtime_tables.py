@@ -488,6 +488,7 @@ def upgrade() -> None:
         sa.Column("retention_days", sa.Integer(), nullable=True),
         sa.Column("continuous", sa.Boolean(), nullable=False),
         sa.Column("verify", sa.String(length=120), nullable=False),
+        sa.Column("set_at", WHEN, nullable=False),
         sa.Column("next_backup_at", WHEN, nullable=True),
         sa.Column("next_verify_at", WHEN, nullable=True),
         sa.Column("updated_at", WHEN, nullable=False),
@@ -558,12 +559,15 @@ def upgrade() -> None:
         "backup_restores",
         sa.Column("instance_id", sa.String(length=36), nullable=False),
         sa.Column("source_instance_id", sa.String(length=36), nullable=False),
-        sa.Column("backup_id", sa.String(length=36), nullable=False),
+        sa.Column("backup_id", sa.String(length=36), nullable=True),
         sa.Column("point_in_time", WHEN, nullable=True),
         sa.Column("latest", sa.Boolean(), nullable=False),
         sa.Column("created_at", WHEN, nullable=False),
         sa.ForeignKeyConstraint(
-            ["backup_id"], ["backups.id"], name=op.f("fk_backup_restores_backup_id_backups")
+            ["backup_id"],
+            ["backups.id"],
+            name=op.f("fk_backup_restores_backup_id_backups"),
+            ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
             ["instance_id"],

@@ -1,0 +1,100 @@
+"""Where an instance's backups are: repositories as nodes open them, each instance's own
+place in one (a directory and a sealed key), and the repositories' checks.
+
+``backup.store`` and ``backup.source`` of the metadata document are built here.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from metapaas import repositories
+from metapaas.db import Sealer, models
+
+
+def repository_view(repository: models.BackupRepository, sealer: Sealer) -> dict[str, Any]:
+    """The repository as a node's steps and ``metapaas.repositories`` open it."""
+    if repository.kind == models.RepositoryKind.FILESYSTEM:
+        return {"kind": "filesystem", "path": repository.path}
+    return {
+        "kind": "s3",
+        "endpoint": repository.endpoint,
+        "bucket": repository.bucket,
+        "region": repository.region,
+        "access_key_id": repository.access_key_id,
+        "secret_access_key": sealer.unseal(repository.sealed_secrets).get("secret_access_key", ""),
+        "ca_certificate": "",
+    }
+
+
+def probe(repository: models.BackupRepository, sealer: Sealer) -> str:
+    """'' when a probe object can be written, read back and deleted; else what failed."""
+    try:
+        repositories.open_repository(repository_view(repository, sealer)).probe()
+    except repositories.RepositoryError as exc:
+        return str(exc)
+    return ""
+
+
+def record_check(repository: models.BackupRepository, failure: str, now: datetime) -> bool:
+    """Record a check's outcome; returns whether the repository's state changed."""
+    state = models.RepositoryState.FAILING if failure else models.RepositoryState.OK
+    changed = repository.state != state
+    repository.state, repository.state_reason, repository.checked_at = state, failure, now
+    return changed
+
+
+def users(session: Session, repository_id: str) -> list[str]:
+    """The instances whose policy keeps their backups in the repository."""
+    policy = models.BackupPolicy
+    return list(
+        session.scalars(select(policy.instance_id).where(policy.repository_id == repository_id))
+    )
+
+
+def place_view(session: Session, place: models.BackupPlace, sealer: Sealer) -> dict[str, Any]:
+    repository = session.get_one(models.BackupRepository, place.repository_id)
+    return {
+        "repository": repository_view(repository, sealer),
+        "path": place.path,
+        "key": sealer.unseal(place.sealed_key)["key"],
+    }
+
+
+def document_part(session: Session, instance_id: str, sealer: Sealer) -> dict[str, Any]:
+    """``backup`` of the instance's metadata: where its backups go (while it has a
+    policy), and where its data comes from (a restored instance, a drill's scratch
+    instance)."""
+    part: dict[str, Any] = {}
+    policy = session.get(models.BackupPolicy, instance_id)
+    place = session.get(models.BackupPlace, instance_id)
+    if policy is not None and place is not None:
+        part["store"] = {**place_view(session, place, sealer), "continuous": policy.continuous}
+    restore = session.get(models.Restore, instance_id)
+    if restore is not None:
+        source = session.get_one(models.BackupPlace, restore.source_instance_id)
+        part["source"] = place_view(session, source, sealer)
+    return part
+
+
+def ensure_place(
+    session: Session, instance: models.Instance, repository: models.BackupRepository, sealer: Sealer
+) -> models.BackupPlace:
+    """The instance's own directory in ``repository`` and its key, made once: a
+    restored instance is a new instance, so it never writes where its source does."""
+    place = session.get(models.BackupPlace, instance.id)
+    if place is None:
+        prefix = repository.prefix.strip("/")
+        place = models.BackupPlace(
+            instance_id=instance.id,
+            repository_id=repository.id,
+            path="/" + "/".join(p for p in (prefix, instance.id) if p),
+            sealed_key=sealer.seal({"key": secrets.token_urlsafe(32)}),
+        )
+        session.add(place)
+    return place

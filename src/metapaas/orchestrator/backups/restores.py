@@ -1,0 +1,120 @@
+"""Restores: a restored instance's new node restores before it serves, and what a restore
+can reach (the recovery window, the backup a point starts from)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from metapaas import sdk
+from metapaas.db import models
+from metapaas.orchestrator import commands, events, views
+from metapaas.plugins import LoadedType
+from metapaas.sdk import introspect
+
+
+def restore_first(
+    session: Session,
+    instance: models.Instance,
+    loaded: LoadedType,
+    node: models.Node,
+    now: datetime,
+) -> None:
+    """Queue the restore of a restored instance's new node: the agent runs it before the
+    node's services start."""
+    declared = loaded.declaration.backups
+    restore = session.get(models.Restore, instance.id)
+    if restore is None or declared is None or node.role != declared.role:
+        return
+    version = views.version_of(loaded, instance.version)
+    step = commands.declared(loaded, version, node.role, introspect.RESTORE_STEP)
+    if step is None:
+        raise sdk.PermanentError(f"the {loaded.slug} type declares no restore step")
+    backup = session.get(models.Backup, restore.backup_id) if restore.backup_id else None
+    if backup is None:
+        raise sdk.PermanentError("the backup it was to be restored from has been deleted")
+    commands.queue(session, instance.id, node.name, step, now, restore_args(restore, backup))
+    message = f"restoring from {restore.source_instance_id} backup {backup.id}"
+    events.record(session, instance.id, "restore_queued", message, node.name)
+
+
+def restore_args(restore: models.Restore, backup: models.Backup) -> dict[str, str]:
+    """The restore step's args: a point in time, the latest point, or one backup."""
+    if restore.point_in_time is not None:
+        return {"label": "", "point_in_time": restore.point_in_time.isoformat()}
+    if restore.latest and backup.kind != "snapshot":
+        return {"label": "", "point_in_time": ""}
+    return {"label": backup.label or "", "point_in_time": ""}
+
+
+# -- the recovery window ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    earliest: datetime | None
+    latest: datetime | None
+
+
+def restorable(session: Session, instance_id: str) -> list[models.Backup]:
+    """The instance's backups a restore may start from, oldest first."""
+    return list(
+        session.scalars(
+            select(models.Backup)
+            .where(
+                models.Backup.instance_id == instance_id,
+                models.Backup.state.in_(models.RESTORABLE),
+            )
+            .order_by(models.Backup.finished_at)
+        )
+    )
+
+
+def window(
+    backups: Sequence[models.Backup], archived_at: datetime | None, continuous: bool
+) -> Window:
+    """The earliest and latest points a restore can reach: from the oldest restorable
+    backup's end to the newest one's, or, with the log archived, to its last segment."""
+    ended = [b.finished_at for b in backups if b.finished_at is not None]
+    if not ended:
+        return Window(None, None)
+    latest = max(ended)
+    if continuous and archived_at is not None:
+        latest = max(latest, archived_at)
+    return Window(min(ended), latest)
+
+
+def archive_status(nodes: Iterable[models.Node], role: str) -> sdk.ArchiveStatus | None:
+    """The maker's archive step's last attempt, as its agent reported it."""
+    for node in nodes:
+        if node.role != role or node.report is None or not node.report.archive:
+            continue
+        try:
+            return sdk.ArchiveStatus.model_validate(node.report.archive)
+        except ValidationError:
+            return None
+    return None
+
+
+def archived_at(nodes: Iterable[models.Node], role: str) -> datetime | None:
+    """When the maker's archive step last archived a segment."""
+    status = archive_status(nodes, role)
+    return status.archived_at if status is not None else None
+
+
+def starting_backup(
+    backups: Sequence[models.Backup], point: datetime | None
+) -> models.Backup | None:
+    """The backup a restore to ``point`` (None: the latest) starts from: the newest that
+    ended at or before it (``backups`` oldest first, as :func:`restorable` gives them)."""
+    ended = [
+        b
+        for b in backups
+        if b.finished_at is not None and (point is None or b.finished_at <= point)
+    ]
+    return ended[-1] if ended else None
