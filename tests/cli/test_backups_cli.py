@@ -1,6 +1,6 @@
 """``metapaas backups`` and ``metapaas restore`` against a real control plane: repositories,
-a redis instance's policy, a snapshot taken and restored into a new instance, and the
-server's refusals shown as their problem's one line.
+a redis instance's policy, snapshots taken, deleted and restored into new instances, and
+the server's refusals shown as their problem's one line.
 
 Redis is the cheapest real type with backups (a snapshot, stored by the agent): the
 CLI's part is under test here, each engine's steps are its plugin's (``plugins/*/tests``).
@@ -53,7 +53,7 @@ def test_repositories_are_added_listed_and_removed_and_a_secret_is_never_printed
 
 
 @pytest.mark.e2e
-def test_a_redis_snapshot_taken_listed_and_restored_into_a_new_instance(
+def test_redis_snapshots_taken_listed_deleted_and_restored_into_new_instances(
     served_cli: Cli, tmp_path: Path
 ) -> None:
     cli = served_cli
@@ -82,12 +82,20 @@ def test_a_redis_snapshot_taken_listed_and_restored_into_a_new_instance(
     assert window["earliest"] == window["latest"] == backup["finished_at"]
     assert window["point_in_time"] is False
 
+    newest = cli.run("backups", "delete", "redis", "cache", backup["id"], "--yes")
+    assert newest.stderr.startswith(
+        f"error: 409 Conflict with the current state: backup {backup['id']} cannot be deleted: "
+    )
+    later = cli.json("backups", "create", "redis", "cache", "--wait")
+    cli.ok("backups", "delete", "redis", "cache", backup["id"], "--yes", "--wait")
+    assert [b["id"] for b in cli.json("backups", "list", "redis", "cache")] == [later["id"]]
+
     at_a_time = cli.run(
         *("restore", "redis", "copy", "--from", "cache"), "--point-in-time", window["latest"]
     )
     assert at_a_time.returncode == 1
     assert at_a_time.stderr.startswith("error: 422 restore.point_in_time: the redis type ")
-    restored = cli.json("restore", "redis", "copy", "--from", "cache", "--backup", backup["id"])
+    restored = cli.json("restore", "redis", "copy", "--from", "cache", "--backup", later["id"])
     assert restored["status"] != "ACTIVE", "without --wait the accepted instance is shown"
     copy = cli.json(
         *("restore", "redis", "latest-copy", "--from", f"{source['project_id']}/cache"),

@@ -13,8 +13,16 @@ from typing import Annotated
 import typer
 
 from metapaas.cli import instances, lookups, repositories, specs, waiting
-from metapaas.cli.instances import Name, Slug, TimeoutOpt, WaitOpt
-from metapaas.cli.output import Column, Format, OutputOpt, UserError, show_list, show_one
+from metapaas.cli.instances import Name, Slug, TimeoutOpt, WaitOpt, YesOpt, confirm
+from metapaas.cli.output import (
+    Column,
+    Format,
+    OutputOpt,
+    UserError,
+    show_list,
+    show_one,
+    status_console,
+)
 from metapaas.cli.profiles import connect
 from metapaas.client import Client
 from metapaas.client.models import Backup, BackupStarted
@@ -175,6 +183,31 @@ def show_backup(
     with connect() as api:
         project_id = lookups.project_id(api, project)
         _show_backup(api.backups(slug).get(name, backup, project_id=project_id), output)
+
+
+@backups_app.command("delete")
+def delete_backup(
+    slug: Slug,
+    name: Name,
+    backup: BackupArg,
+    yes: YesOpt = False,
+    project: lookups.ProjectOpt = None,
+    wait: WaitOpt = False,
+    timeout: TimeoutOpt = 600,
+) -> None:
+    """Delete a backup from its repository, unless a later restorable point needs it.
+
+    Example: metapaas backups delete postgres shop-db 3f2a… --yes --wait
+    """
+    confirm(f"delete backup {backup} of {slug} instance {name}?", yes)
+    with connect() as api:
+        project_id = lookups.project_id(api, project)
+        started = api.backups(slug).delete(name, backup, project_id=project_id)
+        if not wait:
+            status_console.print(f"deleting backup {backup} (operation {started.operation.id})")
+            return
+        _follow(api, slug, name, project_id, started, timeout)
+    status_console.print(f"deleted backup {backup}")
 
 
 @backups_app.command("window")

@@ -141,6 +141,14 @@ class Backups(Group[S]):
         return call("GET", path, m.Backup, project_id=project_id)
 
     @route
+    def delete(
+        self, ref: str, backup_id: str, *, project_id: str | None = None
+    ) -> Call[m.BackupStarted]:
+        """Refused (409, saying why) while a later restorable point needs the backup."""
+        path = _instances_path(self.slug, ref, "backups", _seg(backup_id))
+        return call("DELETE", path, m.BackupStarted, project_id=project_id)
+
+    @route
     def window(self, ref: str, *, project_id: str | None = None) -> Call[m.RecoveryWindow]:
         path = _instances_path(self.slug, ref, "recovery-window")
         return call("GET", path, m.RecoveryWindow, project_id=project_id)
