@@ -16,11 +16,11 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 DOCUMENTED_URL = "http://127.0.0.1:8080"  # where `make run` serves
 
 
-def quickstart_commands() -> list[str]:
-    """The ``$ `` lines of the console block in the "Quickstart (CLI)" section."""
-    section = README.read_text().split("## Quickstart (CLI)", 1)[1]
+def console_commands(heading: str) -> list[str]:
+    """The ``$ `` lines of the first console block in the README's section ``heading``."""
+    section = README.read_text().split(f"## {heading}\n", 1)[1]
     block = re.search(r"```console\n(.*?)```", section, re.DOTALL)
-    assert block is not None, "the quickstart has no ```console block"
+    assert block is not None, f"the section {heading!r} has no ```console block"
     return [line[2:] for line in block.group(1).splitlines() if line.startswith("$ ")]
 
 
@@ -28,7 +28,7 @@ def quickstart_commands() -> list[str]:
 def test_the_readme_quickstart_runs_as_written(
     cli: Cli, control_plane: ControlPlane, tmp_path: Path
 ) -> None:
-    commands = quickstart_commands()
+    commands = console_commands("Quickstart (CLI)")
     assert commands[0].startswith("metapaas login")
     assert commands[-1].startswith("metapaas delete")
     # The directory `make run` was started in: its state is .metapaas/.

@@ -17,7 +17,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from metapaas.cli import admin, catalog, instances, plugins, profiles, resources
+from metapaas.cli import admin, backups, catalog, instances, plugins, profiles, resources
 from metapaas.cli import main as serving
 from metapaas.cli.output import UserError, print_error
 from metapaas.client import ApiError, Client
@@ -48,7 +48,7 @@ def build() -> typer.Typer:
     """The command tree without the per-type groups."""
     app = serving.app
     app.callback()(_root)
-    for module in (profiles, instances, admin, plugins):
+    for module in (profiles, instances, admin, plugins, backups):
         module.register(app)
     app.add_typer(catalog.app, name="types")
     add_provider_groups(app)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -26,6 +27,8 @@ from metapaas.client import Client, Event, InstanceView
 
 Slug = Annotated[str, typer.Argument(help="The type, e.g. demo (see `metapaas types`).")]
 Name = Annotated[str, typer.Argument(help="The instance's name or id.")]
+NewName = Annotated[str, typer.Argument(help="A name unique in the project.")]
+VersionOpt = Annotated[str | None, typer.Option(help="A version of the type's catalog.")]
 WaitOpt = Annotated[bool, typer.Option("--wait", "-w", help="Follow the change until it ends.")]
 TimeoutOpt = Annotated[float, typer.Option(help="Seconds --wait waits at most.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
@@ -46,9 +49,7 @@ EVENT_COLUMNS: list[Column] = [
 ]
 
 
-def _finish(
-    api: Client, accepted: InstanceView, wait: bool, timeout: float, output: Format
-) -> None:
+def finish(api: Client, accepted: InstanceView, wait: bool, timeout: float, output: Format) -> None:
     """Show the accepted change, or with ``--wait`` follow it and show where it ended."""
     if not wait or accepted.operation_id is None:
         show_one(accepted, output)
@@ -62,8 +63,8 @@ def _finish(
 
 def create(
     slug: Slug,
-    name: Annotated[str, typer.Argument(help="A name unique in the project.")],
-    version: Annotated[str | None, typer.Option(help="A version of the type's catalog.")] = None,
+    name: NewName,
+    version: VersionOpt = None,
     set_: specs.SetOpt = None,
     file: specs.FileOpt = None,
     project: lookups.ProjectOpt = None,
@@ -76,13 +77,27 @@ def create(
     Example: metapaas create demo hello --set message="hi there" --set replicas=2 --wait
     """
     with connect() as api:
-        schema = api.types.get(slug).instance_schema
-        body = specs.body_from(set_, file, schema) | {"name": name}
-        if version is not None:
-            body["version"] = version
-        if project is not None:
-            body["project_id"] = lookups.project_id(api, project)
-        _finish(api, api.instances(slug).create(body), wait, timeout, output)
+        body = creation_body(api, slug, name, version, set_, file, project)
+        finish(api, api.instances(slug).create(body), wait, timeout, output)
+
+
+def creation_body(
+    api: Client,
+    slug: str,
+    name: str,
+    version: str | None,
+    set_: list[str] | None,
+    file: Path | None,
+    project: str | None,
+) -> dict[str, Any]:
+    """The create request of an instance of ``slug`` from the options of `create`."""
+    schema = api.types.get(slug).instance_schema
+    body = specs.body_from(set_, file, schema) | {"name": name}
+    if version is not None:
+        body["version"] = version
+    if project is not None:
+        body["project_id"] = lookups.project_id(api, project)
+    return body
 
 
 def list_(
@@ -147,7 +162,7 @@ def update(
             raise UserError("nothing to change: give --set, --file or --description")
         project_id = lookups.project_id(api, project)
         accepted = api.instances(slug).update(name, changes, project_id=project_id)
-        _finish(api, accepted, wait, timeout, output)
+        finish(api, accepted, wait, timeout, output)
 
 
 def delete(
@@ -259,7 +274,7 @@ def retry(
     """
     with connect() as api:
         accepted = api.instances(slug).retry(name, project_id=lookups.project_id(api, project))
-        _finish(api, accepted, wait, timeout, output)
+        finish(api, accepted, wait, timeout, output)
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,9 @@ from metapaas.client import ApiError, Client, Event, InstanceView, Operation
 
 POLL_SECONDS = 1.0
 DONE = ("SUCCEEDED", "FAILED")
+SERVING = ("ACTIVE", "DEGRADED")
+"""An instance whose operation succeeded: ``DEGRADED`` serves too, its data at risk (a
+failing repository or archive, backups late), so a backup must not wait for ``ACTIVE``."""
 
 
 @dataclass
@@ -71,12 +74,19 @@ class _Follower:
 def follow(api: Client, slug: str, accepted: InstanceView, timeout: float) -> Outcome:
     """Show the operation ``accepted`` started until it ends or ``timeout`` seconds pass.
 
-    Success is the operation ``SUCCEEDED`` with the instance ``ACTIVE`` (or gone,
-    after a delete); a failed operation or an instance in ``ERROR`` ends it early.
+    Success is the operation ``SUCCEEDED`` with the instance serving (:data:`SERVING`),
+    or gone after a delete; a failed operation or an instance in ``ERROR`` ends it early.
     """
     if accepted.operation_id is None:
         raise UserError("the server accepted the request without naming its operation")
-    follower = _Follower(api, accepted.type, accepted, api.operations.get(accepted.operation_id))
+    return follow_operation(api, accepted, api.operations.get(accepted.operation_id), timeout)
+
+
+def follow_operation(
+    api: Client, instance: InstanceView, operation: Operation, timeout: float
+) -> Outcome:
+    """The same for an operation on ``instance`` that another answer named (a backup's)."""
+    follower = _Follower(api, instance.type, instance, operation)
     started = time.monotonic()
     deadline = started + timeout
     with Live(follower.view(started), console=status_console, transient=True) as live:
@@ -87,7 +97,7 @@ def follow(api: Client, slug: str, accepted: InstanceView, timeout: float) -> Ou
                     node = f" {event.node}" if event.node else ""
                     live.console.print(f"  {event.at:%H:%M:%S} {event.kind}{node}: {event.message}")
                 live.update(follower.view(started))
-            outcome = _judge(follower, present=fresh is not None)
+            outcome = judge(follower.operation, follower.instance if fresh is not None else None)
             if outcome is not None:
                 return outcome
             if time.monotonic() >= deadline:
@@ -100,14 +110,14 @@ def follow(api: Client, slug: str, accepted: InstanceView, timeout: float) -> Ou
             time.sleep(POLL_SECONDS)
 
 
-def _judge(follower: _Follower, present: bool) -> Outcome | None:
-    op, instance = follower.operation, follower.instance
-    if not present:
+def judge(op: Operation, instance: InstanceView | None) -> Outcome | None:
+    """How a wait for ``op`` ends, or None while it goes on (``instance`` None: gone)."""
+    if instance is None:
         return Outcome(True, None)
     if op.state == "FAILED":
         return Outcome(False, instance, f"{op.kind} failed: {op.error or instance.status_reason}")
     if instance.status == "ERROR":
         return Outcome(False, instance, f"{instance.name} is in ERROR: {instance.status_reason}")
-    if op.state == "SUCCEEDED" and (op.kind == "delete" or instance.status == "ACTIVE"):
+    if op.state == "SUCCEEDED" and (op.kind == "delete" or instance.status in SERVING):
         return Outcome(True, None if instance.status == "DELETED" else instance)
     return None

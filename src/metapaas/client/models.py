@@ -197,6 +197,79 @@ class Permission(Answer):
     roles: list[str] = Field(default_factory=list)
 
 
+class BackupRepository(Answer):
+    """Where instances' backups are stored: a directory or an S3 bucket (admins); its
+    secret access key is never shown."""
+
+    id: str
+    name: str
+    kind: str = Field(description="filesystem or s3")
+    path: str = ""
+    endpoint: str = ""
+    bucket: str = ""
+    prefix: str = ""
+    region: str = ""
+    access_key_id: str = ""
+    state: str = Field(description="The last check's verdict.")
+    state_reason: str = ""
+    checked_at: datetime | None = None
+    created_at: datetime
+
+
+class Retention(Answer):
+    count: int | None = Field(default=None, description="Full backups kept.")
+    days: int | None = Field(default=None, description="Days a backup is kept.")
+
+
+class BackupPolicy(Answer):
+    """When an instance is backed up, where to, and how long its backups are kept."""
+
+    repository: str
+    schedule: str = Field(description="Cron, evaluated in UTC.")
+    retention: Retention
+    continuous: bool = Field(description="Whether the engine's log is archived too.")
+    verify: str = Field(default="", description="Cron for restore drills.")
+    next_backup_at: datetime | None = None
+    next_verify_at: datetime | None = None
+
+
+class Backup(Answer):
+    id: str
+    instance_id: str
+    kind: str
+    state: str
+    reason: str = Field(default="", description="Why it failed or is unrestorable.")
+    label: str | None = Field(default=None, description="The engine's name for it.")
+    depends_on: str = ""
+    started_at: datetime
+    finished_at: datetime | None = None
+    size_bytes: int = 0
+    objects: dict[str, str] = Field(
+        default_factory=dict, description="sha256 of every stored object."
+    )
+    position: dict[str, Any] = Field(default_factory=dict)
+    verified_at: datetime | None = None
+    restore_seconds: float | None = None
+
+
+class BackupStarted(Answer):
+    """The answer to a backup (or its deletion) requested: the backup and its operation."""
+
+    backup_id: str
+    operation: Operation
+
+
+class RecoveryWindow(Answer):
+    """The earliest and latest points an instance can be restored to."""
+
+    earliest: datetime | None = None
+    latest: datetime | None = None
+    lag_seconds: float | None = Field(
+        default=None, description="How far the latest point is behind now."
+    )
+    point_in_time: bool = Field(description="Whether any point between the two can be restored.")
+
+
 class AuditEntry(Answer):
     id: int
     at: datetime

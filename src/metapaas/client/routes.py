@@ -29,8 +29,7 @@ class Instances(Group[S]):
         self.slug = slug
 
     def _path(self, ref: str | None = None, *rest: str) -> str:
-        base = f"/v1/types/{_seg(self.slug)}/instances"
-        return "/".join([base, *(_seg(p) for p in ([ref] if ref else [])), *rest])
+        return _instances_path(self.slug, ref, *rest)
 
     @route
     def create(self, body: dict[str, Any]) -> Call[m.InstanceView]:
@@ -90,6 +89,91 @@ class Instances(Group[S]):
     def retry(self, ref: str, *, project_id: str | None = None) -> Call[m.InstanceView]:
         path = self._path(ref, "actions", "retry")
         return call("POST", path, m.InstanceView, project_id=project_id)
+
+
+def _instances_path(slug: str, ref: str | None = None, *rest: str) -> str:
+    """``/v1/types/<slug>/instances[/<ref>]/<rest>``: ``ref`` quoted, ``rest`` as given."""
+    base = f"/v1/types/{_seg(slug)}/instances"
+    return "/".join([base, *(_seg(p) for p in ([ref] if ref else [])), *rest])
+
+
+class Backups(Group[S]):
+    """The backups of one type's instances: policy, backups, recovery window.
+
+    A restore is no route of its own: it is a create whose body has ``restore``.
+    """
+
+    def __init__(self, sender: S, slug: str) -> None:
+        super().__init__(sender)
+        self.slug = slug
+
+    @route
+    def set_policy(
+        self, ref: str, policy: dict[str, Any], *, project_id: str | None = None
+    ) -> Call[m.BackupPolicy]:
+        """``policy``: repository, schedule, retention (count, days), continuous, verify."""
+        path = _instances_path(self.slug, ref, "backup-policy")
+        return call("PUT", path, m.BackupPolicy, json=policy, project_id=project_id)
+
+    @route
+    def policy(self, ref: str, *, project_id: str | None = None) -> Call[m.BackupPolicy]:
+        path = _instances_path(self.slug, ref, "backup-policy")
+        return call("GET", path, m.BackupPolicy, project_id=project_id)
+
+    @route
+    def create(
+        self, ref: str, *, kind: str | None = None, project_id: str | None = None
+    ) -> Call[m.BackupStarted]:
+        """Back up now (``kind`` full, incremental or snapshot; the type's default without)."""
+        body = {"kind": kind} if kind is not None else {}
+        path = _instances_path(self.slug, ref, "backups")
+        return call("POST", path, m.BackupStarted, json=body, project_id=project_id)
+
+    @route
+    def list(self, ref: str, *, project_id: str | None = None) -> Call[m.Items[m.Backup]]:
+        """Newest first."""
+        path = _instances_path(self.slug, ref, "backups")
+        return call("GET", path, m.Items[m.Backup], project_id=project_id)
+
+    @route
+    def get(self, ref: str, backup_id: str, *, project_id: str | None = None) -> Call[m.Backup]:
+        path = _instances_path(self.slug, ref, "backups", _seg(backup_id))
+        return call("GET", path, m.Backup, project_id=project_id)
+
+    @route
+    def delete(
+        self, ref: str, backup_id: str, *, project_id: str | None = None
+    ) -> Call[m.BackupStarted]:
+        """Refused (409, saying why) while a later restorable point needs the backup."""
+        path = _instances_path(self.slug, ref, "backups", _seg(backup_id))
+        return call("DELETE", path, m.BackupStarted, project_id=project_id)
+
+    @route
+    def window(self, ref: str, *, project_id: str | None = None) -> Call[m.RecoveryWindow]:
+        path = _instances_path(self.slug, ref, "recovery-window")
+        return call("GET", path, m.RecoveryWindow, project_id=project_id)
+
+
+class BackupRepositories(Group[S]):
+    """Where backups are stored (admins); ``ref`` is a repository's name or id."""
+
+    @route
+    def create(self, body: dict[str, Any]) -> Call[m.BackupRepository]:
+        """``body``: name, kind (filesystem: path; s3: endpoint, bucket, prefix, region,
+        access_key_id, secret_access_key). The server checks it before it keeps it."""
+        return call("POST", "/v1/backup-repositories", m.BackupRepository, json=body)
+
+    @route
+    def list(self) -> Call[m.Items[m.BackupRepository]]:
+        return call("GET", "/v1/backup-repositories", m.Items[m.BackupRepository])
+
+    @route
+    def get(self, ref: str) -> Call[m.BackupRepository]:
+        return call("GET", f"/v1/backup-repositories/{_seg(ref)}", m.BackupRepository)
+
+    @route
+    def delete(self, ref: str) -> Call[None]:
+        return no_answer("DELETE", f"/v1/backup-repositories/{_seg(ref)}")
 
 
 class Resources(Group[S]):

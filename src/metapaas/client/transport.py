@@ -54,6 +54,14 @@ class _Routes(Generic[S]):
     def admin(self) -> routes.Admin[S]:
         return routes.Admin(self._sender())
 
+    @functools.cached_property
+    def backup_repositories(self) -> routes.BackupRepositories[S]:
+        return routes.BackupRepositories(self._sender())
+
+    def backups(self, slug: str) -> routes.Backups[S]:
+        """The backups of the type ``slug``'s instances."""
+        return routes.Backups(self._sender(), slug)
+
     def instances(self, slug: str) -> routes.Instances[S]:
         """Instances of the type ``slug``."""
         return routes.Instances(self._sender(), slug)

@@ -1,0 +1,43 @@
+"""The README's backup walkthrough, run as written against a live control plane: a real
+PostgreSQL instance backed up by pgBackRest and restored to a point in time."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from metapaas.testing import ControlPlane
+from tests.cli.conftest import METAPAAS, Cli
+from tests.cli.test_readme_quickstart import console_commands
+
+SECTION = "Backups and point-in-time restore (CLI)"
+
+
+@pytest.mark.e2e
+def test_the_readme_backup_walkthrough_runs_as_written(
+    served_cli: Cli, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    commands = console_commands(SECTION)
+    assert any(c.startswith("metapaas restore ") and "--point-in-time" in c for c in commands)
+    # The directory `make run` was started in, logged in as the quickstart left it.
+    workdir = tmp_path / "checkout"
+    workdir.mkdir()
+    (workdir / ".metapaas").symlink_to(control_plane.home)
+    env = served_cli.environment() | {"PATH": f"{METAPAAS.parent}{os.pathsep}{os.environ['PATH']}"}
+    # One shell, as the README says: a line uses the variable an earlier one set.
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", "\n".join(commands)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    restored = served_cli.json("show", "postgres", "shop-db-before")
+    assert restored["status"] == "ACTIVE"
+    assert len(served_cli.json("backups", "list", "postgres", "shop-db")) == 2
