@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from metapaas.db import models
+from metapaas.providers import INSTANCE
 from metapaas.testing import InProcessControlPlane
 from tests.test_backups_api import (
     OBJECTS,
@@ -39,9 +40,10 @@ def _scratches(api: InProcessControlPlane, *, live: bool) -> list[models.Instanc
         return list(session.scalars(found))
 
 
-def drill_events(api: InProcessControlPlane) -> list[tuple[str, str]]:
+def drill_events(api: InProcessControlPlane, *kinds: str) -> list[tuple[str, str]]:
     found = api.get(f"{PG}/shop-db/events", params={"limit": 200}).json()["items"]
-    return [(e["kind"], e["message"]) for e in found if e["kind"].startswith(("drill", "backup_"))]
+    kinds = kinds or ("drill", "backup_")
+    return [(e["kind"], e["message"]) for e in found if e["kind"].startswith(kinds)]
 
 
 def test_a_full_backup_is_drilled_on_a_scratch_instance_no_user_sees_and_verified(
@@ -138,3 +140,35 @@ def test_with_a_verify_schedule_drills_run_on_it_and_not_after_each_backup(
     next_due = api.get(f"{PG}/shop-db/backup-policy").json()["next_verify_at"]
     assert datetime.fromisoformat(next_due) == datetime.fromisoformat(due) + timedelta(days=1)
 
+
+def test_a_node_whose_volume_was_lost_is_restored_from_the_latest_backup_before_it_serves(
+    api: InProcessControlPlane, repository: dict[str, Any]
+) -> None:
+    api.simulation.provider.place = "host-a"
+    active_widgets(api)
+    api.put(f"{PG}/shop-db/backup-policy", json=POLICY)
+    answer_backups(api)
+    backup = drilled(api, take_backup(api)["id"])
+    restores: list[dict[str, Any]] = []
+
+    def restored(node: str, command: dict[str, Any]) -> dict[str, Any]:
+        restores.append(command["args"])
+        return {"state": "succeeded", "exit_code": 0, "output": ""}
+
+    api.simulation.agents.answers["restore"] = restored
+    shop_db = api.get(f"{PG}/shop-db").json()["id"]
+    (node,) = [n for n in api.simulation.provider.running() if n.spec.labels[INSTANCE] == shop_db]
+    api.simulation.provider.place = "host-b"
+    api.simulation.provider.lose(node.spec.name)
+    api.simulation.settle(
+        lambda: bool(restores) and api.get(f"{PG}/shop-db").json()["status"] == "ACTIVE",
+        "restored and serving",
+    )
+    # Continuous archiving: the latest point, from the newest backup and the log after it.
+    assert restores == [
+        {"label": "", "point_in_time": "", "if_empty": "true", "backup": backup["id"]}
+    ]
+    moved = [message for _, message in drill_events(api, "node_moved")]
+    assert len(moved) == 1
+    restoring = "its new volume is restored before it serves, from backup"
+    assert f"from host-a to host-b: {restoring} {backup['id']}" in moved[0]

@@ -15,6 +15,7 @@ from metapaas.agent.commands import CommandResult
 from metapaas.agent.node import Node
 from metapaas.sdk import (
     ARCHIVE_STATUS,
+    VOLUME_DIR,
     Command,
     DataPlane,
     HealthCheck,
@@ -379,6 +380,26 @@ def test_a_failed_restore_keeps_the_services_down_and_says_why(
     assert "the restore failed: no such backup" in report["message"]
     time.sleep(0.3)
     assert not (tmp_path / "saw.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("volume_holds", "restored"),
+    [
+        pytest.param([], True, id="an empty volume is restored"),
+        pytest.param(["pgdata"], False, id="a volume that kept its data is left alone"),
+    ],
+)
+def test_a_restore_asked_if_the_volume_came_empty_runs_only_then(
+    make_node: MakeNode, tmp_path: Path, volume_holds: list[str], restored: bool
+) -> None:
+    plane = DataPlane(commands=(Command("restore", RESTORE_MARK),))
+    node, recorder = make_node(plane)
+    for name in volume_holds:
+        (tmp_path / VOLUME_DIR / name).mkdir(parents=True)
+    request = {"id": "r1", "name": "restore", "args": {"if_empty": "true", "label": ""}}
+    node.handle({**metadata(), "commands": [request]})
+    assert recorder.command_results[:2] == [("r1", "running"), ("r1", "succeeded")]
+    assert (tmp_path / "restored.txt").exists() == restored
 
 
 def test_the_archive_steps_record_is_reported_as_written(

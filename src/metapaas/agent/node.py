@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from metapaas.agent import snapshots
 from metapaas.agent.apply import apply_template, reload
 from metapaas.agent.client import Event, NodeState, Report
-from metapaas.agent.commands import RUNNING, CommandResult, CommandRunner
+from metapaas.agent.commands import RUNNING, Around, CommandResult, CommandRunner
 from metapaas.agent.health import HealthMonitor, monitor_for
 from metapaas.agent.plugin import load_declaration
 from metapaas.agent.render import certificate_templates, node_context
@@ -239,6 +239,9 @@ class Node:
             self._send_command_result(command_id, RUNNING)
             name, args = str(request["name"]), request.get("args") or {}
             declaration = self._load(context["instance"]["slug"])
+            around = _kept_volume(name, args, self._dir) or snapshots.around_for(
+                declaration, name, args, context.get("backup") or {}
+            )
             result = self._commands.run(
                 command_id,
                 name,
@@ -247,7 +250,7 @@ class Node:
                 args=args,
                 timeout=request.get("timeout"),
                 while_waiting=self.tick,
-                around=snapshots.around_for(declaration, name, args, context.get("backup") or {}),
+                around=around,
             )
         self._send_command_result(command_id, result)
         return result
@@ -333,3 +336,16 @@ def _summary(report: Report) -> tuple[object, ...]:
         report["message"],
         report["archive"],
     )
+
+
+def _kept_volume(name: str, args: Mapping[str, Any], node_dir: Path) -> Around | None:
+    """For a ``restore`` asked only if the node's volume came empty (``if_empty``: its node
+    was replaced where its old volume may not be), the run that restores nothing when
+    the volume kept its data; None otherwise."""
+    volume = node_dir / VOLUME_DIR
+    if name != RESTORE_STEP or not args.get("if_empty"):
+        return None
+    if not volume.is_dir() or not any(volume.iterdir()):
+        return None
+    kept = f"{volume} kept its data: nothing restored"
+    return lambda _execute, _staging: CommandResult("succeeded", output=kept)

@@ -218,6 +218,9 @@ class Reconciler:
         planned = [rows[n] for n in groups if n in rows]
         if not gates.roll(session, instance, loaded, planned, plan, now):
             gates.evict(session, instance, planned, plan, now)
+        for name, start in plan.starts.items():
+            if name in rows and start.kind != StartKind.ROLL:  # it may land elsewhere
+                backups.restore_if_lost(session, instance, loaded, rows[name], now)
         return plan
 
     @staticmethod
@@ -451,10 +454,15 @@ def _track(session: Session, node: models.Node, info: providers.NodeInfo | None)
         node.address = info.address
         node.ports = dict(info.ports)
         if node.location and info.location != node.location:
-            moved = (
-                f"node {node.name} moved from {node.location} to {info.location}: it starts "
-                f"with an empty volume (its data stayed on {node.location})"
-            )
+            moved = f"node {node.name} moved from {node.location} to {info.location}: "
+            backup = backups.lost_volume_restore(session, node.name)
+            if backup is None:
+                moved += f"it starts with an empty volume (its data stayed on {node.location})"
+            else:
+                moved += (
+                    f"its new volume is restored before it serves, from backup {backup.id} "
+                    f"({backup.label}) to the latest point it can reach"
+                )
             events.record(session, node.instance_id, "node_moved", moved, node.name)
         node.location = info.location
         node.evicted = info.evicted

@@ -33,11 +33,18 @@ class MemoryNode:
     ports: dict[str, int]
     running: bool = True
     incarnation: str = field(default_factory=lambda: uuid.uuid4().hex)
+    location: str = ""
 
     def info(self) -> NodeInfo:
         spec = self.spec
         return NodeInfo(
-            spec.name, dict(spec.labels), ADDRESS, self.ports, self.running, spec.software
+            spec.name,
+            dict(spec.labels),
+            ADDRESS,
+            self.ports,
+            self.running,
+            spec.software,
+            self.location,
         )
 
 
@@ -51,6 +58,8 @@ class MemoryProvider:
         #: Raised by every create, restart and delete while set: a provider that refuses or
         #: is away.
         self.failure: Exception | None = None
+        #: Where nodes created from now on live (their ``location``).
+        self.place = ""
         self._ports = itertools.count(FIRST_PORT)
         self._lock = threading.Lock()
 
@@ -64,7 +73,7 @@ class MemoryProvider:
                 return node.info()
             if node is None:
                 ports = {name: next(self._ports) for name in spec.ports}
-                node = MemoryNode(spec, ports)
+                node = MemoryNode(spec, ports, location=self.place)
             else:
                 node.spec, node.running = spec, True
             self.nodes[spec.name] = node
@@ -78,7 +87,8 @@ class MemoryProvider:
         with self._lock:
             node = self.nodes.get(spec.name)
             if node is None:
-                node = MemoryNode(spec, {name: next(self._ports) for name in spec.ports})
+                ports = {name: next(self._ports) for name in spec.ports}
+                node = MemoryNode(spec, ports, location=self.place)
             node.spec, node.running = spec, True
             self.nodes[spec.name] = node
             self.volumes.setdefault(spec.name, dict(spec.labels))
@@ -123,6 +133,13 @@ class MemoryProvider:
         """The node's processes are gone, as after a crash of its machine's agent."""
         with self._lock:
             self.nodes[name].running = False
+
+    def lose(self, name: str) -> None:
+        """The node's machine is gone, and its volume with it: a node created again is
+        created anew, where :attr:`place` says."""
+        with self._lock:
+            self.nodes.pop(name, None)
+            self.volumes.pop(name, None)
 
     def running(self) -> list[MemoryNode]:
         with self._lock:

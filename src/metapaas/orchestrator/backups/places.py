@@ -68,18 +68,28 @@ def place_view(session: Session, place: models.BackupPlace, sealer: Sealer) -> d
 
 def document_part(session: Session, instance_id: str, sealer: Sealer) -> dict[str, Any]:
     """``backup`` of the instance's metadata: where its backups go (while it has a
-    policy), and where its data comes from (a restored instance, a drill's scratch
-    instance)."""
+    policy), and where a restore reads from: the source's place for a restored instance
+    (a drill's scratch instance too) until it has a backup of its own, else its own."""
     part: dict[str, Any] = {}
     policy = session.get(models.BackupPolicy, instance_id)
     place = session.get(models.BackupPlace, instance_id)
     if policy is not None and place is not None:
         part["store"] = {**place_view(session, place, sealer), "continuous": policy.continuous}
     restore = session.get(models.Restore, instance_id)
-    if restore is not None:
+    if restore is not None and not _own_backup(session, instance_id):
         source = session.get_one(models.BackupPlace, restore.source_instance_id)
         part["source"] = place_view(session, source, sealer)
+    elif place is not None:  # a node whose volume was lost restores from its own
+        part["source"] = place_view(session, place, sealer)
     return part
+
+
+def _own_backup(session: Session, instance_id: str) -> bool:
+    table = models.Backup
+    found = select(table.id).where(
+        table.instance_id == instance_id, table.state.in_(models.RESTORABLE)
+    )
+    return session.scalar(found.limit(1)) is not None
 
 
 def ensure_place(

@@ -43,6 +43,56 @@ def restore_first(
     events.record(session, instance.id, "restore_queued", message, node.name)
 
 
+def restore_if_lost(
+    session: Session,
+    instance: models.Instance,
+    loaded: LoadedType,
+    node: models.Node,
+    now: datetime,
+) -> None:
+    """Queue a restore for the maker's new incarnation, run only if its volume comes empty
+    (``if_empty``: the agent restores nothing onto a volume that kept its data): a node
+    started anew may land where its old volume is not (a lost host, a drain), and must
+    not serve an empty one while backups hold its data."""
+    declared = loaded.declaration.backups
+    if declared is None or node.role != declared.role or node.ordinal != 0:
+        return
+    backup = latest_own(session, instance.id)
+    if backup is None:
+        return  # nothing to restore from: restore_first's restore runs again, or none
+    version = views.version_of(loaded, instance.version)
+    step = commands.declared(loaded, version, node.role, introspect.RESTORE_STEP)
+    if step is None:
+        return
+    continuous = declared.point_in_time and backup.kind != "snapshot"
+    args = {
+        "label": "" if continuous else backup.label or "",
+        "point_in_time": "",
+        "if_empty": "true",
+        "backup": backup.id,
+    }
+    commands.queue(session, instance.id, node.name, step, now, args)
+
+
+def latest_own(session: Session, instance_id: str) -> models.Backup | None:
+    """The instance's own newest backup a restore can start from."""
+    return starting_backup(restorable(session, instance_id), None)
+
+
+def lost_volume_restore(session: Session, node_name: str) -> models.Backup | None:
+    """The backup the node's queued restore-if-empty restores from, if one is queued."""
+    queued = session.scalars(
+        select(models.NodeCommand).where(
+            models.NodeCommand.node_name == node_name,
+            models.NodeCommand.name == introspect.RESTORE_STEP,
+        )
+    )
+    for command in queued:
+        if command.args.get("if_empty") and command.state in models.OPEN_COMMANDS:
+            return session.get(models.Backup, command.args.get("backup"))
+    return None
+
+
 def restore_args(restore: models.Restore, backup: models.Backup) -> dict[str, str]:
     """The restore step's args: a point in time, the latest point, or one backup."""
     if restore.point_in_time is not None:
