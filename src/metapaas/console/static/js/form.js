@@ -18,8 +18,8 @@ export function resolve(root, prop) {
   return schema;
 }
 
-/** The input for one property; `kind` tells `read` how to turn its text into a value. */
-function control(name, id, schema, value) {
+/** The input for one property; `kind` tells `parse` how to turn its text into a value. */
+export function control(name, id, schema, value) {
   const attrs = { name, id };
   const choices = schema.enum || (schema.const !== undefined ? [schema.const] : null);
   if (choices) {
@@ -71,7 +71,8 @@ function control(name, id, schema, value) {
 /** A field's value as the request sends it; undefined leaves it out. */
 const valueOf = (field) => (field.read ? field.read() : parse(field.kind, field.input));
 
-function parse(kind, el) {
+/** The value of a `control`'s input of `kind`; undefined when it is empty. */
+export function parse(kind, el) {
   switch (kind) {
     case "boolean":
       return el.checked;
@@ -92,6 +93,24 @@ function parse(kind, el) {
     default:
       return el.value === "" ? undefined : el.value;
   }
+}
+
+/**
+ * The box of the field `name` (a dotted name for a part of a caller's control, such as
+ * `restore.point_in_time`): its label (none when `label` is null), input, help and the line
+ * its error is shown on.
+ */
+export function fieldBox(name, input, label, help) {
+  const error = h("p", { class: "field-error", "data-error-for": name });
+  const field = h(
+    "div",
+    { class: "field", "data-field": name },
+    label !== null && h("label", { for: input.id }, label),
+    input,
+    help && h("span", { class: "help" }, help),
+    error,
+  );
+  return { field, error };
 }
 
 /** A caller's control: an element whose value is read as text, or `{ element, read }`. */
@@ -125,20 +144,8 @@ export function schemaForm(
       : control(name, `${prefix}-${name}`, prop, initial);
     if (updating && prop["x-immutable"]) input.disabled = true;
     if (updating && prop["x-secret"]) input.placeholder = "unchanged";
-    const error = h("p", { class: "field-error", "data-error-for": name });
-    const field = h(
-      "div",
-      { class: "field", "data-field": name },
-      h(
-        "label",
-        { for: input.id },
-        prop.title || name,
-        required.has(name) && !updating ? " *" : "",
-      ),
-      input,
-      prop.description && h("span", { class: "help" }, prop.description),
-      error,
-    );
+    const label = [prop.title || name, required.has(name) && !updating ? " *" : ""];
+    const { field, error } = fieldBox(name, input, label, prop.description);
     const f = { name, kind, input, read: custom?.read, error, field };
     f.before = updating ? valueOf(f) : undefined;
     fields.push(f);
