@@ -113,6 +113,9 @@ export function fieldBox(name, input, label, help) {
   return { field, error };
 }
 
+/** Whether an error naming `field` (`restore.point_in_time`) is one of the field `name`. */
+const names = (name, field) => field === name || field.startsWith(`${name}.`);
+
 /** A caller's control: an element whose value is read as text, or `{ element, read }`. */
 const replacement = (given) => (given instanceof Element ? { element: given, read: null } : given);
 
@@ -120,7 +123,8 @@ const replacement = (given) => (given instanceof Element ? { element: given, rea
  * A form for `schema`. Options: `values` (current values: the form then sends only what
  * changed, for a PATCH), `omit` (properties not shown), `replace` (name → a control of the
  * caller's, e.g. a project picker, with the id `${prefix}-${name}`; or `{ element, read }`
- * for a control made of several inputs, `read()` giving the property's value or undefined),
+ * for a control made of several inputs, `read()` giving the property's value or undefined;
+ * an error naming a part of it is shown by the part's `fieldBox`, when it has one),
  * `prefix` (of the inputs' ids, unique on the page), `submit` (button label),
  * `onSubmit(body)` (may throw an ApiError, whose field errors are placed next to their
  * fields).
@@ -173,20 +177,32 @@ export function schemaForm(
     return body;
   }
 
+  /** Where an error naming `field` of `f` is shown: the part of a caller's control that
+   * names it, else the whole field. */
+  function placeOf(f, field) {
+    const parts = [...f.field.querySelectorAll(".field[data-field]")];
+    const part = parts.find((p) => names(p.dataset.field, field));
+    return part
+      ? { box: part, line: part.querySelector(".field-error") }
+      : { box: f.field, line: f.error };
+  }
+
   function showErrors(error) {
-    for (const f of fields) {
-      f.error.textContent = "";
-      f.field.classList.remove("invalid");
-    }
+    form.querySelectorAll(".field-error").forEach((line) => (line.textContent = ""));
+    form.querySelectorAll(".field.invalid").forEach((box) => box.classList.remove("invalid"));
     formError.textContent = "";
     if (!error) return;
     const unplaced = [];
     for (const e of error.problem?.errors || []) {
-      const f = fields.find((x) => x.name === e.field || e.field.startsWith(`${x.name}.`));
-      if (f) {
-        f.error.textContent = e.message;
-        f.field.classList.add("invalid");
-      } else unplaced.push(`${e.field}: ${e.message}`);
+      const f = fields.find((x) => names(x.name, e.field));
+      if (!f) {
+        unplaced.push(`${e.field}: ${e.message}`);
+        continue;
+      }
+      const { box, line } = placeOf(f, e.field);
+      // A value of a union (a time or "latest") fails once per choice: the first says it.
+      if (!line.textContent) line.textContent = e.message;
+      box.classList.add("invalid");
     }
     if (unplaced.length || !error.problem?.errors?.length) {
       formError.textContent = unplaced.length ? unplaced.join("; ") : error.message;
