@@ -7,8 +7,8 @@ import { badge, confirmByName, errorLine, fill, h, props, when } from "../dom.js
 import { schemaForm } from "../form.js";
 import { childCollection } from "./children.js";
 
-/** Not editable after create, or set elsewhere on the page. */
-const FIXED = ["name", "project_id"];
+/** Not editable after create, or set elsewhere on the page (a restore makes a new one). */
+const FIXED = ["name", "project_id", "restore"];
 
 function summary(instance) {
   const endpoints = Object.entries(instance.endpoints || {});
