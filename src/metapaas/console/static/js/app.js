@@ -1,7 +1,8 @@
 // The console's shell: navigation, the hash router and the page lifecycle. A page is a
-// function (view, params, page) that fills `view`; `page.every` runs its live updates,
-// which stop when the user leaves the page. Distributions add pages of their own
-// (/ui/extensions.json lists them), loaded when first shown.
+// function (view, params, page) that fills `view`; `page.every` runs its live updates and
+// `page.until` waits for something to happen (an operation to end), both stopping when the
+// user leaves the page. Distributions add pages of their own (/ui/extensions.json lists
+// them), loaded when first shown.
 
 import { token } from "./api.js";
 import { errorLine, fill, h } from "./dom.js";
@@ -73,6 +74,17 @@ class Page {
       if (!this.gone) this.timers.add(setTimeout(tick, POLL_SECONDS * 1000));
     };
     return tick();
+  }
+
+  /** Ask `check` now and every POLL_SECONDS after it answered, while the page is shown,
+   * until it answers true (an operation ended, say); resolves whether it did. */
+  async until(check) {
+    while (!this.gone) {
+      if (await check()) return true;
+      // Not among `timers`: a page left ends the wait within one poll, with false.
+      await new Promise((resolve) => setTimeout(resolve, POLL_SECONDS * 1000));
+    }
+    return false;
   }
 
   leave() {

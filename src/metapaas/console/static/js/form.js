@@ -18,8 +18,8 @@ export function resolve(root, prop) {
   return schema;
 }
 
-/** The input for one property; `kind` tells `read` how to turn its text into a value. */
-function control(name, id, schema, value) {
+/** The input for one property; `kind` tells `parse` how to turn its text into a value. */
+export function control(name, id, schema, value) {
   const attrs = { name, id };
   const choices = schema.enum || (schema.const !== undefined ? [schema.const] : null);
   if (choices) {
@@ -71,7 +71,8 @@ function control(name, id, schema, value) {
 /** A field's value as the request sends it; undefined leaves it out. */
 const valueOf = (field) => (field.read ? field.read() : parse(field.kind, field.input));
 
-function parse(kind, el) {
+/** The value of a `control`'s input of `kind`; undefined when it is empty. */
+export function parse(kind, el) {
   switch (kind) {
     case "boolean":
       return el.checked;
@@ -94,6 +95,27 @@ function parse(kind, el) {
   }
 }
 
+/**
+ * The box of the field `name` (a dotted name for a part of a caller's control, such as
+ * `restore.point_in_time`): its label (none when `label` is null), input, help and the line
+ * its error is shown on.
+ */
+export function fieldBox(name, input, label, help) {
+  const error = h("p", { class: "field-error", "data-error-for": name });
+  const field = h(
+    "div",
+    { class: "field", "data-field": name },
+    label !== null && h("label", { for: input.id }, label),
+    input,
+    help && h("span", { class: "help" }, help),
+    error,
+  );
+  return { field, error };
+}
+
+/** Whether an error naming `field` (`restore.point_in_time`) is one of the field `name`. */
+const names = (name, field) => field === name || field.startsWith(`${name}.`);
+
 /** A caller's control: an element whose value is read as text, or `{ element, read }`. */
 const replacement = (given) => (given instanceof Element ? { element: given, read: null } : given);
 
@@ -101,7 +123,8 @@ const replacement = (given) => (given instanceof Element ? { element: given, rea
  * A form for `schema`. Options: `values` (current values: the form then sends only what
  * changed, for a PATCH), `omit` (properties not shown), `replace` (name → a control of the
  * caller's, e.g. a project picker, with the id `${prefix}-${name}`; or `{ element, read }`
- * for a control made of several inputs, `read()` giving the property's value or undefined),
+ * for a control made of several inputs, `read()` giving the property's value or undefined;
+ * an error naming a part of it is shown by the part's `fieldBox`, when it has one),
  * `prefix` (of the inputs' ids, unique on the page), `submit` (button label),
  * `onSubmit(body)` (may throw an ApiError, whose field errors are placed next to their
  * fields).
@@ -125,20 +148,8 @@ export function schemaForm(
       : control(name, `${prefix}-${name}`, prop, initial);
     if (updating && prop["x-immutable"]) input.disabled = true;
     if (updating && prop["x-secret"]) input.placeholder = "unchanged";
-    const error = h("p", { class: "field-error", "data-error-for": name });
-    const field = h(
-      "div",
-      { class: "field", "data-field": name },
-      h(
-        "label",
-        { for: input.id },
-        prop.title || name,
-        required.has(name) && !updating ? " *" : "",
-      ),
-      input,
-      prop.description && h("span", { class: "help" }, prop.description),
-      error,
-    );
+    const label = [prop.title || name, required.has(name) && !updating ? " *" : ""];
+    const { field, error } = fieldBox(name, input, label, prop.description);
     const f = { name, kind, input, read: custom?.read, error, field };
     f.before = updating ? valueOf(f) : undefined;
     fields.push(f);
@@ -166,20 +177,32 @@ export function schemaForm(
     return body;
   }
 
+  /** Where an error naming `field` of `f` is shown: the part of a caller's control that
+   * names it, else the whole field. */
+  function placeOf(f, field) {
+    const parts = [...f.field.querySelectorAll(".field[data-field]")];
+    const part = parts.find((p) => names(p.dataset.field, field));
+    return part
+      ? { box: part, line: part.querySelector(".field-error") }
+      : { box: f.field, line: f.error };
+  }
+
   function showErrors(error) {
-    for (const f of fields) {
-      f.error.textContent = "";
-      f.field.classList.remove("invalid");
-    }
+    form.querySelectorAll(".field-error").forEach((line) => (line.textContent = ""));
+    form.querySelectorAll(".field.invalid").forEach((box) => box.classList.remove("invalid"));
     formError.textContent = "";
     if (!error) return;
     const unplaced = [];
     for (const e of error.problem?.errors || []) {
-      const f = fields.find((x) => x.name === e.field || e.field.startsWith(`${x.name}.`));
-      if (f) {
-        f.error.textContent = e.message;
-        f.field.classList.add("invalid");
-      } else unplaced.push(`${e.field}: ${e.message}`);
+      const f = fields.find((x) => names(x.name, e.field));
+      if (!f) {
+        unplaced.push(`${e.field}: ${e.message}`);
+        continue;
+      }
+      const { box, line } = placeOf(f, e.field);
+      // A value of a union (a time or "latest") fails once per choice: the first says it.
+      if (!line.textContent) line.textContent = e.message;
+      box.classList.add("invalid");
     }
     if (unplaced.length || !error.problem?.errors?.length) {
       formError.textContent = unplaced.length ? unplaced.join("; ") : error.message;

@@ -1,14 +1,16 @@
 // One instance, kept live: status, endpoints, nodes by role and host, events as a time
 // line; credentials on request; its spec and child resources edited through forms made
-// from the type's schemas; delete after typing the name.
+// from the type's schemas; its backups, for a type that keeps them; delete after typing
+// the name.
 
 import { ApiError, api, get, instancePath, listAll } from "../api.js";
 import { badge, confirmByName, errorLine, fill, h, props, when } from "../dom.js";
 import { schemaForm } from "../form.js";
+import { backupsSection, keepsBackups } from "./backups.js";
 import { childCollection } from "./children.js";
 
-/** Not editable after create, or set elsewhere on the page. */
-const FIXED = ["name", "project_id"];
+/** Not editable after create, or set elsewhere on the page (a restore makes a new one). */
+const FIXED = ["name", "project_id", "restore"];
 
 function summary(instance) {
   const endpoints = Object.entries(instance.endpoints || {});
@@ -146,6 +148,8 @@ export async function instancePage(view, [slug, id], page) {
   const collections = Object.entries(type.resource_schemas || {}).map(([collection, schema]) =>
     childCollection(page, slug, id, collection, schema),
   );
+  const backups = keepsBackups(type) ? await backupsSection(page, type, instance) : null;
+  const live = [...collections, backups].filter(Boolean); // sections that refresh with the page
   fill(
     view,
     h("h1", {}, instance.name, " ", h("span", { class: "muted" }, `${slug} instance`)),
@@ -156,6 +160,7 @@ export async function instancePage(view, [slug, id], page) {
     h("h2", {}, "Nodes"),
     parts.nodes,
     collections.map((c) => c.element),
+    backups?.element,
     h("h2", {}, "Settings"),
     edit,
     h("h2", {}, "Events"),
@@ -183,6 +188,6 @@ export async function instancePage(view, [slug, id], page) {
     retryButton.hidden = instance.status !== "ERROR"; // only a failed instance can be retried
     fill(parts.nodes, nodesPicture(nodes.items));
     fill(parts.events, timeline(events));
-    await Promise.all(collections.map((c) => c.refresh()));
+    await Promise.all(live.map((section) => section.refresh()));
   });
 }
