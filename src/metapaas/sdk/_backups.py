@@ -17,9 +17,10 @@ the command's own under the node directory, removed after it) in its context
   ``point_in_time``: RFC 3339, or ``""``; both empty: the latest point) runs
   on a new node *before its services start*, onto its empty volume, from
   ``{{ backup.source }}``, and writes a :class:`RestoreReport`;
-- ``verify`` (args ``label``) runs on a drill's scratch node once the restored
-  engine serves: the type's own check of the data, and the checksums of the
-  backup's objects as the repository holds them, in a :class:`VerifyReport`;
+- ``verify`` (args ``label``, and every field of the ``position`` the backup's
+  step reported, as redis's key count) runs on a drill's scratch node once the
+  restored engine serves: the type's own check of the data, and the checksums of
+  the backup's objects as the repository holds them, in a :class:`VerifyReport`;
 - ``expire`` (args ``label``) deletes one backup and the log only it needed.
 
 ``backup.store`` and ``backup.source`` are mappings: ``repository`` (``kind``

@@ -127,7 +127,9 @@ def _verify_once_serving(this: steps.Pass, op: models.Operation, backup: models.
     if step is None:
         _end(this, op, f"the {this.loaded.slug} type declares no {introspect.VERIFY_STEP!r} step")
         return
-    steps.queue(this, node, step, {"backup": backup.id, "label": backup.label or ""})
+    # The check compares the restored engine with what the backup step saw: its position.
+    args = {**backup.position, "backup": backup.id, "label": backup.label or ""}
+    steps.queue(this, node, step, args)
     op.progress = f"restored; checking it on {node.name}"
 
 
