@@ -47,6 +47,7 @@ pytestmark = pytest.mark.skipif(
 class Step:
     """What one backup step did: its exit code, output and JSON report."""
 
+    name: str
     code: int
     output: str
     report: dict[str, Any] = field(default_factory=dict)
@@ -110,7 +111,7 @@ class Node:
             around=snapshots.around_for(POSTGRES, name, args, self.context["backup"]),
         )
         assert done.exit_code is not None, done.output  # it ended, not killed at the timeout
-        return Step(done.exit_code, done.output, done.result or {})
+        return Step(name, done.exit_code, done.output, done.result or {})
 
     def archived(self) -> sdk.ArchiveStatus:
         path = self.layout.node_dir / sdk.ARCHIVE_STATUS
@@ -223,9 +224,13 @@ def flip_a_byte(path: Path) -> None:
 
 
 def fails(step: Step) -> str:
+    """The reason a step failed: its output's last line, one sentence, never a traceback."""
     assert step.code != 0, step.output
     assert step.report == {}
-    return step.output
+    assert "Traceback" not in step.output, step.output
+    reason = step.output.strip().splitlines()[-1]
+    assert reason.startswith(f"{step.name} failed: "), step.output
+    return reason
 
 
 def test_an_s3_store_renders_pgbackrests_s3_options_and_its_ca(tmp_path: Path) -> None:
