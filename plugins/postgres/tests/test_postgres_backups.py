@@ -314,6 +314,19 @@ def test_restores_to_a_time_and_to_the_latest_point(
     assert latest.sql("SELECT id FROM after_the_drop") == [(1,)]
 
 
+def test_a_restore_to_the_end_of_a_backup_has_the_data_it_ended_with(
+    primary: Node, full: sdk.BackupReport, nodes: Callable[..., Node]
+) -> None:
+    """The recovery window's earliest point is the oldest backup's ``finished_at``."""
+    primary.sql("CREATE TABLE after_the_end AS SELECT 1 AS id")
+    primary.switch_wal()
+    point = full.finished_at.isoformat()
+    at_end, told = restored(nodes, "at-end", primary, point_in_time=point)
+    assert (told.label, told.point) == (full.label, full.finished_at)
+    assert at_end.sql("SELECT count(*) FROM items") == [(10,)]
+    assert at_end.sql("SELECT to_regclass('after_the_end')") == [(None,)]
+
+
 def test_an_incremental_backup_depends_on_the_full_one(
     primary: Node, full: sdk.BackupReport
 ) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 
 from metapaas import sdk
 from metapaas_postgres import sockets, template
-from metapaas_postgres.backup.repository import STANZA, Failed, Repository
+from metapaas_postgres.backup.repository import STANZA, Failed, Repository, restorable_from
 from metapaas_postgres.launcher import server_command
 from metapaas_postgres.layout import NodeLayout
 
@@ -49,8 +49,10 @@ IN_PRODUCTION = "Database cluster state:               in production"
 
 @dataclass(frozen=True)
 class Target:
-    """pgBackRest's restore options for one target, and the point it names."""
+    """The set pgBackRest restores, its options for the recovery target, and the point
+    they name."""
 
+    label: str
     options: tuple[str, ...]
     point: datetime | None
 
@@ -64,18 +66,19 @@ def restore(source: Repository, bindir: Path, label: str, point_in_time: str) ->
     shutil.rmtree(layout.restore_dir, ignore_errors=True)
     layout.restore_dir.mkdir(mode=0o700, parents=True)
     try:
-        output = source.run("restore", *restore_options(source), *target.options)
+        source.run("restore", *restore_options(source), f"--set={target.label}", *target.options)
         recover(layout, bindir)
         _own_superuser(layout, bindir)
         template.flush(layout.restore_dir)
         layout.restore_dir.rename(layout.data_dir)
     finally:
         shutil.rmtree(layout.restore_dir, ignore_errors=True)
-    return sdk.RestoreReport(label=_restored_set(output, label), point=target.point)
+    return sdk.RestoreReport(label=target.label, point=target.point)
 
 
 def choose_target(backups: list[dict[str, Any]], label: str, point_in_time: str) -> Target:
-    """The options for ``label`` (its end), a point in time, or the latest point."""
+    """``label`` to its end, a point in time, or the latest point (``backups`` oldest
+    first, as ``pgbackrest info`` lists them)."""
     if not backups:
         raise Failed("the source holds no backup")
     if label and point_in_time:
@@ -84,18 +87,23 @@ def choose_target(backups: list[dict[str, Any]], label: str, point_in_time: str)
         found = [b for b in backups if b["label"] == label]
         if not found:
             raise Failed(f"the source holds no backup {label!r}")
-        end = datetime.fromtimestamp(found[0]["timestamp"]["stop"], UTC)
-        return Target((f"--set={label}", "--type=immediate", PROMOTE), end)
+        return Target(label, ("--type=immediate", PROMOTE), restorable_from(found[0]))
     if point_in_time:
-        point = _point(point_in_time)
-        oldest = datetime.fromtimestamp(backups[0]["timestamp"]["stop"], UTC)
-        if point < oldest:
-            raise Failed(f"{point_in_time} is before the end of the oldest backup ({oldest})")
-        # pgBackRest picks the newest set that ended before the target itself.
-        stamp = point.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
-        return Target(("--type=time", f"--target={stamp}", PROMOTE), point)
+        return _to_point(backups, _point(point_in_time))
     # Recovery to the end of the archived WAL promotes by itself.
-    return Target(("--type=default",), None)
+    return Target(backups[-1]["label"], ("--type=default",), None)
+
+
+def _to_point(backups: list[dict[str, Any]], point: datetime) -> Target:
+    """From the newest set restorable at ``point``: the one the control plane chose by the
+    backup's ``finished_at`` (pgBackRest's own choice, a set that stopped before the
+    target, may be one whose real end is still after it)."""
+    restorable = [found for found in backups if restorable_from(found) <= point]
+    if not restorable:
+        oldest = restorable_from(backups[0]).isoformat()
+        raise Failed(f"{point.isoformat()} is before the end of the oldest backup ({oldest})")
+    stamp = point.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+    return Target(restorable[-1]["label"], ("--type=time", f"--target={stamp}", PROMOTE), point)
 
 
 def restore_options(source: Repository) -> tuple[str, ...]:
@@ -108,7 +116,6 @@ def restore_options(source: Repository) -> tuple[str, ...]:
     return (
         f"--pg1-path={staging}",
         f"--recovery-option=restore_command={archive_get}",
-        "--log-level-console=info",
     )
 
 
@@ -172,14 +179,6 @@ def _own_superuser(layout: NodeLayout, bindir: Path) -> None:
     auto = layout.restore_dir / "postgresql.auto.conf"
     kept = auto.read_text(encoding="utf-8").split(RECOVERY_HEADER, 1)[0]
     sdk.write_private(auto, kept)
-
-
-def _restored_set(output: str, label: str) -> str:
-    """The set pgBackRest says it restored (``restore backup set <label>``)."""
-    for line in output.splitlines():
-        if "restore backup set " in line:
-            return line.split("restore backup set ", 1)[1].split(",", 1)[0].strip()
-    return label or "unknown"
 
 
 def _point(text: str) -> datetime:
