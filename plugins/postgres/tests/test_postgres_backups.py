@@ -208,7 +208,8 @@ def full(primary: Node) -> sdk.BackupReport:
 
 @dataclass(frozen=True)
 class Idle:
-    """An instance backed up twice with nothing committed since before the first."""
+    """An instance backed up twice with nothing committed since before the first; the
+    module's last test expires the older backup."""
 
     node: Node
     older: sdk.BackupReport
@@ -460,12 +461,9 @@ def test_a_point_outside_what_the_repository_holds_fails_and_leaves_no_cluster(
 
 
 def test_expiring_the_older_full_backup_leaves_the_newer_restorable(
-    nodes: Callable[..., Node], repository: Path
+    idle: Idle, nodes: Callable[..., Node]
 ) -> None:
-    source = nodes("expiring", store=filesystem_store(repository, "expiring"))
-    source.start()
-    source.sql("CREATE TABLE items AS SELECT 1 AS id")
-    older, newer = (source.backup(f"b-{number}", "full").label for number in (1, 2))
+    source, older, newer = idle.node, idle.older.label, idle.newer.label
     expired = source.step("expire", label=older)
     assert expired.code == 0, expired.output
     assert expired.report == {"expired": [older]}
