@@ -8,6 +8,7 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 command -v pgbackrest >/dev/null || missing+=(pgbackrest)  # the postgres type's backups
+command -v jq >/dev/null || missing+=(jq)  # the README's backup walkthrough reads JSON with it
 command -v ip >/dev/null || missing+=(iproute2)
 command -v setpriv >/dev/null || missing+=(util-linux)
 python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)

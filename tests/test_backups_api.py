@@ -215,6 +215,19 @@ def test_a_restore_makes_a_new_instance_whose_node_restores_before_it_serves(
     assert copy["status"] == "ACTIVE"
 
 
+def test_a_restore_to_a_point_takes_the_child_resources_created_by_then(
+    api: InProcessControlPlane, repository: dict[str, Any]
+) -> None:
+    backup = backed_up_instance(api)
+    assert api.post(f"{PG}/shop-db/parts", json={"name": "later"}).status_code == 201
+    project = api.get(f"{PG}/shop-db").json()["project_id"]
+    restore = {"from": f"{project}/shop-db", "point_in_time": backup["finished_at"]}
+    made = api.create_instance("shop-then", slug="widgets", restore=restore)
+    assert api.converge("widgets", made["id"])["status"] == "ACTIVE"
+    parts = api.get(f"{PG}/shop-then/parts").json()["items"]
+    assert [p["name"] for p in parts] == ["shop"]  # "later" is in no data as at the point
+
+
 def test_a_point_outside_the_window_is_refused_naming_the_window(
     api: InProcessControlPlane, repository: dict[str, Any]
 ) -> None:

@@ -1,5 +1,6 @@
 """The README's backup walkthrough, run as written against a live control plane: a real
-PostgreSQL instance backed up by pgBackRest and restored to a point in time."""
+PostgreSQL instance backed up by pgBackRest and restored to a point in time, whose data
+is then read over TLS with the restored instance's credentials."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from metapaas.testing import ControlPlane
@@ -40,4 +42,16 @@ def test_the_readme_backup_walkthrough_runs_as_written(
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     restored = served_cli.json("show", "postgres", "shop-db-before")
     assert restored["status"] == "ACTIVE"
-    assert len(served_cli.json("backups", "list", "postgres", "shop-db")) == 2
+    assert len(served_cli.json("backups", "list", "postgres", "shop-db")) == 1
+    assert "orders" in databases(served_cli, "shop-db", tmp_path), "the change after POINT"
+    assert "orders" not in databases(served_cli, "shop-db-before", tmp_path), "as at POINT"
+    assert served_cli.json("postgres", "databases", "list", "shop-db-before") == []
+
+
+def databases(cli: Cli, instance: str, directory: Path) -> set[str]:
+    """The databases the instance's server holds, read with its credentials over TLS."""
+    credentials = cli.json("credentials", "postgres", instance)
+    authority = directory / f"{instance}-ca.pem"
+    authority.write_text(credentials["ca_certificate"])
+    with psycopg.connect(credentials["dsn"], sslrootcert=str(authority), connect_timeout=5) as conn:
+        return {name for (name,) in conn.execute("SELECT datname FROM pg_database")}

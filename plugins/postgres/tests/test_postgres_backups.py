@@ -47,6 +47,7 @@ pytestmark = pytest.mark.skipif(
 class Step:
     """What one backup step did: its exit code, output and JSON report."""
 
+    name: str
     code: int
     output: str
     report: dict[str, Any] = field(default_factory=dict)
@@ -110,7 +111,12 @@ class Node:
             around=snapshots.around_for(POSTGRES, name, args, self.context["backup"]),
         )
         assert done.exit_code is not None, done.output  # it ended, not killed at the timeout
-        return Step(done.exit_code, done.output, done.result or {})
+        return Step(name, done.exit_code, done.output, done.result or {})
+
+    def backup(self, catalogue_id: str, kind: str) -> sdk.BackupReport:
+        made = self.step("backup", backup=catalogue_id, kind=kind)
+        assert made.code == 0, made.output
+        return sdk.BackupReport.model_validate(made.report)
 
     def archived(self) -> sdk.ArchiveStatus:
         path = self.layout.node_dir / sdk.ARCHIVE_STATUS
@@ -197,9 +203,25 @@ def primary(nodes: Callable[..., Node], repository: Path) -> Node:
 
 @pytest.fixture(scope="module")
 def full(primary: Node) -> sdk.BackupReport:
-    made = primary.step("backup", backup="b-1", kind="full")
-    assert made.code == 0, made.output
-    return sdk.BackupReport.model_validate(made.report)
+    return primary.backup("b-1", "full")
+
+
+@dataclass(frozen=True)
+class Idle:
+    """An instance backed up twice with nothing committed since before the first; the
+    module's last test expires the older backup."""
+
+    node: Node
+    older: sdk.BackupReport
+    newer: sdk.BackupReport
+
+
+@pytest.fixture(scope="module")
+def idle(nodes: Callable[..., Node], repository: Path) -> Idle:
+    node = nodes("idle", store=filesystem_store(repository, "idle"))
+    node.start()
+    node.sql("CREATE TABLE items AS SELECT 1 AS id")
+    return Idle(node, node.backup("b-1", "full"), node.backup("b-2", "full"))
 
 
 def restored(
@@ -223,9 +245,13 @@ def flip_a_byte(path: Path) -> None:
 
 
 def fails(step: Step) -> str:
+    """The reason a step failed: its output's last line, one sentence, never a traceback."""
     assert step.code != 0, step.output
     assert step.report == {}
-    return step.output
+    assert "Traceback" not in step.output, step.output
+    reason = step.output.strip().splitlines()[-1]
+    assert reason.startswith(f"{step.name} failed: "), step.output
+    return reason
 
 
 def test_an_s3_store_renders_pgbackrests_s3_options_and_its_ca(tmp_path: Path) -> None:
@@ -309,14 +335,47 @@ def test_restores_to_a_time_and_to_the_latest_point(
     assert latest.sql("SELECT id FROM after_the_drop") == [(1,)]
 
 
+def test_a_restore_to_the_end_of_a_backup_has_the_data_it_ended_with(
+    primary: Node, full: sdk.BackupReport, nodes: Callable[..., Node]
+) -> None:
+    """The recovery window's earliest point is the oldest backup's ``finished_at``."""
+    primary.sql("CREATE TABLE after_the_end AS SELECT 1 AS id")
+    primary.switch_wal()
+    point = full.finished_at.isoformat()
+    at_end, told = restored(nodes, "at-end", primary, point_in_time=point)
+    assert (told.label, told.point) == (full.label, full.finished_at)
+    assert at_end.sql("SELECT count(*) FROM items") == [(10,)]
+    assert at_end.sql("SELECT to_regclass('after_the_end')") == [(None,)]
+
+
+def test_a_point_between_two_backups_of_an_idle_instance_restores_from_the_older(
+    idle: Idle, nodes: Callable[..., Node]
+) -> None:
+    """Recovery finds no record after the point, and goes to the end of the archived WAL."""
+    point = idle.older.finished_at + (idle.newer.started_at - idle.older.finished_at) / 2
+    between, told = restored(nodes, "between", idle.node, point_in_time=point.isoformat())
+    assert (told.label, told.point) == (idle.older.label, point)
+    assert between.sql("SELECT id FROM items") == [(1,)]
+
+
+def test_the_latest_point_of_an_idle_instances_window_restores(
+    idle: Idle, nodes: Callable[..., Node]
+) -> None:
+    """The window ends at the newest backup's end or, later, the last archived segment."""
+    archived_at = idle.node.archived().archived_at
+    assert archived_at is not None
+    latest = max(idle.newer.finished_at, archived_at)
+    at_latest, told = restored(nodes, "idle-latest", idle.node, point_in_time=latest.isoformat())
+    assert (told.label, told.point) == (idle.newer.label, latest)
+    assert at_latest.sql("SELECT id FROM items") == [(1,)]
+
+
 def test_an_incremental_backup_depends_on_the_full_one(
     primary: Node, full: sdk.BackupReport
 ) -> None:
     primary.sql("CREATE TABLE IF NOT EXISTS more (id int)")
     primary.sql("INSERT INTO more SELECT generate_series(1, 1000)")
-    made = primary.step("backup", backup="b-2", kind="incremental")
-    assert made.code == 0, made.output
-    report = sdk.BackupReport.model_validate(made.report)
+    report = primary.backup("b-2", "incremental")
     assert report.kind == "incremental"
     assert report.depends_on == full.label
     assert report.label != full.label
@@ -329,9 +388,7 @@ def test_a_flipped_byte_in_a_stored_object_changes_exactly_its_digest_and_fails_
     source = nodes("flipped", store=filesystem_store(repository, "flipped"))
     source.start()
     source.sql("CREATE TABLE items AS SELECT generate_series(1, 100) AS id")
-    made = source.step("backup", backup="b-1", kind="full")
-    assert made.code == 0, made.output
-    report = sdk.BackupReport.model_validate(made.report)
+    report = source.backup("b-1", "full")
     drill, _ = restored(nodes, "drill", source, label=report.label)
     verified = drill.step("verify", label=report.label)
     assert verified.code == 0, verified.output
@@ -388,11 +445,7 @@ def test_an_unreachable_repository_is_recorded_as_a_failed_archive_until_it_retu
             "before the end of the oldest backup",
             id="a point before the oldest backup ends is refused",
         ),
-        pytest.param(
-            1,
-            "recovery ended before configured recovery target was reached",
-            id="a point after the last archived WAL fails its recovery",
-        ),
+        pytest.param(1, "is still to come", id="a point still to come is refused"),
     ],
 )
 def test_a_point_outside_what_the_repository_holds_fails_and_leaves_no_cluster(
@@ -408,17 +461,9 @@ def test_a_point_outside_what_the_repository_holds_fails_and_leaves_no_cluster(
 
 
 def test_expiring_the_older_full_backup_leaves_the_newer_restorable(
-    nodes: Callable[..., Node], repository: Path
+    idle: Idle, nodes: Callable[..., Node]
 ) -> None:
-    source = nodes("expiring", store=filesystem_store(repository, "expiring"))
-    source.start()
-    source.sql("CREATE TABLE items AS SELECT 1 AS id")
-    labels = []
-    for number in (1, 2):
-        made = source.step("backup", backup=f"b-{number}", kind="full")
-        assert made.code == 0, made.output
-        labels.append(made.report["label"])
-    older, newer = labels
+    source, older, newer = idle.node, idle.older.label, idle.newer.label
     expired = source.step("expire", label=older)
     assert expired.code == 0, expired.output
     assert expired.report == {"expired": [older]}

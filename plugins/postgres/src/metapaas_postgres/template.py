@@ -41,6 +41,7 @@ INITDB_OPTIONS = (
     "--encoding=UTF8",
     "--locale=C.UTF-8",
 )
+SERVER_ERRORS = ("FATAL:", "PANIC:", "ERROR:")
 
 
 def templates_root() -> Path:
@@ -92,7 +93,15 @@ def set_superuser_password(bindir: Path, pgdata: Path, password: str) -> None:
     done = _run(as_unprivileged(single), statement)
     # single-user mode exits 0 after a failed statement; its log says so.
     if done.returncode != 0 or "ERROR:" in done.stderr:
-        raise RuntimeError(f"setting the superuser's password failed: {done.stderr[-2000:]}")
+        raise RuntimeError(f"setting the superuser's password failed: {server_error(done.stderr)}")
+
+
+def server_error(output: str) -> str:
+    """What went wrong, on one line: the last FATAL, PANIC or ERROR line of the server's
+    ``output`` (its last line when there is none)."""
+    lines = output.splitlines()
+    errors = [line for line in lines if any(level in line for level in SERVER_ERRORS)]
+    return (errors or lines or ["the server exited without a word"])[-1][:1000]
 
 
 def flush(path: Path) -> None:

@@ -313,7 +313,7 @@ def record_restore(
     ctx: Context, loaded: LoadedType, instance: models.Instance, request: RestoreRequest
 ) -> None:
     """Record where the new ``instance``'s data comes from; it takes the source's child
-    resources (its data names them)."""
+    resources (its data names them), to a point in time those created by then."""
     declared = backups_of(loaded)
     source = _source(ctx, loaded.slug, request.source)
     found = backups.restorable(ctx.session, source.id)
@@ -346,7 +346,8 @@ def record_restore(
         backup=backup.id,
         point_in_time=_when(point) if isinstance(point, datetime) else point,
     )
-    backups.copy_resources(ctx.session, source.id, instance.id)
+    at = point if isinstance(point, datetime) else None
+    backups.copy_resources(ctx.session, source.id, instance.id, at)
 
 
 def _for_point(

@@ -102,12 +102,17 @@ def restore_args(restore: models.Restore, backup: models.Backup) -> dict[str, st
     return {"label": backup.label or "", "point_in_time": ""}
 
 
-def copy_resources(session: Session, source_id: str, target_id: str) -> None:
+def copy_resources(
+    session: Session, source_id: str, target_id: str, point: datetime | None = None
+) -> None:
     """A restored instance takes its source's child resources as they are now: its data
     holds them (a database, a login role), and what the data plane manages but is not
-    desired would be removed."""
-    rows = session.scalars(select(models.Resource).where(models.Resource.instance_id == source_id))
-    for row in rows:
+    desired would be removed. Restored to a ``point`` in time, it takes those created by
+    then: one created later is in no data as it was at the point."""
+    query = select(models.Resource).where(models.Resource.instance_id == source_id)
+    if point is not None:
+        query = query.where(models.Resource.created_at <= point)
+    for row in session.scalars(query):
         session.add(
             models.Resource(
                 instance_id=target_id,

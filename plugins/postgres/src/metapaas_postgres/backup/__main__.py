@@ -62,12 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         told = run(args)
     except Failed as exc:
-        print(f"{args.step} failed: {exc}", file=sys.stderr)
-        return 1
+        return failed(args.step, str(exc))
+    except Exception as exc:  # a bug, or the machine (a binary missing, a disk full): one line too
+        return failed(args.step, f"{type(exc).__name__}: {exc}")
     if told is not None:
         data = told.model_dump_json() if isinstance(told, BaseModel) else json.dumps(told)
         sdk.write_private(args.result, data)
     return 0
+
+
+def failed(step: str, reason: str) -> int:
+    """The step's last line, which the control plane shows as its reason: one sentence."""
+    print(f"{step} failed: {' '.join(reason.split())}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

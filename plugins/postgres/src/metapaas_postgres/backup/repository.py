@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,17 @@ class Repository:
             if found["label"] == label:
                 return found
         raise Failed(f"the repository holds no backup {label!r}")
+
+
+def restorable_from(backup_set: dict[str, Any]) -> datetime:
+    """The first moment a restore from ``backup_set`` (``pgbackrest info``'s) can reach.
+
+    pgBackRest keeps the set's stop time truncated to the second, and the server's
+    consistency point (the backup's real end) may be up to a second after it: a target
+    before it is refused by PostgreSQL, and one in the same second by pgBackRest, which
+    takes only a set that stopped before the target.
+    """
+    return datetime.fromtimestamp(backup_set["timestamp"]["stop"] + 1, UTC)
 
 
 def write_password_file(layout: NodeLayout) -> None:

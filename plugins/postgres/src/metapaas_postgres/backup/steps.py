@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,12 @@ from typing import Any
 from metapaas import sdk
 from metapaas_postgres.backup.archive import mark_stanza
 from metapaas_postgres.backup.objects import backup_objects
-from metapaas_postgres.backup.repository import Failed, Repository, write_password_file
+from metapaas_postgres.backup.repository import (
+    Failed,
+    Repository,
+    restorable_from,
+    write_password_file,
+)
 from metapaas_postgres.spec import SUPERUSER_ROLE
 
 PGBACKREST_TYPES = {"full": "full", "incremental": "incr", "snapshot": "full"}
@@ -37,7 +43,11 @@ def backup(store: Repository, catalogue_id: str, kind: str) -> sdk.BackupReport:
     made = [found for found in store.backups() if found["label"] not in before]
     if len(made) != 1:
         raise Failed(f"pgbackrest backup made {len(made)} backup sets, not one")
-    return report(store, made[0], kind)
+    told = report(store, made[0], kind)
+    # Its end may still be up to a second away: the control plane's window starts there,
+    # and a restore refuses a point still to come.
+    time.sleep(max(0.0, (told.finished_at - datetime.now(UTC)).total_seconds()))
+    return told
 
 
 def report(store: Repository, made: dict[str, Any], kind: str) -> sdk.BackupReport:
@@ -47,7 +57,7 @@ def report(store: Repository, made: dict[str, Any], kind: str) -> sdk.BackupRepo
             "label": made["label"],
             "kind": kind,
             "started_at": _utc(made["timestamp"]["start"]),
-            "finished_at": _utc(made["timestamp"]["stop"]),
+            "finished_at": restorable_from(made),
             "size_bytes": made["info"]["repository"]["delta"],
             "objects": backup_objects(store, made["label"]),
             "position": {
