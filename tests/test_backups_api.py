@@ -279,3 +279,31 @@ def test_a_repository_holding_backups_cannot_be_removed(
     refused_ = api.delete("/v1/backup-repositories/local")
     assert refused_.status_code == 409
     assert "1 instance(s)" in refused_.json()["detail"]
+
+
+def test_an_s3_repository_names_an_endpoint_and_keys_or_an_instance_that_serves_s3(
+    api: InProcessControlPlane,
+) -> None:
+    bucket = {"name": "vault", "kind": "s3", "bucket": "backups"}
+    keys = {"endpoint": "127.0.0.1:9", "access_key_id": "k", "secret_access_key": "s"}
+    web = api.create_instance("web")
+    api.converge("demo", web["id"])
+    named = f"{web['project_id']}/web"
+    cases = [
+        ({**bucket, "access_key_id": "k"}, "endpoint", "required"),
+        ({**bucket, **keys, "instance": named}, "endpoint", "exclusive"),
+        ({**bucket, "instance": f"{web['project_id']}/nowhere"}, "instance", "not_found"),
+        ({**bucket, "instance": named}, "instance", "unusable"),  # demo serves no S3
+    ]
+    for body, field, rule in cases:
+        refused_ = api.post("/v1/backup-repositories", json=body)
+        assert refused_.status_code == 422, (body, refused_.text)
+        error = refused_.json()["errors"][0]
+        assert (error["field"], error["rule"]) == (field, rule), error
+    assert (
+        "serves no S3"
+        in api.post("/v1/backup-repositories", json={**bucket, "instance": named}).json()["errors"][
+            0
+        ]["message"]
+    )
+    assert api.get("/v1/backup-repositories").json()["items"] == []

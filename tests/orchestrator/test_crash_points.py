@@ -21,7 +21,7 @@ import socket
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from sqlalchemy import event
@@ -77,6 +77,13 @@ def _short(arg: Any) -> str:
 
 
 # -- scenarios ------------------------------------------------------------------------
+
+
+class Starting(Protocol):
+    """What a scenario's starting point is made by."""
+
+    @property
+    def prepare(self) -> Callable[[Rig], str]: ...
 
 
 @dataclass(frozen=True)
@@ -181,7 +188,7 @@ class Prepared:
 def prepare(rig: Rig, shared_database: SharedDatabase) -> Callable[[Scenario], Prepared]:
     """Makes a scenario's starting point from an empty database and new machines."""
 
-    def prepare_(scenario: Scenario) -> Prepared:
+    def prepare_(scenario: Starting) -> Prepared:
         shared_database.wipe()
         with rig.state.sessions.begin() as session:
             rig.state.registry.record(session)
@@ -232,9 +239,27 @@ def dead_worker_id() -> str:
 def _run(
     rig: Rig, scenario: Scenario, instance_id: str, crash_at: int | None, dead_id: str
 ) -> CrashPoints:
-    """One run from the prepared start: act, crash at the point (if any), restart,
-    converge, check."""
-    instance_id = scenario.act(rig, instance_id)
+    return run(
+        rig,
+        lambda: scenario.act(rig, instance_id),
+        lambda found: _converged(rig, found, scenario),
+        lambda found: _check(rig, found, scenario),
+        crash_at,
+        dead_id,
+    )
+
+
+def run(
+    rig: Rig,
+    act: Callable[[], str],
+    converged: Callable[[str], bool],
+    check: Callable[[str], None],
+    crash_at: int | None,
+    dead_id: str,
+) -> CrashPoints:
+    """One run from the prepared start: ``act`` (it returns the instance to look at),
+    crash at the point (if any), restart, converge, check."""
+    instance_id = act()
     points = OrchestratorCrashPoints(crash_at)
     sessions: sessionmaker[Session] = sessionmaker(rig.api.state.engine, expire_on_commit=False)
     event.listen(sessions, "after_commit", points.on_commit)
@@ -242,12 +267,13 @@ def _run(
         sessions=sessions, provider=CrashingProvider(rig.provider, points), worker_id=dead_id
     )
     try:
-        rig.settle(lambda: _converged(rig, instance_id, scenario), "converged", ROUNDS_TO_CONVERGE)
+        rig.settle(lambda: converged(instance_id), "converged", ROUNDS_TO_CONVERGE)
     except Crash:
         rig.worker = rig.new_worker()  # the process starts again
         assert rig.worker.recover() <= 1
-        rig.settle(lambda: _converged(rig, instance_id, scenario), "converged", ROUNDS_TO_CONVERGE)
-    _check(rig, instance_id, scenario)
+        rig.settle(lambda: converged(instance_id), "converged", ROUNDS_TO_CONVERGE)
+    check_machines(rig)
+    check(instance_id)
     return points
 
 
@@ -277,14 +303,21 @@ def _converged(rig: Rig, instance_id: str, scenario: Scenario) -> bool:
     )
 
 
-def _check(rig: Rig, instance_id: str, scenario: Scenario) -> None:
-    instance = rig.instance(instance_id)
-    ops = sorted(rig.rows(models.Operation, instance_id=instance_id), key=lambda op: op.created_at)
-    assert [op.kind for op in ops if op.state in models.OPEN_OPERATIONS] == []
-    assert ops[-1].state == "SUCCEEDED", (ops[-1].kind, ops[-1].error)
+def check_machines(rig: Rig) -> None:
+    """No operation left open, and the machines as the rows say: every node and volume
+    has its row and every row its node and volume."""
+    open_ops = [op.kind for op in rig.rows(models.Operation) if op.state in models.OPEN_OPERATIONS]
+    assert open_ops == []
     every_row = {n.name for n in rig.rows(models.Node)}
     assert set(rig.provider.nodes) == every_row, "a node without a row, or a row without one"
     assert set(rig.provider.volumes) == every_row, "a volume left behind, or a node without one"
+
+
+def _check(rig: Rig, instance_id: str, scenario: Scenario) -> None:
+    instance = rig.instance(instance_id)
+    ops = sorted(rig.rows(models.Operation, instance_id=instance_id), key=lambda op: op.created_at)
+    assert ops[-1].state == "SUCCEEDED", (ops[-1].kind, ops[-1].error)
+    every_row = {n.name for n in rig.rows(models.Node)}
     if scenario.replicas < 0:
         assert every_row == set()
         assert rig.rows(models.MetadataDocument, instance_id=instance_id) == []

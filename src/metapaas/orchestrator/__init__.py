@@ -3,6 +3,7 @@
 from metapaas.orchestrator import news, queue
 from metapaas.orchestrator.reconciler import Outcome, Reconciler, node_name
 from metapaas.orchestrator.views import (
+    credentials,
     instance_view,
     metadata_document,
     node_views,
@@ -15,6 +16,7 @@ __all__ = [
     "Outcome",
     "Reconciler",
     "Worker",
+    "credentials",
     "instance_view",
     "metadata_document",
     "news",

@@ -454,15 +454,7 @@ def _track(session: Session, node: models.Node, info: providers.NodeInfo | None)
         node.address = info.address
         node.ports = dict(info.ports)
         if node.location and info.location != node.location:
-            moved = f"node {node.name} moved from {node.location} to {info.location}: "
-            backup = backups.lost_volume_restore(session, node.name)
-            if backup is None:
-                moved += f"it starts with an empty volume (its data stayed on {node.location})"
-            else:
-                moved += (
-                    f"its new volume is restored before it serves, from backup {backup.id} "
-                    f"({backup.label}) to the latest point it can reach"
-                )
+            moved = backups.moved(session, node.name, node.location, info.location)
             events.record(session, node.instance_id, "node_moved", moved, node.name)
         node.location = info.location
         node.evicted = info.evicted

@@ -101,6 +101,18 @@ def _drop(data: Any, values: frozenset[str]) -> Any:
     return data
 
 
+def credentials(
+    session: Session, instance: models.Instance, loaded: LoadedType, sealer: Sealer
+) -> dict[str, Any]:
+    """What the type's ``credentials`` hook answers for the instance, without a node-only
+    secret."""
+    view = instance_view(session, instance, loaded, sealer)
+    nodes = session.scalars(select(models.Node).where(models.Node.instance_id == instance.id))
+    public = public_view(view, loaded.declaration)
+    answer = loaded.declaration.credentials(public, node_views(nodes))
+    return without_node_only(answer, view, loaded.declaration)
+
+
 def node_views(nodes: Iterable[models.Node]) -> Sequence[sdk.NodeView]:
     return [
         sdk.NodeView(

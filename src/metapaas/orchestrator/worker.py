@@ -236,18 +236,41 @@ class Worker:
         """Probe every backup repository as at its registration; one whose state turned
         wakes the instances that keep their backups in it (their health reads it)."""
         with self.readers() as session:
-            found = list(session.scalars(select(models.BackupRepository)))
-            session.expunge_all()
-        for repository in found:
-            failure = backups.probe(repository, self.reconciler.sealer)  # no transaction open
+            found = list(session.scalars(select(models.BackupRepository.id)))
+        authority = self.reconciler.authority().certificate_pem  # before a transaction
+        for repository_id in found:
+            repository, failure = self._followed(repository_id, authority)
+            if repository is None:
+                continue
+            # No transaction is open while the probe waits on the repository.
+            failure = failure or backups.probe(repository, self.reconciler.sealer)
             with self.sessions.begin() as session:
-                row = session.get(models.BackupRepository, repository.id, with_for_update=True)
+                row = session.get(models.BackupRepository, repository_id, with_for_update=True)
                 if row is None or not backups.record_check(row, failure, self.clock()):
                     continue
                 log.warning("backup repository %s is now %s %s", row.name, row.state, failure)
                 for instance_id in backups.users(session, row.id):
                     queue.enqueue(session, instance_id, self.clock())
             self.wakeup.set()
+
+    def _followed(
+        self, repository_id: str, authority: str
+    ) -> tuple[models.BackupRepository | None, str]:
+        """The repository as it is to be probed: one an instance of this control plane
+        serves points where that instance serves now (or says why it serves none)."""
+        reconciler = self.reconciler
+        with self.sessions.begin() as session:
+            row = session.get(models.BackupRepository, repository_id, with_for_update=True)
+            if row is None:
+                return None, ""
+            failure = ""
+            if row.instance_id is not None:
+                failure = backups.follow_instance(
+                    session, reconciler.registry, row, reconciler.sealer, authority
+                )
+            session.flush()
+            session.expunge(row)
+        return row, failure
 
     def _needs_a_look(
         self,

@@ -119,15 +119,11 @@ def credentials(ctx: Context, instance: models.Instance, loaded: LoadedType) -> 
         raise Conflict(
             f"credentials are readable once the instance is ACTIVE; it is {instance.status}"
         )
-    view = orchestrator.instance_view(ctx.session, instance, loaded, ctx.state.sealer)
-    query = select(models.Node).where(models.Node.instance_id == instance.id)
-    nodes = list(ctx.session.scalars(query))
     slug = instance.type_slug
     ctx.audit(permissions.credentials(slug), "instance", instance.id, instance.project_id)
-    public = orchestrator.public_view(view, loaded.declaration)
-    answer = loaded.declaration.credentials(public, orchestrator.node_views(nodes))
-    shown = orchestrator.without_node_only(answer, view, loaded.declaration)
-    if any(node.tls_certificate for node in nodes):
+    shown = orchestrator.credentials(ctx.session, instance, loaded, ctx.state.sealer)
+    query = select(models.Node).where(models.Node.instance_id == instance.id)
+    if any(node.tls_certificate for node in ctx.session.scalars(query)):
         # What a client verifies the nodes' certificates with, beside what it connects to.
         shown["ca_certificate"] = ctx.state.authority().certificate_pem
     return shown

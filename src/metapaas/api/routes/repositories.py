@@ -50,19 +50,51 @@ class FilesystemRepository(_Repository):
     )
 
 
+SERVICE = ("endpoint", "access_key_id", "secret_access_key")
+"""What names an S3 service outside this control plane; ``instance`` names one inside."""
+
+
 class S3Repository(_Repository):
+    """A bucket of an S3 service: one named by its endpoint and keys, or an ``s3``
+    instance of this control plane (``instance``), whose endpoint, keys and CA the
+    control plane keeps following."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": list(SERVICE),
+                    "properties": {name: {"type": "string"} for name in SERVICE},
+                    "not": {"required": ["instance"]},
+                },
+                {
+                    "required": ["instance"],
+                    "properties": {"instance": {"type": "string"}},
+                    "not": {"anyOf": [{"required": [name]} for name in SERVICE]},
+                },
+            ]
+        },
+    )
+
     kind: Literal["s3"]
-    endpoint: str = Field(
+    endpoint: str | None = Field(
+        default=None,
         max_length=255,
         pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$",
         description="`host:port` of an S3-compatible service, spoken to over HTTPS.",
     )
+    instance: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9-]{1,63}/[A-Za-z0-9-]{1,63}$",
+        description="`<project>/<instance>`: an instance of this control plane serving S3.",
+    )
     bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     prefix: str = Field(default="", max_length=255, pattern=r"^[A-Za-z0-9._/-]*$")
     region: str = Field(default="us-east-1", pattern=r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")
-    access_key_id: str = Field(min_length=1, max_length=128)
-    secret_access_key: str = Field(
-        min_length=1, max_length=256, description="Sealed at rest; never shown."
+    access_key_id: str | None = Field(default=None, min_length=1, max_length=128)
+    secret_access_key: str | None = Field(
+        default=None, min_length=1, max_length=256, description="Sealed at rest; never shown."
     )
 
 
@@ -79,6 +111,7 @@ class RepositoryOut(BaseModel):
     prefix: str
     region: str
     access_key_id: str
+    instance_id: str | None = Field(description="The instance of this control plane serving it.")
     state: models.RepositoryState = Field(description="The last check's verdict.")
     state_reason: str
     checked_at: str | None
@@ -96,6 +129,7 @@ def repository_view(repository: models.BackupRepository) -> dict[str, Any]:
         "prefix": repository.prefix,
         "region": repository.region,
         "access_key_id": repository.access_key_id,
+        "instance_id": repository.instance_id,
         "state": repository.state,
         "state_reason": repository.state_reason,
         "checked_at": rfc3339(repository.checked_at) if repository.checked_at else None,
@@ -119,18 +153,60 @@ def find_repository(ctx: Context, ref: str) -> models.BackupRepository:
 )
 def create_repository(ctx: Ctx, body: Annotated[RepositoryBody, Body()]) -> JSONResponse:
     ctx.principal.require_admin()
-    given = body.model_dump(exclude={"secret_access_key"})
+    given = body.model_dump(exclude={"secret_access_key", "instance"}, exclude_none=True)
     repository = models.BackupRepository(**given, created_by=ctx.principal.user_id)
     if isinstance(body, S3Repository):
-        repository.sealed_secrets = ctx.state.sealer.seal(
-            {"secret_access_key": body.secret_access_key}
-        )
+        _s3_service(ctx, repository, body)
     _check(ctx, repository)
     ctx.session.add(repository)
     flush_unique(ctx, "name")
     ctx.audit("core.backup_repositories.create", "backup_repository", repository.id, name=body.name)
     ctx.commit()
     return JSONResponse(repository_view(repository), status_code=201)
+
+
+def _s3_service(ctx: Context, repository: models.BackupRepository, body: S3Repository) -> None:
+    """The S3 service's endpoint and keys, as given or as the named instance serves it."""
+    named = [name for name in SERVICE if getattr(body, name) is not None]
+    if body.instance is None and len(named) < len(SERVICE):
+        missing = next(name for name in SERVICE if name not in named)
+        raise Invalid.field(
+            missing,
+            "required",
+            "give endpoint, access_key_id and secret_access_key, or an instance",
+        )
+    if body.instance is None:
+        secret = {"secret_access_key": body.secret_access_key or ""}
+        repository.sealed_secrets = ctx.state.sealer.seal(secret)
+        return
+    if named:
+        raise Invalid.field(named[0], "exclusive", "an instance brings its own endpoint and keys")
+    repository.instance_id = _serving(ctx, body.instance).id
+    authority = ctx.state.authority().certificate_pem
+    state = ctx.state
+    if why := backups.follow_instance(
+        ctx.session, state.registry, repository, state.sealer, authority
+    ):
+        raise Invalid.field("instance", "unusable", why)
+
+
+def _serving(ctx: Context, ref: str) -> models.Instance:
+    """The live instance ``<project>/<instance>`` names (by name or id)."""
+    project_ref, instance_ref = ref.split("/", 1)
+    table = models.Instance
+    found = ctx.session.scalars(
+        select(table)
+        .join(models.Project, models.Project.id == table.project_id)
+        .where(
+            table.deleted_at.is_(None),
+            table.drill_of.is_(None),
+            (models.Project.id == project_ref) | (models.Project.name == project_ref),
+            (table.id == instance_ref) | (table.name == instance_ref),
+        )
+    ).all()
+    if len(found) != 1:
+        raise Invalid.field("instance", "not_found", f"no instance {ref!r}")
+    return found[0]
 
 
 def _check(ctx: Context, repository: models.BackupRepository) -> None:

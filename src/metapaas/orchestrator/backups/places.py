@@ -15,21 +15,65 @@ from sqlalchemy.orm import Session
 
 from metapaas import repositories
 from metapaas.db import Sealer, models
+from metapaas.errors import NotFound
+from metapaas.orchestrator import views
+from metapaas.plugins import Registry
 
 
 def repository_view(repository: models.BackupRepository, sealer: Sealer) -> dict[str, Any]:
     """The repository as a node's steps and ``metapaas.repositories`` open it."""
     if repository.kind == models.RepositoryKind.FILESYSTEM:
         return {"kind": "filesystem", "path": repository.path}
+    sealed = sealer.unseal(repository.sealed_secrets)
     return {
         "kind": "s3",
         "endpoint": repository.endpoint,
         "bucket": repository.bucket,
         "region": repository.region,
         "access_key_id": repository.access_key_id,
-        "secret_access_key": sealer.unseal(repository.sealed_secrets).get("secret_access_key", ""),
-        "ca_certificate": "",
+        "secret_access_key": sealed.get("secret_access_key", ""),
+        # An instance of this control plane serves with a certificate its CA signed.
+        "ca_certificate": sealed.get("ca_certificate", ""),
     }
+
+
+def follow_instance(
+    session: Session,
+    registry: Registry,
+    repository: models.BackupRepository,
+    sealer: Sealer,
+    authority_pem: str,
+) -> str:
+    """Point a repository named by an instance of this control plane (``instance_id``)
+    at the S3 service it serves now: its type's credentials (``endpoint_url``,
+    ``access_key_id``, ``secret_access_key``, ``region``) and the CA its nodes'
+    certificates verify with. Returns '' or why the instance serves none; nothing
+    changes then."""
+    instance = session.get(models.Instance, repository.instance_id)
+    if instance is None or instance.deleted_at is not None:
+        return "the instance it names was deleted"
+    if instance.observed_generation == 0:
+        return f"instance {instance.name} does not serve yet: it is {instance.status}"
+    try:
+        given = views.credentials(session, instance, registry.get(instance.type_slug), sealer)
+    except NotFound:
+        return f"the {instance.type_slug} type of instance {instance.name} is not loaded"
+    missing = [
+        k for k in ("endpoint_url", "access_key_id", "secret_access_key") if not given.get(k)
+    ]
+    if missing:
+        return (
+            f"instance {instance.name} serves no S3 (its credentials have no {', '.join(missing)})"
+        )
+    repository.endpoint = str(given["endpoint_url"]).removeprefix("https://").rstrip("/")
+    repository.region = str(given.get("region") or repository.region)
+    repository.access_key_id = str(given["access_key_id"])
+    secrets = {
+        "secret_access_key": str(given["secret_access_key"]),
+        "ca_certificate": authority_pem,
+    }
+    repository.sealed_secrets = sealer.seal(secrets)
+    return ""
 
 
 def probe(repository: models.BackupRepository, sealer: Sealer) -> str:

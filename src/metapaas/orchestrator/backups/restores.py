@@ -79,7 +79,20 @@ def latest_own(session: Session, instance_id: str) -> models.Backup | None:
     return starting_backup(restorable(session, instance_id), None)
 
 
-def lost_volume_restore(session: Session, node_name: str) -> models.Backup | None:
+def moved(session: Session, node_name: str, old: str, new: str) -> str:
+    """What the ``node_moved`` event of a node that landed elsewhere says: whether its new
+    volume starts empty or is restored first, from which backup."""
+    said = f"node {node_name} moved from {old} to {new}: "
+    backup = _lost_volume_restore(session, node_name)
+    if backup is None:
+        return said + f"it starts with an empty volume (its data stayed on {old})"
+    return said + (
+        f"its new volume is restored before it serves, from backup {backup.id} "
+        f"({backup.label}) to the latest point it can reach"
+    )
+
+
+def _lost_volume_restore(session: Session, node_name: str) -> models.Backup | None:
     """The backup the node's queued restore-if-empty restores from, if one is queued."""
     queued = session.scalars(
         select(models.NodeCommand).where(
