@@ -48,12 +48,14 @@ def test_an_s3_instance_keeps_a_redis_instances_backups_and_its_drill_restores_t
         started = client.post(f"{REDIS}/cache/backups", json={})
         assert started.status_code == 202, started.text
         backup_path = f"{REDIS}/cache/backups/{started.json()['backup_id']}"
+        ended = ("VERIFIED", "UNRESTORABLE", "FAILED")
         wait_for(
-            lambda: client.get(backup_path).json()["state"] == "VERIFIED",
+            lambda: client.get(backup_path).json().get("state") in ended,
             120,
             "the backup to be taken into the s3 instance and its drill to restore it",
         )
         backup = client.get(backup_path).json()
+        assert backup["state"] == "VERIFIED", backup["reason"]
 
         credentials = client.get(f"{S3}/vault/credentials").json()
         authority = tmp_path / "ca.pem"
