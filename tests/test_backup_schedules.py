@@ -230,3 +230,28 @@ def test_continuous_archiving_that_fails_turns_the_instance_degraded_until_it_ar
     api.simulation.clock.advance(1)
     archives[node.spec.name]["archived_at"] = api.simulation.clock().isoformat()
     api.simulation.settle(lambda: status(api)[0] == "ACTIVE", "active again")
+
+
+def test_a_deleted_instances_backups_are_kept_for_its_retention_then_removed_whole(
+    api: InProcessControlPlane, repository: dict[str, Any], tmp_path: Path
+) -> None:
+    scheduled(api, {**HOURLY, "retention": {"count": 2, "days": 3}})
+    backup = take_backup(api)
+    shop_db = api.get(f"{PG}/shop-db").json()["id"]
+    stored = tmp_path / "repo" / shop_db / backup["id"]  # as the node's step would keep it
+    stored.mkdir(parents=True)
+    (stored / "dump.rdb").write_bytes(b"a snapshot")
+    assert api.delete(f"{PG}/shop-db").status_code == 202
+    api.simulation.settle(lambda: api.get(f"{PG}/shop-db").status_code == 404, "deleted")
+    left = f"/v1/types/widgets/deleted-instances/{shop_db}/backups"
+    assert [b["id"] for b in api.get(left).json()["items"]] == [backup["id"]]
+    api.simulation.clock.advance(timedelta(days=3).total_seconds() - 60)
+    api.simulation.worker.remove_deleted_backups()
+    assert [b["id"] for b in api.get(left).json()["items"]] == [backup["id"]]  # still kept
+    api.simulation.clock.advance(120)
+    api.simulation.worker.remove_deleted_backups()
+    assert api.get(left).json()["items"] == []
+    assert not (tmp_path / "repo" / shop_db).exists()
+    assert (tmp_path / "repo").is_dir()  # the repository stays, and others' backups in it
+    with api.state.readers() as session:
+        assert session.get(models.BackupPlace, shop_db) is None

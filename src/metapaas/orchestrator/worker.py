@@ -176,6 +176,7 @@ class Worker:
             (self.resync, self.resync_seconds),
             (self.collect_garbage, self.gc_seconds),
             (self.check_repositories, self.repository_check_seconds),
+            (self.remove_deleted_backups, self.gc_seconds),
         ]
         due_at = [0.0] * len(chores)
         while not self._stop.is_set():
@@ -252,6 +253,13 @@ class Worker:
                 for instance_id in backups.users(session, row.id):
                     queue.enqueue(session, instance_id, self.clock())
             self.wakeup.set()
+
+    def remove_deleted_backups(self) -> None:
+        """Remove the backups of deleted instances whose retention period ended."""
+        with self.readers() as session:
+            due = backups.leftovers.due(session, self.clock())
+        for instance_id in due:
+            backups.leftovers.remove(self.sessions, instance_id, self.reconciler.sealer)
 
     def _followed(
         self, repository_id: str, authority: str

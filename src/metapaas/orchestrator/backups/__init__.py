@@ -23,7 +23,15 @@ from sqlalchemy.orm import Session
 from metapaas import sdk
 from metapaas.db import models
 from metapaas.orchestrator import status
-from metapaas.orchestrator.backups import catalogue, drills, health, retention, schedule, steps
+from metapaas.orchestrator.backups import (
+    catalogue,
+    drills,
+    health,
+    leftovers,
+    retention,
+    schedule,
+    steps,
+)
 from metapaas.orchestrator.backups.catalogue import default_kind
 from metapaas.orchestrator.backups.expiry import Expiry, catalogue_of
 from metapaas.orchestrator.backups.places import (
@@ -134,6 +142,7 @@ __all__ = [
     "ensure_place",
     "follow_instance",
     "judged",
+    "leftovers",
     "lifecycle",
     "moved",
     "needed",

@@ -79,7 +79,8 @@ def follow_instance(
 def probe(repository: models.BackupRepository, sealer: Sealer) -> str:
     """'' when a probe object can be written, read back and deleted; else what failed."""
     try:
-        repositories.open_repository(repository_view(repository, sealer)).probe()
+        with repositories.open_repository(repository_view(repository, sealer)) as opened:
+            opened.probe()  # closed after: an S3 one's CA file goes with it
     except repositories.RepositoryError as exc:
         return str(exc)
     return ""
@@ -120,8 +121,9 @@ def document_part(session: Session, instance_id: str, sealer: Sealer) -> dict[st
     if policy is not None and place is not None:
         part["store"] = {**place_view(session, place, sealer), "continuous": policy.continuous}
     restore = session.get(models.Restore, instance_id)
-    if restore is not None and not _own_backup(session, instance_id):
-        source = session.get_one(models.BackupPlace, restore.source_instance_id)
+    source = session.get(models.BackupPlace, restore.source_instance_id) if restore else None
+    if source is not None and not _own_backup(session, instance_id):
+        # Gone once a deleted source's backups were removed: nothing is restored from it.
         part["source"] = place_view(session, source, sealer)
     elif place is not None:  # a node whose volume was lost restores from its own
         part["source"] = place_view(session, place, sealer)
