@@ -192,6 +192,43 @@ def test_a_failed_backup_says_why_and_leaves_the_instance_serving(
     assert api.get(f"{PG}/shop-db").json()["status"] == "ACTIVE"
 
 
+def test_a_running_backup_s_operation_shows_the_bytes_its_step_told(
+    api: InProcessControlPlane, repository: dict[str, Any]
+) -> None:
+    """The node's step tells its progress twice, then ends: the pass that looks every
+    second while a step is under way shows each in human units (no report wakes one)."""
+    active_widgets(api)
+    api.put(f"{PG}/shop-db/backup-policy", json=POLICY)
+    told = [(1288490189, 3650722202), (1288490189 * 2, 0)]  # 1.2 GiB of 3.4 GiB; 2.4 GiB
+
+    def under_way(node: str, command: dict[str, Any]) -> dict[str, Any]:
+        if not told:
+            return backed_up(node, command)
+        done, total = told.pop(0)
+        return {"state": "running", "progress": {"done_bytes": done, "total_bytes": total}}
+
+    api.simulation.agents.answers["backup"] = under_way
+    backup_id = api.post(f"{PG}/shop-db/backups", json={}).json()["backup_id"]
+    shown: list[str] = []
+
+    def ended() -> bool:
+        operation = api.get(f"/v1/operations/{backup_id}").json()
+        shown.append(operation["progress"])
+        return bool(operation["state"] == "SUCCEEDED")
+
+    api.simulation.settle(ended, f"backup {backup_id} ended")
+    with api.session() as session:
+        backup = session.get(models.Backup, backup_id)
+        assert backup is not None
+        node = backup.node_name
+    assert list(dict.fromkeys(shown)) == [
+        f"backing up on {node}",
+        f"backing up on {node}: 1.2 GiB of 3.4 GiB",
+        f"backing up on {node}: 2.4 GiB so far",
+        "completed: 4096 bytes in 1 objects",
+    ]
+
+
 def test_a_restore_makes_a_new_instance_whose_node_restores_before_it_serves(
     api: InProcessControlPlane, repository: dict[str, Any]
 ) -> None:

@@ -81,6 +81,8 @@ class Recorder:
         self.command_results: list[tuple[str, str]] = []
         self.results: dict[str, CommandResult] = {}
         """The last result sent of each command."""
+        self.progress: list[dict[str, Any]] = []
+        """Every progress sent with a ``running`` result, in order."""
 
     def report(self, report: Report) -> None:
         self.reports.append(report)
@@ -88,6 +90,8 @@ class Recorder:
     def command_result(self, command_id: str, result: CommandResult) -> None:
         self.command_results.append((command_id, result.state))
         self.results[command_id] = result
+        if result.progress is not None:
+            self.progress.append(result.progress)
 
 
 class ControlPlane:

@@ -47,7 +47,13 @@ def test_the_journal_entry_exists_before_the_process_starts(
     )
     assert result.state == "succeeded"
     journal = json.loads((tmp_path / "agent" / "commands" / "c1.json").read_text())
-    assert journal == {"state": "succeeded", "exit_code": 0, "output": "", "result": None}
+    assert journal == {
+        "state": "succeeded",
+        "exit_code": 0,
+        "output": "",
+        "result": None,
+        "progress": None,
+    }
 
 
 def test_a_timeout_kills_the_process_group_and_fails_with_no_exit_code(

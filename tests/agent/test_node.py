@@ -413,3 +413,37 @@ def test_the_archive_steps_record_is_reported_as_written(
     status.write_text('{"segment": "000000010000000000000003"}')
     node.tick()  # a new record is news: reported before the next heartbeat
     assert last(recorder)["archive"] == {"segment": "000000010000000000000003"}
+
+
+class Seeing(Recorder):
+    """Marks ``seen`` once progress came, so the step that wrote it can end."""
+
+    def __init__(self, seen: Path) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def command_result(self, command_id: str, result: CommandResult) -> None:
+        super().command_result(command_id, result)
+        if result.progress is not None:
+            self.seen.touch()
+
+
+def test_a_running_command_s_progress_is_sent_before_its_result(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    seen = tmp_path / "seen"
+    step = python(
+        "import pathlib, sys, time; pathlib.Path(sys.argv[1]).write_text(sys.argv[2]);"
+        " deadline = time.monotonic() + 10\n"
+        "while not pathlib.Path(sys.argv[3]).exists() and time.monotonic() < deadline:"
+        " time.sleep(0.05)",
+        "{{ command.progress }}",
+        '{"done_bytes": 512, "total_bytes": 2048}',
+        str(seen),
+    )
+    plane = DataPlane(commands=(Command("backup", step),))
+    recorder = Seeing(seen)
+    node = Node(tmp_path, recorder, load=lambda slug: Demo(plane), clock=clock)
+    node.handle({**metadata(), "commands": [{"id": "c1", "name": "backup"}]})
+    assert recorder.command_results == [("c1", "running"), ("c1", "running"), ("c1", "succeeded")]
+    assert recorder.progress == [{"done_bytes": 512, "total_bytes": 2048}]

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from metapaas.agent.commands import CommandResult
 from metapaas.agent.node import Node
+from metapaas.agent.progress import READ_EVERY
 from metapaas.sdk import Backups, Command, DataPlane, PaasType, Version, sha256_of
 
 from .helpers import FakeClock, Recorder, metadata, python
@@ -229,3 +230,26 @@ def test_a_step_that_reports_a_result_a_backup_report_forbids_fails(
     assert done.state == "failed"
     assert "lsn\n  Extra inputs are not permitted" in done.output
     assert not [p for p in repository.rglob("*") if p.is_file()], "no half backup is left"
+
+
+class Hurried(FakeClock):
+    """A clock each look at which is 2 s later: every change of progress is due to be sent."""
+
+    def __call__(self) -> float:
+        self.advance(READ_EVERY)
+        return self.now
+
+
+def test_a_backup_s_upload_tells_how_many_staged_bytes_are_stored(
+    tmp_path: Path, repository: Path
+) -> None:
+    recorder = Recorder()
+    node = Node(tmp_path / "primary", recorder, load=lambda slug: Snapshots(STEPS), clock=Hurried())
+    done = run(node, recorder, document(repository, "backup", backup="b1", kind="snapshot"))
+    assert done.state == "succeeded", done.output
+    staged = len(DUMP) + len("x")  # dump.rdb, then sub/extra
+    assert [(p["done_bytes"], p["total_bytes"]) for p in recorder.progress] == [
+        (0, staged),
+        (len(DUMP), staged),
+        (staged, staged),
+    ]

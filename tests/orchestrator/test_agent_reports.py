@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -185,14 +186,20 @@ def _queue_command(rig: Rig, instance_id: str, node: str, deadline_in: float) ->
         return command.id
 
 
-def test_a_result_sent_again_or_after_its_command_ended_changes_nothing(rig: Rig) -> None:
-    """An agent that restarts re-sends the results it journalled, and a slow one may send
-    ``running`` after its result: the first final result stays."""
+def _reporting(rig: Rig) -> tuple[str, str, dict[str, str]]:
+    """An active instance with a command queued for its node: the instance's id, the
+    command's, and the node credential's headers to report its result with."""
     instance_id = rig.create("clusters", "c1", replicas=0)
     rig.settle_status(instance_id, "ACTIVE")
     primary = node_name(instance_id, "primary", 0)
     command_id = _queue_command(rig, instance_id, primary, deadline_in=60)
-    headers = {"Authorization": f"Bearer {rig.agents.credential(primary)}"}
+    return instance_id, command_id, {"Authorization": f"Bearer {rig.agents.credential(primary)}"}
+
+
+def test_a_result_sent_again_or_after_its_command_ended_changes_nothing(rig: Rig) -> None:
+    """An agent that restarts re-sends the results it journalled, and a slow one may send
+    ``running`` after its result: the first final result stays."""
+    instance_id, command_id, headers = _reporting(rig)
     path = f"/v1/agent/commands/{command_id}"
     failed = {"state": "failed", "exit_code": 3, "output": "no disk"}
 
@@ -202,6 +209,44 @@ def test_a_result_sent_again_or_after_its_command_ended_changes_nothing(rig: Rig
     (result,) = rig.rows(models.CommandResult, command_id=command_id)
     assert (result.state, result.exit_code, result.output) == ("failed", 3, "no disk")
     assert rig.event_kinds(instance_id).count("command_failed") == 1
+
+
+def test_a_running_command_s_progress_is_stored_wakes_nothing_and_its_result_keeps_it(
+    rig: Rig,
+) -> None:
+    """A step tells its progress every few seconds: each is stored, none is an event or a
+    pass of its own (a pass with a backup step under way looks every second anyway), and
+    its final result, which says none, keeps the last."""
+    instance_id, command_id, headers = _reporting(rig)
+    path = f"/v1/agent/commands/{command_id}"
+    before = Counter(rig.event_kinds(instance_id))
+    assert rig.api.client.post(path, json={"state": "running"}, headers=headers).is_success
+    rig.run_queue()
+
+    for done in (1024, 3072):
+        body = {"state": "running", "progress": {"done_bytes": done, "total_bytes": 4096}}
+        assert rig.api.client.post(path, json=body, headers=headers).status_code == 204
+        (result,) = rig.rows(models.CommandResult, command_id=command_id)
+        assert result.progress == {"done_bytes": done, "total_bytes": 4096}
+        items = rig.rows(models.WorkItem, instance_id=instance_id)
+        assert all(item.due_at > rig.clock() for item in items), "no pass woken"
+    ended = {"state": "succeeded", "exit_code": 0}
+    assert rig.api.client.post(path, json=ended, headers=headers).status_code == 204
+
+    (result,) = rig.rows(models.CommandResult, command_id=command_id)
+    assert (result.state, result.progress) == (
+        "succeeded",
+        {"done_bytes": 3072, "total_bytes": 4096},
+    )
+    told = Counter(rig.event_kinds(instance_id)) - before
+    assert told == Counter({"command_running": 1, "command_succeeded": 1})
+
+
+def test_a_negative_byte_count_of_progress_is_422_naming_its_field(rig: Rig) -> None:
+    _, command_id, headers = _reporting(rig)
+    body = {"state": "running", "progress": {"done_bytes": -1}}
+    answer = rig.api.client.post(f"/v1/agent/commands/{command_id}", json=body, headers=headers)
+    assert ("progress.done_bytes", "greater_than_equal") in field_rules(problem(answer, 422))
 
 
 def test_a_timed_out_command_fails_its_instance_naming_it_and_takes_no_late_result(

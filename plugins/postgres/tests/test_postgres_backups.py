@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 import pytest
 from metapaas_postgres import Postgres, applier
+from metapaas_postgres.backup.repository import Repository
 from metapaas_postgres.layout import NodeLayout
 
 from metapaas import sdk
@@ -45,12 +46,14 @@ pytestmark = pytest.mark.skipif(
 
 @dataclass
 class Step:
-    """What one backup step did: its exit code, output and JSON report."""
+    """What one backup step did: its exit code, output and JSON report, and the progress
+    the agent would have sent while it ran."""
 
     name: str
     code: int
     output: str
     report: dict[str, Any] = field(default_factory=dict)
+    progress: list[sdk.StepProgress] = field(default_factory=list)
 
 
 @dataclass
@@ -101,6 +104,7 @@ class Node:
         """Run the declared command ``name`` as the agent does: its own command runner,
         with the agent's part around it (none: pgBackRest stores the backups itself)."""
         commands = POSTGRES.data_plane("main", VERSION).commands
+        progress: list[sdk.StepProgress] = []
         done = CommandRunner(self.layout.node_dir).run(
             f"{name}-{uuid.uuid4().hex}",
             name,
@@ -108,10 +112,11 @@ class Node:
             self.context,
             args=args,
             timeout=300,
+            on_progress=progress.append,
             around=snapshots.around_for(POSTGRES, name, args, self.context["backup"]),
         )
         assert done.exit_code is not None, done.output  # it ended, not killed at the timeout
-        return Step(name, done.exit_code, done.output, done.result or {})
+        return Step(name, done.exit_code, done.output, done.result or {}, progress)
 
     def backup(self, catalogue_id: str, kind: str) -> sdk.BackupReport:
         made = self.step("backup", backup=catalogue_id, kind=kind)
@@ -202,8 +207,15 @@ def primary(nodes: Callable[..., Node], repository: Path) -> Node:
 
 
 @pytest.fixture(scope="module")
-def full(primary: Node) -> sdk.BackupReport:
-    return primary.backup("b-1", "full")
+def full_step(primary: Node) -> Step:
+    made = primary.step("backup", backup="b-1", kind="full")
+    assert made.code == 0, made.output
+    return made
+
+
+@pytest.fixture(scope="module")
+def full(full_step: Step) -> sdk.BackupReport:
+    return sdk.BackupReport.model_validate(full_step.report)
 
 
 @dataclass(frozen=True)
@@ -309,6 +321,17 @@ def test_a_full_backup_reports_its_set_and_the_digest_of_every_stored_file(
     assert full.objects == on_disk
     assert f"backup/main/{full.label}/backup.manifest" in full.objects
     assert any(name.startswith(f"backup/main/{full.label}/pg_data/") for name in full.objects)
+
+
+def test_a_running_backup_tells_the_size_of_the_database_it_reads(
+    primary: Node, full_step: Step, full: sdk.BackupReport
+) -> None:
+    """pgBackRest 2.45 has no progress in its JSON: the step tells the size at the start."""
+    (told,) = full_step.progress
+    store = Repository(primary.layout, "store", shutil.which("pgbackrest") or "pgbackrest")
+    read = store.backup(full.label)["info"]["size"]
+    assert told.done_bytes == 0
+    assert 0.9 * read <= told.total_bytes <= 1.1 * read, (told, read)
 
 
 def test_restores_to_a_time_and_to_the_latest_point(

@@ -7,8 +7,10 @@ result, which the agent re-reports until the control plane stops asking.
 
 A command that has something to tell (a backup's manifest) writes it as a JSON
 object to ``{{ command.result }}``; the agent journals it with the exit code
-and sends it with the result. Each command has an empty directory of its own,
-``{{ backup.staging }}``, removed once it ends: where a snapshot's files wait
+and sends it with the result. One that runs long may say how far it is in
+``{{ command.progress }}`` (``sdk.StepProgress``), which the agent reads while it
+runs (:mod:`metapaas.agent.progress`). Each command has an empty directory of its
+own, ``{{ backup.staging }}``, removed once it ends: where a snapshot's files wait
 between the type's step and the agent's own work around it (:data:`Around`).
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +27,9 @@ from typing import Any, Literal
 
 from metapaas import sdk
 from metapaas.agent import process
+from metapaas.agent.progress import ProgressWatch
 from metapaas.agent.render import RenderError, render_argv, render_env
+from metapaas.agent.supervisor import Clock
 from metapaas.sdk import Command
 
 CommandState = Literal["running", "succeeded", "failed"]
@@ -43,6 +48,8 @@ class CommandResult:
     exit_code: int | None = None
     output: str = ""
     result: dict[str, Any] | None = None
+    progress: dict[str, Any] | None = None
+    """How far a running command is (``sdk.StepProgress``), sent with ``running``."""
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,18 +59,22 @@ RUNNING = CommandResult(state="running")
 
 Execute = Callable[[], CommandResult]
 """Runs the declared command once and returns its result (its result file read)."""
-Around = Callable[[Execute, Path], CommandResult]
+Progress = Callable[[sdk.StepProgress], None]
+"""Tells how far the command is, as its step would in ``{{ command.progress }}``."""
+Around = Callable[[Execute, Path, Progress], CommandResult]
 """The agent's own work around a command (``metapaas.agent.snapshots``): given the
-command's run and its empty staging directory, the command's result. It may run the
-command or not; it is journalled as one, so it too runs at most once."""
+command's run, its empty staging directory and where to tell how far it is, the
+command's result. It may run the command or not; it is journalled as one, so it too
+runs at most once."""
 
 
 class CommandRunner:
     """Lifecycle commands of one node; the journal lives in ``<dir>/agent/commands/``."""
 
-    def __init__(self, node_dir: Path) -> None:
+    def __init__(self, node_dir: Path, clock: Clock = time.monotonic) -> None:
         self._node_dir = node_dir
         self._journal = node_dir / "agent" / "commands"
+        self._clock = clock
 
     def recorded(self, command_id: str) -> CommandResult | None:
         """The journalled result of ``command_id``, or None when it never started.
@@ -93,35 +104,50 @@ class CommandRunner:
         args: Mapping[str, Any] | None = None,
         timeout: float | None = None,
         while_waiting: Callable[[], None] | None = None,
+        on_progress: Progress | None = None,
         around: Around | None = None,
     ) -> CommandResult:
         """Run the declared command called ``name`` once for ``command_id``.
 
         ``args`` (from the metadata) are ``{{ command.args }}`` to its argv and
         environment; ``timeout`` (from the metadata) overrides the declared one when given.
-        ``around``, when given, is run instead, with the command's run to call.
+        ``while_waiting`` is called while it runs, and then ``on_progress`` with what
+        its progress file newly says. ``around``, when given, is run instead, with the
+        command's run to call.
         """
         previous = self.recorded(command_id)
         if previous is not None:
             return previous
         self._write(command_id, RUNNING)
-        result_file = self._journal / f"{command_id}.result.json"
-        result_file.unlink(missing_ok=True)
+        result_file = self._fresh_file(command_id, "result")
+        progress_file = self._fresh_file(command_id, "progress")
+        watch = ProgressWatch(progress_file, self._clock, while_waiting, on_progress)
         staging = self._fresh_staging(command_id)
-        own = {"id": command_id, "args": dict(args or {}), "result": str(result_file)}
+        own = {
+            "id": command_id,
+            "args": dict(args or {}),
+            "result": str(result_file),
+            "progress": str(progress_file),
+        }
         backup = {**context.get("backup", {}), "staging": str(staging)}
         full = {**context, "command": own, "backup": backup}
 
         def execute() -> CommandResult:
-            result = self._execute(name, declared, full, timeout, while_waiting)
+            result = self._execute(name, declared, full, timeout, watch.poll)
             return _with_result_file(result, result_file) if result.state == "succeeded" else result
 
         try:
-            result = execute() if around is None else around(execute, staging)
+            result = execute() if around is None else around(execute, staging, watch.tell)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         self._write(command_id, result)
         return result
+
+    def _fresh_file(self, command_id: str, kind: str) -> Path:
+        """Where the command writes its ``kind`` file, with none there yet."""
+        path = self._journal / f"{command_id}.{kind}.json"
+        path.unlink(missing_ok=True)
+        return path
 
     def _fresh_staging(self, command_id: str) -> Path:
         """The command's staging directory, empty (what a crashed run left is gone)."""
@@ -136,7 +162,7 @@ class CommandRunner:
         declared: Sequence[Command],
         context: Mapping[str, Any],
         timeout: float | None,
-        while_waiting: Callable[[], None] | None,
+        while_waiting: Callable[[], None],
     ) -> CommandResult:
         command = next((c for c in declared if c.name == name), None)
         if command is None:

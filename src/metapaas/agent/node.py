@@ -34,6 +34,7 @@ from metapaas.sdk import (
     PaasType,
     PermanentError,
     PluginError,
+    StepProgress,
     TemporaryError,
     Version,
 )
@@ -79,7 +80,7 @@ class Node:
         self._control_plane = control_plane
         self._load = functools.cache(load)
         self._clock = clock
-        self._commands = CommandRunner(node_dir)
+        self._commands = CommandRunner(node_dir, clock)
         self._supervisor: Supervisor | None = None
         self._health: HealthMonitor | None = None
         self._revision = 0
@@ -250,10 +251,15 @@ class Node:
                 args=args,
                 timeout=request.get("timeout"),
                 while_waiting=self.tick,
+                on_progress=functools.partial(self._send_progress, command_id),
                 around=around,
             )
         self._send_command_result(command_id, result)
         return result
+
+    def _send_progress(self, command_id: str, progress: StepProgress) -> None:
+        running = dataclasses.replace(RUNNING, progress=progress.model_dump())
+        self._send_command_result(command_id, running)
 
     def _report(self) -> Report:
         problems = [self._apply_error] if self._apply_error else []
@@ -348,4 +354,4 @@ def _kept_volume(name: str, args: Mapping[str, Any], node_dir: Path) -> Around |
     if not volume.is_dir() or not any(volume.iterdir()):
         return None
     kept = f"{volume} kept its data: nothing restored"
-    return lambda _execute, _staging: CommandResult("succeeded", output=kept)
+    return lambda _execute, _staging, _progress: CommandResult("succeeded", output=kept)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from metapaas.agent.commands import Around, CommandResult, Execute
+from metapaas.agent.commands import Around, CommandResult, Execute, Progress
 from metapaas.repositories import (
     Repository,
     RepositoryError,
@@ -37,6 +37,7 @@ from metapaas.sdk import (
     PaasType,
     PluginError,
     RestoreReport,
+    StepProgress,
     VerifyReport,
     sha256_of,
 )
@@ -71,10 +72,12 @@ class Place:
 
 @dataclasses.dataclass(frozen=True)
 class Request:
-    """What a step is asked: its args and the metadata's ``backup``."""
+    """What a step is asked: its args and the metadata's ``backup``; and where it tells
+    how far it is."""
 
     args: Mapping[str, Any]
     backup: Mapping[str, Any]
+    progress: Progress
 
     def label(self) -> str:
         return one_backup(self.args.get("label"), "args label")
@@ -100,9 +103,8 @@ def around_for(
     step = STEPS.get(name)
     if backups is None or backups.stored_by != "agent" or step is None:
         return None
-    request = Request(args, backup)
 
-    def around(execute: Execute, staging: Path) -> CommandResult:
+    def around(execute: Execute, staging: Path, progress: Progress) -> CommandResult:
         ran: list[CommandResult] = []
 
         def execute_once() -> CommandResult:
@@ -110,7 +112,7 @@ def around_for(
             return ran[-1]
 
         try:
-            return step(request, execute_once, staging)
+            return step(Request(args, backup, progress), execute_once, staging)
         except (PluginError, OSError, ValidationError) as exc:
             # The type's step may have run: its output stays, the agent's part follows.
             before = ran[-1] if ran else CommandResult("failed")
@@ -131,7 +133,7 @@ def backup(request: Request, execute: Execute, staging: Path) -> CommandResult:
     label = one_backup(told.get("label") or request.args.get("backup"), "the backup's label")
     with open_repository(store.repository) as repository:
         try:
-            objects, size = _upload(repository, store, label, staging)
+            objects, size = _upload(repository, store, label, staging, request.progress)
             report = {"started_at": started, **told, "label": label, "kind": "snapshot"}
             report |= {"finished_at": _now(), "objects": objects, "size_bytes": size}
             result = BackupReport.model_validate(report).model_dump(mode="json")
@@ -145,21 +147,26 @@ def backup(request: Request, execute: Execute, staging: Path) -> CommandResult:
 
 
 def _upload(
-    repository: Repository, store: Place, label: str, staging: Path
+    repository: Repository, store: Place, label: str, staging: Path, progress: Progress
 ) -> tuple[dict[str, str], int]:
-    """Seal and store every staged file; their sha256 as stored by key, and bytes stored."""
-    files = sorted(path for path in staging.rglob("*") if path.is_file())
-    if not files:
+    """Seal and store every staged file, telling after each how many of the staged bytes
+    are stored; their sha256 as stored by key, and bytes stored."""
+    staged = {path: path.stat().st_size for path in sorted(staging.rglob("*")) if path.is_file()}
+    if not staged:
         raise RepositoryError("the backup step staged no files")
+    total, done = sum(staged.values()), 0
+    progress(StepProgress(done_bytes=done, total_bytes=total))
     objects: dict[str, str] = {}
     size = 0
-    for path in files:
+    for path, plain_bytes in staged.items():
         key = f"{label}/{path.relative_to(staging).as_posix()}"
         with _scratch(staging) as sealed:
             seal_file(path, sealed, store.key)
             repository.put(store.prefix(key), sealed)
             objects[key] = sha256_of(sealed)
             size += sealed.stat().st_size
+        done += plain_bytes
+        progress(StepProgress(done_bytes=done, total_bytes=total))
     return objects, size
 
 

@@ -205,5 +205,7 @@ class CommandResult(Base):
     output: Mapped[str] = mapped_column(Text, default="")
     #: What the command wrote to ``{{ command.result }}`` (a JSON object), if anything.
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    #: How far it was when it last said (``sdk.StepProgress``); a final result keeps it.
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     reported_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]

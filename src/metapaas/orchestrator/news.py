@@ -75,6 +75,14 @@ def wakes_now(session: Session, node: models.Node, before: Reported, after: Repo
     return setback(before, after) or not news_may_wait(session, node)
 
 
+def result_moves(command: models.NodeCommand, reported: models.ResultState) -> bool:
+    """Whether a command's result is news that wakes its instance's pass at once: the
+    command started or ended. A running command's progress alone is not: the only reader
+    of it, a pass with a backup step under way, looks again every ``CONVERGING_POLL``
+    (the reconciler's) anyway."""
+    return command.state.value != reported.value
+
+
 def registration_wakes(session: Session, node: models.Node) -> bool:
     """Whether a node's registration wakes its instance's pass at once: it is progress."""
     return not news_may_wait(session, node)

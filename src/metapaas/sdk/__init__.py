@@ -32,6 +32,7 @@ from metapaas.sdk._backups import (
     BackupReport,
     Backups,
     RestoreReport,
+    StepProgress,
     VerifyReport,
 )
 from metapaas.sdk._dataplane import (
@@ -91,6 +92,7 @@ __all__ = [
     "Port",
     "RestoreReport",
     "Service",
+    "StepProgress",
     "Template",
     "TemporaryError",
     "VerifyReport",

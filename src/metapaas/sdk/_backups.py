@@ -5,7 +5,8 @@ instance's encryption key, checksums and the drills that prove a backup
 restores. A type says what its engine can keep (:class:`Backups`) and ships the
 node-side steps as commands of the role that makes backups, each run by the
 agent with ``{{ command.args.* }}``, ``{{ command.result }}`` (the file it
-writes its JSON result to) and ``{{ backup.staging }}`` (an empty directory of
+writes its JSON result to), ``{{ command.progress }}`` (where it may say how far it
+is: below) and ``{{ backup.staging }}`` (an empty directory of
 the command's own under the node directory, removed after it) in its context
 (an arg named like a method of a mapping, as ``keys``, is
 ``{{ command.args["keys"] }}``: Jinja2 finds the method first):
@@ -51,6 +52,16 @@ touch no repository: the agent does that part around them.
   stored and opened each with the key: a changed one fails the step, naming it.
 - ``expire`` is the agent's alone (it deletes ``<store.path>/<label>/``): the
   type declares no such command.
+
+A step that runs long may say how far it is: it writes :class:`StepProgress`,
+``{"done_bytes": N, "total_bytes": M}`` (``M`` 0 when it does not know), to
+``{{ command.progress }}``, rewriting it as it goes (``sdk.write_private`` replaces
+it whole, so no half of it is read). While the step runs the agent reads the file
+when it changed, at most every two seconds, and sends it with the step's
+``running`` state; the backup's operation shows it (``backing up on <node>: 1.2 GiB
+of 3.4 GiB``). A file that is not one is ignored: progress never fails a step. For
+a snapshot type the agent's own upload writes the same file (bytes of the staged
+files sealed and stored, of their total).
 
 A type with continuous archiving has its engine's archive step write
 :class:`ArchiveStatus` to ``{{ node.backup.archive_status }}``
@@ -144,6 +155,13 @@ class VerifyReport(_Report):
 
     objects: dict[str, str] = Field(description="sha256 of the backup's objects as stored now")
     check: str = Field(default="", max_length=4000, description="what the type's check said")
+
+
+class StepProgress(_Report):
+    """How far a running step is, written as JSON to ``{{ command.progress }}``."""
+
+    done_bytes: int = Field(ge=0, description="bytes done so far")
+    total_bytes: int = Field(default=0, ge=0, description="bytes in all; 0 when not known")
 
 
 class ArchiveStatus(_Report):

@@ -7,7 +7,8 @@ new incarnation to the control plane; a token it refuses leaves the credential t
 agent has, as on a real node), read the newest metadata, check that what the
 node's templates need is there (its own address and every port its spec names; a
 real agent would fail to render without them), finish the lifecycle commands it
-was given (as the test's ``answers`` say), and report the applied revision and
+was given (as the test's ``answers`` say; one answered ``running`` is under way, and
+answered again at the next step), and report the applied revision and
 generation with its health (on a change, else as a heartbeat every few ticks). A test
 can make a node unhealthy, failing or silent to drive the orchestrator's healing.
 """
@@ -36,7 +37,8 @@ class _Agent:
     revision: int = 0
     generation: int = 0
     problem: str = ""
-    done: set[str] = field(default_factory=set)  # command ids already reported
+    done: set[str] = field(default_factory=set)  # command ids whose result was reported
+    commands: list[dict[str, Any]] = field(default_factory=list)  # the metadata's last
     reported: dict[str, Any] = field(default_factory=dict)  # the last report sent
     quiet_ticks: int = 0  # ticks since it was sent
 
@@ -55,8 +57,9 @@ class SimulatedAgents:
         self._silent: set[str] = set()  # incarnations whose agent sends nothing
         self._agents: dict[str, _Agent] = {}
         #: How a command of a name ends, from its node's name and the command as the
-        #: metadata gives it (id, name, args): the body of its result. By default it
-        #: succeeds, with nothing to tell.
+        #: metadata gives it (id, name, args): the body of its result, or of a report
+        #: that it still runs (``"state": "running"``, with its progress). By default
+        #: it succeeds, with nothing to tell.
         self.answers: dict[str, Answer] = {}
         #: What each node's archive step last recorded (``sdk.ArchiveStatus``), by node name.
         self.archives: dict[str, dict[str, Any]] = {}
@@ -100,7 +103,8 @@ class SimulatedAgents:
         if answer.status_code == httpx.codes.UNAUTHORIZED:
             return  # replaced: the orchestrator is about to remove this node
         if answer.status_code == httpx.codes.OK:
-            self._apply(node, agent, answer.json(), headers)
+            self._apply(node, agent, answer.json())
+        self._answer_commands(node, agent, headers)
         report: dict[str, Any] = {
             "applied_revision": agent.revision,
             "applied_generation": agent.generation,
@@ -148,23 +152,20 @@ class SimulatedAgents:
             return False
         return True
 
-    def _apply(
-        self, node: MemoryNode, agent: _Agent, document: dict[str, Any], headers: dict[str, str]
-    ) -> None:
+    def _apply(self, node: MemoryNode, agent: _Agent, document: dict[str, Any]) -> None:
         agent.problem = _problem(node, document["node"], node.spec.name in self.failing)
         agent.revision = document["revision"]
-        if agent.problem:
-            return
-        agent.generation = document["instance"]["generation"]
-        for command in document["commands"]:
+        agent.commands = [] if agent.problem else document["commands"]
+        if not agent.problem:
+            agent.generation = document["instance"]["generation"]
+
+    def _answer_commands(self, node: MemoryNode, agent: _Agent, headers: dict[str, str]) -> None:
+        for command in agent.commands:
             if command["id"] not in agent.done:
-                answer = self.answers.get(command["name"], _succeeded)
-                self.client.post(
-                    f"/v1/agent/commands/{command['id']}",
-                    headers=headers,
-                    json=answer(node.spec.name, command),
-                )
-                agent.done.add(command["id"])
+                body = self.answers.get(command["name"], _succeeded)(node.spec.name, command)
+                self.client.post(f"/v1/agent/commands/{command['id']}", headers=headers, json=body)
+                if body["state"] != "running":
+                    agent.done.add(command["id"])
 
 
 def _succeeded(node: str, command: dict[str, Any]) -> dict[str, Any]:

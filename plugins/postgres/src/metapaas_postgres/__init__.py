@@ -145,7 +145,11 @@ class Postgres(sdk.PaasType[PostgresSpec]):
 
 SERVER_BINARIES = ("initdb", "postgres", "pg_isready", "pg_controldata", "pg_amcheck")
 BACKUP_ARGS = {
-    BACKUP_STEP: ("--backup={{ command.args.backup }}", "--kind={{ command.args.kind }}"),
+    BACKUP_STEP: (
+        "--backup={{ command.args.backup }}",
+        "--kind={{ command.args.kind }}",
+        "--progress={{ command.progress }}",
+    ),
     RESTORE_STEP: (
         "--label={{ command.args.label }}",
         "--point-in-time={{ command.args.point_in_time }}",

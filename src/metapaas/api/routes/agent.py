@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, lazyload
 
-from metapaas import metadata
+from metapaas import metadata, sdk
 from metapaas.api import boundary
 from metapaas.api.deps import AppState, app_state
 from metapaas.api.problems import problem_responses
@@ -80,6 +80,11 @@ class CommandReport(Strict):
     output: str = Field(default="", max_length=8192)
     result: dict[str, Any] | None = Field(
         default=None, description="What the command wrote to its result file."
+    )
+    progress: sdk.StepProgress | None = Field(
+        default=None,
+        description="How far a running command is, as it wrote to its progress file; a"
+        " result without one keeps the last one sent.",
     )
 
 
@@ -277,16 +282,14 @@ def command_result(state: State, bearer: Bearer, command_id: str, body: CommandR
         if command.state not in models.OPEN_COMMANDS:
             return Response(status_code=204)  # a re-report after an agent restart, or late
         _instance_first(session, node.instance_id)
+        moved = news.result_moves(command, body.state)
         if not _record_result(session, command, body, state.clock()):
             return Response(status_code=204)
-        events.record(
-            session,
-            node.instance_id,
-            f"command_{body.state}",
-            f"{command.name}" + (f" exit {body.exit_code}" if body.exit_code is not None else ""),
-            node.name,
-        )
-        _commit(state, session, node.instance_id, wake=True)
+        if moved:  # a running command's progress is no event
+            exit_code = f" exit {body.exit_code}" if body.exit_code is not None else ""
+            kind = f"command_{body.state}"
+            events.record(session, node.instance_id, kind, command.name + exit_code, node.name)
+        _commit(state, session, node.instance_id, wake=moved)
     return Response(status_code=204)
 
 
@@ -295,7 +298,7 @@ def _record_result(
 ) -> bool:
     """Write what the agent reports of ``command``; False when a final result is there
     already. One statement: a result sent twice at once is written once, and a final
-    result is never overwritten."""
+    result is never overwritten. A report without progress keeps the progress there."""
     ended = body.state != models.ResultState.RUNNING
     values: dict[str, Any] = {
         "command_id": command.id,
@@ -306,6 +309,8 @@ def _record_result(
         "reported_at": now,
         "finished_at": now if ended else None,
     }
+    if body.progress is not None:
+        values["progress"] = body.progress.model_dump()
     result = models.CommandResult
     written = upsert.insert(session, result).values(values)
     kept = written.on_conflict_do_update(

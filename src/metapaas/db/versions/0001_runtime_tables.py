@@ -391,6 +391,7 @@ def upgrade() -> None:
         sa.Column("exit_code", sa.Integer(), nullable=True),
         sa.Column("output", sa.Text(), nullable=False),
         sa.Column("result", JSON, nullable=True),
+        sa.Column("progress", JSON, nullable=True),
         sa.Column("reported_at", WHEN, nullable=False),
         sa.Column("finished_at", WHEN, nullable=True),
         sa.ForeignKeyConstraint(

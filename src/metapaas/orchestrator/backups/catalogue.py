@@ -6,8 +6,9 @@ A backup that fails fails its operation and says so on the backup, never the ins
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -65,7 +66,7 @@ def _start(this: steps.Pass, declared: sdk.Backups, op: models.Operation) -> Non
         )
     )
     steps.queue(this, node, step, {"backup": op.id, "kind": kind})
-    op.progress = f"backing up on {node.name}"
+    op.progress = _backing_up(node.name, None)
     events.record(session, instance.id, "backup_started", f"{kind} backup {op.id}", node.name)
 
 
@@ -82,13 +83,15 @@ def _catalogue(
     queued: Sequence[models.NodeCommand],
     now: datetime,
 ) -> bool:
-    """Record what the node's step reported, once it ended; returns whether the backup
-    completed."""
+    """Show how far the node's step is while it runs and record what it reported once it
+    ended; returns whether the backup completed."""
     command = steps.command_for(queued, introspect.BACKUP_STEP, op.id)
     if command is None:  # the node was replaced under it: its commands went with it
         _failed(session, op, backup, "its node was replaced while it ran", now)
         return False
     if command.state in models.OPEN_COMMANDS:
+        told = command.result.progress if command.result is not None else None
+        op.progress = _backing_up(backup.node_name, told)
         return False
     if command.state != models.CommandState.SUCCEEDED or command.result is None:
         _failed(session, op, backup, status.failure([], [command]), now)
@@ -100,6 +103,31 @@ def _catalogue(
         return False
     _completed(session, op, backup, report)
     return True
+
+
+def _backing_up(node: str, told: Mapping[str, Any] | None) -> str:
+    """What a backup under way says: where it runs and, once its step told them, the bytes
+    done (of how many, when the step knows)."""
+    where = f"backing up on {node}"
+    if told is None:
+        return where
+    progress = sdk.StepProgress.model_validate(told)
+    if not progress.total_bytes:
+        return f"{where}: {_in_units(progress.done_bytes)} so far"
+    return f"{where}: {_in_units(progress.done_bytes)} of {_in_units(progress.total_bytes)}"
+
+
+BINARY_UNITS: tuple[str, ...] = ("KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def _in_units(count: int) -> str:
+    """``count`` bytes for a person: ``512 B``, ``1.2 GiB`` (one decimal)."""
+    if count < 1024:
+        return f"{count} B"
+    size, units = count / 1024, BINARY_UNITS
+    while round(size, 1) >= 1024 and len(units) > 1:
+        size, units = size / 1024, units[1:]
+    return f"{size:.1f} {units[0]}"
 
 
 def _completed(

@@ -3,7 +3,8 @@
 ``python -m metapaas_postgres.backup <step> --pgbackrest=P --node-dir=D ...``
 
 - ``backup``, ``restore``, ``verify``, ``expire``: the steps ``sdk.Backups`` names, run
-  by the agent with ``--result=<file>``, to which each writes its report as JSON;
+  by the agent with ``--result=<file>``, to which each writes its report as JSON
+  (``backup`` also with ``--progress=<file>``, where it says the database's size);
 - ``archive-push <wal>``: the server's ``archive_command`` (see :mod:`.archive`).
 
 pgBackRest does every part of the work: backups (full, incremental), the WAL archive,

@@ -28,6 +28,7 @@ def parser() -> argparse.ArgumentParser:
     made = commands.add_parser("backup", parents=[result])
     made.add_argument("--backup", required=True, help="the control plane's id of it")
     made.add_argument("--kind", required=True)
+    made.add_argument("--progress", type=Path, required=True, help="where it tells how far")
     restored = commands.add_parser("restore", parents=[result, server])
     restored.add_argument("--label", default="")
     restored.add_argument("--point-in-time", default="")
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> BaseModel | dict[str, list[str]] | None:
         archive.archive_push(store, args.wal)
         return None
     if args.step == "backup":
-        return steps.backup(store, args.backup, args.kind)
+        return steps.backup(store, args.backup, args.kind, args.progress)
     if args.step == "restore":
         return restore.restore(source, args.bindir, args.label, args.point_in_time)
     if args.step == "verify":

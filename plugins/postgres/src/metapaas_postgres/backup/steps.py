@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -24,16 +25,26 @@ PGBACKREST_TYPES = {"full": "full", "incremental": "incr", "snapshot": "full"}
 """A snapshot is a full backup restored to its own end (``--type=immediate``)."""
 WAL_NAME_TIMELINE = 8
 """A WAL file name's first 8 hex digits are its timeline."""
+WAL_DIR = "pg_wal"
+"""What of the cluster's directory a backup does not copy: the archive keeps the WAL."""
 
 
-def backup(store: Repository, catalogue_id: str, kind: str) -> sdk.BackupReport:
-    """Make the stanza if missing, back up online, and report the new set."""
+def backup(store: Repository, catalogue_id: str, kind: str, progress: Path) -> sdk.BackupReport:
+    """Make the stanza if missing, back up online, and report the new set.
+
+    pgBackRest 2.45 tells a running backup's progress only in its text ``info`` (a
+    percentage, in a format it may change) and its lock file (internal), not in ``info
+    --output=json``: so ``progress`` says the database's size at the start, 0 bytes
+    of it done, and the report says what the backup stored at the end.
+    """
     if kind not in PGBACKREST_TYPES:
         raise Failed(f"kind {kind!r} is not one of {', '.join(PGBACKREST_TYPES)}")
     store.prepare()
     store.run("stanza-create", f"--pg1-socket-path={store.layout.socket_dir}")
     mark_stanza(store)  # from here on every WAL file is archived (see .archive)
     before = {found["label"] for found in store.backups()}
+    total = database_bytes(store.layout.data_dir)
+    sdk.write_private(progress, sdk.StepProgress(done_bytes=0, total_bytes=total).model_dump_json())
     store.run(
         "backup",
         f"--type={PGBACKREST_TYPES[kind]}",
@@ -48,6 +59,19 @@ def backup(store: Repository, catalogue_id: str, kind: str) -> sdk.BackupReport:
     # and a restore refuses a point still to come.
     time.sleep(max(0.0, (told.finished_at - datetime.now(UTC)).total_seconds()))
     return told
+
+
+def database_bytes(data_dir: Path) -> int:
+    """What a full backup of the cluster copies, near enough: its files but the WAL; a
+    file removed while they are counted (a temporary one) counts nothing."""
+    total = 0
+    for root, dirs, files in os.walk(data_dir):
+        if Path(root) == data_dir and WAL_DIR in dirs:
+            dirs.remove(WAL_DIR)
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
 
 
 def report(store: Repository, made: dict[str, Any], kind: str) -> sdk.BackupReport:
