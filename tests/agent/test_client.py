@@ -86,9 +86,8 @@ def test_command_results_are_posted_under_their_id(
     client = client_for(url, node_dir)
     client.ensure_registered()
     client.command_result("c1", CommandResult(state="failed", exit_code=None, output="timed out"))
-    assert plane.command_results == [
-        ("c1", {"state": "failed", "exit_code": None, "output": "timed out", "result": None})
-    ]
+    sent = {"state": "failed", "exit_code": None, "output": "timed out", "result": None}
+    assert plane.command_results == [("c1", {**sent, "progress": None})]
 
 
 def test_a_refused_credential_is_a_permanent_error(
