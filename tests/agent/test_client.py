@@ -20,6 +20,7 @@ REPORT = Report(
     health="healthy",
     message="",
     events=[{"kind": "config_applied", "message": "app.conf changed"}],
+    archive=None,
 )
 
 
