@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,38 @@ def test_a_frozen_node_is_replaced_on_its_volume_and_keeps_its_data(
 
         assert api.delete(path).status_code == 202
         wait_for(lambda: not (plane.home / "volumes" / node).exists(), 60, "the volume's removal")
+
+
+def test_a_node_whose_volume_was_lost_comes_back_restored_from_its_latest_backup(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """The node and its volume's data are gone (a lost disk): the node started again
+    restores the newest snapshot from the repository before redis serves."""
+    plane = control_plane
+    with plane.client() as api:
+        local = {"name": "local", "kind": "filesystem", "path": str(tmp_path / "backups")}
+        assert api.post("/v1/backup-repositories", json=local).status_code == 201
+        instance = plane.create_instance(api, "redis", {"name": "kept"}, timeout=60)
+        path = f"{TYPE}/{instance['id']}"
+        connect(api.get(f"{path}/credentials").json()).set("greeting", "backed up")
+        policy = {"repository": "local", "schedule": "0 3 * * *", "retention": {"count": 2}}
+        assert api.put(f"{path}/backup-policy", json=policy).status_code == 200
+        backup_id = api.post(f"{path}/backups", json={}).json()["backup_id"]
+        wait_for(
+            lambda: api.get(f"{path}/backups/{backup_id}").json().get("state") == "VERIFIED",
+            90,
+            "the snapshot and its drill",
+        )
+        (node,) = [n for n in plane.node_names() if n.startswith(instance["id"].replace("-", ""))]
+        volume, before = plane.home / "volumes" / node / "data", plane.node_pid(node)
+        for entry in volume.iterdir():  # the disk is lost: nothing of it is left ...
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        plane.kill_node(node)  # ... and the node with it, before redis writes anew
+        wait_for(lambda: _replaced(plane, node, before), 90, "the node to start again")
+        plane.wait_status(api, path, "ACTIVE", timeout=90)
+        assert connect(api.get(f"{path}/credentials").json()).get("greeting") == b"backed up"
+        said = [e["message"] for e in api.get(f"{path}/events").json()["items"]]
+        assert {"restore queued", "restore exit 0"} <= set(said), said
 
 
 def _replaced(plane: ControlPlane, node: str, old_pid: int) -> bool:
