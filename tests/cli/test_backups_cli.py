@@ -132,6 +132,12 @@ USAGE = {
         2,
         "needs --bucket, --access-key-id too",
     ),
+    "an instance brings its own endpoint and keys": (
+        [*ADD, "--instance", "team/vault", "--bucket", "b", "--endpoint", "s3.example:443"],
+        2,
+        "--instance brings its own --endpoint",
+    ),
+    "an instance's bucket is named": ([*ADD, "--instance", "team/vault"], 2, "needs --bucket"),
     "no secret is asked for without a terminal": (
         [*ADD, "--endpoint", "s3.example:443", "--bucket", "b", "--access-key-id", "AK1"],
         1,

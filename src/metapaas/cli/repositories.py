@@ -71,6 +71,13 @@ def add(
     endpoint: Annotated[
         str | None, typer.Option(help="S3: the service's host:port, spoken to over HTTPS.")
     ] = None,
+    instance: Annotated[
+        str | None,
+        typer.Option(
+            help="S3: PROJECT/INSTANCE, an s3 instance of this control plane, instead of"
+            " --endpoint and keys (the control plane follows where it serves)."
+        ),
+    ] = None,
     bucket: Annotated[str | None, typer.Option(help="S3: the bucket.")] = None,
     prefix: Annotated[str | None, typer.Option(help="S3: a key prefix in the bucket.")] = None,
     region: Annotated[str | None, typer.Option(help="S3: the region [us-east-1].")] = None,
@@ -85,10 +92,12 @@ def add(
     ] = None,
     output: OutputOpt = Format.table,
 ) -> None:
-    """Register a repository: a directory (--path) or an S3 bucket (--endpoint …). The
-    server writes, reads back and deletes a probe object first, and refuses one that fails.
+    """Register a repository: a directory (--path), an S3 bucket (--endpoint …), or a
+    bucket of an s3 instance of this control plane (--instance). The server writes,
+    reads back and deletes a probe object first, and refuses one that fails.
 
     Example: metapaas backups repositories add local --path /srv/metapaas-backups
+    Example: metapaas backups repositories add vault --instance team/vault --bucket backups
     """
     s3 = {
         "endpoint": endpoint,
@@ -103,6 +112,8 @@ def add(
     body: dict[str, Any] = {"name": name}
     if path is not None:
         body |= {"kind": "filesystem", "path": path}
+    elif instance is not None:
+        body |= {"kind": "s3", "instance": instance, **_of_instance(given)}
     else:
         body |= {"kind": "s3", **_s3(given), "secret_access_key": _secret(secret_access_key_file)}
     with connect() as api:
@@ -117,6 +128,16 @@ def _s3(given: dict[str, str]) -> dict[str, str]:
         raise typer.BadParameter("give --path, or --endpoint and the bucket's options")
     if missing:
         raise typer.BadParameter(f"an S3 repository needs {', '.join(missing)} too")
+    return given
+
+
+def _of_instance(given: dict[str, str]) -> dict[str, str]:
+    """The bucket's options beside --instance, which brings the endpoint and keys."""
+    brought = [f"--{k.replace('_', '-')}" for k in ("endpoint", "access_key_id") if k in given]
+    if brought:
+        raise typer.BadParameter(f"--instance brings its own {', '.join(brought)}")
+    if "bucket" not in given:
+        raise typer.BadParameter("an S3 repository needs --bucket too")
     return given
 
 

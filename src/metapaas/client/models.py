@@ -210,6 +210,9 @@ class BackupRepository(Answer):
     prefix: str = ""
     region: str = ""
     access_key_id: str = ""
+    instance_id: str | None = Field(
+        default=None, description="The s3 instance of this control plane serving it."
+    )
     state: str = Field(description="The last check's verdict.")
     state_reason: str = ""
     checked_at: datetime | None = None
