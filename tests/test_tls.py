@@ -45,6 +45,10 @@ def test_a_server_certificate_verifies_for_its_names_against_its_authority_only(
 
     assert verifies(authority, issued.certificate, "10.1.2.3")  # an IP name, for verify-full
     assert verifies(authority, issued.certificate, "node-a")
+    names = x509.load_pem_x509_certificate(issued.certificate.encode()).extensions
+    dns = names.get_extension_for_class(x509.SubjectAlternativeName).value
+    # pgBackRest matches a numeric host against DNS names only (pgbackrest#1977).
+    assert dns.get_values_for_type(x509.DNSName) == ["10.1.2.3", "node-a"]
     assert not verifies(authority, issued.certificate, "10.1.2.4")
     assert not verifies(tls.Authority.new("another CA", NOW), issued.certificate, "10.1.2.3")
     assert abs(issued.not_after - NOW - tls.SERVER_LIFETIME) < timedelta(

@@ -16,9 +16,10 @@ pytestmark = pytest.mark.e2e
 
 S3 = "/v1/types/s3/instances"
 REDIS = "/v1/types/redis/instances"
+POSTGRES = "/v1/types/postgres/instances"
 
 
-def test_an_s3_instance_keeps_a_redis_instances_backups_and_its_drill_restores_them(
+def test_an_s3_instance_keeps_redis_and_postgres_backups_and_their_drills_restore_them(
     control_plane: ControlPlane, tmp_path: Path
 ) -> None:
     with control_plane.client() as client:
@@ -73,3 +74,23 @@ def test_an_s3_instance_keeps_a_redis_instances_backups_and_its_drill_restores_t
         stored = s3.list_objects_v2(Bucket="backups", Prefix=f"metapaas/{cache_id}/")
         keys = {o["Key"].removeprefix(f"metapaas/{cache_id}/") for o in stored["Contents"]}
         assert keys == set(backup["objects"])
+
+        # pgBackRest speaks S3 itself, over HTTPS only, verifying with the same CA.
+        db = client.post(POSTGRES, json={"name": "db"})
+        assert db.status_code == 202, db.text
+        control_plane.wait_status(client, f"{POSTGRES}/db", "ACTIVE", timeout=120)
+        continuous = {**policy, "continuous": True}
+        assert client.put(f"{POSTGRES}/db/backup-policy", json=continuous).status_code == 200
+        started = client.post(f"{POSTGRES}/db/backups", json={})
+        assert started.status_code == 202, started.text
+        full_path = f"{POSTGRES}/db/backups/{started.json()['backup_id']}"
+        wait_for(
+            lambda: client.get(full_path).json().get("state") in ended,
+            180,
+            "pgBackRest's backup into the s3 instance and its drill",
+        )
+        full = client.get(full_path).json()
+        assert full["state"] == "VERIFIED", full["reason"]
+        db_id = client.get(f"{POSTGRES}/db").json()["id"]
+        listed = s3.list_objects_v2(Bucket="backups", Prefix=f"metapaas/{db_id}/")
+        assert listed["KeyCount"] > 0

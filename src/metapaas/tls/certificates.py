@@ -167,12 +167,18 @@ def _usage(*, signs_certificates: bool) -> x509.KeyUsage:
 
 def _general_names(names: Iterable[str]) -> Iterable[x509.GeneralName]:
     """An address is an IP name (what ``verify-full`` matches a numeric host against),
-    anything else a DNS name."""
+    and a DNS name as well: pgBackRest (Debian's 2.45) matches a host only against DNS
+    names and the common name, so an S3 repository served by a node (an ``s3``
+    instance) is refused without it (pgbackrest/pgbackrest#1977); clients that match
+    addresses against IP names ignore it. Anything else is a DNS name."""
     for name in dict.fromkeys(names):
         try:
-            yield x509.IPAddress(ipaddress.ip_address(name))
+            address = ipaddress.ip_address(name)
         except ValueError:
             yield x509.DNSName(name)
+            continue
+        yield x509.IPAddress(address)
+        yield x509.DNSName(str(address))
 
 
 def _private_pem(key: SigningKey) -> str:
