@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import Table, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from metapaas import providers, sdk
@@ -219,13 +219,24 @@ def restore(rig: Rig, shared_database: SharedDatabase) -> Callable[[Prepared], R
         with rig.state.engine.begin() as connection:
             for table in models.Base.metadata.sorted_tables:
                 if rows := prepared.rows[table.name]:
-                    connection.execute(table.insert(), rows)
+                    connection.execute(table.insert(), _referenced_first(table, rows))
         rig.state.registry = prepared.registry  # a scenario may have upgraded a type
         rig.api.admin_token = prepared.admin_token
         rig.restore(prepared.machines)
         return rig
 
     return restore_
+
+
+def _referenced_first(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with those a row of the same table refers to first (a drill's scratch
+    instance after the instance it drills): PostgreSQL checks each row as it comes."""
+    own = [
+        key.parent.name
+        for key in table.foreign_keys
+        if key.column.table is table and key.parent is not None
+    ]
+    return sorted(rows, key=lambda row: any(row[column] is not None for column in own))
 
 
 @pytest.fixture

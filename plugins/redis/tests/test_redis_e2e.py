@@ -153,10 +153,14 @@ def test_a_node_whose_volume_was_lost_comes_back_restored_from_its_latest_backup
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         plane.kill_node(node)  # ... and the node with it, before redis writes anew
         wait_for(lambda: _replaced(plane, node, before), 90, "the node to start again")
+
+        def said() -> set[str]:
+            return {e["message"] for e in api.get(f"{path}/events").json()["items"]}
+
+        # The restore ran before redis started; the ACTIVE after it is the new node's.
+        wait_for(lambda: {"restore queued", "restore exit 0"} <= said(), 90, "the restore")
         plane.wait_status(api, path, "ACTIVE", timeout=90)
         assert connect(api.get(f"{path}/credentials").json()).get("greeting") == b"backed up"
-        said = [e["message"] for e in api.get(f"{path}/events").json()["items"]]
-        assert {"restore queued", "restore exit 0"} <= set(said), said
 
 
 def _replaced(plane: ControlPlane, node: str, old_pid: int) -> bool:
