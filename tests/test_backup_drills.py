@@ -173,3 +173,17 @@ def test_a_node_whose_volume_was_lost_is_restored_from_the_latest_backup_before_
     assert len(moved) == 1
     restoring = "its new volume is restored before it serves, from backup"
     assert f"from host-a to host-b: {restoring} {backup['id']}" in moved[0]
+
+
+def test_a_check_whose_report_is_no_verify_report_says_which_field_is_wrong(
+    api: InProcessControlPlane, repository: dict[str, Any]
+) -> None:
+    active_widgets(api)
+    api.put(f"{PG}/shop-db/backup-policy", json=POLICY)
+    answer_backups(api)
+    del api.simulation.agents.answers["verify"]  # a check that reports nothing
+    backup = drilled(api, take_backup(api)["id"])
+    assert backup["state"] == "UNRESTORABLE"
+    assert backup["reason"] == (
+        "its check's report is not a verify report: objects: Field required"
+    )

@@ -99,7 +99,8 @@ def _catalogue(
     try:
         report = sdk.BackupReport.model_validate(command.result.result or {})
     except ValidationError as exc:
-        _failed(session, op, backup, f"its node's report is not a backup report: {exc}", now)
+        why = f"its node's report is not a backup report: {steps.wrong_in(exc)}"
+        _failed(session, op, backup, why, now)
         return False
     _completed(session, op, backup, report)
     return True

@@ -142,7 +142,8 @@ def _judge(
     try:
         report = sdk.VerifyReport.model_validate(verify.result.result or {})
     except ValidationError as exc:
-        _unrestorable(this, op, backup, f"its check's report is not a verify report: {exc}")
+        why = f"its check's report is not a verify report: {steps.wrong_in(exc)}"
+        _unrestorable(this, op, backup, why)
         return
     if changed := _changed(backup, report):
         _unrestorable(this, op, backup, changed)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -132,3 +133,12 @@ def queue(
     row = commands.queue(this.session, this.instance.id, node.name, command, this.now, args)
     this.queued.append(row)
     return row
+
+
+def wrong_in(exc: ValidationError) -> str:
+    """What is wrong with a step's report, in one line a person reads (the fields and
+    rules, without pydantic's pointers to its documentation)."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'the report'}: {error['msg']}"
+        for error in exc.errors()
+    )
