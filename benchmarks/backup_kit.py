@@ -28,7 +28,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +54,17 @@ def pgbackrest_error(command: str, done: subprocess.CompletedProcess[bytes]) -> 
     return RuntimeError(f"pgbackrest {command}: {error_line(output)}")
 
 
+Marks = list[tuple[str, datetime]]
+"""What happened, in order, each with when: the breakdown of one run."""
+
+
 @dataclass(frozen=True)
 class HandBackup:
     label: str
     backup_seconds: float  # pgbackrest backup --archive-check=n
     push_seconds: float  # archive-push of the set's WAL segments
     segments: int
+    marks: Marks
 
     @property
     def seconds(self) -> float:
@@ -119,6 +124,7 @@ class ByHand:
 
     def backup(self) -> HandBackup:
         """A full backup, then its WAL pushed: the by-hand figure."""
+        began = datetime.now(UTC)
         started = time.perf_counter()
         self.run("backup", "--type=full", "--archive-check=n", self.socket_option())
         backed_up = time.perf_counter()
@@ -129,7 +135,16 @@ class ByHand:
             wal = self.layout.data_dir / "pg_wal" / segment
             self.run("archive-push", operands=(str(wal),))
         pushed = time.perf_counter()
-        return HandBackup(made["label"], backed_up - started, pushed - pushing, len(segments))
+        log_dir = self.root / "log"
+        backup = the(logged_commands(log_dir, began, STANZA), "backup")
+        marks = [
+            ("pgbackrest backup began", backup.begin),
+            *backup_phases(log_dir, backup.begin, STANZA),
+            ("pgbackrest backup ended", backup.end),
+            ("its WAL pushed by hand", began + timedelta(seconds=pushed - started)),
+        ]
+        times = (backed_up - started, pushed - pushing)
+        return HandBackup(made["label"], *times, len(segments), marks)
 
     def restore(self, label: str, data: Path) -> None:
         """The set ``label`` into ``data`` (which must not exist), to its end, promoted."""
@@ -148,17 +163,32 @@ class ByHand:
         )
 
 
+def segment_number(name: str) -> int:
+    return int(name[8:16], 16) * WAL_SEGMENTS_PER_LOG + int(name[16:], 16)
+
+
+def segment_name(timeline: str, number: int) -> str:
+    return f"{timeline}{number // WAL_SEGMENTS_PER_LOG:08X}{number % WAL_SEGMENTS_PER_LOG:08X}"
+
+
 def wal_range(start: str, stop: str) -> list[str]:
     """The WAL file names from ``start`` to ``stop``, both included (one timeline)."""
-    timeline = start[:8]
+    numbers = range(segment_number(start), segment_number(stop) + 1)
+    return [segment_name(start[:8], number) for number in numbers]
 
-    def number(name: str) -> int:
-        return int(name[8:16], 16) * WAL_SEGMENTS_PER_LOG + int(name[16:], 16)
 
-    return [
-        f"{timeline}{n // WAL_SEGMENTS_PER_LOG:08X}{n % WAL_SEGMENTS_PER_LOG:08X}"
-        for n in range(number(start), number(stop) + 1)
-    ]
+def wal_marks(layout: NodeLayout, segment: str) -> Marks:
+    """When the server finished ``segment`` (the mtime of its ``archive_status`` file, which
+    the rename of ``.ready`` to ``.done`` keeps) and, if it is the last the plugin's archive
+    step pushed, when that push ended (``sdk.ARCHIVE_STATUS``)."""
+    marks = []
+    with contextlib.suppress(FileNotFoundError):
+        ready = (layout.data_dir / "pg_wal" / "archive_status" / f"{segment}.done").stat()
+        marks.append((f"{segment} ready to archive", datetime.fromtimestamp(ready.st_mtime, UTC)))
+    status = sdk.ArchiveStatus.model_validate_json(layout.archive_status_file.read_bytes())
+    if status.segment == segment and status.archived_at is not None:
+        marks.append((f"{segment} archived by the archive_command", status.archived_at))
+    return marks
 
 
 @contextlib.contextmanager
@@ -272,6 +302,19 @@ def logged_at(log_dir: Path, text: str, since: datetime, stanza: str = PLUGIN_ST
             if text in line and (when := datetime.fromisoformat(at).replace(tzinfo=UTC)) > since:
                 return when
     raise LookupError(f"pgBackRest logged no {text!r} in {log_dir} after {since}")
+
+
+BACKUP_PHASES = (
+    ("backup start archive", "its checkpoint done"),
+    ("execute non-exclusive backup stop", "files copied"),
+    ("new backup label", "its WAL found archived"),
+)
+"""What pgBackRest's backup logs of its phases, and what each line means."""
+
+
+def backup_phases(log_dir: Path, began: datetime, stanza: str = PLUGIN_STANZA) -> Marks:
+    """The phases of the backup that began at ``began``."""
+    return [(label, logged_at(log_dir, text, began, stanza)) for text, label in BACKUP_PHASES]
 
 
 def the(logged: list[Logged], command: str) -> Logged:

@@ -49,6 +49,7 @@ from typing import Any
 import backup_kit
 import httpx
 import load
+import plane_stats
 import psycopg
 import simkit
 from metapaas_postgres import catalog
@@ -216,8 +217,7 @@ def set_policy(lab: Lab, path: str, layout: NodeLayout) -> None:
 # -- 1. backups ------------------------------------------------------------------------------
 
 
-Marks = list[tuple[str, datetime]]
-"""What happened, in order, each with when: the breakdown of one run."""
+Marks = backup_kit.Marks
 
 
 @dataclass(frozen=True)
@@ -226,6 +226,8 @@ class PlaneBackup:
     seconds: float
     size_bytes: int
     marks: Marks
+    server_cpu: float  # seconds of CPU the control plane used meanwhile
+    agent_cpu: float  # ... and the node's agent
 
 
 def utc(moment: datetime) -> datetime:
@@ -234,16 +236,26 @@ def utc(moment: datetime) -> datetime:
 
 def plane_backup(lab: Lab, source: Source) -> PlaneBackup:
     posted_at = datetime.now(UTC)
+    cpu = cpu_now(lab, source)
     started = time.perf_counter()
     answer = lab.api.post(f"{source.path}/backups", json={"kind": "full"})
     assert answer.status_code == 202, answer.text
     backup_id = answer.json()["backup_id"]
     wait_for(lambda: operation_ended(lab, backup_id), STEP_TIMEOUT, "the backup", POLL_SECONDS)
     seconds = time.perf_counter() - started
+    used = tuple(after - before for before, after in zip(cpu, cpu_now(lab, source), strict=True))
     backup = lab.api.get(f"{source.path}/backups/{backup_id}").json()
-    marks = backup_marks(lab, source, backup_id, posted_at)
+    marks = backup_marks(lab, source, backup, posted_at)
     marks.append(("the client saw it", posted_at + timedelta(seconds=seconds)))
-    return PlaneBackup(backup_id, seconds, int(backup["size_bytes"]), marks)
+    return PlaneBackup(backup_id, seconds, int(backup["size_bytes"]), marks, *used)
+
+
+def cpu_now(lab: Lab, source: Source) -> tuple[float, float]:
+    """CPU seconds so far of the control plane's processes and of the source node's agent
+    (its own, without the steps it runs)."""
+    assert lab.plane.process is not None
+    agent = lab.plane.node_pid(source.layout.node_dir.name)
+    return plane_stats.group_cpu_seconds(lab.plane.process.pid), load.cpu_seconds(agent)
 
 
 def operation_ended(lab: Lab, operation_id: str) -> bool:
@@ -267,27 +279,28 @@ def step_rows(lab: Lab, instance_id: str, name: str) -> tuple[models.NodeCommand
         return command, utc(command.result.finished_at)
 
 
-def backup_marks(lab: Lab, source: Source, backup_id: str, posted_at: datetime) -> Marks:
+def backup_marks(lab: Lab, source: Source, backup: dict[str, Any], posted_at: datetime) -> Marks:
     instance_id = source.reference.split("/")[1]
     command, reported = step_rows(lab, instance_id, "backup")
-    assert command.args["backup"] == backup_id
+    assert command.args["backup"] == backup["id"]
     with lab.read() as session:
-        operation = session.get(models.Operation, backup_id)
+        operation = session.get(models.Operation, backup["id"])
         assert operation is not None
         ended = utc(operation.updated_at)
     log_dir = source.layout.backup_dir / "store" / "log"
     logged = backup_kit.logged_commands(log_dir, posted_at)
-    backup = backup_kit.the(logged, "backup")
-    stopped = backup_kit.logged_at(log_dir, "check archive for segment(s)", backup.begin)
+    made = backup_kit.the(logged, "backup")
+    pgbackrest = [
+        ("pgbackrest backup began", made.begin),
+        *backup_kit.backup_phases(log_dir, made.begin),
+        *backup_kit.wal_marks(source.layout, backup["position"]["stop_wal"]),
+        ("pgbackrest backup ended", made.end),
+    ]
     return [
         ("POST", posted_at),
         ("the step queued", utc(command.created_at)),
         (f"its first pgBackRest command began ({logged[0].command})", logged[0].begin),
-        ("pgbackrest backup began", backup.begin),
-        ("copied, waiting for the WAL archive", stopped),
-        ("archived", backup_kit.logged_at(log_dir, "new backup label", stopped)),
-        ("pgbackrest backup ended", backup.end),
-        (f"its last pgBackRest command ended ({logged[-1].command})", logged[-1].end),
+        *sorted(pgbackrest, key=lambda mark: mark[1]),
         ("its result reached the control plane", reported),
         ("the operation SUCCEEDED", ended),
     ]
@@ -298,21 +311,32 @@ class BackupRun:
     plane: PlaneBackup
     hand: backup_kit.HandBackup
     hand_size_bytes: int
+    hand_server_cpu: float  # seconds of CPU the control plane used during the by-hand run
+
+
+def hand_backup(
+    lab: Lab, source: Source, hand: backup_kit.ByHand
+) -> tuple[backup_kit.HandBackup, float]:
+    """The by-hand backup and the control plane's CPU meanwhile."""
+    before = cpu_now(lab, source)[0]
+    made = hand.backup()
+    return made, cpu_now(lab, source)[0] - before
 
 
 def measure_backups(
     lab: Lab, source: Source, hand: backup_kit.ByHand, runs: int
 ) -> list[BackupRun]:
+    """``runs`` of each, alternately, the by-hand one first in odd runs."""
     made = []
     for index in range(runs):
         if index % 2 == 0:
-            by_hand = hand.backup()
+            by_hand, idle = hand_backup(lab, source, hand)
             plane = plane_backup(lab, source)
         else:
             plane = plane_backup(lab, source)
-            by_hand = hand.backup()
+            by_hand, idle = hand_backup(lab, source, hand)
         size = int(hand.sets()[-1]["info"]["repository"]["delta"])
-        made.append(BackupRun(plane, by_hand, size))
+        made.append(BackupRun(plane, by_hand, size, idle))
         print("\n".join(backup_lines(index + 1, made[-1])), flush=True)
     return made
 
@@ -333,14 +357,20 @@ def steps(marks: Marks) -> str:
 
 
 def backup_lines(index: int, run: BackupRun) -> Iterator[str]:
-    hand = run.hand
+    hand, plane = run.hand, run.plane
     yield (
-        f"  run {index}: control plane {run.plane.seconds:.2f} s (POST → SUCCEEDED); "
+        f"  run {index}: control plane {plane.seconds:.2f} s (POST → SUCCEEDED); "
         f"by hand {hand.seconds:.2f} s (backup {hand.backup_seconds:.2f} s + archive-push of "
         f"{hand.segments} WAL segment(s) {hand.push_seconds:.2f} s); stored "
-        f"{run.plane.size_bytes / 2**20:.1f} / {run.hand_size_bytes / 2**20:.1f} MiB"
+        f"{plane.size_bytes / 2**20:.1f} / {run.hand_size_bytes / 2**20:.1f} MiB"
     )
-    yield f"    {steps(run.plane.marks)}"
+    yield f"    control plane: {steps(plane.marks)}"
+    yield (
+        f"      CPU meanwhile: control plane {plane.server_cpu:.2f} s, the node's agent "
+        f"{plane.agent_cpu:.2f} s (control plane during the by-hand run: "
+        f"{run.hand_server_cpu:.2f} s)"
+    )
+    yield f"    by hand: {steps(hand.marks)}"
 
 
 # -- 2. restores -----------------------------------------------------------------------------
