@@ -317,6 +317,27 @@ def backup_phases(log_dir: Path, began: datetime, stanza: str = PLUGIN_STANZA) -
     return [(label, logged_at(log_dir, text, began, stanza)) for text, label in BACKUP_PHASES]
 
 
+RECOVERY_SERVER_LINES = (
+    ("starting PostgreSQL", "the recovery server started"),
+    ("database system is ready to accept connections", "it promoted"),
+    ("database system is shut down", "it shut down"),
+)
+"""What the plugin's restore step's server (``backup/restore-server.log``) logs, and what
+each line means (the node's ``log_line_prefix`` starts with ``%m``, in UTC)."""
+
+
+def server_marks(log: Path) -> Marks:
+    """The lines of :data:`RECOVERY_SERVER_LINES` the server's ``log`` holds, with when."""
+    marks = []
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    for text, label in RECOVERY_SERVER_LINES:
+        for line in (line for line in lines if text in line):
+            stamp = line[: len("2026-01-01 00:00:00.000")]
+            marks.append((label, datetime.fromisoformat(stamp).replace(tzinfo=UTC)))
+            break
+    return marks
+
+
 def the(logged: list[Logged], command: str) -> Logged:
     """The one run of ``command`` in ``logged``."""
     (found,) = [entry for entry in logged if entry.command == command]

@@ -444,12 +444,14 @@ def plane_restore(lab: Lab, source: Source, backup_id: str, index: int) -> tuple
 
 def restore_marks(lab: Lab, instance_id: str, posted_at: datetime) -> Marks:
     command, reported = step_rows(lab, instance_id, "restore")
-    log_dir = NodeLayout(lab.node_dir(instance_id)).backup_dir / "source" / "log"
-    restored = backup_kit.the(backup_kit.logged_commands(log_dir, posted_at), "restore")
+    backup_dir = NodeLayout(lab.node_dir(instance_id)).backup_dir
+    logged = backup_kit.logged_commands(backup_dir / "source" / "log", posted_at)
+    restored = backup_kit.the(logged, "restore")
     return [
         ("the restore step queued", utc(command.created_at)),
         ("pgbackrest restore began", restored.begin),
         ("pgbackrest restore ended", restored.end),
+        *backup_kit.server_marks(backup_dir / "restore-server.log"),
         ("the step's result reached the control plane", reported),
     ]
 
