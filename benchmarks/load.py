@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import platform
@@ -320,20 +321,29 @@ def run_scenario(plane: ControlPlane, scenario: Scenario, runs: int, seconds: fl
             for figures, choose in ((result.baseline, healthz), (result.load, scenario.choose)):
                 figures.append(asyncio.run(drive(plane, world, scenario.clients, seconds, choose)))
         try:
-            for path in paths:
-                client.delete(path)
-            for path in paths:
-                wait_for(lambda p=path: client.get(p).status_code == 404, 300, f"{path} deleted")
+            delete_instances(client, paths)
         except (httpx.HTTPError, AssertionError) as exc:  # the figures stand; kill_nodes cleans
             print(f"{scenario.name}: deleting its instances failed: {exc!r}", file=sys.stderr)
     return result
+
+
+def delete_instances(client: httpx.Client, paths: Sequence[str], timeout: float = 300) -> None:
+    """DELETE every instance of ``paths``, then wait until each is gone (404)."""
+    for path in paths:
+        client.delete(path)
+    for path in paths:
+        wait_for(functools.partial(_gone, client, path), timeout, f"{path} deleted")
+
+
+def _gone(client: httpx.Client, path: str) -> bool:
+    return client.get(path).status_code == httpx.codes.NOT_FOUND
 
 
 # -- reporting ------------------------------------------------------------------------
 
 
 def _median(figures: Sequence[Figures], attribute: str) -> float:
-    return statistics.median(getattr(f, attribute) for f in figures)
+    return float(statistics.median(getattr(f, attribute) for f in figures))
 
 
 def report(result: Result) -> str:
