@@ -237,14 +237,18 @@ class Worker:
         """Probe every backup repository as at its registration; one whose state turned
         wakes the instances that keep their backups in it (their health reads it)."""
         with self.readers() as session:
-            found = list(session.scalars(select(models.BackupRepository.id)))
+            found = list(session.scalars(select(models.BackupRepository)))
+            session.expunge_all()
         authority = self.reconciler.authority().certificate_pem  # before a transaction
-        for repository_id in found:
-            repository, failure = self._followed(repository_id, authority)
-            if repository is None:
+        for repository in found:
+            repository_id, failure = repository.id, ""
+            probed: models.BackupRepository | None = repository
+            if repository.instance_id is not None:
+                probed, failure = self._followed(repository_id, authority)
+            if probed is None:
                 continue
             # No transaction is open while the probe waits on the repository.
-            failure = failure or backups.probe(repository, self.reconciler.sealer)
+            failure = failure or backups.probe(probed, self.reconciler.sealer)
             with self.sessions.begin() as session:
                 row = session.get(models.BackupRepository, repository_id, with_for_update=True)
                 if row is None or not backups.record_check(row, failure, self.clock()):
@@ -264,18 +268,16 @@ class Worker:
     def _followed(
         self, repository_id: str, authority: str
     ) -> tuple[models.BackupRepository | None, str]:
-        """The repository as it is to be probed: one an instance of this control plane
-        serves points where that instance serves now (or says why it serves none)."""
+        """A repository an instance of this control plane serves, pointed where that
+        instance serves now (or why it serves none), as it is to be probed."""
         reconciler = self.reconciler
         with self.sessions.begin() as session:
             row = session.get(models.BackupRepository, repository_id, with_for_update=True)
             if row is None:
                 return None, ""
-            failure = ""
-            if row.instance_id is not None:
-                failure = backups.follow_instance(
-                    session, reconciler.registry, row, reconciler.sealer, authority
-                )
+            failure = backups.follow_instance(
+                session, reconciler.registry, row, reconciler.sealer, authority
+            )
             session.flush()
             session.expunge(row)
         return row, failure

@@ -31,8 +31,7 @@ def restore_first(
     restore = session.get(models.Restore, instance.id)
     if restore is None or declared is None or node.role != declared.role:
         return
-    version = views.version_of(loaded, instance.version)
-    step = commands.declared(loaded, version, node.role, introspect.RESTORE_STEP)
+    step = _restore_step(loaded, instance, node)
     if step is None:
         raise sdk.PermanentError(f"the {loaded.slug} type declares no restore step")
     backup = session.get(models.Backup, restore.backup_id) if restore.backup_id else None
@@ -57,26 +56,19 @@ def restore_if_lost(
     declared = loaded.declaration.backups
     if declared is None or node.role != declared.role or node.ordinal != 0:
         return
-    backup = latest_own(session, instance.id)
-    if backup is None:
-        return  # nothing to restore from: restore_first's restore runs again, or none
-    version = views.version_of(loaded, instance.version)
-    step = commands.declared(loaded, version, node.role, introspect.RESTORE_STEP)
-    if step is None:
-        return
-    continuous = declared.point_in_time and backup.kind != "snapshot"
-    args = {
-        "label": "" if continuous else backup.label or "",
-        "point_in_time": "",
-        "if_empty": "true",
-        "backup": backup.id,
-    }
+    backup = starting_backup(restorable(session, instance.id), None)
+    step = _restore_step(loaded, instance, node)
+    if backup is None or step is None:
+        return  # nothing of its own to restore from: it starts with what its volume holds
+    args = {**_latest_args(backup), "if_empty": "true", "backup": backup.id}
     commands.queue(session, instance.id, node.name, step, now, args)
 
 
-def latest_own(session: Session, instance_id: str) -> models.Backup | None:
-    """The instance's own newest backup a restore can start from."""
-    return starting_backup(restorable(session, instance_id), None)
+def _restore_step(
+    loaded: LoadedType, instance: models.Instance, node: models.Node
+) -> sdk.Command | None:
+    version = views.version_of(loaded, instance.version)
+    return commands.declared(loaded, version, node.role, introspect.RESTORE_STEP)
 
 
 def moved(session: Session, node_name: str, old: str, new: str) -> str:
@@ -110,7 +102,15 @@ def restore_args(restore: models.Restore, backup: models.Backup) -> dict[str, st
     """The restore step's args: a point in time, the latest point, or one backup."""
     if restore.point_in_time is not None:
         return {"label": "", "point_in_time": restore.point_in_time.isoformat()}
-    if restore.latest and backup.kind != "snapshot":
+    if restore.latest:
+        return _latest_args(backup)
+    return {"label": backup.label or "", "point_in_time": ""}
+
+
+def _latest_args(backup: models.Backup) -> dict[str, str]:
+    """A restore to the latest point ``backup`` starts: past it through the archived log
+    (both empty), or, a snapshot having no log, the snapshot itself."""
+    if backup.kind != "snapshot":
         return {"label": "", "point_in_time": ""}
     return {"label": backup.label or "", "point_in_time": ""}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from itertools import islice, takewhile
+from typing import Any
 
 from cronsim import CronSim, CronSimError
 from sqlalchemy import or_, select
@@ -75,25 +76,42 @@ def take_due(
     policy: models.BackupPolicy,
     kind: str,
     now: datetime,
-) -> list[models.Operation]:
-    """Start the policy's due runs (a backup with ``kind``, a drill of the newest backup);
-    returns the drills started, which the caller gives a backup to."""
-    drills: list[models.Operation] = []
+) -> None:
+    """Start the policy's due runs: a backup of ``kind``, a drill (of the newest
+    restorable full backup, which the drill picks); each moves its next run on."""
     if policy.next_backup_at is not None and policy.next_backup_at <= now:
-        _say_missed(session, instance.id, "backup", policy.schedule, policy.next_backup_at, now)
-        if not steps.running(session, instance.id, steps.BACKUP_KIND):
-            steps.start(
-                session, instance, steps.BACKUP_KIND, {"kind": kind, "scheduled": True}, "scheduled"
-            )
+        params = {"kind": kind, "scheduled": True}
+        _start(
+            session,
+            instance,
+            steps.BACKUP_KIND,
+            params,
+            policy.schedule,
+            policy.next_backup_at,
+            now,
+        )
         policy.next_backup_at = next_run(policy.schedule, now)
     if policy.verify and policy.next_verify_at is not None and policy.next_verify_at <= now:
-        _say_missed(session, instance.id, "drill", policy.verify, policy.next_verify_at, now)
-        if not steps.running(session, instance.id, steps.DRILL_KIND):
-            drills.append(
-                steps.start(session, instance, steps.DRILL_KIND, {"scheduled": True}, "scheduled")
-            )
+        params = {"scheduled": True}
+        _start(
+            session, instance, steps.DRILL_KIND, params, policy.verify, policy.next_verify_at, now
+        )
         policy.next_verify_at = next_run(policy.verify, now)
-    return drills
+
+
+def _start(
+    session: Session,
+    instance: models.Instance,
+    kind: str,
+    params: dict[str, Any],
+    cron: str,
+    due_at: datetime,
+    now: datetime,
+) -> None:
+    """The run due at ``due_at``, said when it comes late; one under way already is it."""
+    _say_missed(session, instance.id, kind, cron, due_at, now)
+    if not steps.running(session, instance.id, kind):
+        steps.start(session, instance, kind, params, "scheduled")
 
 
 def _say_missed(
