@@ -16,11 +16,11 @@ from tests.test_backups_api import (
     OBJECTS,
     PG,
     POLICY,
-    active_widgets,
-    answer_backups,
+    recording,
     refused,
     repository,
     take_backup,
+    with_policy,
 )
 
 __all__ = ["repository"]  # the fixture, shared with the API's backup tests
@@ -49,15 +49,9 @@ def drill_events(api: InProcessControlPlane, *kinds: str) -> list[tuple[str, str
 def test_a_full_backup_is_drilled_on_a_scratch_instance_no_user_sees_and_verified(
     api: InProcessControlPlane, repository: dict[str, Any]
 ) -> None:
-    active_widgets(api)
-    assert api.put(f"{PG}/shop-db/backup-policy", json=POLICY).status_code == 200
-    answer_backups(api)
+    with_policy(api)
     restores: list[dict[str, Any]] = []
     checked: list[dict[str, Any]] = []
-
-    def restored(node: str, command: dict[str, Any]) -> dict[str, Any]:
-        restores.append(command["args"])
-        return {"state": "succeeded", "exit_code": 0, "output": ""}
 
     def verify(node: str, command: dict[str, Any]) -> dict[str, Any]:
         checked.append(command["args"])
@@ -66,7 +60,7 @@ def test_a_full_backup_is_drilled_on_a_scratch_instance_no_user_sees_and_verifie
         report = {"objects": OBJECTS, "check": "12 rows in 1 table"}
         return {"state": "succeeded", "exit_code": 0, "output": "", "result": report}
 
-    api.simulation.agents.answers["restore"] = restored
+    api.simulation.agents.answers["restore"] = recording(restores)
     api.simulation.agents.answers["verify"] = verify
     backup = take_backup(api)
     assert backup["state"] == "COMPLETED"  # the drill comes after
@@ -94,9 +88,7 @@ def test_a_full_backup_is_drilled_on_a_scratch_instance_no_user_sees_and_verifie
 def test_a_drill_finding_an_object_changed_marks_the_backup_unrestorable_naming_it(
     api: InProcessControlPlane, repository: dict[str, Any]
 ) -> None:
-    active_widgets(api)
-    api.put(f"{PG}/shop-db/backup-policy", json=POLICY)
-    answer_backups(api)
+    with_policy(api)
     (key,) = OBJECTS
 
     def flipped(node: str, command: dict[str, Any]) -> dict[str, Any]:
@@ -114,9 +106,7 @@ def test_a_drill_finding_an_object_changed_marks_the_backup_unrestorable_naming_
 def test_a_drill_whose_restore_fails_marks_the_backup_unrestorable_with_the_failure(
     api: InProcessControlPlane, repository: dict[str, Any]
 ) -> None:
-    active_widgets(api)
-    api.put(f"{PG}/shop-db/backup-policy", json=POLICY)
-    answer_backups(api)
+    with_policy(api)
     api.simulation.agents.answers["restore"] = refused
     backup = drilled(api, take_backup(api)["id"])
     assert backup["state"] == "UNRESTORABLE"
@@ -127,10 +117,7 @@ def test_a_drill_whose_restore_fails_marks_the_backup_unrestorable_with_the_fail
 def test_with_a_verify_schedule_drills_run_on_it_and_not_after_each_backup(
     api: InProcessControlPlane, repository: dict[str, Any]
 ) -> None:
-    active_widgets(api)
-    policy = {**POLICY, "schedule": "0 3 1 1 *", "verify": "30 4 * * *"}  # backups yearly
-    assert api.put(f"{PG}/shop-db/backup-policy", json=policy).status_code == 200
-    answer_backups(api)
+    with_policy(api, {**POLICY, "schedule": "0 3 1 1 *", "verify": "30 4 * * *"})  # yearly
     older, newer = take_backup(api), take_backup(api)
     api.simulation.round()
     assert _scratches(api, live=False) == []
@@ -146,17 +133,10 @@ def test_a_node_whose_volume_was_lost_is_restored_from_the_latest_backup_before_
     api: InProcessControlPlane, repository: dict[str, Any]
 ) -> None:
     api.simulation.provider.place = "host-a"
-    active_widgets(api)
-    api.put(f"{PG}/shop-db/backup-policy", json=POLICY)
-    answer_backups(api)
+    with_policy(api)
     backup = drilled(api, take_backup(api)["id"])
     restores: list[dict[str, Any]] = []
-
-    def restored(node: str, command: dict[str, Any]) -> dict[str, Any]:
-        restores.append(command["args"])
-        return {"state": "succeeded", "exit_code": 0, "output": ""}
-
-    api.simulation.agents.answers["restore"] = restored
+    api.simulation.agents.answers["restore"] = recording(restores)
     shop_db = api.get(f"{PG}/shop-db").json()["id"]
     (node,) = [n for n in api.simulation.provider.running() if n.spec.labels[INSTANCE] == shop_db]
     api.simulation.provider.place = "host-b"
@@ -178,9 +158,7 @@ def test_a_node_whose_volume_was_lost_is_restored_from_the_latest_backup_before_
 def test_a_check_whose_report_is_no_verify_report_says_which_field_is_wrong(
     api: InProcessControlPlane, repository: dict[str, Any]
 ) -> None:
-    active_widgets(api)
-    api.put(f"{PG}/shop-db/backup-policy", json=POLICY)
-    answer_backups(api)
+    with_policy(api)
     del api.simulation.agents.answers["verify"]  # a check that reports nothing
     backup = drilled(api, take_backup(api)["id"])
     assert backup["state"] == "UNRESTORABLE"

@@ -8,6 +8,7 @@ here the control plane's side is under test, on each database backend.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,23 @@ def answer_backups(api: InProcessControlPlane) -> None:
     """The simulated nodes make backups, and their drills find them whole."""
     api.simulation.agents.answers["backup"] = backed_up
     api.simulation.agents.answers["verify"] = verified
+
+
+def recording(into: list[dict[str, Any]]) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    """A step that succeeds, keeping the args it was given in ``into``."""
+
+    def answer(node: str, command: dict[str, Any]) -> dict[str, Any]:
+        into.append(command["args"])
+        return {"state": "succeeded", "exit_code": 0, "output": ""}
+
+    return answer
+
+
+def with_policy(api: InProcessControlPlane, policy: dict[str, Any] = POLICY) -> None:
+    """``shop-db`` serving with ``policy``, its nodes making backups whose drills pass."""
+    active_widgets(api)
+    assert api.put(f"{PG}/shop-db/backup-policy", json=policy).status_code == 200
+    answer_backups(api)
 
 
 def refused(node: str, command: dict[str, Any]) -> dict[str, Any]:
@@ -234,12 +252,7 @@ def test_a_restore_makes_a_new_instance_whose_node_restores_before_it_serves(
 ) -> None:
     backup = backed_up_instance(api)
     restores: list[dict[str, Any]] = []
-
-    def restored(node: str, command: dict[str, Any]) -> dict[str, Any]:
-        restores.append(command["args"])
-        return {"state": "succeeded", "exit_code": 0, "output": ""}
-
-    api.simulation.agents.answers["restore"] = restored
+    api.simulation.agents.answers["restore"] = recording(restores)
     project = api.get(f"{PG}/shop-db").json()["project_id"]
     source = f"{project}/shop-db"
     made = api.create_instance(

@@ -4,7 +4,6 @@ is then read over TLS with the restored instance's credentials."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -12,8 +11,8 @@ import psycopg
 import pytest
 
 from metapaas.testing import ControlPlane
-from tests.cli.conftest import METAPAAS, Cli
-from tests.cli.test_readme_quickstart import console_commands
+from tests.cli.conftest import Cli
+from tests.cli.test_readme_quickstart import checkout, console_commands
 
 SECTION = "Backups and point-in-time restore (CLI)"
 
@@ -25,10 +24,7 @@ def test_the_readme_backup_walkthrough_runs_as_written(
     commands = console_commands(SECTION)
     assert any(c.startswith("metapaas restore ") and "--point-in-time" in c for c in commands)
     # The directory `make run` was started in, logged in as the quickstart left it.
-    workdir = tmp_path / "checkout"
-    workdir.mkdir()
-    (workdir / ".metapaas").symlink_to(control_plane.home)
-    env = served_cli.environment() | {"PATH": f"{METAPAAS.parent}{os.pathsep}{os.environ['PATH']}"}
+    workdir, env = checkout(tmp_path, control_plane, served_cli)
     # One shell, as the README says: a line uses the variable an earlier one set.
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", "\n".join(commands)],

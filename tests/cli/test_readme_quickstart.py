@@ -24,6 +24,16 @@ def console_commands(heading: str) -> list[str]:
     return [line[2:] for line in block.group(1).splitlines() if line.startswith("$ ")]
 
 
+def checkout(tmp_path: Path, control_plane: ControlPlane, cli: Cli) -> tuple[Path, dict[str, str]]:
+    """The directory `make run` was started in (its state is .metapaas/), and the
+    environment a shell there has: the test's CLI, ``metapaas`` on the PATH."""
+    workdir = tmp_path / "checkout"
+    workdir.mkdir()
+    (workdir / ".metapaas").symlink_to(control_plane.home)
+    env = cli.environment() | {"PATH": f"{METAPAAS.parent}{os.pathsep}{os.environ['PATH']}"}
+    return workdir, env
+
+
 @pytest.mark.e2e
 def test_the_readme_quickstart_runs_as_written(
     cli: Cli, control_plane: ControlPlane, tmp_path: Path
@@ -31,11 +41,7 @@ def test_the_readme_quickstart_runs_as_written(
     commands = console_commands("Quickstart (CLI)")
     assert commands[0].startswith("metapaas login")
     assert commands[-1].startswith("metapaas delete")
-    # The directory `make run` was started in: its state is .metapaas/.
-    workdir = tmp_path / "checkout"
-    workdir.mkdir()
-    (workdir / ".metapaas").symlink_to(control_plane.home)
-    env = cli.environment() | {"PATH": f"{METAPAAS.parent}{os.pathsep}{os.environ['PATH']}"}
+    workdir, env = checkout(tmp_path, control_plane, cli)
     for command in commands:
         done = subprocess.run(
             ["bash", "-c", command.replace(DOCUMENTED_URL, control_plane.url)],

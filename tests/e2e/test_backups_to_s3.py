@@ -5,8 +5,10 @@ it at where the instance serves, verified with its own CA."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import boto3
+import httpx
 import pytest
 from botocore.config import Config
 
@@ -46,17 +48,7 @@ def test_an_s3_instance_keeps_redis_and_postgres_backups_and_their_drills_restor
 
         policy = {"repository": "vault", "schedule": "0 3 * * *", "retention": {"count": 2}}
         assert client.put(f"{REDIS}/cache/backup-policy", json=policy).status_code == 200
-        started = client.post(f"{REDIS}/cache/backups", json={})
-        assert started.status_code == 202, started.text
-        backup_path = f"{REDIS}/cache/backups/{started.json()['backup_id']}"
-        ended = ("VERIFIED", "UNRESTORABLE", "FAILED")
-        wait_for(
-            lambda: client.get(backup_path).json().get("state") in ended,
-            120,
-            "the backup to be taken into the s3 instance and its drill to restore it",
-        )
-        backup = client.get(backup_path).json()
-        assert backup["state"] == "VERIFIED", backup["reason"]
+        backup = verified_backup(client, f"{REDIS}/cache", 120)
 
         credentials = client.get(f"{S3}/vault/credentials").json()
         authority = tmp_path / "ca.pem"
@@ -81,16 +73,24 @@ def test_an_s3_instance_keeps_redis_and_postgres_backups_and_their_drills_restor
         control_plane.wait_status(client, f"{POSTGRES}/db", "ACTIVE", timeout=120)
         continuous = {**policy, "continuous": True}
         assert client.put(f"{POSTGRES}/db/backup-policy", json=continuous).status_code == 200
-        started = client.post(f"{POSTGRES}/db/backups", json={})
-        assert started.status_code == 202, started.text
-        full_path = f"{POSTGRES}/db/backups/{started.json()['backup_id']}"
-        wait_for(
-            lambda: client.get(full_path).json().get("state") in ended,
-            180,
-            "pgBackRest's backup into the s3 instance and its drill",
-        )
-        full = client.get(full_path).json()
-        assert full["state"] == "VERIFIED", full["reason"]
+        verified_backup(client, f"{POSTGRES}/db", 180)  # pgBackRest's own S3 client
         db_id = client.get(f"{POSTGRES}/db").json()["id"]
         listed = s3.list_objects_v2(Bucket="backups", Prefix=f"metapaas/{db_id}/")
         assert listed["KeyCount"] > 0
+
+
+def verified_backup(client: httpx.Client, instance: str, timeout: float) -> dict[str, Any]:
+    """A backup of ``instance`` taken now into the s3 instance, once its drill restored
+    it from there: it must be ``VERIFIED``."""
+    started = client.post(f"{instance}/backups", json={})
+    assert started.status_code == 202, started.text
+    path = f"{instance}/backups/{started.json()['backup_id']}"
+    ended = ("VERIFIED", "UNRESTORABLE", "FAILED")
+    wait_for(
+        lambda: client.get(path).json().get("state") in ended,
+        timeout,
+        f"a backup of {instance} into the s3 instance and its drill",
+    )
+    backup: dict[str, Any] = client.get(path).json()
+    assert backup["state"] == "VERIFIED", backup["reason"]
+    return backup

@@ -360,13 +360,24 @@ def test_a_crash_at_any_step_converges(
     scenario: Scenario,
 ) -> None:
     prepared = prepare(scenario)
-    golden = _run(restore(prepared), scenario, prepared.instance_id, None, dead_worker_id)
-    assert golden.labels, "the scenario reached no point: nothing was tested"
+
+    def run_once(crash_at: int | None) -> list[str]:
+        rig = restore(prepared)
+        return _run(rig, scenario, prepared.instance_id, crash_at, dead_worker_id).labels
+
+    crash_at_every_point(run_once)
+
+
+def crash_at_every_point(run_once: Callable[[int | None], list[str]]) -> None:
+    """Run once to find the points (``run_once(None)`` returns their labels), then once
+    crashing at each; every run must converge and pass its checks."""
+    golden = run_once(None)
+    assert golden, "the scenario reached no point: nothing was tested"
     failures = []
-    for index, label in enumerate(golden.labels):
+    for index, label in enumerate(golden):
         try:
-            _run(restore(prepared), scenario, prepared.instance_id, index, dead_worker_id)
+            run_once(index)
         except AssertionError as exc:
             failures.append(f"crash at #{index} ({label}): {str(exc).splitlines()[0]}")
-    print(f"{len(golden.labels)} crash points: " + ", ".join(golden.labels))
+    print(f"{len(golden)} crash points: " + ", ".join(golden))
     assert failures == []
