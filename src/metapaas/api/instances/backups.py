@@ -292,9 +292,8 @@ def window_view(ctx: Context, instance: models.Instance, loaded: LoadedType) -> 
 
 def _window(ctx: Context, instance: models.Instance, declared: sdk.Backups) -> backups.Window:
     nodes = ctx.session.scalars(select(models.Node).where(models.Node.instance_id == instance.id))
-    archived = backups.archived_at(nodes, declared.role)
-    found = backups.restorable(ctx.session, instance.id)
-    return backups.window(found, archived, _continuous(ctx, instance.id))
+    continuous = _continuous(ctx, instance.id)
+    return backups.window_of(ctx.session, instance.id, nodes, declared.role, continuous)
 
 
 def _continuous(ctx: Context, instance_id: str) -> bool:

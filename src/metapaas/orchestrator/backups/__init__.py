@@ -45,7 +45,6 @@ from metapaas.orchestrator.backups.places import (
 )
 from metapaas.orchestrator.backups.restores import (
     Window,
-    archived_at,
     copy_resources,
     moved,
     restorable,
@@ -53,7 +52,7 @@ from metapaas.orchestrator.backups.restores import (
     restore_first,
     restore_if_lost,
     starting_backup,
-    window,
+    window_of,
 )
 from metapaas.orchestrator.backups.retention import Rule, needed
 from metapaas.orchestrator.backups.schedule import due, next_run, valid_cron
@@ -133,7 +132,6 @@ __all__ = [
     "Rule",
     "Window",
     "advance",
-    "archived_at",
     "catalogue_of",
     "copy_resources",
     "default_kind",
@@ -158,5 +156,5 @@ __all__ = [
     "starting_backup",
     "users",
     "valid_cron",
-    "window",
+    "window_of",
 ]

@@ -49,9 +49,9 @@ def _lagging(
     """Whether the newest restorable point is older than twice the schedule's interval
     (counted from when the policy was set, before the first backup)."""
     allowed = 2 * schedule.interval(policy.schedule, now)
-    found = restores.restorable(session, instance.id)
-    archived = restores.archived_at(nodes, declared.role)
-    latest = restores.window(found, archived, policy.continuous).latest
+    latest = restores.window_of(
+        session, instance.id, nodes, declared.role, policy.continuous
+    ).latest
     since = latest or policy.set_at
     if now - since <= allowed:
         return ""

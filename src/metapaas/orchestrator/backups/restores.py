@@ -174,6 +174,14 @@ def window(
     return Window(min(ended), latest)
 
 
+def window_of(
+    session: Session, instance_id: str, nodes: Iterable[models.Node], role: str, continuous: bool
+) -> Window:
+    """The instance's recovery window: its restorable backups, and with the log archived
+    the point its maker's archive step last reached."""
+    return window(restorable(session, instance_id), archived_at(nodes, role), continuous)
+
+
 def archive_status(nodes: Iterable[models.Node], role: str) -> sdk.ArchiveStatus | None:
     """The maker's archive step's last attempt, as its agent reported it."""
     for node in nodes:
